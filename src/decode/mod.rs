@@ -1,0 +1,496 @@
+//! Packet decoding: link layer → (tunnels) → innermost IP → TCP/UDP.
+//!
+//! [`decode`] is pure: a captured frame in, a [`Decoded`] view borrowing from it out, or a
+//! [`DecodeError`] whose [`DecodeError::reason`] the caller counts. IP and transport headers
+//! are read with `etherparse`; link layers and tunnel headers etherparse does not know
+//! (VXLAN, Geneve, GRE/ERSPAN, MPLS, PPPoE, GTP-U, Teredo, NFLOG, 802.11) are read here and in
+//! [`tunnel`]. Fragmented IP datagrams come out as [`L4::Fragment`]; [`defrag`] puts them back
+//! together and [`decode_transport`] continues from the reassembled payload.
+
+pub mod defrag;
+pub mod link;
+mod tunnel;
+
+use std::net::IpAddr;
+
+use etherparse::{IpNumber, LaxIpv4Slice, LaxIpv6Slice, TcpSlice, UdpSlice};
+
+pub use link::{LinkType, UnsupportedLinkType};
+
+use crate::wire::{Reader, be16};
+
+/// How many encapsulation layers one frame may have before it is rejected. Real mirror
+/// traffic has at most four (ERSPAN in GRE in IP, VLAN inside); the bound stops crafted
+/// frames from looping through tunnel headers.
+pub const MAX_LAYERS: usize = 12;
+
+/// UDP ports whose payload is a tunnel, decapsulated when the header checks out.
+mod ports {
+    pub const VXLAN: u16 = 4789;
+    pub const GENEVE: u16 = 6081;
+    pub const GRE_IN_UDP: u16 = 4754;
+    pub const GTP_U: u16 = 2152;
+    pub const TEREDO: u16 = 3544;
+}
+
+/// Why a frame could not be decoded to TCP or UDP. Each value is counted, never logged per
+/// packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The link-layer header is shorter than its format.
+    #[error("link-layer header truncated")]
+    LinkTruncated,
+    /// A valid frame that carries no IP (ARP, LLDP, spanning tree, encrypted 802.11…).
+    #[error("frame carries no IP")]
+    NotIp,
+    /// An IPv4 or IPv6 header that is truncated or invalid.
+    #[error("invalid IP header")]
+    BadIp,
+    /// A TCP header that is truncated or has a bad data offset.
+    #[error("invalid TCP header")]
+    BadTcp,
+    /// A UDP header that is truncated.
+    #[error("invalid UDP header")]
+    BadUdp,
+    /// A tunnel header (GRE, MPLS, PPPoE, …) that is truncated or unsupported.
+    #[error("invalid tunnel header")]
+    BadTunnel,
+    /// More than [`MAX_LAYERS`] encapsulations.
+    #[error("too many encapsulation layers")]
+    TooManyLayers,
+}
+
+impl DecodeError {
+    /// Every variant, for counters indexed by [`DecodeError::index`].
+    pub const ALL: [DecodeError; 7] = [
+        Self::LinkTruncated,
+        Self::NotIp,
+        Self::BadIp,
+        Self::BadTcp,
+        Self::BadUdp,
+        Self::BadTunnel,
+        Self::TooManyLayers,
+    ];
+
+    /// A stable label for metrics and the stats event.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::LinkTruncated => "link_truncated",
+            Self::NotIp => "not_ip",
+            Self::BadIp => "bad_ip",
+            Self::BadTcp => "bad_tcp",
+            Self::BadUdp => "bad_udp",
+            Self::BadTunnel => "bad_tunnel",
+            Self::TooManyLayers => "too_many_layers",
+        }
+    }
+
+    /// Position in [`DecodeError::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            Self::LinkTruncated => 0,
+            Self::NotIp => 1,
+            Self::BadIp => 2,
+            Self::BadTcp => 3,
+            Self::BadUdp => 4,
+            Self::BadTunnel => 5,
+            Self::TooManyLayers => 6,
+        }
+    }
+}
+
+/// The VLAN ids of a frame, outermost first. Two are kept, as Suricata's `vlan` array
+/// does; deeper tags are decoded but not reported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Vlans {
+    ids: [u16; 2],
+    len: u8,
+}
+
+impl Vlans {
+    fn push(&mut self, id: u16) {
+        if let Some(slot) = self.ids.get_mut(usize::from(self.len)) {
+            *slot = id;
+            self.len = self.len.saturating_add(1);
+        }
+    }
+
+    /// The ids, outermost first.
+    pub fn as_slice(&self) -> &[u16] {
+        self.ids.get(..usize::from(self.len)).unwrap_or_default()
+    }
+}
+
+/// TCP header fields the flow table and reassembly need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpSegment<'a> {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq: u32,
+    pub syn: bool,
+    pub ack: bool,
+    pub fin: bool,
+    pub rst: bool,
+    pub payload: &'a [u8],
+}
+
+/// UDP header fields and payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdpDatagram<'a> {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub payload: &'a [u8],
+}
+
+/// One fragment of an IP datagram, for [`defrag::Defragmenter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fragment<'a> {
+    /// IPv4 identification or IPv6 fragment header identification.
+    pub id: u32,
+    /// The protocol of the datagram being fragmented.
+    pub protocol: u8,
+    /// Where this fragment's bytes go in the datagram's payload.
+    pub offset: u16,
+    /// Whether more fragments follow.
+    pub more: bool,
+    pub payload: &'a [u8],
+}
+
+/// The transport layer of a decoded packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum L4<'a> {
+    Tcp(TcpSegment<'a>),
+    Udp(UdpDatagram<'a>),
+    Fragment(Fragment<'a>),
+    /// ICMP, ESP, SCTP and other protocols aigress does not inspect, by IP protocol number.
+    Other(u8),
+}
+
+/// A decoded packet: the innermost IP header's addresses and its transport layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decoded<'a> {
+    pub vlans: Vlans,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub l4: L4<'a>,
+    /// The capture cut the packet short of what its IP header announces (snap length).
+    pub truncated: bool,
+}
+
+/// A header still to be decoded.
+enum Layer<'a> {
+    Ethernet(&'a [u8]),
+    EtherType(u16, &'a [u8]),
+    Ppp(u16, &'a [u8]),
+    Mpls(&'a [u8]),
+    Ip(&'a [u8]),
+    Transport(Network<'a>),
+    Fragment(Network<'a>, Fragment<'a>),
+}
+
+/// What an IP header says about its payload.
+#[derive(Clone, Copy)]
+struct Network<'a> {
+    src: IpAddr,
+    dst: IpAddr,
+    protocol: u8,
+    payload: &'a [u8],
+    truncated: bool,
+}
+
+/// Decodes one captured frame.
+///
+/// # Errors
+/// A [`DecodeError`] saying which layer was malformed or that the frame carries no IP.
+pub fn decode(link: LinkType, frame: &[u8]) -> Result<Decoded<'_>, DecodeError> {
+    let first = link_layer(link, frame)?;
+    decode_layers(first, Vlans::default())
+}
+
+/// Continues decoding from the payload of a reassembled IP datagram.
+///
+/// # Errors
+/// As [`decode`], for the transport header and any tunnel inside it.
+pub fn decode_transport(
+    src: IpAddr,
+    dst: IpAddr,
+    protocol: u8,
+    payload: &[u8],
+    vlans: Vlans,
+) -> Result<Decoded<'_>, DecodeError> {
+    let net = Network {
+        src,
+        dst,
+        protocol,
+        payload,
+        truncated: false,
+    };
+    decode_layers(Layer::Transport(net), vlans)
+}
+
+fn decode_layers(mut layer: Layer<'_>, mut vlans: Vlans) -> Result<Decoded<'_>, DecodeError> {
+    for _ in 0..MAX_LAYERS {
+        layer = match layer {
+            Layer::Ethernet(b) => ethernet(b)?,
+            Layer::EtherType(t, b) => ether_type(t, b, &mut vlans)?,
+            Layer::Ppp(p, b) => ppp_protocol(p, b)?,
+            Layer::Mpls(b) => tunnel::mpls(b)?,
+            Layer::Ip(b) => ip(b)?,
+            Layer::Transport(net) => match transport(net, vlans)? {
+                Ok(done) => return Ok(done),
+                Err(next) => next,
+            },
+            Layer::Fragment(net, fragment) => {
+                return Ok(Decoded {
+                    vlans,
+                    src: net.src,
+                    dst: net.dst,
+                    l4: L4::Fragment(fragment),
+                    truncated: net.truncated,
+                });
+            }
+        };
+    }
+    Err(DecodeError::TooManyLayers)
+}
+
+fn link_layer(link: LinkType, frame: &[u8]) -> Result<Layer<'_>, DecodeError> {
+    let mut r = Reader::new(frame);
+    let truncated = |_| DecodeError::LinkTruncated;
+    Ok(match link {
+        LinkType::Ethernet => Layer::Ethernet(frame),
+        LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => Layer::Ip(frame),
+        LinkType::Null | LinkType::Loop => {
+            let family = r.array::<4>().map_err(truncated)?;
+            // NULL is in the capturing host's byte order, LOOP in network order; the
+            // families are small numbers, so whichever end is non-zero tells.
+            let value = u32::from_le_bytes(family).min(u32::from_be_bytes(family));
+            match value {
+                2 | 24 | 28 | 30 => Layer::Ip(r.rest()),
+                _ => return Err(DecodeError::NotIp),
+            }
+        }
+        LinkType::LinuxSll => {
+            let header = r.bytes(16).map_err(truncated)?;
+            let protocol = be16(header, 14).ok_or(DecodeError::LinkTruncated)?;
+            Layer::EtherType(protocol, r.rest())
+        }
+        LinkType::LinuxSll2 => {
+            let header = r.bytes(20).map_err(truncated)?;
+            let protocol = be16(header, 0).ok_or(DecodeError::LinkTruncated)?;
+            Layer::EtherType(protocol, r.rest())
+        }
+        LinkType::Ppp => tunnel::ppp(frame)?,
+        LinkType::CiscoHdlc => {
+            let header = r.bytes(4).map_err(truncated)?;
+            let protocol = be16(header, 2).ok_or(DecodeError::LinkTruncated)?;
+            Layer::EtherType(protocol, r.rest())
+        }
+        LinkType::Nflog => Layer::Ip(tunnel::nflog_payload(frame)?),
+        LinkType::Ieee80211 => tunnel::wlan(frame)?,
+        LinkType::Radiotap => {
+            r.skip(2).map_err(truncated)?;
+            let len = r.array::<2>().map_err(truncated)?;
+            let header = usize::from(u16::from_le_bytes(len));
+            tunnel::wlan(frame.get(header..).ok_or(DecodeError::LinkTruncated)?)?
+        }
+        LinkType::Fddi => {
+            r.skip(13).map_err(truncated)?;
+            tunnel::llc_snap(r.rest())?
+        }
+    })
+}
+
+fn ethernet(frame: &[u8]) -> Result<Layer<'_>, DecodeError> {
+    let header =
+        etherparse::Ethernet2HeaderSlice::from_slice(frame).map_err(|_| DecodeError::LinkTruncated)?;
+    let payload = frame.get(header.slice().len()..).unwrap_or_default();
+    let ether_type = header.ether_type().0;
+    if ether_type < 0x0600 {
+        // An 802.3 length field: IP only rides on it behind an LLC/SNAP header.
+        return tunnel::llc_snap(payload);
+    }
+    Ok(Layer::EtherType(ether_type, payload))
+}
+
+fn ether_type<'a>(
+    ether_type: u16,
+    payload: &'a [u8],
+    vlans: &mut Vlans,
+) -> Result<Layer<'a>, DecodeError> {
+    Ok(match ether_type {
+        0x0800 | 0x86dd => Layer::Ip(payload),
+        0x8100 | 0x88a8 | 0x9100 | 0x9200 => {
+            let tag = etherparse::SingleVlanHeaderSlice::from_slice(payload)
+                .map_err(|_| DecodeError::LinkTruncated)?;
+            vlans.push(tag.vlan_identifier().value());
+            let inner = payload.get(tag.slice().len()..).unwrap_or_default();
+            Layer::EtherType(tag.ether_type().0, inner)
+        }
+        0x8847 | 0x8848 => Layer::Mpls(payload),
+        0x8864 => tunnel::pppoe_session(payload)?,
+        0x6558 => Layer::Ethernet(payload),
+        _ => return Err(DecodeError::NotIp),
+    })
+}
+
+fn ppp_protocol(protocol: u16, payload: &[u8]) -> Result<Layer<'_>, DecodeError> {
+    match protocol {
+        0x0021 | 0x0057 => Ok(Layer::Ip(payload)),
+        0x0281 | 0x0283 => Ok(Layer::Mpls(payload)),
+        _ => Err(DecodeError::NotIp),
+    }
+}
+
+fn ip(packet: &[u8]) -> Result<Layer<'_>, DecodeError> {
+    match packet.first().map(|b| b >> 4) {
+        Some(4) => {
+            let (slice, _auth_error) =
+                LaxIpv4Slice::from_slice(packet).map_err(|_| DecodeError::BadIp)?;
+            let header = slice.header();
+            let payload = slice.payload();
+            if payload.fragmented {
+                let fragment = Fragment {
+                    id: u32::from(header.identification()),
+                    protocol: header.protocol().0,
+                    offset: header.fragments_offset().byte_offset(),
+                    more: header.more_fragments(),
+                    payload: payload.payload,
+                };
+                return Ok(fragment_layer(
+                    header.source_addr().into(),
+                    header.destination_addr().into(),
+                    fragment,
+                    payload.incomplete,
+                ));
+            }
+            Ok(Layer::Transport(Network {
+                src: header.source_addr().into(),
+                dst: header.destination_addr().into(),
+                protocol: payload.ip_number.0,
+                payload: payload.payload,
+                truncated: payload.incomplete,
+            }))
+        }
+        Some(6) => {
+            let (slice, ext_error) =
+                LaxIpv6Slice::from_slice(packet).map_err(|_| DecodeError::BadIp)?;
+            if ext_error.is_some() {
+                return Err(DecodeError::BadIp);
+            }
+            let header = slice.header();
+            let payload = slice.payload();
+            if payload.fragmented {
+                let fragment_header = slice.extensions().clone().into_iter().find_map(|ext| {
+                    match ext {
+                        etherparse::Ipv6ExtensionSlice::Fragment(f) => Some(f),
+                        _ => None,
+                    }
+                });
+                let f = fragment_header.ok_or(DecodeError::BadIp)?;
+                let fragment = Fragment {
+                    id: f.identification(),
+                    protocol: payload.ip_number.0,
+                    offset: f.fragment_offset().byte_offset(),
+                    more: f.more_fragments(),
+                    payload: payload.payload,
+                };
+                return Ok(fragment_layer(
+                    header.source_addr().into(),
+                    header.destination_addr().into(),
+                    fragment,
+                    payload.incomplete,
+                ));
+            }
+            Ok(Layer::Transport(Network {
+                src: header.source_addr().into(),
+                dst: header.destination_addr().into(),
+                protocol: payload.ip_number.0,
+                payload: payload.payload,
+                truncated: payload.incomplete,
+            }))
+        }
+        Some(_) => Err(DecodeError::BadIp),
+        None => Err(DecodeError::LinkTruncated),
+    }
+}
+
+fn fragment_layer(src: IpAddr, dst: IpAddr, fragment: Fragment<'_>, truncated: bool) -> Layer<'_> {
+    Layer::Fragment(
+        Network {
+            src,
+            dst,
+            protocol: fragment.protocol,
+            payload: fragment.payload,
+            truncated,
+        },
+        fragment,
+    )
+}
+
+/// Decodes TCP/UDP (finishing the packet) or an IP-level tunnel (continuing).
+fn transport<'a>(
+    net: Network<'a>,
+    vlans: Vlans,
+) -> Result<Result<Decoded<'a>, Layer<'a>>, DecodeError> {
+    let done = |l4| {
+        Ok(Ok(Decoded {
+            vlans,
+            src: net.src,
+            dst: net.dst,
+            l4,
+            truncated: net.truncated,
+        }))
+    };
+    match IpNumber(net.protocol) {
+        IpNumber::TCP => {
+            let tcp = TcpSlice::from_slice(net.payload).map_err(|_| DecodeError::BadTcp)?;
+            done(L4::Tcp(TcpSegment {
+                src_port: tcp.source_port(),
+                dst_port: tcp.destination_port(),
+                seq: tcp.sequence_number(),
+                syn: tcp.syn(),
+                ack: tcp.ack(),
+                fin: tcp.fin(),
+                rst: tcp.rst(),
+                payload: tcp.payload(),
+            }))
+        }
+        IpNumber::UDP => {
+            let udp = UdpSlice::from_slice_lax(net.payload).map_err(|_| DecodeError::BadUdp)?;
+            let datagram = UdpDatagram {
+                src_port: udp.source_port(),
+                dst_port: udp.destination_port(),
+                payload: udp.payload(),
+            };
+            match udp_tunnel(&datagram) {
+                Some(inner) => Ok(Err(inner)),
+                None => done(L4::Udp(datagram)),
+            }
+        }
+        IpNumber::IPV4 | IpNumber::IPV6 => Ok(Err(Layer::Ip(net.payload))),
+        IpNumber::GRE => Ok(Err(tunnel::gre(net.payload)?)),
+        other => done(L4::Other(other.0)),
+    }
+}
+
+/// The inner layer of a UDP tunnel, when the port and the header say it is one. A payload
+/// that fails the check stays plain UDP: an application may use the port for itself.
+fn udp_tunnel<'a>(udp: &UdpDatagram<'a>) -> Option<Layer<'a>> {
+    let either = |port| udp.src_port == port || udp.dst_port == port;
+    let inner = if udp.dst_port == ports::VXLAN {
+        tunnel::vxlan(udp.payload)
+    } else if udp.dst_port == ports::GENEVE {
+        tunnel::geneve(udp.payload)
+    } else if udp.dst_port == ports::GRE_IN_UDP {
+        tunnel::gre(udp.payload).ok()
+    } else if either(ports::GTP_U) {
+        tunnel::gtp_u(udp.payload)
+    } else if either(ports::TEREDO) {
+        tunnel::teredo(udp.payload)
+    } else {
+        None
+    };
+    inner
+}

@@ -1,0 +1,161 @@
+//! Names learned from DNS answers, by address.
+//!
+//! A flow with no SNI (or with ECH hiding the real name) is still attributed to the name
+//! its client looked up: each A/AAAA answer maps the address to the name that was queried,
+//! the first name of a CNAME chain, which is the one the application asked for. Entries
+//! live for their TTL (with a floor) and the cache holds a bounded number of them.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+
+use crate::proto::dns::{Message, RData};
+use crate::time::Timestamp;
+
+/// Addresses remembered by default.
+pub const DEFAULT_CAPACITY: usize = 65_536;
+/// The shortest lifetime given to an answer. Stub resolvers, browsers and connection pools
+/// keep using an address after a short TTL runs out (CDNs answer with 20–60 s), so a strict
+/// TTL would lose the name of long-lived connections.
+pub const MIN_TTL_SECS: u32 = 300;
+/// The longest lifetime, so a week-long TTL does not pin a stale name.
+pub const MAX_TTL_SECS: u32 = 86_400;
+
+#[derive(Debug)]
+struct Entry {
+    name: String,
+    expires: Timestamp,
+}
+
+/// Cache counters.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct DnsCacheStats {
+    pub inserted: u64,
+    /// Entries pushed out by newer ones when the cache was full.
+    pub evicted: u64,
+}
+
+/// A bounded address → name map.
+#[derive(Debug)]
+pub struct DnsCache {
+    entries: HashMap<IpAddr, Entry, foldhash::fast::RandomState>,
+    /// Insertion order, for evicting the oldest entry when full.
+    order: VecDeque<IpAddr>,
+    capacity: usize,
+    stats: DnsCacheStats,
+}
+
+impl DnsCache {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: HashMap::with_hasher(foldhash::fast::RandomState::default()),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+            stats: DnsCacheStats::default(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn stats(&self) -> DnsCacheStats {
+        self.stats
+    }
+
+    /// Learns the addresses a response gives for its question.
+    pub fn learn(&mut self, now: Timestamp, msg: &Message) {
+        if !msg.response || msg.rcode != 0 {
+            return;
+        }
+        let Some(question) = msg.questions.first() else {
+            return;
+        };
+        for record in &msg.answers {
+            let ip = match record.data {
+                RData::A(a) => IpAddr::V4(a),
+                RData::Aaaa(a) => IpAddr::V6(a),
+                _ => continue,
+            };
+            let ttl = record.ttl.clamp(MIN_TTL_SECS, MAX_TTL_SECS);
+            let expires = now.micros().saturating_add(i64::from(ttl).saturating_mul(1_000_000));
+            self.insert(ip, question.name.clone(), Timestamp::from_micros(expires));
+        }
+    }
+
+    fn insert(&mut self, ip: IpAddr, name: String, expires: Timestamp) {
+        if let Some(entry) = self.entries.get_mut(&ip) {
+            *entry = Entry { name, expires };
+            return;
+        }
+        while self.entries.len() >= self.capacity {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if self.entries.remove(&oldest).is_some() {
+                self.stats.evicted = self.stats.evicted.saturating_add(1);
+            }
+        }
+        self.entries.insert(ip, Entry { name, expires });
+        self.order.push_back(ip);
+        self.stats.inserted = self.stats.inserted.saturating_add(1);
+    }
+
+    /// The name `ip` was resolved from, if an unexpired answer said so.
+    pub fn lookup(&self, ip: IpAddr, now: Timestamp) -> Option<&str> {
+        self.entries
+            .get(&ip)
+            .filter(|e| e.expires >= now)
+            .map(|e| e.name.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::dns::{Question, Record};
+    use std::net::Ipv4Addr;
+
+    fn answer(name: &str, ip: [u8; 4], ttl: u32) -> Message {
+        Message {
+            id: 1,
+            response: true,
+            opcode: 0,
+            rcode: 0,
+            questions: vec![Question { name: name.into(), qtype: 1 }],
+            answers: vec![
+                Record { name: name.into(), rtype: 5, ttl, data: RData::Name("edge.cdn.example".into()) },
+                Record { name: "edge.cdn.example".into(), rtype: 1, ttl, data: RData::A(Ipv4Addr::from(ip)) },
+            ],
+            authorities: vec![],
+            additionals: vec![],
+        }
+    }
+
+    #[test]
+    fn maps_addresses_to_the_queried_name_through_cnames() {
+        let mut c = DnsCache::new(4);
+        let t0 = Timestamp::from_micros(0);
+        c.learn(t0, &answer("api.openai.com", [104, 18, 7, 192], 30));
+        let ip = IpAddr::from([104, 18, 7, 192]);
+        assert_eq!(c.lookup(ip, t0), Some("api.openai.com"));
+        let later = Timestamp::from_micros(i64::from(MIN_TTL_SECS) * 1_000_000 + 1);
+        assert_eq!(c.lookup(ip, later), None);
+    }
+
+    #[test]
+    fn a_full_cache_evicts_the_oldest_entry() {
+        let mut c = DnsCache::new(2);
+        let t0 = Timestamp::from_micros(0);
+        for i in 1..=3 {
+            c.learn(t0, &answer(&format!("n{i}.example"), [10, 0, 0, i], 60));
+        }
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.stats().evicted, 1);
+        assert_eq!(c.lookup(IpAddr::from([10, 0, 0, 1]), t0), None);
+        assert_eq!(c.lookup(IpAddr::from([10, 0, 0, 3]), t0), Some("n3.example"));
+    }
+}

@@ -1,0 +1,611 @@
+//! The per-packet path of one worker: decode → defragment → flow → inspect → events.
+//!
+//! [`Engine::process`] runs the whole path for one packet with plain function calls. For a
+//! flow whose inspection has finished that is a decode, one hash lookup and two counter
+//! updates; allocation happens only when something is found (an event) or a handshake is
+//! being buffered. Events go to an [`EventSink`]; the classification, geolocation and
+//! policy stages plug in between the findings and the sink.
+
+use std::io;
+
+use serde::Serialize;
+
+use crate::decode::defrag::{DefragStats, Defragmenter};
+use crate::decode::{self, DecodeError, Decoded, L4, LinkType, TcpSegment, UdpDatagram};
+use crate::dns_cache::{DnsCache, DnsCacheStats};
+use crate::event::{Body, DnsInfo, Event, EventSink, FlowEndReason, FlowInfo, Header, Transport};
+use crate::flow::app::{Finding, HalfStream, http_info};
+use crate::flow::{
+    Counters, Direction, Endpoint, Flow, FlowKey, FlowStats, FlowTable, TcpInspection, TcpSeen,
+};
+use crate::proto::{dns, http, tls};
+use crate::time::Timestamp;
+
+/// DNS servers listen here; mDNS (5353) and LLMNR (5355) are not DNS lookups and are left
+/// out, as tshark's `dns` protocol leaves them out.
+const DNS_PORT: u16 = 53;
+/// SSDP speaks HTTP over UDP; tshark reports its requests as HTTP.
+const SSDP_PORT: u16 = 1900;
+
+/// Sizes of the engine's bounded tables.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineConfig {
+    pub max_flows: usize,
+    pub dns_cache_entries: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            max_flows: crate::flow::DEFAULT_MAX_FLOWS,
+            dns_cache_entries: crate::dns_cache::DEFAULT_CAPACITY,
+        }
+    }
+}
+
+/// A captured frame as a packet source hands it over.
+#[derive(Debug, Clone, Copy)]
+pub struct RawPacket<'a> {
+    pub timestamp: Timestamp,
+    pub data: &'a [u8],
+    /// The frame's length on the wire; more than `data.len()` when the snap length cut it.
+    pub wire_len: u32,
+}
+
+/// What the engine counted over a run.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Stats {
+    pub packets: u64,
+    pub bytes: u64,
+    /// Frames the capture's snap length cut short of their wire length.
+    pub snaplen_truncated: u64,
+    /// Frames not decoded to TCP or UDP, by reason.
+    pub decode: DecodeCounts,
+    /// IP protocols other than TCP and UDP (ICMP, ESP, …): counted, not inspected.
+    pub other_transport: u64,
+    pub flows: FlowStats,
+    pub defrag: DefragStats,
+    pub dns_cache: DnsCacheStats,
+    pub tls: TlsStats,
+    pub dns: DnsStats,
+    pub http: HttpStats,
+    /// TCP holes given up on during stream reassembly.
+    pub reassembly_gaps: u64,
+}
+
+/// Decode failures by [`DecodeError::reason`].
+#[derive(Debug, Default, Clone)]
+pub struct DecodeCounts([u64; DecodeError::ALL.len()]);
+
+impl DecodeCounts {
+    fn add(&mut self, e: DecodeError) {
+        if let Some(c) = self.0.get_mut(e.index()) {
+            *c = c.saturating_add(1);
+        }
+    }
+
+    /// The count for one reason.
+    pub fn get(&self, e: DecodeError) -> u64 {
+        self.0.get(e.index()).copied().unwrap_or(0)
+    }
+}
+
+impl Serialize for DecodeCounts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(DecodeError::ALL.iter().map(|e| (e.reason(), self.get(*e))))
+    }
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct TlsStats {
+    pub client_hellos: u64,
+    /// ClientHellos that started but could not be read (lost segments, bound, malformed).
+    pub client_hellos_unreadable: u64,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct DnsStats {
+    pub messages: u64,
+    /// Datagrams or TCP messages on port 53 that are not DNS.
+    pub invalid: u64,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct HttpStats {
+    pub requests: u64,
+}
+
+fn bump(counter: &mut u64) {
+    *counter = counter.saturating_add(1);
+}
+
+/// One worker's state: flow table, fragment reassembly, DNS names, counters.
+pub struct Engine {
+    flows: FlowTable,
+    defrag: Defragmenter,
+    dns_cache: DnsCache,
+    stats: Stats,
+    /// Reused buffers, so the packet path does not allocate for them.
+    findings: Vec<Finding>,
+    ended: Vec<(Flow, FlowEndReason)>,
+    last_seen: Timestamp,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Self {
+        Self {
+            flows: FlowTable::new(config.max_flows),
+            defrag: Defragmenter::default(),
+            dns_cache: DnsCache::new(config.dns_cache_entries),
+            stats: Stats::default(),
+            findings: Vec::new(),
+            ended: Vec::new(),
+            last_seen: Timestamp::default(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats.clone();
+        s.flows = self.flows.stats();
+        s.defrag = self.defrag.stats();
+        s.dns_cache = self.dns_cache.stats();
+        s
+    }
+
+    /// The time of the latest packet processed.
+    pub fn last_seen(&self) -> Timestamp {
+        self.last_seen
+    }
+
+    /// Runs one packet through the whole path.
+    ///
+    /// # Errors
+    /// Only the sink's I/O errors; a malformed packet is counted, never an error.
+    pub fn process(
+        &mut self,
+        link: LinkType,
+        packet: &RawPacket<'_>,
+        sink: &mut dyn EventSink,
+    ) -> io::Result<()> {
+        let now = packet.timestamp;
+        self.last_seen = self.last_seen.max(now);
+        bump(&mut self.stats.packets);
+        self.stats.bytes = self.stats.bytes.saturating_add(u64::from(packet.wire_len));
+        if packet.data.len() < usize::try_from(packet.wire_len).unwrap_or(usize::MAX) {
+            bump(&mut self.stats.snaplen_truncated);
+        }
+        self.flows.expire(now, &mut self.ended);
+        self.defrag.expire(now);
+        self.end_flows(sink)?;
+
+        let decoded = match decode::decode(link, packet.data) {
+            Ok(d) => d,
+            Err(e) => {
+                self.stats.decode.add(e);
+                return Ok(());
+            }
+        };
+        if let L4::Fragment(fragment) = decoded.l4 {
+            let Some(whole) = self.defrag.push(now, decoded.src, decoded.dst, &fragment) else {
+                return Ok(());
+            };
+            return match decode::decode_transport(
+                decoded.src,
+                decoded.dst,
+                whole.protocol,
+                &whole.payload,
+                decoded.vlans,
+            ) {
+                Ok(inner) => self.transport(now, packet.wire_len, &inner, sink),
+                Err(e) => {
+                    self.stats.decode.add(e);
+                    Ok(())
+                }
+            };
+        }
+        self.transport(now, packet.wire_len, &decoded, sink)
+    }
+
+    fn transport(
+        &mut self,
+        now: Timestamp,
+        wire_len: u32,
+        decoded: &Decoded<'_>,
+        sink: &mut dyn EventSink,
+    ) -> io::Result<()> {
+        match decoded.l4 {
+            L4::Tcp(seg) => self.tcp(now, wire_len, decoded, &seg, sink),
+            L4::Udp(udp) => self.udp(now, wire_len, decoded, &udp, sink),
+            // A fragment inside a reassembled tunnel datagram: nested fragmentation is
+            // not reassembled.
+            L4::Fragment(_) | L4::Other(_) => {
+                bump(&mut self.stats.other_transport);
+                Ok(())
+            }
+        }
+    }
+
+    fn tcp(
+        &mut self,
+        now: Timestamp,
+        wire_len: u32,
+        decoded: &Decoded<'_>,
+        seg: &TcpSegment<'_>,
+        sink: &mut dyn EventSink,
+    ) -> io::Result<()> {
+        let src = Endpoint {
+            ip: decoded.src,
+            port: seg.src_port,
+        };
+        let dst = Endpoint {
+            ip: decoded.dst,
+            port: seg.dst_port,
+        };
+        let key = FlowKey::new(Transport::Tcp, src, dst, decoded.vlans);
+        let cache = &self.dns_cache;
+        let flow = self.flows.get_or_insert(
+            key,
+            |id| {
+                let (client, server, known) = match (seg.syn, seg.ack) {
+                    (true, false) => (src, dst, true),
+                    (true, true) => (dst, src, true),
+                    _ => guess_orientation(src, dst),
+                };
+                let dns = client.port == DNS_PORT || server.port == DNS_PORT;
+                let half = || if dns { HalfStream::dns() } else { HalfStream::detect() };
+                let mut flow = new_flow(id, Transport::Tcp, client, server, decoded, now, cache);
+                flow.orientation_known = known;
+                flow.inspection = Some(Box::new(TcpInspection {
+                    to_server: half(),
+                    to_client: half(),
+                }));
+                flow
+            },
+            now,
+            &mut self.ended,
+        );
+        let dir = flow.direction(src);
+        count(flow, dir, now, wire_len);
+        match (seg.syn, seg.ack) {
+            (true, false) => flow.tcp.syn = true,
+            (true, true) => flow.tcp.syn_ack = true,
+            _ => {}
+        }
+        if seg.fin {
+            match dir {
+                Direction::ToServer => flow.tcp.fin_to_server = true,
+                Direction::ToClient => flow.tcp.fin_to_client = true,
+            }
+        }
+        flow.tcp.rst |= seg.rst;
+        let findings = &mut self.findings;
+        if let Some(inspection) = flow.inspection.as_deref_mut() {
+            let half = inspection.half(dir);
+            if seg.syn {
+                half.syn(seg.seq);
+            }
+            half.segment(seg.seq, seg.payload, findings);
+            if flow.tcp.closed() {
+                inspection.to_server.finish(findings);
+                inspection.to_client.finish(findings);
+            }
+            if inspection.to_server.is_done() && inspection.to_client.is_done() {
+                self.stats.reassembly_gaps = self
+                    .stats
+                    .reassembly_gaps
+                    .saturating_add(inspection.to_server.gaps())
+                    .saturating_add(inspection.to_client.gaps());
+                flow.inspection = None;
+            }
+        }
+        if self.findings.is_empty() {
+            return Ok(());
+        }
+        let header = packet_header(flow, now, decoded, Transport::Tcp, src.port, dst.port);
+        let mut findings = std::mem::take(&mut self.findings);
+        let result = apply_findings(
+            flow,
+            dir,
+            &header,
+            findings.drain(..),
+            &mut self.stats,
+            &mut self.dns_cache,
+            now,
+            sink,
+        );
+        self.findings = findings;
+        result
+    }
+
+    fn udp(
+        &mut self,
+        now: Timestamp,
+        wire_len: u32,
+        decoded: &Decoded<'_>,
+        udp: &UdpDatagram<'_>,
+        sink: &mut dyn EventSink,
+    ) -> io::Result<()> {
+        let src = Endpoint {
+            ip: decoded.src,
+            port: udp.src_port,
+        };
+        let dst = Endpoint {
+            ip: decoded.dst,
+            port: udp.dst_port,
+        };
+        let key = FlowKey::new(Transport::Udp, src, dst, decoded.vlans);
+        let cache = &self.dns_cache;
+        let flow = self.flows.get_or_insert(
+            key,
+            |id| {
+                let (client, server, known) = guess_orientation(src, dst);
+                let mut flow = new_flow(id, Transport::Udp, client, server, decoded, now, cache);
+                flow.orientation_known = known;
+                flow
+            },
+            now,
+            &mut self.ended,
+        );
+        let dir = flow.direction(src);
+        count(flow, dir, now, wire_len);
+        let either = |port| udp.src_port == port || udp.dst_port == port;
+        if either(DNS_PORT) {
+            match dns::parse_message(udp.payload) {
+                Ok(m) => self.findings.push(Finding::Dns(DnsInfo::from_message(&m), m)),
+                Err(_) => self.findings.push(Finding::DnsInvalid),
+            }
+        } else if either(SSDP_PORT)
+            && let http::Scan::Complete(req) = http::parse_request(udp.payload)
+        {
+            self.findings.push(Finding::HttpRequest(http_info(&req)));
+        }
+        if self.findings.is_empty() {
+            return Ok(());
+        }
+        let header = packet_header(flow, now, decoded, Transport::Udp, src.port, dst.port);
+        let mut findings = std::mem::take(&mut self.findings);
+        let result = apply_findings(
+            flow,
+            dir,
+            &header,
+            findings.drain(..),
+            &mut self.stats,
+            &mut self.dns_cache,
+            now,
+            sink,
+        );
+        self.findings = findings;
+        result
+    }
+
+    /// Writes the records of flows that ended.
+    fn end_flows(&mut self, sink: &mut dyn EventSink) -> io::Result<()> {
+        if self.ended.is_empty() {
+            return Ok(());
+        }
+        let ended = std::mem::take(&mut self.ended);
+        for (flow, reason) in ended {
+            self.end_flow(flow, reason, sink)?;
+        }
+        Ok(())
+    }
+
+    fn end_flow(
+        &mut self,
+        mut flow: Flow,
+        reason: FlowEndReason,
+        sink: &mut dyn EventSink,
+    ) -> io::Result<()> {
+        if let Some(mut inspection) = flow.inspection.take() {
+            let mut findings = Vec::new();
+            inspection.to_server.finish(&mut findings);
+            inspection.to_client.finish(&mut findings);
+            self.stats.reassembly_gaps = self
+                .stats
+                .reassembly_gaps
+                .saturating_add(inspection.to_server.gaps())
+                .saturating_add(inspection.to_client.gaps());
+            for f in findings {
+                if f == Finding::ClientHelloUnreadable {
+                    bump(&mut self.stats.tls.client_hellos_unreadable);
+                }
+            }
+        }
+        if let Some(pending) = flow.pending_tls.take() {
+            sink.event(*pending)?;
+        }
+        sink.event(flow_event(&flow, reason))
+    }
+
+    /// Ends every flow (end of input) and writes their records.
+    ///
+    /// # Errors
+    /// The sink's I/O errors.
+    pub fn finish(&mut self, sink: &mut dyn EventSink) -> io::Result<()> {
+        self.defrag.flush();
+        let all = self.flows.drain();
+        for (flow, reason) in all {
+            self.end_flow(flow, reason, sink)?;
+        }
+        Ok(())
+    }
+}
+
+/// Ports below 1024 and the common alternative service ports belong to servers.
+fn is_service_port(port: u16) -> bool {
+    port < 1024 || matches!(port, 1900 | 3128 | 5060 | 8000 | 8008 | 8080 | 8443 | 8888 | 9443)
+}
+
+/// The client of a flow first seen mid-stream: the side whose port is not a service port,
+/// else the sender of the first packet.
+fn guess_orientation(src: Endpoint, dst: Endpoint) -> (Endpoint, Endpoint, bool) {
+    if is_service_port(src.port) && !is_service_port(dst.port) {
+        (dst, src, false)
+    } else {
+        (src, dst, false)
+    }
+}
+
+fn new_flow(
+    id: u64,
+    transport: Transport,
+    client: Endpoint,
+    server: Endpoint,
+    decoded: &Decoded<'_>,
+    now: Timestamp,
+    cache: &DnsCache,
+) -> Flow {
+    Flow {
+        id,
+        transport,
+        client,
+        server,
+        vlans: decoded.vlans,
+        first_seen: now,
+        last_seen: now,
+        to_server: Counters::default(),
+        to_client: Counters::default(),
+        tcp: TcpSeen::default(),
+        orientation_known: false,
+        inspection: None,
+        app_proto: None,
+        sni: None,
+        http_host: None,
+        dns_name: cache.lookup(server.ip, now).map(str::to_owned),
+        pending_tls: None,
+    }
+}
+
+fn count(flow: &mut Flow, dir: Direction, now: Timestamp, wire_len: u32) {
+    let c = flow.counters(dir);
+    c.packets = c.packets.saturating_add(1);
+    c.bytes = c.bytes.saturating_add(u64::from(wire_len));
+    flow.last_seen = flow.last_seen.max(now);
+}
+
+fn packet_header(
+    flow: &Flow,
+    now: Timestamp,
+    decoded: &Decoded<'_>,
+    proto: Transport,
+    src_port: u16,
+    dest_port: u16,
+) -> Header {
+    Header {
+        timestamp: now,
+        flow_id: flow.id,
+        src_ip: decoded.src,
+        src_port,
+        dest_ip: decoded.dst,
+        dest_port,
+        proto,
+        vlans: decoded.vlans,
+    }
+}
+
+/// Turns what inspection found into flow facts and events.
+#[allow(clippy::too_many_arguments)]
+fn apply_findings(
+    flow: &mut Flow,
+    mut dir: Direction,
+    header: &Header,
+    findings: impl Iterator<Item = Finding>,
+    stats: &mut Stats,
+    dns_cache: &mut DnsCache,
+    now: Timestamp,
+    sink: &mut dyn EventSink,
+) -> io::Result<()> {
+    for finding in findings {
+        match finding {
+            Finding::ClientHello(info) => {
+                bump(&mut stats.tls.client_hellos);
+                orient(flow, &mut dir);
+                flow.app_proto.get_or_insert("tls");
+                if flow.sni.is_none() {
+                    flow.sni.clone_from(&info.sni);
+                }
+                if let Some(earlier) = flow.pending_tls.take() {
+                    sink.event(*earlier)?;
+                }
+                flow.pending_tls = Some(Box::new(Event {
+                    header: header.clone(),
+                    body: Body::Tls(info),
+                }));
+            }
+            Finding::ServerHello { version } => {
+                if let Some(mut pending) = flow.pending_tls.take() {
+                    if let Body::Tls(t) = &mut pending.body {
+                        t.version = Some(tls::version_name(version));
+                    }
+                    sink.event(*pending)?;
+                }
+            }
+            Finding::HttpRequest(info) => {
+                bump(&mut stats.http.requests);
+                orient(flow, &mut dir);
+                flow.app_proto.get_or_insert("http");
+                if flow.http_host.is_none() {
+                    flow.http_host.clone_from(&info.hostname);
+                }
+                sink.event(Event {
+                    header: header.clone(),
+                    body: Body::Http(info),
+                })?;
+            }
+            Finding::Dns(info, message) => {
+                bump(&mut stats.dns.messages);
+                flow.app_proto.get_or_insert("dns");
+                if message.response {
+                    dns_cache.learn(now, &message);
+                }
+                sink.event(Event {
+                    header: header.clone(),
+                    body: Body::Dns(info),
+                })?;
+            }
+            Finding::ClientHelloUnreadable => bump(&mut stats.tls.client_hellos_unreadable),
+            Finding::DnsInvalid => bump(&mut stats.dns.invalid),
+        }
+    }
+    Ok(())
+}
+
+/// A ClientHello or request travelling "to the client" shows the port guess was wrong.
+fn orient(flow: &mut Flow, dir: &mut Direction) {
+    if *dir == Direction::ToClient && !flow.orientation_known {
+        flow.reverse();
+        *dir = Direction::ToServer;
+    }
+    flow.orientation_known = true;
+}
+
+fn flow_event(flow: &Flow, reason: FlowEndReason) -> Event {
+    Event {
+        header: Header {
+            timestamp: flow.first_seen,
+            flow_id: flow.id,
+            src_ip: flow.client.ip,
+            src_port: flow.client.port,
+            dest_ip: flow.server.ip,
+            dest_port: flow.server.port,
+            proto: flow.transport,
+            vlans: flow.vlans,
+        },
+        body: Body::Flow(FlowInfo {
+            pkts_toserver: flow.to_server.packets,
+            pkts_toclient: flow.to_client.packets,
+            bytes_toserver: flow.to_server.bytes,
+            bytes_toclient: flow.to_client.bytes,
+            start: flow.first_seen,
+            end: flow.last_seen,
+            age: flow.last_seen.secs_since(flow.first_seen),
+            state: flow.state(),
+            reason,
+            app_proto: flow.app_proto,
+            sni: flow.sni.clone(),
+            http_host: flow.http_host.clone(),
+            dns_name: flow.dns_name.clone(),
+        }),
+    }
+}

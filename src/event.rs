@@ -1,0 +1,294 @@
+//! The events aigress emits, serialised as EVE-style JSON (Suricata's field names where one
+//! exists, so SIEM pipelines that read Suricata read aigress unchanged).
+//!
+//! Every event has `timestamp`, `flow_id`, `event_type`, `src_ip`, `src_port`, `dest_ip`,
+//! `dest_port`, `proto` and, when the frame was tagged, `vlan`; then one object named after
+//! the event type. The README's event reference documents each field.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+
+use crate::decode::Vlans;
+use crate::proto::dns;
+use crate::time::Timestamp;
+
+/// The transport protocol of a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "TCP",
+            Self::Udp => "UDP",
+        }
+    }
+
+    /// The IP protocol number.
+    pub fn number(self) -> u8 {
+        match self {
+            Self::Tcp => 6,
+            Self::Udp => 17,
+        }
+    }
+}
+
+/// Fields every event carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub timestamp: Timestamp,
+    pub flow_id: u64,
+    pub src_ip: IpAddr,
+    pub src_port: u16,
+    pub dest_ip: IpAddr,
+    pub dest_port: u16,
+    pub proto: Transport,
+    pub vlans: Vlans,
+}
+
+/// A TLS ClientHello.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TlsInfo {
+    /// server_name; null when the ClientHello has none. With ECH, the outer (public) name.
+    pub sni: Option<String>,
+    /// ALPN protocols offered, in the client's order.
+    pub alpn: Vec<String>,
+    /// The version the server chose (from its ServerHello), null when none was seen.
+    pub version: Option<String>,
+    /// The highest version the client offered.
+    pub client_version: String,
+    /// The encrypted_client_hello extension (0xfe0d) is present: real ECH or GREASE ECH.
+    pub ech: bool,
+    /// The client offers to resume a session (pre_shared_key or a session ticket).
+    pub resumption: bool,
+    /// A key share uses a post-quantum hybrid group (ML-KEM, Kyber).
+    pub pq_key_share: bool,
+    /// The JA4 fingerprint.
+    pub ja4: String,
+}
+
+/// An HTTP/1.x request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HttpInfo {
+    /// The Host header as sent (port included), null when absent.
+    pub hostname: Option<String>,
+    pub http_method: String,
+    /// The request target without its query string: queries can carry personal data.
+    pub url: String,
+    pub http_user_agent: Option<String>,
+}
+
+/// A DNS query or response, in Suricata's EVE version 3 layout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DnsInfo {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub id: u16,
+    /// The response code by name; null on queries.
+    pub rcode: Option<String>,
+    pub queries: Vec<DnsQuery>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<DnsAnswer>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub authorities: Vec<DnsAnswer>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub additionals: Vec<DnsAnswer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DnsQuery {
+    pub rrname: String,
+    pub rrtype: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DnsAnswer {
+    pub rrname: String,
+    pub rrtype: String,
+    pub ttl: u32,
+    /// The record data as text (address, name, `preference exchange`, …); absent for types
+    /// aigress does not decode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rdata: Option<String>,
+    /// SVCB/HTTPS parameters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub svcb: Option<SvcbInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SvcbInfo {
+    pub priority: u16,
+    pub target: String,
+    pub alpn: Vec<String>,
+    pub ipv4hint: Vec<IpAddr>,
+    pub ipv6hint: Vec<IpAddr>,
+    /// The record publishes an Encrypted Client Hello configuration.
+    pub ech: bool,
+}
+
+impl DnsInfo {
+    /// The EVE form of a parsed message.
+    pub fn from_message(m: &dns::Message) -> Self {
+        let records = |rs: &[dns::Record]| rs.iter().map(DnsAnswer::from_record).collect();
+        DnsInfo {
+            kind: if m.response { "response" } else { "query" },
+            id: m.id,
+            rcode: m.response.then(|| dns::rcode_name(m.rcode)),
+            queries: m
+                .questions
+                .iter()
+                .map(|q| DnsQuery {
+                    rrname: q.name.clone(),
+                    rrtype: dns::type_name(q.qtype),
+                })
+                .collect(),
+            answers: records(&m.answers),
+            authorities: records(&m.authorities),
+            additionals: records(&m.additionals),
+        }
+    }
+}
+
+impl DnsAnswer {
+    fn from_record(r: &dns::Record) -> Self {
+        let (rdata, svcb) = match &r.data {
+            dns::RData::A(a) => (Some(a.to_string()), None),
+            dns::RData::Aaaa(a) => (Some(a.to_string()), None),
+            dns::RData::Name(n) => (Some(n.clone()), None),
+            dns::RData::Mx {
+                preference,
+                exchange,
+            } => (Some(format!("{preference} {exchange}")), None),
+            dns::RData::Txt(t) => (Some(t.concat()), None),
+            dns::RData::Soa {
+                mname,
+                rname,
+                serial,
+            } => (Some(format!("{mname} {rname} {serial}")), None),
+            dns::RData::Svcb(s) => (
+                Some(format!("{} {}", s.priority, s.target)),
+                Some(SvcbInfo {
+                    priority: s.priority,
+                    target: s.target.clone(),
+                    alpn: s.alpn.clone(),
+                    ipv4hint: s.ipv4hint.iter().map(|a| IpAddr::V4(*a)).collect(),
+                    ipv6hint: s.ipv6hint.iter().map(|a| IpAddr::V6(*a)).collect(),
+                    ech: s.ech,
+                }),
+            ),
+            dns::RData::Other(_) => (None, None),
+        };
+        DnsAnswer {
+            rrname: r.name.clone(),
+            rrtype: dns::type_name(r.rtype),
+            ttl: r.ttl,
+            rdata,
+            svcb,
+        }
+    }
+}
+
+/// Why a flow record was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowEndReason {
+    /// Idle for longer than its state's timeout.
+    Timeout,
+    /// Evicted to keep the flow table within its bound.
+    Capacity,
+    /// The end of the input (or the sensor stopping).
+    Shutdown,
+}
+
+/// A finished flow, oriented client → server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FlowInfo {
+    pub pkts_toserver: u64,
+    pub pkts_toclient: u64,
+    pub bytes_toserver: u64,
+    pub bytes_toclient: u64,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    /// Seconds from start to end.
+    pub age: u64,
+    /// `new`, `established` or `closed` for TCP; `new` or `established` (answered) for UDP.
+    pub state: &'static str,
+    pub reason: FlowEndReason,
+    /// The application protocol identified: `tls`, `http`, `dns`, or null. Written at the
+    /// top level of the event, as Suricata does.
+    #[serde(skip)]
+    pub app_proto: Option<&'static str>,
+    pub sni: Option<String>,
+    pub http_host: Option<String>,
+    /// The name a DNS answer seen earlier resolved to the server's address.
+    pub dns_name: Option<String>,
+}
+
+/// The type-specific part of an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    Tls(TlsInfo),
+    Http(HttpInfo),
+    Dns(DnsInfo),
+    Flow(FlowInfo),
+}
+
+impl Body {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::Tls(_) => "tls",
+            Self::Http(_) => "http",
+            Self::Dns(_) => "dns",
+            Self::Flow(_) => "flow",
+        }
+    }
+}
+
+/// One event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub header: Header,
+    pub body: Body,
+}
+
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let h = &self.header;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("timestamp", &h.timestamp)?;
+        m.serialize_entry("flow_id", &h.flow_id)?;
+        m.serialize_entry("event_type", self.body.event_type())?;
+        m.serialize_entry("src_ip", &h.src_ip)?;
+        m.serialize_entry("src_port", &h.src_port)?;
+        m.serialize_entry("dest_ip", &h.dest_ip)?;
+        m.serialize_entry("dest_port", &h.dest_port)?;
+        m.serialize_entry("proto", h.proto.as_str())?;
+        if !h.vlans.as_slice().is_empty() {
+            m.serialize_entry("vlan", h.vlans.as_slice())?;
+        }
+        match &self.body {
+            Body::Tls(t) => m.serialize_entry("tls", t)?,
+            Body::Http(x) => m.serialize_entry("http", x)?,
+            Body::Dns(d) => m.serialize_entry("dns", d)?,
+            Body::Flow(f) => {
+                m.serialize_entry("app_proto", &f.app_proto)?;
+                m.serialize_entry("flow", f)?;
+            }
+        }
+        m.end()
+    }
+}
+
+/// Where events go: the JSON writer, the table summary, later the alert and metrics sinks.
+pub trait EventSink {
+    /// Takes one event.
+    ///
+    /// # Errors
+    /// An I/O error from the sink's writer; the engine stops on it.
+    fn event(&mut self, event: Event) -> std::io::Result<()>;
+}

@@ -1,0 +1,575 @@
+//! Application-layer inspection of one direction of a TCP stream.
+//!
+//! A [`HalfStream`] takes the bytes its [`Reassembler`] delivers and recognises what they
+//! are by content, not by port: a TLS handshake (ClientHello or ServerHello), an HTTP/1.x
+//! request, or DNS messages (TCP port 53). Anything else is skipped for a bounded number of
+//! deliveries, which lets STARTTLS, SOCKS and HTTP CONNECT preambles pass before a
+//! ClientHello. Each half stops inspecting — and frees its buffers — once there is nothing
+//! more to learn, so established flows cost only their counters.
+
+use crate::event::{DnsInfo, HttpInfo, TlsInfo};
+use crate::flow::reassembly::{Delivery, Reassembler};
+use crate::proto::ja4::{Carrier, ja4};
+use crate::proto::{dns, http, tls};
+
+/// Stream bytes buffered per direction while a message is incomplete. A ClientHello with an
+/// ML-KEM key share is about 2 KB; 16 KiB leaves room for large extension sets.
+pub const MAX_TLS_BYTES: usize = 16 * 1024;
+/// A DNS message over TCP is at most 65,535 bytes plus its length prefix.
+pub const MAX_DNS_BYTES: usize = 65_537;
+/// Unrecognised deliveries skipped before a direction gives up: enough for the commands of
+/// an SMTP, IMAP, POP3 or FTP STARTTLS exchange or a SOCKS handshake.
+pub const MAX_UNKNOWN_DELIVERIES: u16 = 32;
+/// ClientHellos read per direction: a first one, and a second after a HelloRetryRequest.
+const MAX_HELLOS: u8 = 2;
+
+/// Something a direction's bytes revealed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Finding {
+    ClientHello(TlsInfo),
+    /// The negotiated version, from a ServerHello (or a HelloRetryRequest, which fixes
+    /// TLS 1.3 before the client's second ClientHello).
+    ServerHello { version: u16 },
+    HttpRequest(HttpInfo),
+    Dns(DnsInfo, dns::Message),
+    /// A ClientHello started but could not be read: lost segments, over the buffer bound,
+    /// or malformed.
+    ClientHelloUnreadable,
+    /// Bytes on TCP port 53 that are not a DNS message.
+    DnsInvalid,
+}
+
+#[derive(Debug)]
+enum HttpPhase {
+    Head,
+    Body(u64),
+    ChunkSize,
+    ChunkData(u64),
+    Trailer,
+}
+
+#[derive(Debug, Default)]
+struct TlsHandshake {
+    /// Handshake-layer bytes collected from consecutive records.
+    messages: Vec<u8>,
+    seen_change_cipher_spec: bool,
+    hellos: u8,
+}
+
+#[derive(Debug)]
+enum State {
+    Detect,
+    Tls(TlsHandshake),
+    Http(HttpPhase),
+    Dns,
+    Done,
+}
+
+/// Inspection state of one direction.
+#[derive(Debug)]
+pub struct HalfStream {
+    reassembler: Reassembler,
+    buf: Vec<u8>,
+    state: State,
+    unknown_deliveries: u16,
+}
+
+impl HalfStream {
+    /// A direction that recognises its protocol by content.
+    pub fn detect() -> Self {
+        Self::with_state(State::Detect)
+    }
+
+    /// A direction of a TCP port 53 connection: length-prefixed DNS messages.
+    pub fn dns() -> Self {
+        Self::with_state(State::Dns)
+    }
+
+    fn with_state(state: State) -> Self {
+        Self {
+            reassembler: Reassembler::default(),
+            buf: Vec::new(),
+            state,
+            unknown_deliveries: 0,
+        }
+    }
+
+    /// Whether this direction will never report anything again.
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    /// Reassembly gaps seen so far.
+    pub fn gaps(&self) -> u64 {
+        self.reassembler.stats().gaps
+    }
+
+    /// Records the SYN of this direction.
+    pub fn syn(&mut self, seq: u32) {
+        self.reassembler.syn(seq);
+    }
+
+    /// Adds a segment; findings are appended to `out`.
+    pub fn segment(&mut self, seq: u32, payload: &[u8], out: &mut Vec<Finding>) {
+        if self.is_done() || payload.is_empty() {
+            return;
+        }
+        let Self {
+            reassembler,
+            buf,
+            state,
+            unknown_deliveries,
+        } = self;
+        reassembler.push(seq, payload, &mut |d| {
+            deliver(state, buf, unknown_deliveries, d, out);
+        });
+        if self.is_done() {
+            self.release();
+        }
+    }
+
+    /// The stream ends (flow closed or evicted): reports a ClientHello left half-read.
+    pub fn finish(&mut self, out: &mut Vec<Finding>) {
+        if let State::Tls(hs) = &self.state
+            && (!self.buf.is_empty() || !hs.messages.is_empty())
+            && hs.hellos == 0
+            && tls::handshake_header(&hs.messages).is_none_or(|(t, _)| t == tls::handshake_type::CLIENT_HELLO)
+            && !is_server_side(hs, &self.buf)
+        {
+            out.push(Finding::ClientHelloUnreadable);
+        }
+        self.state = State::Done;
+        self.release();
+    }
+
+    fn release(&mut self) {
+        self.buf = Vec::new();
+        self.reassembler = Reassembler::default();
+    }
+}
+
+/// A half-read ServerHello is not a lost ClientHello.
+fn is_server_side(hs: &TlsHandshake, buf: &[u8]) -> bool {
+    let first = if hs.messages.is_empty() {
+        buf.get(5).copied()
+    } else {
+        hs.messages.first().copied()
+    };
+    first == Some(tls::handshake_type::SERVER_HELLO)
+}
+
+fn deliver(
+    state: &mut State,
+    buf: &mut Vec<u8>,
+    unknown: &mut u16,
+    delivery: Delivery<'_>,
+    out: &mut Vec<Finding>,
+) {
+    let mut data = match delivery {
+        Delivery::Gap => {
+            on_gap(state, buf, out);
+            return;
+        }
+        Delivery::Data(d) => d,
+    };
+    // A body being skipped is consumed in place, never copied.
+    if buf.is_empty()
+        && let State::Http(HttpPhase::Body(left) | HttpPhase::ChunkData(left)) = state
+    {
+        let take = usize::try_from(*left).unwrap_or(usize::MAX).min(data.len());
+        *left = left.saturating_sub(take as u64);
+        data = data.get(take..).unwrap_or_default();
+        if *left == 0 {
+            *state = match state {
+                State::Http(HttpPhase::ChunkData(_)) => State::Http(HttpPhase::ChunkSize),
+                _ => State::Detect,
+            };
+        }
+    }
+    if matches!(state, State::Done) || data.is_empty() {
+        return;
+    }
+    let limit = match state {
+        State::Dns => MAX_DNS_BYTES,
+        State::Http(_) => http::MAX_HEAD_LEN,
+        _ => MAX_TLS_BYTES,
+    };
+    if buf.len().saturating_add(data.len()) > limit {
+        if matches!(state, State::Tls(hs) if hs.hellos == 0) {
+            out.push(Finding::ClientHelloUnreadable);
+        }
+        *state = State::Done;
+        return;
+    }
+    buf.extend_from_slice(data);
+    parse(state, buf, unknown, out);
+}
+
+fn on_gap(state: &mut State, buf: &mut Vec<u8>, out: &mut Vec<Finding>) {
+    let had_partial_hello = matches!(state, State::Tls(hs) if hs.hellos == 0)
+        && !is_server_side_state(state, buf);
+    buf.clear();
+    *state = match state {
+        State::Tls(_) => {
+            if had_partial_hello {
+                out.push(Finding::ClientHelloUnreadable);
+            }
+            State::Done
+        }
+        State::Dns | State::Done => State::Done,
+        State::Detect | State::Http(_) => State::Detect,
+    };
+}
+
+fn is_server_side_state(state: &State, buf: &[u8]) -> bool {
+    match state {
+        State::Tls(hs) => is_server_side(hs, buf),
+        _ => false,
+    }
+}
+
+/// Consumes as many whole messages from `buf` as it holds.
+fn parse(state: &mut State, buf: &mut Vec<u8>, unknown: &mut u16, out: &mut Vec<Finding>) {
+    let mut consumed = 0usize;
+    loop {
+        let rest = buf.get(consumed..).unwrap_or_default();
+        if rest.is_empty() {
+            break;
+        }
+        let step = match state {
+            State::Done => break,
+            State::Detect => detect(state, rest, unknown),
+            State::Tls(hs) => tls_step(hs, rest, out),
+            State::Http(phase) => http_step(phase, rest, out),
+            State::Dns => dns_step(rest, out),
+        };
+        match step {
+            Step::Consumed(n) => consumed = consumed.saturating_add(n),
+            Step::Switch(next) => *state = next,
+            Step::ConsumedThen(n, next) => {
+                consumed = consumed.saturating_add(n);
+                *state = next;
+            }
+            Step::NeedMore => break,
+        }
+    }
+    buf.drain(..consumed.min(buf.len()));
+}
+
+enum Step {
+    Consumed(usize),
+    Switch(State),
+    ConsumedThen(usize, State),
+    NeedMore,
+}
+
+fn detect(state: &State, rest: &[u8], unknown: &mut u16) -> Step {
+    debug_assert!(matches!(state, State::Detect));
+    if tls::looks_like_handshake(rest) {
+        return if rest.len() < 3 {
+            Step::NeedMore
+        } else {
+            Step::Switch(State::Tls(TlsHandshake::default()))
+        };
+    }
+    if http::looks_like_request(rest) {
+        return Step::Switch(State::Http(HttpPhase::Head));
+    }
+    *unknown = unknown.saturating_add(1);
+    if *unknown > MAX_UNKNOWN_DELIVERIES {
+        Step::ConsumedThen(rest.len(), State::Done)
+    } else {
+        Step::Consumed(rest.len())
+    }
+}
+
+fn tls_step(hs: &mut TlsHandshake, rest: &[u8], out: &mut Vec<Finding>) -> Step {
+    let (content_type, fragment, len) = match tls::next_record(rest) {
+        tls::RecordScan::Incomplete => return Step::NeedMore,
+        tls::RecordScan::NotTls => {
+            if hs.hellos == 0 && !hs.messages.is_empty() {
+                out.push(Finding::ClientHelloUnreadable);
+            }
+            return Step::Switch(State::Done);
+        }
+        tls::RecordScan::Record {
+            content_type,
+            fragment,
+            len,
+            ..
+        } => (content_type, fragment, len),
+    };
+    match content_type {
+        tls::content_type::HANDSHAKE => {
+            if hs.messages.len().saturating_add(fragment.len()) > MAX_TLS_BYTES {
+                out.push(Finding::ClientHelloUnreadable);
+                return Step::ConsumedThen(len, State::Done);
+            }
+            hs.messages.extend_from_slice(fragment);
+            match handshake_messages(hs, out) {
+                true => Step::ConsumedThen(len, State::Done),
+                false => Step::Consumed(len),
+            }
+        }
+        tls::content_type::CHANGE_CIPHER_SPEC => {
+            hs.seen_change_cipher_spec = true;
+            Step::Consumed(len)
+        }
+        _ => Step::ConsumedThen(len, State::Done),
+    }
+}
+
+/// Reads the whole handshake messages collected so far. Returns true when this direction
+/// has nothing more to show.
+fn handshake_messages(hs: &mut TlsHandshake, out: &mut Vec<Finding>) -> bool {
+    let mut used = 0usize;
+    let mut done = false;
+    while let Some(rest) = hs.messages.get(used..) {
+        let Some((msg_type, body_len)) = tls::handshake_header(rest) else {
+            break;
+        };
+        let Some(end) = body_len.checked_add(4) else {
+            done = true;
+            break;
+        };
+        let Some(body) = rest.get(4..end) else {
+            if end > MAX_TLS_BYTES {
+                if msg_type == tls::handshake_type::CLIENT_HELLO && hs.hellos == 0 {
+                    out.push(Finding::ClientHelloUnreadable);
+                }
+                done = true;
+            }
+            break;
+        };
+        used = used.saturating_add(end);
+        match msg_type {
+            tls::handshake_type::CLIENT_HELLO => match tls::parse_client_hello(body) {
+                Ok(hello) => {
+                    out.push(Finding::ClientHello(tls_info(&hello)));
+                    hs.hellos = hs.hellos.saturating_add(1);
+                    if hs.hellos >= MAX_HELLOS {
+                        done = true;
+                    }
+                }
+                Err(_) => {
+                    if !hs.seen_change_cipher_spec && hs.hellos == 0 {
+                        out.push(Finding::ClientHelloUnreadable);
+                    }
+                    done = true;
+                }
+            },
+            tls::handshake_type::SERVER_HELLO => {
+                if let Ok(sh) = tls::parse_server_hello(body) {
+                    out.push(Finding::ServerHello {
+                        version: sh.version,
+                    });
+                    done = !sh.hello_retry;
+                } else {
+                    done = true;
+                }
+            }
+            _ => done = hs.seen_change_cipher_spec || hs.hellos > 0,
+        }
+        if done {
+            break;
+        }
+    }
+    hs.messages.drain(..used.min(hs.messages.len()));
+    done
+}
+
+/// The event form of a ClientHello; TCP-carried, so JA4 starts with `t`.
+pub fn tls_info(hello: &tls::ClientHello<'_>) -> TlsInfo {
+    tls_info_for(hello, Carrier::Tcp)
+}
+
+/// The event form of a ClientHello carried by `carrier`.
+pub fn tls_info_for(hello: &tls::ClientHello<'_>, carrier: Carrier) -> TlsInfo {
+    TlsInfo {
+        sni: hello.sni.map(|s| String::from_utf8_lossy(s).into_owned()),
+        alpn: hello
+            .alpn()
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect(),
+        version: None,
+        client_version: tls::version_name(hello.max_version()),
+        ech: hello.ech,
+        resumption: hello.resumption,
+        pq_key_share: hello.pq_key_share,
+        ja4: ja4(hello, carrier),
+    }
+}
+
+fn http_step(phase: &mut HttpPhase, rest: &[u8], out: &mut Vec<Finding>) -> Step {
+    match phase {
+        HttpPhase::Head => match http::parse_request(rest) {
+            http::Scan::Incomplete => Step::NeedMore,
+            http::Scan::NotHttp => Step::Switch(State::Detect),
+            http::Scan::Complete(req) => {
+                out.push(Finding::HttpRequest(http_info(&req)));
+                let next = match req.body {
+                    _ if req.method.eq_ignore_ascii_case("CONNECT") => State::Detect,
+                    http::Body::Length(0) => State::Detect,
+                    http::Body::Length(n) => State::Http(HttpPhase::Body(n)),
+                    http::Body::Chunked => State::Http(HttpPhase::ChunkSize),
+                };
+                Step::ConsumedThen(req.head_len, next)
+            }
+        },
+        HttpPhase::Body(left) | HttpPhase::ChunkData(left) => {
+            let take = usize::try_from(*left).unwrap_or(usize::MAX).min(rest.len());
+            *left = left.saturating_sub(take as u64);
+            if *left > 0 {
+                return Step::Consumed(take);
+            }
+            let next = match phase {
+                HttpPhase::ChunkData(_) => State::Http(HttpPhase::ChunkSize),
+                _ => State::Detect,
+            };
+            Step::ConsumedThen(take, next)
+        }
+        HttpPhase::ChunkSize => match http::chunk_size(rest) {
+            http::Chunk::Data {
+                line_len,
+                data_len,
+            } => Step::ConsumedThen(
+                line_len,
+                State::Http(HttpPhase::ChunkData(data_len.saturating_add(2))),
+            ),
+            http::Chunk::Last { line_len } => {
+                Step::ConsumedThen(line_len, State::Http(HttpPhase::Trailer))
+            }
+            http::Chunk::Incomplete => Step::NeedMore,
+            http::Chunk::Invalid => Step::Switch(State::Done),
+        },
+        HttpPhase::Trailer => {
+            if rest.starts_with(b"\r\n") {
+                return Step::ConsumedThen(2, State::Detect);
+            }
+            match rest.windows(4).position(|w| w == b"\r\n\r\n") {
+                Some(at) => Step::ConsumedThen(at.saturating_add(4), State::Detect),
+                None if rest.len() > http::MAX_HEAD_LEN => Step::Switch(State::Done),
+                None => Step::NeedMore,
+            }
+        }
+    }
+}
+
+/// The event form of a request head.
+pub fn http_info(req: &http::Request<'_>) -> HttpInfo {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    HttpInfo {
+        hostname: req.host.map(text),
+        http_method: req.method.to_owned(),
+        url: req.path.to_owned(),
+        http_user_agent: req.user_agent.map(text),
+    }
+}
+
+fn dns_step(rest: &[u8], out: &mut Vec<Finding>) -> Step {
+    let Some(len) = crate::wire::be16(rest, 0) else {
+        return Step::NeedMore;
+    };
+    let end = usize::from(len).saturating_add(2);
+    let Some(msg) = rest.get(2..end) else {
+        return Step::NeedMore;
+    };
+    match dns::parse_message(msg) {
+        Ok(m) => out.push(Finding::Dns(DnsInfo::from_message(&m), m)),
+        Err(_) => out.push(Finding::DnsInvalid),
+    }
+    Step::Consumed(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(content_type: u8, body: &[u8]) -> Vec<u8> {
+        let mut r = vec![content_type, 3, 1];
+        r.extend_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());
+        r.extend_from_slice(body);
+        r
+    }
+
+    fn client_hello_message() -> Vec<u8> {
+        let body = crate::proto::tls::tests::sample_client_hello();
+        let mut m = vec![1, 0];
+        m.extend_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());
+        m.extend_from_slice(&body);
+        m
+    }
+
+    fn feed(stream: &mut HalfStream, segments: &[(u32, &[u8])]) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for (seq, data) in segments {
+            stream.segment(*seq, data, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn a_client_hello_split_over_segments_and_records_is_read_once() {
+        let msg = client_hello_message();
+        let (a, b) = msg.split_at(40);
+        let wire = [record(22, a), record(22, b)].concat();
+        let (s1, s2) = wire.split_at(30);
+        let mut h = HalfStream::detect();
+        h.syn(0);
+        // Second segment first, then the first one retransmitted.
+        let out = feed(&mut h, &[(31, s2), (1, s1), (1, s1)]);
+        assert_eq!(out.len(), 1, "{out:?}");
+        let Finding::ClientHello(info) = &out[0] else { panic!("{out:?}") };
+        assert_eq!(info.sni.as_deref(), Some("example.com"));
+        assert_eq!(info.alpn, vec!["h2", "http/1.1"]);
+    }
+
+    #[test]
+    fn a_starttls_preamble_is_skipped() {
+        let wire = record(22, &client_hello_message());
+        let mut h = HalfStream::detect();
+        let out = feed(&mut h, &[(1, b"EHLO x\r\n"), (9, b"STARTTLS\r\n"), (19, &wire)]);
+        assert!(matches!(&out[..], [Finding::ClientHello(_)]), "{out:?}");
+    }
+
+    #[test]
+    fn a_lost_segment_makes_the_hello_unreadable_not_silent() {
+        let wire = record(22, &client_hello_message());
+        let mut h = HalfStream::detect();
+        let mut out = feed(&mut h, &[(1, &wire[..20])]);
+        h.finish(&mut out);
+        assert_eq!(out, vec![Finding::ClientHelloUnreadable]);
+    }
+
+    #[test]
+    fn keep_alive_requests_with_bodies_are_each_reported() {
+        let wire = b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /b?q=1 HTTP/1.1\r\nHost: y\r\n\r\n\
+PUT /c HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /d HTTP/1.1\r\n\r\n";
+        let mut h = HalfStream::detect();
+        let mut out = Vec::new();
+        for (i, chunk) in wire.chunks(7).enumerate() {
+            h.segment(u32::try_from(1 + i * 7).unwrap(), chunk, &mut out);
+        }
+        let urls: Vec<_> = out
+            .iter()
+            .map(|f| match f {
+                Finding::HttpRequest(r) => r.url.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(urls, vec!["/a", "/b", "/c", "/d"]);
+    }
+
+    #[test]
+    fn dns_over_tcp_reads_every_message_in_a_segment() {
+        let query = [0u8, 7, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'a', 0, 0, 1, 0, 1];
+        let mut wire = Vec::new();
+        for _ in 0..2 {
+            wire.extend_from_slice(&u16::try_from(query.len()).unwrap().to_be_bytes());
+            wire.extend_from_slice(&query);
+        }
+        let mut h = HalfStream::dns();
+        let out = feed(&mut h, &[(1, &wire)]);
+        assert_eq!(out.iter().filter(|f| matches!(f, Finding::Dns(..))).count(), 2);
+    }
+}

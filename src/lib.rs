@@ -1,0 +1,26 @@
+//! aigress: a passive network sensor that inventories the AI data flows leaving an
+//! organisation.
+//!
+//! The path of a packet, one module per stage:
+//!
+//! ```text
+//! capture ──► decode ──► flow ──► proto (via flow::app) ──► engine ──► event sinks (output)
+//! (files)     (link,     (table,   (pure parsers: tls,        (findings    (EVE JSON,
+//!              tunnels,   reassembly) ja4, dns, http)          → events)     table)
+//!              defrag)
+//! ```
+//!
+//! Only metadata is read — TLS ClientHellos, DNS messages, HTTP request heads — and no
+//! payload is stored.
+
+pub mod capture;
+pub mod decode;
+pub mod dns_cache;
+pub mod engine;
+pub mod event;
+pub mod flow;
+pub mod output;
+pub mod proto;
+pub mod scan;
+pub mod time;
+pub mod wire;

@@ -1,0 +1,56 @@
+//! EVE-style JSON, one event per line.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::engine::Stats;
+use crate::event::{Event, EventSink};
+use crate::time::Timestamp;
+
+/// Writes each event as one JSON line.
+pub struct JsonSink<W: Write> {
+    out: W,
+}
+
+impl<W: Write> JsonSink<W> {
+    pub fn new(out: W) -> Self {
+        Self { out }
+    }
+
+    /// Writes the run's counters as a final `stats` event.
+    ///
+    /// # Errors
+    /// The writer's I/O errors.
+    pub fn stats(&mut self, timestamp: Timestamp, stats: &Stats) -> io::Result<()> {
+        #[derive(Serialize)]
+        struct StatsEvent<'a> {
+            timestamp: Timestamp,
+            event_type: &'static str,
+            stats: &'a Stats,
+        }
+        let event = StatsEvent {
+            timestamp,
+            event_type: "stats",
+            stats,
+        };
+        serde_json::to_writer(&mut self.out, &event)?;
+        self.out.write_all(b"\n")
+    }
+
+    /// Flushes and returns the writer.
+    ///
+    /// # Errors
+    /// The writer's I/O errors.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+impl<W: Write> EventSink for JsonSink<W> {
+    fn event(&mut self, event: Event) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, &event)?;
+        self.out.write_all(b"\n")
+    }
+}

@@ -1,0 +1,417 @@
+//! DNS messages (RFC 1035 §4, RFC 3596 AAAA, RFC 9460 SVCB/HTTPS).
+//!
+//! [`parse_message`] reads a whole message into an owned [`Message`]: DNS messages become
+//! events one for one, so owning the strings here costs nothing extra. Name compression is
+//! followed with a bound on jumps and on the name's length, so a pointer loop is an error.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::wire::{Reader, Truncated};
+
+/// RFC 1035 §2.3.4: a name is at most 255 octets on the wire.
+pub const MAX_NAME_LEN: usize = 255;
+/// Compression pointers followed for one name. A legitimate name needs one per label at
+/// most; 64 is above any real chain and stops loops at once.
+pub const MAX_POINTER_JUMPS: usize = 64;
+/// Entries kept from one SVCB parameter list (alpn ids, address hints).
+const MAX_SVC_VALUES: usize = 32;
+
+/// Why bytes are not a DNS message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DnsError {
+    #[error("DNS message truncated")]
+    Truncated,
+    #[error("DNS name compression loops or points outside the message")]
+    BadPointer,
+    #[error("DNS name longer than 255 octets")]
+    NameTooLong,
+    #[error("DNS label type not defined")]
+    BadLabel,
+}
+
+impl From<Truncated> for DnsError {
+    fn from(_: Truncated) -> Self {
+        DnsError::Truncated
+    }
+}
+
+/// A question entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    /// Lower case, without the trailing dot; `<Root>` for the root.
+    pub name: String,
+    pub qtype: u16,
+}
+
+/// Service parameters of an SVCB or HTTPS record that matter for attribution.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Svcb {
+    pub priority: u16,
+    pub target: String,
+    pub alpn: Vec<String>,
+    pub ipv4hint: Vec<Ipv4Addr>,
+    pub ipv6hint: Vec<Ipv6Addr>,
+    /// An `ech` parameter publishes an Encrypted Client Hello configuration.
+    pub ech: bool,
+}
+
+/// Record data, decoded for the types aigress reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RData {
+    A(Ipv4Addr),
+    Aaaa(Ipv6Addr),
+    /// CNAME, NS, PTR, DNAME: a single domain name.
+    Name(String),
+    Mx { preference: u16, exchange: String },
+    Txt(Vec<String>),
+    Soa { mname: String, rname: String, serial: u32 },
+    Svcb(Svcb),
+    /// Anything else, by length.
+    Other(usize),
+}
+
+/// A resource record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub name: String,
+    pub rtype: u16,
+    pub ttl: u32,
+    pub data: RData,
+}
+
+/// A DNS message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub id: u16,
+    pub response: bool,
+    pub opcode: u8,
+    pub rcode: u8,
+    pub questions: Vec<Question>,
+    pub answers: Vec<Record>,
+    pub authorities: Vec<Record>,
+    pub additionals: Vec<Record>,
+}
+
+/// Record types by name, as Suricata's EVE and `dig` print them.
+pub fn type_name(rtype: u16) -> String {
+    let name = match rtype {
+        1 => "A",
+        2 => "NS",
+        5 => "CNAME",
+        6 => "SOA",
+        12 => "PTR",
+        13 => "HINFO",
+        15 => "MX",
+        16 => "TXT",
+        28 => "AAAA",
+        33 => "SRV",
+        35 => "NAPTR",
+        39 => "DNAME",
+        41 => "OPT",
+        43 => "DS",
+        46 => "RRSIG",
+        47 => "NSEC",
+        48 => "DNSKEY",
+        50 => "NSEC3",
+        52 => "TLSA",
+        64 => "SVCB",
+        65 => "HTTPS",
+        99 => "SPF",
+        251 => "IXFR",
+        252 => "AXFR",
+        255 => "ANY",
+        257 => "CAA",
+        other => return format!("TYPE{other}"),
+    };
+    name.to_owned()
+}
+
+/// Response codes by name (RFC 1035, RFC 2136, RFC 6895).
+pub fn rcode_name(rcode: u8) -> String {
+    let name = match rcode {
+        0 => "NOERROR",
+        1 => "FORMERR",
+        2 => "SERVFAIL",
+        3 => "NXDOMAIN",
+        4 => "NOTIMP",
+        5 => "REFUSED",
+        6 => "YXDOMAIN",
+        7 => "YXRRSET",
+        8 => "NXRRSET",
+        9 => "NOTAUTH",
+        10 => "NOTZONE",
+        other => return format!("RCODE{other}"),
+    };
+    name.to_owned()
+}
+
+/// Parses a whole DNS message.
+///
+/// A message whose sections end early (a truncated UDP capture, a lying count) keeps what
+/// was read before the cut when at least the questions are whole; tshark does the same.
+///
+/// # Errors
+/// [`DnsError`] when the header or a question cannot be read.
+pub fn parse_message(msg: &[u8]) -> Result<Message, DnsError> {
+    let mut r = Reader::new(msg);
+    let id = r.u16()?;
+    let flags = r.u16()?;
+    let counts = [r.u16()?, r.u16()?, r.u16()?, r.u16()?];
+    let [qd, an, ns, ar] = counts.map(usize::from);
+    let mut message = Message {
+        id,
+        response: flags & 0x8000 != 0,
+        opcode: u8::try_from((flags >> 11) & 0xf).unwrap_or(0),
+        rcode: u8::try_from(flags & 0xf).unwrap_or(0),
+        questions: Vec::with_capacity(qd.min(8)),
+        answers: Vec::new(),
+        authorities: Vec::new(),
+        additionals: Vec::new(),
+    };
+    for _ in 0..qd {
+        let name = read_name(msg, &mut r)?;
+        let qtype = r.u16()?;
+        r.u16()?;
+        message.questions.push(Question { name, qtype });
+    }
+    let _complete = read_records(msg, &mut r, an, &mut message.answers)
+        && read_records(msg, &mut r, ns, &mut message.authorities)
+        && read_records(msg, &mut r, ar, &mut message.additionals);
+    Ok(message)
+}
+
+/// Reads up to `count` records; false when the message ended early.
+fn read_records<'a>(msg: &'a [u8], r: &mut Reader<'a>, count: usize, out: &mut Vec<Record>) -> bool {
+    for _ in 0..count {
+        match read_record(msg, r) {
+            Ok(record) => out.push(record),
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+fn read_record<'a>(msg: &'a [u8], r: &mut Reader<'a>) -> Result<Record, DnsError> {
+    let name = read_name(msg, r)?;
+    let rtype = r.u16()?;
+    let _class = r.u16()?;
+    let ttl = r.u32()?;
+    let rdlen = usize::from(r.u16()?);
+    let start = r.position();
+    let rdata = r.bytes(rdlen)?;
+    let data = read_rdata(msg, rtype, rdata, start)?;
+    Ok(Record {
+        name,
+        rtype,
+        ttl,
+        data,
+    })
+}
+
+fn read_rdata(msg: &[u8], rtype: u16, rdata: &[u8], start: usize) -> Result<RData, DnsError> {
+    // Names inside RDATA may point anywhere in the message, so they are read with a
+    // reader over the whole message positioned at the RDATA.
+    let mut at = Reader::new(msg);
+    at.skip(start)?;
+    Ok(match rtype {
+        1 => RData::A(Ipv4Addr::from(
+            <[u8; 4]>::try_from(rdata).map_err(|_| DnsError::Truncated)?,
+        )),
+        28 => RData::Aaaa(Ipv6Addr::from(
+            <[u8; 16]>::try_from(rdata).map_err(|_| DnsError::Truncated)?,
+        )),
+        2 | 5 | 12 | 39 => RData::Name(read_name(msg, &mut at)?),
+        15 => {
+            let preference = at.u16()?;
+            RData::Mx {
+                preference,
+                exchange: read_name(msg, &mut at)?,
+            }
+        }
+        6 => {
+            let mname = read_name(msg, &mut at)?;
+            let rname = read_name(msg, &mut at)?;
+            RData::Soa {
+                mname,
+                rname,
+                serial: at.u32()?,
+            }
+        }
+        16 => {
+            let mut strings = Vec::new();
+            let mut t = Reader::new(rdata);
+            while !t.is_empty() {
+                strings.push(String::from_utf8_lossy(t.vec8()?).into_owned());
+            }
+            RData::Txt(strings)
+        }
+        64 | 65 => RData::Svcb(read_svcb(msg, &mut at, rdata.len())?),
+        _ => RData::Other(rdata.len()),
+    })
+}
+
+/// SVCB/HTTPS RDATA (RFC 9460 §2.2): priority, target, then key/value parameters.
+fn read_svcb<'a>(msg: &'a [u8], at: &mut Reader<'a>, rdlen: usize) -> Result<Svcb, DnsError> {
+    let start = at.position();
+    let priority = at.u16()?;
+    let target = read_name(msg, at)?;
+    let used = at.position().saturating_sub(start);
+    let params = at.bytes(rdlen.checked_sub(used).ok_or(DnsError::Truncated)?)?;
+    let mut svcb = Svcb {
+        priority,
+        target,
+        ..Svcb::default()
+    };
+    let mut p = Reader::new(params);
+    while !p.is_empty() {
+        let key = p.u16()?;
+        let value = p.vec16()?;
+        let mut v = Reader::new(value);
+        match key {
+            1 => {
+                while !v.is_empty() && svcb.alpn.len() < MAX_SVC_VALUES {
+                    svcb.alpn.push(String::from_utf8_lossy(v.vec8()?).into_owned());
+                }
+            }
+            4 => {
+                while !v.is_empty() && svcb.ipv4hint.len() < MAX_SVC_VALUES {
+                    svcb.ipv4hint.push(Ipv4Addr::from(v.array::<4>()?));
+                }
+            }
+            5 => svcb.ech = !value.is_empty(),
+            6 => {
+                while !v.is_empty() && svcb.ipv6hint.len() < MAX_SVC_VALUES {
+                    svcb.ipv6hint.push(Ipv6Addr::from(v.array::<16>()?));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(svcb)
+}
+
+/// Reads a possibly compressed name at the reader's position and advances past it.
+///
+/// Labels are joined with dots and lower-cased; bytes that are not UTF-8 are replaced as
+/// `String::from_utf8_lossy` does. The root name is `<Root>`, as tshark writes it.
+fn read_name<'a>(msg: &'a [u8], r: &mut Reader<'a>) -> Result<String, DnsError> {
+    let mut name: Vec<u8> = Vec::with_capacity(32);
+    let mut wire_len = 0usize;
+    let mut cursor = *r;
+    let mut jumped = false;
+    let mut jumps = 0usize;
+    loop {
+        let len = cursor.u8()?;
+        match len >> 6 {
+            0 => {
+                if len == 0 {
+                    break;
+                }
+                let label = cursor.bytes(usize::from(len))?;
+                wire_len = wire_len.saturating_add(label.len()).saturating_add(1);
+                if wire_len > MAX_NAME_LEN {
+                    return Err(DnsError::NameTooLong);
+                }
+                if !name.is_empty() {
+                    name.push(b'.');
+                }
+                name.extend(label.iter().map(u8::to_ascii_lowercase));
+            }
+            3 => {
+                let low = cursor.u8()?;
+                let target = usize::from(u16::from_be_bytes([len & 0x3f, low]));
+                if !jumped {
+                    *r = cursor;
+                    jumped = true;
+                }
+                jumps = jumps.saturating_add(1);
+                if jumps > MAX_POINTER_JUMPS || target >= msg.len() {
+                    return Err(DnsError::BadPointer);
+                }
+                cursor = Reader::new(msg);
+                cursor.skip(target)?;
+            }
+            _ => return Err(DnsError::BadLabel),
+        }
+    }
+    if !jumped {
+        *r = cursor;
+    }
+    if name.is_empty() {
+        return Ok("<Root>".to_owned());
+    }
+    Ok(String::from_utf8_lossy(&name).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[rustfmt::skip]
+    const RESPONSE: &[u8] = &[
+        0x12, 0x34, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0,
+        // question: API.openai.com A IN
+        3, b'A', b'P', b'I', 6, b'o', b'p', b'e', b'n', b'a', b'i', 3, b'c', b'o', b'm', 0, 0, 1, 0, 1,
+        // answer 1: ptr to question, CNAME -> cdn.openai.com (label + pointer to "openai.com")
+        0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 60, 0, 6, 3, b'c', b'd', b'n', 0xc0, 16,
+        // answer 2: cdn.openai.com A 104.18.7.192
+        0xc0, 44, 0, 1, 0, 1, 0, 0, 1, 0, 0, 4, 104, 18, 7, 192,
+    ];
+
+    #[test]
+    fn parses_questions_and_compressed_answers() {
+        let m = parse_message(RESPONSE).unwrap();
+        assert!(m.response);
+        assert_eq!(m.rcode, 0);
+        assert_eq!(m.questions, vec![Question { name: "api.openai.com".into(), qtype: 1 }]);
+        assert_eq!(m.answers.len(), 2);
+        assert_eq!(m.answers[0].data, RData::Name("cdn.openai.com".into()));
+        assert_eq!(m.answers[1].name, "cdn.openai.com");
+        assert_eq!(m.answers[1].data, RData::A(Ipv4Addr::new(104, 18, 7, 192)));
+        assert_eq!(m.answers[1].ttl, 256);
+    }
+
+    #[test]
+    fn a_pointer_loop_is_an_error() {
+        let mut msg = RESPONSE[..12].to_vec();
+        msg.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
+        assert_eq!(parse_message(&msg), Err(DnsError::BadPointer));
+    }
+
+    #[test]
+    fn truncations_never_panic_and_keep_whole_questions() {
+        for cut in 0..RESPONSE.len() {
+            if let Ok(m) = parse_message(&RESPONSE[..cut]) {
+                assert_eq!(m.questions.len(), 1);
+            }
+        }
+        let cut = parse_message(&RESPONSE[..RESPONSE.len() - 3]).unwrap();
+        assert_eq!(cut.answers.len(), 1);
+    }
+
+    #[test]
+    fn https_record_parameters() {
+        #[rustfmt::skip]
+        let mut msg = vec![0, 1, 0x81, 0x80, 0, 0, 0, 1, 0, 0, 0, 0];
+        msg.extend_from_slice(&[0, 0, 65, 0, 1, 0, 0, 0, 5]);
+        let rdata: Vec<u8> = [
+            &[0, 1, 0][..],                       // priority 1, target "."
+            &[0, 1, 0, 3, 2, b'h', b'3'],          // alpn h3
+            &[0, 4, 0, 4, 1, 2, 3, 4],             // ipv4hint
+            &[0, 5, 0, 2, 0xab, 0xcd],             // ech
+        ]
+        .concat();
+        msg.extend_from_slice(&u16::try_from(rdata.len()).unwrap().to_be_bytes());
+        msg.extend_from_slice(&rdata);
+        let m = parse_message(&msg).unwrap();
+        let RData::Svcb(s) = &m.answers[0].data else { panic!("{:?}", m.answers) };
+        assert_eq!(s.priority, 1);
+        assert_eq!(s.target, "<Root>");
+        assert_eq!(s.alpn, vec!["h3"]);
+        assert_eq!(s.ipv4hint, vec![Ipv4Addr::new(1, 2, 3, 4)]);
+        assert!(s.ech);
+        assert_eq!(type_name(65), "HTTPS");
+        assert_eq!(type_name(4242), "TYPE4242");
+    }
+}

@@ -1,0 +1,89 @@
+//! Packet timestamps.
+//!
+//! Time in aigress is the capture's time, never the wall clock, so a capture file replays
+//! to the same events and flows age by the traffic's own clock.
+
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+/// Microseconds since the Unix epoch, from a packet header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub const fn from_micros(micros: i64) -> Self {
+        Self(micros)
+    }
+
+    /// From a pcap header's seconds and sub-second part in nanoseconds.
+    pub fn from_secs_nanos(secs: i64, nanos: i64) -> Self {
+        Self(secs.saturating_mul(1_000_000).saturating_add(nanos / 1000))
+    }
+
+    pub const fn micros(self) -> i64 {
+        self.0
+    }
+
+    /// Microseconds from `earlier` to `self` (negative if `earlier` is later).
+    pub fn micros_since(self, earlier: Timestamp) -> i64 {
+        self.0.saturating_sub(earlier.0)
+    }
+
+    /// Seconds from `earlier` to `self`, rounded down, never negative.
+    pub fn secs_since(self, earlier: Timestamp) -> u64 {
+        u64::try_from(self.micros_since(earlier) / 1_000_000).unwrap_or(0)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// RFC 3339 in UTC with microseconds: `2024-05-01T12:34:56.789012Z`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0.div_euclid(1_000_000);
+        let micros = self.0.rem_euclid(1_000_000);
+        let days = secs.div_euclid(86_400);
+        let of_day = secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+            of_day / 3600,
+            of_day % 3600 / 60,
+            of_day % 60
+        )
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_rfc3339_with_microseconds() {
+        assert_eq!(Timestamp::from_micros(0).to_string(), "1970-01-01T00:00:00.000000Z");
+        let t = Timestamp::from_secs_nanos(1_795_420_252, 338_141_999);
+        assert_eq!(t.to_string(), "2026-11-23T08:30:52.338141Z");
+        let leap = Timestamp::from_secs_nanos(951_782_400, 0);
+        assert_eq!(leap.to_string(), "2000-02-29T00:00:00.000000Z");
+    }
+}
