@@ -10,22 +10,20 @@ use std::io;
 
 use serde::Serialize;
 
-use crate::decode::defrag::{DefragStats, Defragmenter};
+use crate::decode::defrag::{DefragStats, Defragmenter, Reassembled};
 use crate::decode::{self, DecodeError, Decoded, L4, LinkType, TcpSegment, UdpDatagram};
 use crate::dns_cache::{DnsCache, DnsCacheStats};
 use crate::event::{Body, DnsInfo, Event, EventSink, FlowEndReason, FlowInfo, Header, Transport};
-use crate::flow::app::{Finding, HalfStream, http_info};
+use crate::flow::app::{Finding, HalfStream};
 use crate::flow::{
     Counters, Direction, Endpoint, Flow, FlowKey, FlowStats, FlowTable, TcpInspection, TcpSeen,
 };
-use crate::proto::{dns, http, tls};
+use crate::proto::{dns, tls};
 use crate::time::Timestamp;
 
 /// DNS servers listen here; mDNS (5353) and LLMNR (5355) are not DNS lookups and are left
 /// out, as tshark's `dns` protocol leaves them out.
 const DNS_PORT: u16 = 53;
-/// SSDP speaks HTTP over UDP; tshark reports its requests as HTTP.
-const SSDP_PORT: u16 = 1900;
 
 /// Sizes of the engine's bounded tables.
 #[derive(Debug, Clone, Copy)]
@@ -176,8 +174,10 @@ impl Engine {
             bump(&mut self.stats.snaplen_truncated);
         }
         self.flows.expire(now, &mut self.ended);
-        self.defrag.expire(now);
         self.end_flows(sink)?;
+        for partial in self.defrag.expire(now) {
+            self.datagram(&partial, sink)?;
+        }
 
         let decoded = match decode::decode(link, packet.data) {
             Ok(d) => d,
@@ -187,24 +187,41 @@ impl Engine {
             }
         };
         if let L4::Fragment(fragment) = decoded.l4 {
-            let Some(whole) = self.defrag.push(now, decoded.src, decoded.dst, &fragment) else {
-                return Ok(());
-            };
-            return match decode::decode_transport(
+            let whole = self.defrag.push(
+                now,
                 decoded.src,
                 decoded.dst,
-                whole.protocol,
-                &whole.payload,
                 decoded.vlans,
-            ) {
-                Ok(inner) => self.transport(now, packet.wire_len, &inner, sink),
-                Err(e) => {
-                    self.stats.decode.add(e);
-                    Ok(())
-                }
+                &fragment,
+                packet.wire_len,
+            );
+            return match whole {
+                Some(datagram) => self.datagram(&datagram, sink),
+                None => Ok(()),
             };
         }
         self.transport(now, packet.wire_len, &decoded, sink)
+    }
+
+    /// Continues with a reassembled datagram, or with the start of one that never completed.
+    fn datagram(&mut self, datagram: &Reassembled, sink: &mut dyn EventSink) -> io::Result<()> {
+        match decode::decode_transport(
+            datagram.src,
+            datagram.dst,
+            datagram.protocol,
+            &datagram.payload,
+            datagram.vlans,
+        ) {
+            Ok(mut inner) => {
+                inner.truncated |= datagram.incomplete;
+                let wire_len = u32::try_from(datagram.wire_bytes).unwrap_or(u32::MAX);
+                self.transport(datagram.first_seen, wire_len, &inner, sink)
+            }
+            Err(e) => {
+                self.stats.decode.add(e);
+                Ok(())
+            }
+        }
     }
 
     fn transport(
@@ -285,7 +302,9 @@ impl Engine {
             if seg.syn {
                 half.syn(seg.seq);
             }
-            half.segment(seg.seq, seg.payload, findings);
+            // Data on a SYN (TCP Fast Open) starts after the SYN's own sequence number.
+            let seq = if seg.syn { seg.seq.wrapping_add(1) } else { seg.seq };
+            half.segment(seq, seg.payload, findings);
             if flow.tcp.closed() {
                 inspection.to_server.finish(findings);
                 inspection.to_client.finish(findings);
@@ -355,10 +374,6 @@ impl Engine {
                 Ok(m) => self.findings.push(Finding::Dns(DnsInfo::from_message(&m), m)),
                 Err(_) => self.findings.push(Finding::DnsInvalid),
             }
-        } else if either(SSDP_PORT)
-            && let http::Scan::Complete(req) = http::parse_request(udp.payload)
-        {
-            self.findings.push(Finding::HttpRequest(http_info(&req)));
         }
         if self.findings.is_empty() {
             return Ok(());
@@ -423,7 +438,9 @@ impl Engine {
     /// # Errors
     /// The sink's I/O errors.
     pub fn finish(&mut self, sink: &mut dyn EventSink) -> io::Result<()> {
-        self.defrag.flush();
+        for partial in self.defrag.flush() {
+            self.datagram(&partial, sink)?;
+        }
         let all = self.flows.drain();
         for (flow, reason) in all {
             self.end_flow(flow, reason, sink)?;

@@ -64,6 +64,8 @@ pub struct TlsInfo {
     pub client_version: String,
     /// The encrypted_client_hello extension (0xfe0d) is present: real ECH or GREASE ECH.
     pub ech: bool,
+    /// A length in the hello ran past its container; the fields read before it are kept.
+    pub malformed: bool,
     /// The client offers to resume a session (pre_shared_key or a session ticket).
     pub resumption: bool,
     /// A key share uses a post-quantum hybrid group (ML-KEM, Kyber).

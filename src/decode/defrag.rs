@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use super::Fragment;
+use super::{Fragment, Vlans};
 use crate::time::Timestamp;
 
 /// Datagrams being reassembled at once. Legitimate fragmentation is rare and short-lived;
@@ -31,6 +31,9 @@ struct Key {
 #[derive(Debug)]
 struct Partial {
     first_seen: Timestamp,
+    vlans: Vlans,
+    /// Wire bytes of the fragments, counted to the flow once the datagram is whole.
+    wire_bytes: u64,
     bytes: Vec<u8>,
     /// Byte ranges received, unsorted; few enough that a scan is cheapest.
     ranges: Vec<(usize, usize)>,
@@ -38,6 +41,20 @@ struct Partial {
 }
 
 impl Partial {
+    /// The bytes received contiguously from offset 0.
+    fn prefix_len(&self) -> usize {
+        let mut ranges = self.ranges.clone();
+        ranges.sort_unstable();
+        let mut covered = 0usize;
+        for (start, end) in ranges {
+            if start > covered {
+                break;
+            }
+            covered = covered.max(end);
+        }
+        covered
+    }
+
     fn is_complete(&self) -> bool {
         let Some(total) = self.total else {
             return false;
@@ -68,11 +85,21 @@ pub struct DefragStats {
     pub oversized: u64,
 }
 
-/// A whole datagram's transport payload.
+/// A datagram's transport payload: whole, or (when its other fragments never came) the
+/// part received contiguously from its start.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Reassembled {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub vlans: Vlans,
     pub protocol: u8,
     pub payload: Vec<u8>,
+    /// When the first fragment arrived.
+    pub first_seen: Timestamp,
+    /// Wire bytes of all its fragments.
+    pub wire_bytes: u64,
+    /// Fragments are missing: `payload` is a prefix of the datagram.
+    pub incomplete: bool,
 }
 
 /// Holds fragments until their datagram is complete.
@@ -89,9 +116,10 @@ impl Defragmenter {
         now: Timestamp,
         src: IpAddr,
         dst: IpAddr,
+        vlans: Vlans,
         fragment: &Fragment<'_>,
+        wire_len: u32,
     ) -> Option<Reassembled> {
-        self.expire(now);
         let key = Key {
             src,
             dst,
@@ -111,6 +139,8 @@ impl Defragmenter {
         }
         let partial = self.partial.entry(key).or_insert_with(|| Partial {
             first_seen: now,
+            vlans,
+            wire_bytes: 0,
             bytes: Vec::new(),
             ranges: Vec::new(),
             total: None,
@@ -127,39 +157,76 @@ impl Defragmenter {
             dest.copy_from_slice(fragment.payload);
         }
         partial.ranges.push((start, end));
+        partial.wire_bytes = partial.wire_bytes.saturating_add(u64::from(wire_len));
         if !fragment.more {
             partial.total = Some(end);
         }
         if !partial.is_complete() {
             return None;
         }
-        let mut done = self.partial.remove(&key)?;
-        done.bytes.truncate(done.total.unwrap_or(done.bytes.len()));
+        let done = self.partial.remove(&key)?;
         self.stats.reassembled = self.stats.reassembled.saturating_add(1);
-        Some(Reassembled {
-            protocol: fragment.protocol,
-            payload: done.bytes,
-        })
+        Some(finish(key, done, false))
     }
 
-    /// Drops datagrams that waited longer than [`TIMEOUT_MICROS`].
-    pub fn expire(&mut self, now: Timestamp) {
-        let before = self.partial.len();
-        self.partial
-            .retain(|_, p| now.micros_since(p.first_seen) <= TIMEOUT_MICROS);
-        let dropped = before.saturating_sub(self.partial.len());
-        self.stats.timed_out = self.stats.timed_out.saturating_add(dropped as u64);
+    /// Gives up on datagrams that waited longer than [`TIMEOUT_MICROS`], returning the
+    /// start of those whose first fragment arrived: a large DNS answer whose tail was lost
+    /// still names what was asked and the first records, as tshark shows them.
+    pub fn expire(&mut self, now: Timestamp) -> Vec<Reassembled> {
+        if self.partial.is_empty() {
+            return Vec::new();
+        }
+        let expired: Vec<Key> = self
+            .partial
+            .iter()
+            .filter(|(_, p)| now.micros_since(p.first_seen) > TIMEOUT_MICROS)
+            .map(|(k, _)| *k)
+            .collect();
+        self.give_up(expired)
     }
 
-    /// Gives up on everything still incomplete (end of input).
-    pub fn flush(&mut self) {
-        let dropped = self.partial.len() as u64;
-        self.partial.clear();
-        self.stats.timed_out = self.stats.timed_out.saturating_add(dropped);
+    /// Gives up on everything still incomplete (end of input), as [`Self::expire`] does.
+    pub fn flush(&mut self) -> Vec<Reassembled> {
+        let all: Vec<Key> = self.partial.keys().copied().collect();
+        self.give_up(all)
+    }
+
+    fn give_up(&mut self, keys: Vec<Key>) -> Vec<Reassembled> {
+        let mut prefixes = Vec::new();
+        for key in keys {
+            let Some(partial) = self.partial.remove(&key) else {
+                continue;
+            };
+            self.stats.timed_out = self.stats.timed_out.saturating_add(1);
+            if partial.prefix_len() > 0 {
+                prefixes.push(finish(key, partial, true));
+            }
+        }
+        prefixes.sort_by_key(|r| r.first_seen);
+        prefixes
     }
 
     pub fn stats(&self) -> DefragStats {
         self.stats
+    }
+}
+
+fn finish(key: Key, mut partial: Partial, incomplete: bool) -> Reassembled {
+    let len = if incomplete {
+        partial.prefix_len()
+    } else {
+        partial.total.unwrap_or(partial.bytes.len())
+    };
+    partial.bytes.truncate(len);
+    Reassembled {
+        src: key.src,
+        dst: key.dst,
+        vlans: partial.vlans,
+        protocol: key.protocol,
+        payload: partial.bytes,
+        first_seen: partial.first_seen,
+        wire_bytes: partial.wire_bytes,
+        incomplete,
     }
 }
 
@@ -179,32 +246,40 @@ mod tests {
 
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
     const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
+    const V: Vlans = Vlans::EMPTY;
 
     #[test]
     fn reassembles_out_of_order_fragments() {
         let mut d = Defragmenter::default();
         let t = Timestamp::from_micros(0);
-        assert_eq!(d.push(t, A, B, &frag(8, false, b"world")), None);
-        let whole = d.push(t, A, B, &frag(0, true, b"hello, w")).unwrap();
+        assert_eq!(d.push(t, A, B, V, &frag(8, false, b"world"), 60), None);
+        let whole = d.push(t, A, B, V, &frag(0, true, b"hello, w"), 60).unwrap();
         assert_eq!(whole.payload, b"hello, wworld");
+        assert_eq!(whole.wire_bytes, 120);
+        assert!(!whole.incomplete);
         assert_eq!(d.stats().reassembled, 1);
     }
 
     #[test]
-    fn an_incomplete_datagram_times_out_and_is_counted() {
+    fn an_incomplete_datagram_times_out_and_yields_its_start() {
         let mut d = Defragmenter::default();
-        d.push(Timestamp::from_micros(0), A, B, &frag(0, true, b"12345678"));
-        d.expire(Timestamp::from_micros(TIMEOUT_MICROS + 1));
+        d.push(Timestamp::from_micros(0), A, B, V, &frag(0, true, b"12345678"), 60);
+        d.push(Timestamp::from_micros(0), A, B, V, &frag(16, true, b"lost gap"), 60);
+        let prefix = d.expire(Timestamp::from_micros(TIMEOUT_MICROS + 1));
         assert_eq!(d.stats().timed_out, 1);
-        let late = d.push(Timestamp::from_micros(TIMEOUT_MICROS + 2), A, B, &frag(8, false, b"x"));
+        assert_eq!(prefix.len(), 1);
+        assert_eq!(prefix[0].payload, b"12345678");
+        assert!(prefix[0].incomplete);
+        let late = d.push(Timestamp::from_micros(TIMEOUT_MICROS + 2), A, B, V, &frag(8, false, b"x"), 60);
         assert_eq!(late, None);
+        assert!(d.flush().is_empty(), "no first fragment, nothing to show");
     }
 
     #[test]
     fn a_fragment_past_64k_is_dropped() {
         let mut d = Defragmenter::default();
         let big = vec![0u8; 100];
-        assert_eq!(d.push(Timestamp::from_micros(0), A, B, &frag(65_500, false, &big)), None);
+        assert_eq!(d.push(Timestamp::from_micros(0), A, B, V, &frag(65_500, false, &big), 60), None);
         assert_eq!(d.stats().oversized, 1);
     }
 }

@@ -109,6 +109,9 @@ pub struct Vlans {
 }
 
 impl Vlans {
+    /// No tags.
+    pub const EMPTY: Vlans = Vlans { ids: [0; 2], len: 0 };
+
     fn push(&mut self, id: u16) {
         if let Some(slot) = self.ids.get_mut(usize::from(self.len)) {
             *slot = id;

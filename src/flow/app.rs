@@ -238,7 +238,7 @@ fn parse(state: &mut State, buf: &mut Vec<u8>, unknown: &mut u16, out: &mut Vec<
         }
         let step = match state {
             State::Done => break,
-            State::Detect => detect(state, rest, unknown),
+            State::Detect => detect(rest, unknown, out),
             State::Tls(hs) => tls_step(hs, rest, out),
             State::Http(phase) => http_step(phase, rest, out),
             State::Dns => dns_step(rest, out),
@@ -263,8 +263,22 @@ enum Step {
     NeedMore,
 }
 
-fn detect(state: &State, rest: &[u8], unknown: &mut u16) -> Step {
-    debug_assert!(matches!(state, State::Detect));
+fn detect(rest: &[u8], unknown: &mut u16, out: &mut Vec<Finding>) -> Step {
+    match tls::sslv2_client_hello(rest) {
+        tls::Sslv2Scan::Hello { hello, len } => {
+            out.push(Finding::ClientHello(tls_info(&hello)));
+            let after = TlsHandshake {
+                hellos: 1,
+                ..TlsHandshake::default()
+            };
+            return Step::ConsumedThen(len, State::Tls(after));
+        }
+        tls::Sslv2Scan::Incomplete if rest.len() < 5 => return Step::NeedMore,
+        tls::Sslv2Scan::Incomplete if rest.first().is_some_and(|b| b & 0x80 != 0) => {
+            return Step::NeedMore;
+        }
+        _ => {}
+    }
     if tls::looks_like_handshake(rest) {
         return if rest.len() < 3 {
             Step::NeedMore
@@ -394,6 +408,7 @@ pub fn tls_info_for(hello: &tls::ClientHello<'_>, carrier: Carrier) -> TlsInfo {
         version: None,
         client_version: tls::version_name(hello.max_version()),
         ech: hello.ech,
+        malformed: hello.malformed,
         resumption: hello.resumption,
         pq_key_share: hello.pq_key_share,
         ja4: ja4(hello, carrier),

@@ -200,7 +200,9 @@ fn read_record<'a>(msg: &'a [u8], r: &mut Reader<'a>) -> Result<Record, DnsError
     let rdlen = usize::from(r.u16()?);
     let start = r.position();
     let rdata = r.bytes(rdlen)?;
-    let data = read_rdata(msg, rtype, rdata, start)?;
+    // RDATA is bounded by its length field, so one that does not decode (an UPDATE's
+    // empty delete record, a lying length) costs only its own value.
+    let data = read_rdata(msg, rtype, rdata, start).unwrap_or(RData::Other(rdlen));
     Ok(Record {
         name,
         rtype,
@@ -291,16 +293,25 @@ fn read_svcb<'a>(msg: &'a [u8], at: &mut Reader<'a>, rdlen: usize) -> Result<Svc
     Ok(svcb)
 }
 
+/// The text tshark shows for a name longer than [`MAX_NAME_LEN`]; the record is kept.
+pub const NAME_TOO_LONG: &str = "<Name too long>";
+/// The text tshark shows for a name whose compression pointers loop; the record is kept.
+pub const NAME_LOOPS: &str = "<Name contains a pointer that loops>";
+
 /// Reads a possibly compressed name at the reader's position and advances past it.
 ///
-/// Labels are joined with dots and lower-cased; bytes that are not UTF-8 are replaced as
-/// `String::from_utf8_lossy` does. The root name is `<Root>`, as tshark writes it.
+/// Labels are joined with dots and lower-cased; control bytes are written `\ooo` (octal,
+/// as tshark writes them) and bytes that are not UTF-8 become U+FFFD. The root name is
+/// `<Root>`. A name that is too long or whose pointers loop is still walked to its end on
+/// the wire, so the records after it are read; it is reported as [`NAME_TOO_LONG`] or
+/// [`NAME_LOOPS`], as tshark reports it.
 fn read_name<'a>(msg: &'a [u8], r: &mut Reader<'a>) -> Result<String, DnsError> {
     let mut name: Vec<u8> = Vec::with_capacity(32);
     let mut wire_len = 0usize;
     let mut cursor = *r;
     let mut jumped = false;
     let mut jumps = 0usize;
+    let mut placeholder = None;
     loop {
         let len = cursor.u8()?;
         match len >> 6 {
@@ -311,12 +322,14 @@ fn read_name<'a>(msg: &'a [u8], r: &mut Reader<'a>) -> Result<String, DnsError> 
                 let label = cursor.bytes(usize::from(len))?;
                 wire_len = wire_len.saturating_add(label.len()).saturating_add(1);
                 if wire_len > MAX_NAME_LEN {
-                    return Err(DnsError::NameTooLong);
+                    placeholder.get_or_insert(NAME_TOO_LONG);
                 }
-                if !name.is_empty() {
-                    name.push(b'.');
+                if placeholder.is_none() {
+                    if !name.is_empty() {
+                        name.push(b'.');
+                    }
+                    push_label(&mut name, label);
                 }
-                name.extend(label.iter().map(u8::to_ascii_lowercase));
             }
             3 => {
                 let low = cursor.u8()?;
@@ -326,8 +339,12 @@ fn read_name<'a>(msg: &'a [u8], r: &mut Reader<'a>) -> Result<String, DnsError> 
                     jumped = true;
                 }
                 jumps = jumps.saturating_add(1);
-                if jumps > MAX_POINTER_JUMPS || target >= msg.len() {
+                if target >= msg.len() {
                     return Err(DnsError::BadPointer);
+                }
+                if jumps > MAX_POINTER_JUMPS {
+                    placeholder = Some(NAME_LOOPS);
+                    break;
                 }
                 cursor = Reader::new(msg);
                 cursor.skip(target)?;
@@ -338,10 +355,23 @@ fn read_name<'a>(msg: &'a [u8], r: &mut Reader<'a>) -> Result<String, DnsError> 
     if !jumped {
         *r = cursor;
     }
+    if let Some(text) = placeholder {
+        return Ok(text.to_owned());
+    }
     if name.is_empty() {
         return Ok("<Root>".to_owned());
     }
     Ok(String::from_utf8_lossy(&name).into_owned())
+}
+
+fn push_label(name: &mut Vec<u8>, label: &[u8]) {
+    for &b in label {
+        if b < 0x20 || b == 0x7f {
+            name.extend_from_slice(&[b'\\', b'0' + (b >> 6), b'0' + ((b >> 3) & 7), b'0' + (b & 7)]);
+        } else {
+            name.push(b.to_ascii_lowercase());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -373,10 +403,42 @@ mod tests {
     }
 
     #[test]
-    fn a_pointer_loop_is_an_error() {
-        let mut msg = RESPONSE[..12].to_vec();
+    fn a_pointer_loop_is_reported_as_tshark_does_and_parsing_goes_on() {
+        let mut msg = vec![0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0];
         msg.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
+        msg.extend_from_slice(&[1, b'a', 0, 0, 1, 0, 1]);
+        let m = parse_message(&msg).unwrap();
+        assert_eq!(m.questions[0].name, NAME_LOOPS);
+        assert_eq!(m.questions[1].name, "a");
+    }
+
+    #[test]
+    fn a_pointer_outside_the_message_is_an_error() {
+        let mut msg = vec![0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        msg.extend_from_slice(&[0xc0, 200, 0, 1, 0, 1]);
         assert_eq!(parse_message(&msg), Err(DnsError::BadPointer));
+    }
+
+    #[test]
+    fn long_names_and_control_bytes() {
+        let mut msg = vec![0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0];
+        for _ in 0..5 {
+            msg.push(63);
+            msg.extend_from_slice(&[b'x'; 63]);
+        }
+        msg.extend_from_slice(&[0, 0, 1, 0, 1]);
+        msg.extend_from_slice(&[4, b'a', 4, 5, 0x7f, 0, 0, 1, 0, 1]);
+        let m = parse_message(&msg).unwrap();
+        assert_eq!(m.questions[0].name, NAME_TOO_LONG);
+        assert_eq!(m.questions[1].name, "a\\004\\005\\177");
+    }
+
+    #[test]
+    fn a_record_with_undecodable_data_is_kept() {
+        let mut msg = vec![0, 1, 0x80, 0, 0, 0, 0, 1, 0, 0, 0, 0];
+        msg.extend_from_slice(&[0, 0, 1, 0, 0xff, 0, 0, 0, 0, 0, 0]);
+        let m = parse_message(&msg).unwrap();
+        assert_eq!(m.answers[0].data, RData::Other(0));
     }
 
     #[test]

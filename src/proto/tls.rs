@@ -159,8 +159,14 @@ pub fn handshake_header(buf: &[u8]) -> Option<(u8, usize)> {
 pub struct ClientHello<'a> {
     pub legacy_version: u16,
     pub session_id: &'a [u8],
-    /// Cipher suites as big-endian `u16` pairs, in the client's order.
-    pub cipher_suites: &'a [u8],
+    /// Cipher suites in the client's order: big-endian `u16` pairs, or 3-byte cipher specs
+    /// in an SSL 2.0-format hello.
+    cipher_suites: &'a [u8],
+    /// The hello came in the SSL 2.0 record format (RFC 5246 Appendix E.2).
+    pub sslv2_format: bool,
+    /// A vector ran past its container and was cut there, as tshark cuts it; what was read
+    /// before the fault is kept.
+    pub malformed: bool,
     /// The raw extensions block; [`ClientHello::extensions`] walks it.
     extensions: &'a [u8],
     /// The host_name entry of the server_name extension.
@@ -206,9 +212,14 @@ impl<'a> ClientHello<'a> {
         u16_pairs(self.signature_algorithms)
     }
 
-    /// Cipher suites in the client's order.
+    /// Cipher suites in the client's order. SSL 2.0 cipher specs are three bytes; those
+    /// with a zero first byte are the TLS suites of the same number, the rest have none.
     pub fn ciphers(&self) -> impl Iterator<Item = u16> + 'a {
-        u16_pairs(self.cipher_suites)
+        let width = if self.sslv2_format { 3 } else { 2 };
+        self.cipher_suites.chunks_exact(width).filter_map(move |c| match c {
+            [hi, lo] | [0, hi, lo] => Some(u16::from_be_bytes([*hi, *lo])),
+            _ => None,
+        })
     }
 
     /// The highest non-GREASE version offered: from supported_versions when present,
@@ -222,15 +233,52 @@ impl<'a> ClientHello<'a> {
 }
 
 fn u16_pairs(bytes: &[u8]) -> impl Iterator<Item = u16> + '_ {
-    bytes
-        .chunks_exact(2)
-        .map(|c| u16::from_be_bytes([c.first().copied().unwrap_or(0), c.get(1).copied().unwrap_or(0)]))
+    bytes.chunks_exact(2).filter_map(|c| match c {
+        [hi, lo] => Some(u16::from_be_bytes([*hi, *lo])),
+        _ => None,
+    })
+}
+
+/// Reads a vector whose length prefix is `width` bytes; a length past the end of the input
+/// is cut to what is there and reported as `true`.
+fn lenient_vec<'a>(r: &mut Reader<'a>, width: usize) -> Result<(&'a [u8], bool), TlsError> {
+    let len = match width {
+        1 => usize::from(r.u8()?),
+        _ => usize::from(r.u16()?),
+    };
+    let available = len.min(r.remaining());
+    Ok((r.bytes(available)?, available < len))
+}
+
+impl<'a> ClientHello<'a> {
+    fn empty(legacy_version: u16, session_id: &'a [u8], cipher_suites: &'a [u8]) -> Self {
+        ClientHello {
+            legacy_version,
+            session_id,
+            cipher_suites,
+            sslv2_format: false,
+            malformed: false,
+            extensions: &[],
+            sni: None,
+            alpn: &[],
+            supported_versions: &[],
+            signature_algorithms: &[],
+            ech: false,
+            resumption: false,
+            pq_key_share: false,
+        }
+    }
 }
 
 /// Parses a ClientHello body (the handshake message without its 4-byte header).
 ///
+/// The version, random and session id must be whole. After them the parser is lenient as
+/// tshark is: a vector whose length runs past the message is cut at its end and the hello
+/// is marked [`ClientHello::malformed`], keeping what was read — crafted hellos are exactly
+/// what a sensor should still report.
+///
 /// # Errors
-/// [`TlsError`] when a length runs past its container or a field is out of range.
+/// [`TlsError`] when the fixed fields are truncated or out of range.
 pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello<'_>, TlsError> {
     let mut r = Reader::new(body);
     let legacy_version = r.u16()?;
@@ -242,26 +290,30 @@ pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello<'_>, TlsError> {
     if session_id.len() > 32 {
         return Err(TlsError::Malformed);
     }
-    let cipher_suites = r.vec16()?;
-    if cipher_suites.len() % 2 != 0 {
-        return Err(TlsError::Malformed);
+    let (cipher_suites, cut) = lenient_vec(&mut r, 2)?;
+    let mut hello = ClientHello::empty(legacy_version, session_id, cipher_suites);
+    hello.malformed = cut || cipher_suites.len() % 2 != 0;
+    if r.is_empty() {
+        hello.malformed = true;
+        return Ok(hello);
     }
-    let _compression = r.vec8()?;
+    let (_compression, cut) = lenient_vec(&mut r, 1)?;
+    hello.malformed |= cut;
     // SSL 3.0 and some TLS 1.0 clients send no extensions block at all.
-    let extensions = if r.is_empty() { &[][..] } else { r.vec16()? };
-    let mut hello = ClientHello {
-        legacy_version,
-        session_id,
-        cipher_suites,
-        extensions,
-        sni: None,
-        alpn: &[],
-        supported_versions: &[],
-        signature_algorithms: &[],
-        ech: false,
-        resumption: false,
-        pq_key_share: false,
-    };
+    if r.remaining() < 2 {
+        hello.malformed |= !r.is_empty();
+        return Ok(hello);
+    }
+    let (extensions, cut) = lenient_vec(&mut r, 2)?;
+    hello.malformed |= cut;
+    hello.extensions = extensions;
+    if read_extensions(&mut hello, extensions).is_err() {
+        hello.malformed = true;
+    }
+    Ok(hello)
+}
+
+fn read_extensions<'a>(hello: &mut ClientHello<'a>, extensions: &'a [u8]) -> Result<(), TlsError> {
     let mut ext = Reader::new(extensions);
     while !ext.is_empty() {
         let kind = ext.u16()?;
@@ -287,7 +339,65 @@ pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello<'_>, TlsError> {
             _ => {}
         }
     }
-    Ok(hello)
+    Ok(())
+}
+
+/// The outcome of reading an SSL 2.0-format ClientHello at the start of a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sslv2Scan<'a> {
+    Incomplete,
+    /// A whole hello of `len` bytes on the wire.
+    Hello { hello: ClientHello<'a>, len: usize },
+    NotSslv2,
+}
+
+/// Reads a ClientHello in the SSL 2.0 record format, which old clients send to offer SSL 3.0
+/// or TLS 1.0 to servers of either kind (RFC 5246 Appendix E.2):
+///
+/// ```text
+/// uint16 length (high bit set); uint8 msg_type = 1; Version version;
+/// uint16 cipher_spec_length; uint16 session_id_length; uint16 challenge_length;
+/// V2CipherSpec cipher_specs[cipher_spec_length]; opaque session_id[..]; opaque challenge[..];
+/// ```
+pub fn sslv2_client_hello(stream: &[u8]) -> Sslv2Scan<'_> {
+    let mut r = Reader::new(stream);
+    let plausible_prefix = match stream {
+        [] => true,
+        [b0, rest @ ..] => {
+            b0 & 0x80 != 0
+                && rest.get(1).is_none_or(|t| *t == 1)
+                && rest.get(2).is_none_or(|major| *major <= 3)
+        }
+    };
+    let (Ok(header), Ok(msg_type), Ok(version)) = (r.u16(), r.u8(), r.u16()) else {
+        return if plausible_prefix { Sslv2Scan::Incomplete } else { Sslv2Scan::NotSslv2 };
+    };
+    if header & 0x8000 == 0 || msg_type != 1 || !matches!(version, 0x0002 | 0x0300..=0x0304) {
+        return Sslv2Scan::NotSslv2;
+    }
+    let record_len = usize::from(header & 0x7fff);
+    let Some(body) = stream.get(2..record_len.saturating_add(2)) else {
+        return Sslv2Scan::Incomplete;
+    };
+    let mut b = Reader::new(body);
+    let fields = (|| -> Result<_, Truncated> {
+        b.skip(3)?;
+        let (specs, session, challenge) = (b.u16()?, b.u16()?, b.u16()?);
+        let cipher_specs = b.bytes(usize::from(specs))?;
+        let session_id = b.bytes(usize::from(session))?;
+        b.skip(usize::from(challenge))?;
+        Ok((cipher_specs, session_id))
+    })();
+    let Ok((cipher_specs, session_id)) = fields else {
+        return Sslv2Scan::NotSslv2;
+    };
+    let mut hello = ClientHello::empty(version, session_id, cipher_specs);
+    hello.sslv2_format = true;
+    hello.malformed = cipher_specs.len() % 3 != 0;
+    Sslv2Scan::Hello {
+        hello,
+        len: record_len.saturating_add(2),
+    }
 }
 
 /// The host_name entry of a server_name extension (RFC 6066 §3).
@@ -372,7 +482,7 @@ pub fn version_name(version: u16) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A ClientHello body with SNI "example.com", ALPN h2 + http/1.1, TLS 1.3 + 1.2 and a
@@ -415,19 +525,55 @@ mod tests {
     }
 
     #[test]
-    fn every_truncation_of_a_client_hello_is_an_error_not_a_panic() {
+    fn every_truncation_of_a_client_hello_is_malformed_or_an_error() {
         let body = sample_client_hello();
         for cut in 0..body.len() {
-            assert!(parse_client_hello(&body[..cut]).is_err(), "cut at {cut}");
+            match parse_client_hello(&body[..cut]) {
+                // Cut right after the compression methods, it is a valid hello without
+                // extensions, as SSL 3.0 clients send.
+                Ok(ch) => assert!(ch.malformed || cut == 45, "cut at {cut}"),
+                Err(_) => assert!(cut < 37, "cut at {cut}"),
+            }
         }
+        assert!(!parse_client_hello(&body).unwrap().malformed);
     }
 
     #[test]
-    fn a_length_that_overruns_its_extension_is_rejected() {
+    fn a_length_that_overruns_its_extension_marks_the_hello_malformed() {
         let mut body = sample_client_hello();
-        let sni_len_at = 2 + 32 + 1 + 8 + 2 + 2 + 4 + 2;
-        body[sni_len_at] = 0xff;
-        assert_eq!(parse_client_hello(&body), Err(TlsError::Truncated));
+        let sni_list_len_at = 2 + 32 + 1 + 8 + 2 + 2 + 4;
+        body[sni_list_len_at] = 0xff;
+        let ch = parse_client_hello(&body).unwrap();
+        assert!(ch.malformed);
+        assert_eq!(ch.sni, None);
+    }
+
+    #[test]
+    fn an_odd_cipher_length_is_cut_like_tshark_cuts_it() {
+        let mut body = vec![0x03, 0x01];
+        body.extend_from_slice(&[0; 32]);
+        body.extend_from_slice(&[0, 0x00, 0x05, 0x00, 0x2f, 0x00, 0x35, 0xff]);
+        let ch = parse_client_hello(&body).unwrap();
+        assert!(ch.malformed);
+        assert_eq!(ch.ciphers().collect::<Vec<_>>(), vec![0x002f, 0x0035]);
+    }
+
+    #[test]
+    fn sslv2_format_hello() {
+        #[rustfmt::skip]
+        let wire = [
+            0x80, 0x1f, 0x01, 0x03, 0x01,           // length 31, CLIENT-HELLO, TLS 1.0
+            0x00, 0x06, 0x00, 0x00, 0x00, 0x10,     // 6 bytes of specs, no session, 16 challenge
+            0x00, 0x00, 0x2f, 0x07, 0x00, 0xc0,     // TLS_RSA_WITH_AES_128_CBC_SHA, an SSLv2 spec
+            0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+            0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+        ];
+        let Sslv2Scan::Hello { hello, len } = sslv2_client_hello(&wire) else { panic!() };
+        assert_eq!(len, wire.len());
+        assert_eq!(hello.legacy_version, 0x0301);
+        assert_eq!(hello.ciphers().collect::<Vec<_>>(), vec![0x002f]);
+        assert_eq!(sslv2_client_hello(&wire[..4]), Sslv2Scan::Incomplete);
+        assert_eq!(sslv2_client_hello(b"GET / HTTP/1.1"), Sslv2Scan::NotSslv2);
     }
 
     #[test]
