@@ -81,7 +81,9 @@ impl DnsCache {
                 _ => continue,
             };
             let ttl = record.ttl.clamp(MIN_TTL_SECS, MAX_TTL_SECS);
-            let expires = now.micros().saturating_add(i64::from(ttl).saturating_mul(1_000_000));
+            let expires = now
+                .micros()
+                .saturating_add(i64::from(ttl).saturating_mul(1_000_000));
             self.insert(ip, question.name.clone(), Timestamp::from_micros(expires));
         }
     }
@@ -125,10 +127,23 @@ mod tests {
             response: true,
             opcode: 0,
             rcode: 0,
-            questions: vec![Question { name: name.into(), qtype: 1 }],
+            questions: vec![Question {
+                name: name.into(),
+                qtype: 1,
+            }],
             answers: vec![
-                Record { name: name.into(), rtype: 5, ttl, data: RData::Name("edge.cdn.example".into()) },
-                Record { name: "edge.cdn.example".into(), rtype: 1, ttl, data: RData::A(Ipv4Addr::from(ip)) },
+                Record {
+                    name: name.into(),
+                    rtype: 5,
+                    ttl,
+                    data: RData::Name("edge.cdn.example".into()),
+                },
+                Record {
+                    name: "edge.cdn.example".into(),
+                    rtype: 1,
+                    ttl,
+                    data: RData::A(Ipv4Addr::from(ip)),
+                },
             ],
             authorities: vec![],
             additionals: vec![],
@@ -156,6 +171,9 @@ mod tests {
         assert_eq!(c.len(), 2);
         assert_eq!(c.stats().evicted, 1);
         assert_eq!(c.lookup(IpAddr::from([10, 0, 0, 1]), t0), None);
-        assert_eq!(c.lookup(IpAddr::from([10, 0, 0, 3]), t0), Some("n3.example"));
+        assert_eq!(
+            c.lookup(IpAddr::from([10, 0, 0, 3]), t0),
+            Some("n3.example")
+        );
     }
 }

@@ -270,7 +270,13 @@ impl Engine {
                     _ => guess_orientation(src, dst),
                 };
                 let dns = client.port == DNS_PORT || server.port == DNS_PORT;
-                let half = || if dns { HalfStream::dns() } else { HalfStream::detect() };
+                let half = || {
+                    if dns {
+                        HalfStream::dns()
+                    } else {
+                        HalfStream::detect()
+                    }
+                };
                 let mut flow = new_flow(id, Transport::Tcp, client, server, decoded, now, cache);
                 flow.orientation_known = known;
                 flow.inspection = Some(Box::new(TcpInspection {
@@ -303,7 +309,11 @@ impl Engine {
                 half.syn(seg.seq);
             }
             // Data on a SYN (TCP Fast Open) starts after the SYN's own sequence number.
-            let seq = if seg.syn { seg.seq.wrapping_add(1) } else { seg.seq };
+            let seq = if seg.syn {
+                seg.seq.wrapping_add(1)
+            } else {
+                seg.seq
+            };
             half.segment(seq, seg.payload, findings);
             if flow.tcp.closed() {
                 inspection.to_server.finish(findings);
@@ -371,7 +381,9 @@ impl Engine {
         let either = |port| udp.src_port == port || udp.dst_port == port;
         if either(DNS_PORT) {
             match dns::parse_message(udp.payload) {
-                Ok(m) => self.findings.push(Finding::Dns(DnsInfo::from_message(&m), m)),
+                Ok(m) => self
+                    .findings
+                    .push(Finding::Dns(DnsInfo::from_message(&m), m)),
                 Err(_) => self.findings.push(Finding::DnsInvalid),
             }
         }
@@ -451,7 +463,11 @@ impl Engine {
 
 /// Ports below 1024 and the common alternative service ports belong to servers.
 fn is_service_port(port: u16) -> bool {
-    port < 1024 || matches!(port, 1900 | 3128 | 5060 | 8000 | 8008 | 8080 | 8443 | 8888 | 9443)
+    port < 1024
+        || matches!(
+            port,
+            1900 | 3128 | 5060 | 8000 | 8008 | 8080 | 8443 | 8888 | 9443
+        )
 }
 
 /// The client of a flow first seen mid-stream: the side whose port is not a service port,

@@ -23,4 +23,14 @@ pub mod output;
 pub mod proto;
 pub mod scan;
 pub mod time;
+#[cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
 pub mod wire;

@@ -45,6 +45,7 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
         .with_target(false)
         .init();
 }
@@ -85,16 +86,16 @@ fn scan(args: &ScanArgs) -> anyhow::Result<()> {
     let report = match args.format {
         Format::Json => {
             let mut sink = JsonSink::new(BufWriter::new(stdout));
-            let report = scan_files(&args.files, config, &mut sink, &mut progress)
-                .context("scan failed")?;
+            let report =
+                scan_files(&args.files, config, &mut sink, &mut progress).context("scan failed")?;
             sink.stats(report.last_seen, &report.stats)?;
             sink.finish()?;
             report
         }
         Format::Table => {
             let mut sink = TableSink::default();
-            let report = scan_files(&args.files, config, &mut sink, &mut progress)
-                .context("scan failed")?;
+            let report =
+                scan_files(&args.files, config, &mut sink, &mut progress).context("scan failed")?;
             let mut out = BufWriter::new(stdout);
             sink.write(&mut out)?;
             out.flush()?;

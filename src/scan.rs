@@ -64,7 +64,11 @@ pub fn scan_files(
             match source.next_packet() {
                 Next::Packet(packet) => {
                     // A record is a 16-byte header plus the captured bytes.
-                    progress(u64::try_from(packet.data.len()).unwrap_or(0).saturating_add(16));
+                    progress(
+                        u64::try_from(packet.data.len())
+                            .unwrap_or(0)
+                            .saturating_add(16),
+                    );
                     engine.process(link, &packet, sink)?;
                 }
                 Next::End => break,

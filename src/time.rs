@@ -80,7 +80,10 @@ mod tests {
 
     #[test]
     fn formats_rfc3339_with_microseconds() {
-        assert_eq!(Timestamp::from_micros(0).to_string(), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            Timestamp::from_micros(0).to_string(),
+            "1970-01-01T00:00:00.000000Z"
+        );
         let t = Timestamp::from_secs_nanos(1_795_420_252, 338_141_999);
         assert_eq!(t.to_string(), "2026-11-23T07:50:52.338141Z");
         let leap = Timestamp::from_secs_nanos(951_782_400, 0);

@@ -35,7 +35,10 @@ pub enum Next<'a> {
     /// The file ended cleanly.
     End,
     /// The file ends inside packet number `packet` (1-based).
-    Truncated { packet: u64, message: String },
+    Truncated {
+        packet: u64,
+        message: String,
+    },
 }
 
 /// An open capture file.
@@ -59,11 +62,12 @@ impl FileSource {
                 message: e.to_string(),
             }
         })?;
-        let link =
-            LinkType::from_number(capture.get_datalink().0).map_err(|source| CaptureError::LinkType {
+        let link = LinkType::from_number(capture.get_datalink().0).map_err(|source| {
+            CaptureError::LinkType {
                 path: path.to_owned(),
                 source,
-            })?;
+            }
+        })?;
         Ok(Self {
             capture,
             link,
@@ -86,6 +90,8 @@ impl FileSource {
     }
 
     /// Reads the next packet.
+    // `time_t` and `suseconds_t` are `i64` here but `i32` on some targets.
+    #[allow(clippy::useless_conversion)]
     pub fn next_packet(&mut self) -> Next<'_> {
         match self.capture.next_packet() {
             Ok(p) => {

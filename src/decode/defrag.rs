@@ -263,14 +263,35 @@ mod tests {
     #[test]
     fn an_incomplete_datagram_times_out_and_yields_its_start() {
         let mut d = Defragmenter::default();
-        d.push(Timestamp::from_micros(0), A, B, V, &frag(0, true, b"12345678"), 60);
-        d.push(Timestamp::from_micros(0), A, B, V, &frag(16, true, b"lost gap"), 60);
+        d.push(
+            Timestamp::from_micros(0),
+            A,
+            B,
+            V,
+            &frag(0, true, b"12345678"),
+            60,
+        );
+        d.push(
+            Timestamp::from_micros(0),
+            A,
+            B,
+            V,
+            &frag(16, true, b"lost gap"),
+            60,
+        );
         let prefix = d.expire(Timestamp::from_micros(TIMEOUT_MICROS + 1));
         assert_eq!(d.stats().timed_out, 1);
         assert_eq!(prefix.len(), 1);
         assert_eq!(prefix[0].payload, b"12345678");
         assert!(prefix[0].incomplete);
-        let late = d.push(Timestamp::from_micros(TIMEOUT_MICROS + 2), A, B, V, &frag(8, false, b"x"), 60);
+        let late = d.push(
+            Timestamp::from_micros(TIMEOUT_MICROS + 2),
+            A,
+            B,
+            V,
+            &frag(8, false, b"x"),
+            60,
+        );
         assert_eq!(late, None);
         assert!(d.flush().is_empty(), "no first fragment, nothing to show");
     }
@@ -279,7 +300,17 @@ mod tests {
     fn a_fragment_past_64k_is_dropped() {
         let mut d = Defragmenter::default();
         let big = vec![0u8; 100];
-        assert_eq!(d.push(Timestamp::from_micros(0), A, B, V, &frag(65_500, false, &big), 60), None);
+        assert_eq!(
+            d.push(
+                Timestamp::from_micros(0),
+                A,
+                B,
+                V,
+                &frag(65_500, false, &big),
+                60
+            ),
+            None
+        );
         assert_eq!(d.stats().oversized, 1);
     }
 }

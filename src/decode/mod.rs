@@ -7,6 +7,19 @@
 //! [`tunnel`]. Fragmented IP datagrams come out as [`L4::Fragment`]; [`defrag`] puts them back
 //! together and [`decode_transport`] continues from the reassembled payload.
 
+// Everything below reads attacker-controlled bytes: no panics, no unchecked arithmetic.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects,
+        clippy::cast_possible_truncation
+    )
+)]
+
 pub mod defrag;
 pub mod link;
 mod tunnel;
@@ -110,7 +123,10 @@ pub struct Vlans {
 
 impl Vlans {
     /// No tags.
-    pub const EMPTY: Vlans = Vlans { ids: [0; 2], len: 0 };
+    pub const EMPTY: Vlans = Vlans {
+        ids: [0; 2],
+        len: 0,
+    };
 
     fn push(&mut self, id: u16) {
         if let Some(slot) = self.ids.get_mut(usize::from(self.len)) {
@@ -306,8 +322,8 @@ fn link_layer(link: LinkType, frame: &[u8]) -> Result<Layer<'_>, DecodeError> {
 }
 
 fn ethernet(frame: &[u8]) -> Result<Layer<'_>, DecodeError> {
-    let header =
-        etherparse::Ethernet2HeaderSlice::from_slice(frame).map_err(|_| DecodeError::LinkTruncated)?;
+    let header = etherparse::Ethernet2HeaderSlice::from_slice(frame)
+        .map_err(|_| DecodeError::LinkTruncated)?;
     let payload = frame.get(header.slice().len()..).unwrap_or_default();
     let ether_type = header.ether_type().0;
     if ether_type < 0x0600 {
@@ -385,12 +401,15 @@ fn ip(packet: &[u8]) -> Result<Layer<'_>, DecodeError> {
             let header = slice.header();
             let payload = slice.payload();
             if payload.fragmented {
-                let fragment_header = slice.extensions().clone().into_iter().find_map(|ext| {
-                    match ext {
-                        etherparse::Ipv6ExtensionSlice::Fragment(f) => Some(f),
-                        _ => None,
-                    }
-                });
+                let fragment_header =
+                    slice
+                        .extensions()
+                        .clone()
+                        .into_iter()
+                        .find_map(|ext| match ext {
+                            etherparse::Ipv6ExtensionSlice::Fragment(f) => Some(f),
+                            _ => None,
+                        });
                 let f = fragment_header.ok_or(DecodeError::BadIp)?;
                 let fragment = Fragment {
                     id: f.identification(),
@@ -482,7 +501,7 @@ fn transport<'a>(
 /// that fails the check stays plain UDP: an application may use the port for itself.
 fn udp_tunnel<'a>(udp: &UdpDatagram<'a>) -> Option<Layer<'a>> {
     let either = |port| udp.src_port == port || udp.dst_port == port;
-    let inner = if udp.dst_port == ports::VXLAN {
+    if udp.dst_port == ports::VXLAN {
         tunnel::vxlan(udp.payload)
     } else if udp.dst_port == ports::GENEVE {
         tunnel::geneve(udp.payload)
@@ -494,6 +513,238 @@ fn udp_tunnel<'a>(udp: &UdpDatagram<'a>) -> Option<Layer<'a>> {
         tunnel::teredo(udp.payload)
     } else {
         None
-    };
-    inner
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    const PAYLOAD: &[u8] = b"\x16\x03\x01hello";
+
+    /// IPv4 10.0.0.1:40000 → 10.0.0.2:443 TCP carrying [`PAYLOAD`].
+    fn ipv4_tcp() -> Vec<u8> {
+        let mut v = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 443, 1000, 512)
+            .write(&mut v, PAYLOAD)
+            .unwrap();
+        v
+    }
+
+    fn ethernet(ether_type: u16, payload: &[u8]) -> Vec<u8> {
+        let mut v = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
+        v.extend_from_slice(&ether_type.to_be_bytes());
+        v.extend_from_slice(payload);
+        v
+    }
+
+    fn outer_ipv4(protocol: u8, payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        let header = etherparse::Ipv4Header::new(
+            u16::try_from(payload.len()).unwrap(),
+            64,
+            IpNumber(protocol),
+            [192, 0, 2, 1],
+            [192, 0, 2, 2],
+        )
+        .unwrap();
+        header.write(&mut v).unwrap();
+        v.extend_from_slice(payload);
+        ethernet(0x0800, &v)
+    }
+
+    fn outer_udp(dst_port: u16, payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+            .udp(50000, dst_port)
+            .write(&mut v, payload)
+            .unwrap();
+        v
+    }
+
+    fn assert_inner_tcp(frame: &[u8], link: LinkType) -> Decoded<'_> {
+        let d = decode(link, frame).unwrap();
+        assert_eq!(d.src, IpAddr::from([10, 0, 0, 1]));
+        assert_eq!(d.dst, IpAddr::from([10, 0, 0, 2]));
+        let L4::Tcp(tcp) = d.l4 else {
+            panic!("{:?}", d.l4)
+        };
+        assert_eq!(
+            (tcp.src_port, tcp.dst_port, tcp.payload),
+            (40000, 443, PAYLOAD)
+        );
+        d
+    }
+
+    #[test]
+    fn qinq_tags_are_reported_outermost_first() {
+        let mut tags = vec![0x00, 100, 0x81, 0x00, 0x00, 200, 0x08, 0x00];
+        tags.extend_from_slice(&ipv4_tcp());
+        let frame = ethernet(0x88a8, &tags);
+        let d = assert_inner_tcp(&frame, LinkType::Ethernet);
+        assert_eq!(d.vlans.as_slice(), &[100, 200]);
+    }
+
+    #[test]
+    fn mpls_label_stack() {
+        let mut stack = vec![0x00, 0x01, 0x40, 0x40, 0x00, 0x01, 0x51, 0x40];
+        stack.extend_from_slice(&ipv4_tcp());
+        assert_inner_tcp(&ethernet(0x8847, &stack), LinkType::Ethernet);
+    }
+
+    #[test]
+    fn erspan_type_ii_and_iii() {
+        let inner = ethernet(0x0800, &ipv4_tcp());
+        let mut type2 = vec![0x10, 0x00, 0x88, 0xbe, 0, 0, 0, 7];
+        type2.extend_from_slice(&[0x10, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00]);
+        type2.extend_from_slice(&inner);
+        assert_inner_tcp(&outer_ipv4(47, &type2), LinkType::Ethernet);
+
+        let mut type3 = vec![0x10, 0x00, 0x22, 0xeb, 0, 0, 0, 7];
+        type3.extend_from_slice(&[0x20, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01]);
+        type3.extend_from_slice(&[0; 8]);
+        type3.extend_from_slice(&inner);
+        assert_inner_tcp(&outer_ipv4(47, &type3), LinkType::Ethernet);
+
+        let mut type1 = vec![0x00, 0x00, 0x88, 0xbe];
+        type1.extend_from_slice(&inner);
+        assert_inner_tcp(&outer_ipv4(47, &type1), LinkType::Ethernet);
+    }
+
+    #[test]
+    fn gre_with_key_carrying_ip() {
+        let mut gre = vec![0x20, 0x00, 0x08, 0x00, 0, 0, 0, 42];
+        gre.extend_from_slice(&ipv4_tcp());
+        assert_inner_tcp(&outer_ipv4(47, &gre), LinkType::Ethernet);
+    }
+
+    #[test]
+    fn vxlan_and_geneve() {
+        let inner = ethernet(0x0800, &ipv4_tcp());
+        let mut vxlan = vec![0x08, 0, 0, 0, 0, 0, 0x7b, 0];
+        vxlan.extend_from_slice(&inner);
+        assert_inner_tcp(&outer_udp(4789, &vxlan), LinkType::Ethernet);
+
+        let mut geneve = vec![0x01, 0x00, 0x65, 0x58, 0, 0, 0x7b, 0, 0, 0, 0, 0];
+        geneve.extend_from_slice(&inner);
+        assert_inner_tcp(&outer_udp(6081, &geneve), LinkType::Ethernet);
+    }
+
+    #[test]
+    fn a_bad_tunnel_header_leaves_plain_udp() {
+        let frame = outer_udp(4789, b"\x00 not vxlan");
+        let d = decode(LinkType::Ethernet, &frame).unwrap();
+        assert!(matches!(d.l4, L4::Udp(u) if u.dst_port == 4789));
+    }
+
+    #[test]
+    fn pppoe_session() {
+        let inner = ipv4_tcp();
+        let mut pppoe = vec![0x11, 0x00, 0x12, 0x34];
+        pppoe.extend_from_slice(&u16::try_from(inner.len() + 2).unwrap().to_be_bytes());
+        pppoe.extend_from_slice(&[0x00, 0x21]);
+        pppoe.extend_from_slice(&inner);
+        assert_inner_tcp(&ethernet(0x8864, &pppoe), LinkType::Ethernet);
+    }
+
+    #[test]
+    fn cooked_null_and_raw_link_types() {
+        let mut sll = vec![0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00];
+        sll.extend_from_slice(&ipv4_tcp());
+        assert_inner_tcp(&sll, LinkType::LinuxSll);
+
+        let mut sll2 = vec![
+            0x08, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, 4, 6, 2, 0, 0, 0, 0, 1, 0, 0,
+        ];
+        sll2.extend_from_slice(&ipv4_tcp());
+        assert_inner_tcp(&sll2, LinkType::LinuxSll2);
+
+        let mut null = vec![2, 0, 0, 0];
+        null.extend_from_slice(&ipv4_tcp());
+        assert_inner_tcp(&null, LinkType::Null);
+
+        assert_inner_tcp(&ipv4_tcp(), LinkType::Raw);
+    }
+
+    #[test]
+    fn ipv6_extension_headers_and_6in4() {
+        let mut v6 = Vec::new();
+        PacketBuilder::ipv6([0x20; 16], [0x21; 16], 64)
+            .tcp(1, 2, 3, 4)
+            .write(&mut v6, b"x")
+            .unwrap();
+        // Insert a hop-by-hop header: next header TCP, length 0 (8 bytes).
+        let mut with_ext = v6[..40].to_vec();
+        with_ext[6] = 0;
+        let payload_len = u16::from_be_bytes([v6[4], v6[5]]) + 8;
+        with_ext[4..6].copy_from_slice(&payload_len.to_be_bytes());
+        with_ext.extend_from_slice(&[6, 0, 1, 4, 0, 0, 0, 0]);
+        with_ext.extend_from_slice(&v6[40..]);
+        let d = decode(LinkType::Raw, &with_ext).unwrap();
+        assert!(matches!(d.l4, L4::Tcp(t) if t.payload == b"x"));
+
+        let frame = outer_ipv4(41, &with_ext);
+        let d = decode(LinkType::Ethernet, &frame).unwrap();
+        assert_eq!(d.src, IpAddr::from([0x20; 16]));
+    }
+
+    #[test]
+    fn fragments_are_handed_to_reassembly() {
+        let mut packet = ipv4_tcp();
+        packet[6] = 0x20; // more fragments
+        let d = decode(LinkType::Raw, &packet).unwrap();
+        assert!(matches!(d.l4, L4::Fragment(f) if f.offset == 0 && f.more && f.protocol == 6));
+    }
+
+    #[test]
+    fn nested_tunnels_stop_at_the_layer_bound() {
+        let mut packet = ipv4_tcp();
+        for _ in 0..MAX_LAYERS {
+            let mut v = Vec::new();
+            etherparse::Ipv4Header::new(
+                u16::try_from(packet.len()).unwrap(),
+                64,
+                IpNumber::IPV4,
+                [192, 0, 2, 1],
+                [192, 0, 2, 2],
+            )
+            .unwrap()
+            .write(&mut v)
+            .unwrap();
+            v.extend_from_slice(&packet);
+            packet = v;
+        }
+        assert_eq!(
+            decode(LinkType::Raw, &packet),
+            Err(DecodeError::TooManyLayers)
+        );
+    }
+
+    #[test]
+    fn every_prefix_of_every_frame_decodes_or_errors_without_panic() {
+        let inner = ethernet(0x0800, &ipv4_tcp());
+        let mut erspan = vec![
+            0x10, 0x00, 0x88, 0xbe, 0, 0, 0, 7, 0x10, 0x01, 0, 0, 0, 0, 0, 0,
+        ];
+        erspan.extend_from_slice(&inner);
+        let mut vxlan = vec![0x08, 0, 0, 0, 0, 0, 0x7b, 0];
+        vxlan.extend_from_slice(&inner);
+        let frames = [
+            (LinkType::Ethernet, outer_ipv4(47, &erspan)),
+            (LinkType::Ethernet, outer_udp(4789, &vxlan)),
+            (
+                LinkType::Radiotap,
+                vec![0, 0, 8, 0, 0, 0, 0, 0, 0x88, 0x01, 0, 0],
+            ),
+            (LinkType::Nflog, vec![2, 0, 0, 0, 8, 0, 9, 0, 0x45, 0, 0, 0]),
+        ];
+        for (link, frame) in frames {
+            for cut in 0..=frame.len() {
+                let _ = decode(link, &frame[..cut]);
+            }
+        }
+    }
 }

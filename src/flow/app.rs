@@ -29,7 +29,9 @@ pub enum Finding {
     ClientHello(TlsInfo),
     /// The negotiated version, from a ServerHello (or a HelloRetryRequest, which fixes
     /// TLS 1.3 before the client's second ClientHello).
-    ServerHello { version: u16 },
+    ServerHello {
+        version: u16,
+    },
     HttpRequest(HttpInfo),
     Dns(DnsInfo, dns::Message),
     /// A ClientHello started but could not be read: lost segments, over the buffer bound,
@@ -133,7 +135,8 @@ impl HalfStream {
         if let State::Tls(hs) = &self.state
             && (!self.buf.is_empty() || !hs.messages.is_empty())
             && hs.hellos == 0
-            && tls::handshake_header(&hs.messages).is_none_or(|(t, _)| t == tls::handshake_type::CLIENT_HELLO)
+            && tls::handshake_header(&hs.messages)
+                .is_none_or(|(t, _)| t == tls::handshake_type::CLIENT_HELLO)
             && !is_server_side(hs, &self.buf)
         {
             out.push(Finding::ClientHelloUnreadable);
@@ -206,8 +209,8 @@ fn deliver(
 }
 
 fn on_gap(state: &mut State, buf: &mut Vec<u8>, out: &mut Vec<Finding>) {
-    let had_partial_hello = matches!(state, State::Tls(hs) if hs.hellos == 0)
-        && !is_server_side_state(state, buf);
+    let had_partial_hello =
+        matches!(state, State::Tls(hs) if hs.hellos == 0) && !is_server_side_state(state, buf);
     buf.clear();
     *state = match state {
         State::Tls(_) => {
@@ -444,10 +447,7 @@ fn http_step(phase: &mut HttpPhase, rest: &[u8], out: &mut Vec<Finding>) -> Step
             Step::ConsumedThen(take, next)
         }
         HttpPhase::ChunkSize => match http::chunk_size(rest) {
-            http::Chunk::Data {
-                line_len,
-                data_len,
-            } => Step::ConsumedThen(
+            http::Chunk::Data { line_len, data_len } => Step::ConsumedThen(
                 line_len,
                 State::Http(HttpPhase::ChunkData(data_len.saturating_add(2))),
             ),
@@ -534,7 +534,9 @@ mod tests {
         // Second segment first, then the first one retransmitted.
         let out = feed(&mut h, &[(31, s2), (1, s1), (1, s1)]);
         assert_eq!(out.len(), 1, "{out:?}");
-        let Finding::ClientHello(info) = &out[0] else { panic!("{out:?}") };
+        let Finding::ClientHello(info) = &out[0] else {
+            panic!("{out:?}")
+        };
         assert_eq!(info.sni.as_deref(), Some("example.com"));
         assert_eq!(info.alpn, vec!["h2", "http/1.1"]);
     }
@@ -543,7 +545,10 @@ mod tests {
     fn a_starttls_preamble_is_skipped() {
         let wire = record(22, &client_hello_message());
         let mut h = HalfStream::detect();
-        let out = feed(&mut h, &[(1, b"EHLO x\r\n"), (9, b"STARTTLS\r\n"), (19, &wire)]);
+        let out = feed(
+            &mut h,
+            &[(1, b"EHLO x\r\n"), (9, b"STARTTLS\r\n"), (19, &wire)],
+        );
         assert!(matches!(&out[..], [Finding::ClientHello(_)]), "{out:?}");
     }
 
@@ -585,6 +590,9 @@ PUT /c HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\
         }
         let mut h = HalfStream::dns();
         let out = feed(&mut h, &[(1, &wire)]);
-        assert_eq!(out.iter().filter(|f| matches!(f, Finding::Dns(..))).count(), 2);
+        assert_eq!(
+            out.iter().filter(|f| matches!(f, Finding::Dns(..))).count(),
+            2
+        );
     }
 }

@@ -4,6 +4,19 @@
 //! table is full the longest-idle flows are evicted in a batch (counted). For a flow whose
 //! inspection has finished, a packet costs one hash lookup and two counter updates.
 
+// Everything below reads attacker-controlled bytes: no panics, no unchecked arithmetic.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects,
+        clippy::cast_possible_truncation
+    )
+)]
+
 pub mod app;
 pub mod reassembly;
 
@@ -161,7 +174,10 @@ impl Flow {
     pub fn state(&self) -> &'static str {
         match self.transport {
             Transport::Tcp if self.tcp.closed() => "closed",
-            Transport::Tcp if self.tcp.syn_ack || (self.to_client.packets > 0 && self.to_server.packets > 0) => {
+            Transport::Tcp
+                if self.tcp.syn_ack
+                    || (self.to_client.packets > 0 && self.to_server.packets > 0) =>
+            {
                 "established"
             }
             Transport::Udp if self.to_client.packets > 0 => "established",
@@ -266,7 +282,11 @@ impl FlowTable {
     pub fn expire(&mut self, now: Timestamp, ended: &mut Vec<(Flow, FlowEndReason)>) {
         match self.next_sweep {
             Some(at) if now < at => return,
-            _ => self.next_sweep = Some(Timestamp::from_micros(now.micros().saturating_add(SWEEP_INTERVAL_MICROS))),
+            _ => {
+                self.next_sweep = Some(Timestamp::from_micros(
+                    now.micros().saturating_add(SWEEP_INTERVAL_MICROS),
+                ))
+            }
         }
         let expired: Vec<FlowKey> = self
             .flows
@@ -373,7 +393,11 @@ mod tests {
         }
         assert!(t.len() <= 32);
         assert_eq!(t.stats().evicted as usize, ended.len());
-        assert!(ended.iter().all(|(f, r)| *r == FlowEndReason::Capacity && f.first_seen.micros() < 10));
+        assert!(
+            ended
+                .iter()
+                .all(|(f, r)| *r == FlowEndReason::Capacity && f.first_seen.micros() < 10)
+        );
     }
 
     #[test]
@@ -384,7 +408,10 @@ mod tests {
         t.get_or_insert(key, |id| flow(id, 0), Timestamp::from_micros(0), &mut ended);
         t.expire(Timestamp::from_micros(UDP_IDLE_MICROS), &mut ended);
         assert!(ended.is_empty());
-        t.expire(Timestamp::from_micros(UDP_IDLE_MICROS + SWEEP_INTERVAL_MICROS + 1), &mut ended);
+        t.expire(
+            Timestamp::from_micros(UDP_IDLE_MICROS + SWEEP_INTERVAL_MICROS + 1),
+            &mut ended,
+        );
         assert_eq!(ended.len(), 1);
         assert_eq!(t.stats().timed_out, 1);
     }

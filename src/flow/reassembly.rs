@@ -86,7 +86,11 @@ impl Reassembler {
     }
 
     fn hold(&mut self, seq: u32, data: &[u8]) {
-        if self.pending.iter().any(|(s, d)| *s == seq && d.len() >= data.len()) {
+        if self
+            .pending
+            .iter()
+            .any(|(s, d)| *s == seq && d.len() >= data.len())
+        {
             return;
         }
         self.pending_bytes = self.pending_bytes.saturating_add(data.len());
@@ -117,7 +121,11 @@ impl Reassembler {
     /// Gives up on the hole before the earliest held segment and resumes there.
     fn skip_gap(&mut self, deliver: &mut impl FnMut(Delivery<'_>)) {
         let Some(next) = self.next else { return };
-        let Some(earliest) = self.pending.iter().map(|(s, _)| *s).min_by_key(|s| seq_diff(*s, next))
+        let Some(earliest) = self
+            .pending
+            .iter()
+            .map(|(s, _)| *s)
+            .min_by_key(|s| seq_diff(*s, next))
         else {
             return;
         };
@@ -154,12 +162,20 @@ mod tests {
     #[test]
     fn out_of_order_segments_wait_for_the_hole() {
         assert_eq!(run(&[(106, b"world"), (100, b"hello ")]).0, b"hello world");
-        assert_eq!(run(&[(108, b"rld"), (106, b"wo"), (100, b"hello ")]).0, b"hello world");
+        assert_eq!(
+            run(&[(108, b"rld"), (106, b"wo"), (100, b"hello ")]).0,
+            b"hello world"
+        );
     }
 
     #[test]
     fn retransmissions_and_overlaps_are_delivered_once() {
-        let (out, _) = run(&[(100, b"hello "), (100, b"hello "), (103, b"lo wor"), (109, b"ld")]);
+        let (out, _) = run(&[
+            (100, b"hello "),
+            (100, b"hello "),
+            (103, b"lo wor"),
+            (109, b"ld"),
+        ]);
         assert_eq!(out, b"hello world");
     }
 
@@ -168,16 +184,23 @@ mod tests {
         let mut r = Reassembler::default();
         r.syn(u32::MAX - 2);
         let mut out = Vec::new();
-        r.push(0, b"cd", &mut |d| if let Delivery::Data(b) = d { out.extend_from_slice(b) });
-        r.push(u32::MAX - 1, b"ab", &mut |d| if let Delivery::Data(b) = d { out.extend_from_slice(b) });
+        r.push(0, b"cd", &mut |d| {
+            if let Delivery::Data(b) = d {
+                out.extend_from_slice(b)
+            }
+        });
+        r.push(u32::MAX - 1, b"ab", &mut |d| {
+            if let Delivery::Data(b) = d {
+                out.extend_from_slice(b)
+            }
+        });
         assert_eq!(out, b"abcd");
     }
 
     #[test]
     fn a_hole_that_never_fills_becomes_a_gap() {
         let chunk = [7u8; 1000];
-        let segments: Vec<(u32, &[u8])> =
-            (0..20).map(|i| (2000 + i * 1000, &chunk[..])).collect();
+        let segments: Vec<(u32, &[u8])> = (0..20).map(|i| (2000 + i * 1000, &chunk[..])).collect();
         let (out, gaps) = run(&segments);
         assert_eq!(gaps, 1);
         assert_eq!(out.len(), 20_000);

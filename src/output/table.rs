@@ -58,11 +58,16 @@ impl TableSink {
     pub fn write(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut rows: Vec<(&String, &Row)> = self.rows.iter().collect();
         rows.sort_by(|a, b| b.1.bytes_up.cmp(&a.1.bytes_up).then_with(|| a.0.cmp(b.0)));
-        let width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(6).clamp(6, 60);
+        let width = rows
+            .iter()
+            .map(|(n, _)| n.len())
+            .max()
+            .unwrap_or(6)
+            .clamp(6, 60);
         writeln!(
             out,
-            "{:<width$}  {:>6}  {:>7}  {:>9}  {:>9}  {:>11}  {:>11}  {}",
-            "SERVER", "FLOWS", "CLIENTS", "PKTS_UP", "PKTS_DOWN", "BYTES_UP", "BYTES_DOWN", "PROTO"
+            "{:<width$}  {:>6}  {:>7}  {:>9}  {:>9}  {:>11}  {:>11}  PROTO",
+            "SERVER", "FLOWS", "CLIENTS", "PKTS_UP", "PKTS_DOWN", "BYTES_UP", "BYTES_DOWN"
         )?;
         for (name, r) in rows {
             let protocols: Vec<&str> = r.protocols.iter().copied().collect();

@@ -63,9 +63,16 @@ pub enum RData {
     Aaaa(Ipv6Addr),
     /// CNAME, NS, PTR, DNAME: a single domain name.
     Name(String),
-    Mx { preference: u16, exchange: String },
+    Mx {
+        preference: u16,
+        exchange: String,
+    },
     Txt(Vec<String>),
-    Soa { mname: String, rname: String, serial: u32 },
+    Soa {
+        mname: String,
+        rname: String,
+        serial: u32,
+    },
     Svcb(Svcb),
     /// Anything else, by length.
     Other(usize),
@@ -182,7 +189,12 @@ pub fn parse_message(msg: &[u8]) -> Result<Message, DnsError> {
 }
 
 /// Reads up to `count` records; false when the message ended early.
-fn read_records<'a>(msg: &'a [u8], r: &mut Reader<'a>, count: usize, out: &mut Vec<Record>) -> bool {
+fn read_records<'a>(
+    msg: &'a [u8],
+    r: &mut Reader<'a>,
+    count: usize,
+    out: &mut Vec<Record>,
+) -> bool {
     for _ in 0..count {
         match read_record(msg, r) {
             Ok(record) => out.push(record),
@@ -273,7 +285,8 @@ fn read_svcb<'a>(msg: &'a [u8], at: &mut Reader<'a>, rdlen: usize) -> Result<Svc
         match key {
             1 => {
                 while !v.is_empty() && svcb.alpn.len() < MAX_SVC_VALUES {
-                    svcb.alpn.push(String::from_utf8_lossy(v.vec8()?).into_owned());
+                    svcb.alpn
+                        .push(String::from_utf8_lossy(v.vec8()?).into_owned());
                 }
             }
             4 => {
@@ -367,7 +380,12 @@ fn read_name<'a>(msg: &'a [u8], r: &mut Reader<'a>) -> Result<String, DnsError> 
 fn push_label(name: &mut Vec<u8>, label: &[u8]) {
     for &b in label {
         if b < 0x20 || b == 0x7f {
-            name.extend_from_slice(&[b'\\', b'0' + (b >> 6), b'0' + ((b >> 3) & 7), b'0' + (b & 7)]);
+            name.extend_from_slice(&[
+                b'\\',
+                b'0' | (b >> 6),
+                b'0' | ((b >> 3) & 7),
+                b'0' | (b & 7),
+            ]);
         } else {
             name.push(b.to_ascii_lowercase());
         }
@@ -394,7 +412,13 @@ mod tests {
         let m = parse_message(RESPONSE).unwrap();
         assert!(m.response);
         assert_eq!(m.rcode, 0);
-        assert_eq!(m.questions, vec![Question { name: "api.openai.com".into(), qtype: 1 }]);
+        assert_eq!(
+            m.questions,
+            vec![Question {
+                name: "api.openai.com".into(),
+                qtype: 1
+            }]
+        );
         assert_eq!(m.answers.len(), 2);
         assert_eq!(m.answers[0].data, RData::Name("cdn.openai.com".into()));
         assert_eq!(m.answers[1].name, "cdn.openai.com");
@@ -458,16 +482,18 @@ mod tests {
         let mut msg = vec![0, 1, 0x81, 0x80, 0, 0, 0, 1, 0, 0, 0, 0];
         msg.extend_from_slice(&[0, 0, 65, 0, 1, 0, 0, 0, 5]);
         let rdata: Vec<u8> = [
-            &[0, 1, 0][..],                       // priority 1, target "."
-            &[0, 1, 0, 3, 2, b'h', b'3'],          // alpn h3
-            &[0, 4, 0, 4, 1, 2, 3, 4],             // ipv4hint
-            &[0, 5, 0, 2, 0xab, 0xcd],             // ech
+            &[0, 1, 0][..],               // priority 1, target "."
+            &[0, 1, 0, 3, 2, b'h', b'3'], // alpn h3
+            &[0, 4, 0, 4, 1, 2, 3, 4],    // ipv4hint
+            &[0, 5, 0, 2, 0xab, 0xcd],    // ech
         ]
         .concat();
         msg.extend_from_slice(&u16::try_from(rdata.len()).unwrap().to_be_bytes());
         msg.extend_from_slice(&rdata);
         let m = parse_message(&msg).unwrap();
-        let RData::Svcb(s) = &m.answers[0].data else { panic!("{:?}", m.answers) };
+        let RData::Svcb(s) = &m.answers[0].data else {
+            panic!("{:?}", m.answers)
+        };
         assert_eq!(s.priority, 1);
         assert_eq!(s.target, "<Root>");
         assert_eq!(s.alpn, vec!["h3"]);

@@ -12,9 +12,28 @@ const MAX_HEADERS: usize = 96;
 
 /// Methods that start a request, from RFC 9110, WebDAV (RFC 4918), and SSDP over UDP.
 const METHODS: &[&[u8]] = &[
-    b"GET", b"POST", b"PUT", b"DELETE", b"HEAD", b"OPTIONS", b"PATCH", b"CONNECT", b"TRACE",
-    b"PROPFIND", b"PROPPATCH", b"MKCOL", b"COPY", b"MOVE", b"LOCK", b"UNLOCK", b"SEARCH",
-    b"REPORT", b"M-SEARCH", b"NOTIFY", b"SUBSCRIBE", b"UNSUBSCRIBE",
+    b"GET",
+    b"POST",
+    b"PUT",
+    b"DELETE",
+    b"HEAD",
+    b"OPTIONS",
+    b"PATCH",
+    b"CONNECT",
+    b"TRACE",
+    b"PROPFIND",
+    b"PROPPATCH",
+    b"MKCOL",
+    b"COPY",
+    b"MOVE",
+    b"LOCK",
+    b"UNLOCK",
+    b"SEARCH",
+    b"REPORT",
+    b"M-SEARCH",
+    b"NOTIFY",
+    b"SUBSCRIBE",
+    b"UNSUBSCRIBE",
 ];
 
 /// How the body after a request head is delimited.
@@ -86,7 +105,10 @@ pub fn parse_request(stream: &[u8]) -> Scan<'_> {
         } else if h.name.eq_ignore_ascii_case("user-agent") {
             user_agent.get_or_insert(h.value);
         } else if h.name.eq_ignore_ascii_case("content-length") {
-            if let Some(n) = std::str::from_utf8(h.value).ok().and_then(|s| s.trim().parse().ok()) {
+            if let Some(n) = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+            {
                 body = Body::Length(n);
             }
         } else if h.name.eq_ignore_ascii_case("transfer-encoding")
@@ -110,9 +132,14 @@ pub fn parse_request(stream: &[u8]) -> Scan<'_> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Chunk {
     /// The line and the data that follows it: skip `line_len`, then `data_len` bytes and CRLF.
-    Data { line_len: usize, data_len: u64 },
+    Data {
+        line_len: usize,
+        data_len: u64,
+    },
     /// The last chunk; the trailer section follows.
-    Last { line_len: usize },
+    Last {
+        line_len: usize,
+    },
     Incomplete,
     Invalid,
 }
@@ -131,12 +158,15 @@ pub fn chunk_size(stream: &[u8]) -> Chunk {
 mod tests {
     use super::*;
 
-    const REQ: &[u8] = b"POST /v1/chat/completions?stream=true HTTP/1.1\r\nHost: api.openai.com\r\n\
+    const REQ: &[u8] =
+        b"POST /v1/chat/completions?stream=true HTTP/1.1\r\nHost: api.openai.com\r\n\
 User-Agent: OpenAI/Python 1.54.0\r\nContent-Length: 12\r\n\r\n{\"model\":1}\n";
 
     #[test]
     fn reads_method_path_host_agent_and_body_length() {
-        let Scan::Complete(r) = parse_request(REQ) else { panic!() };
+        let Scan::Complete(r) = parse_request(REQ) else {
+            panic!()
+        };
         assert_eq!(r.method, "POST");
         assert_eq!(r.path, "/v1/chat/completions");
         assert_eq!(r.host, Some(&b"api.openai.com"[..]));
@@ -158,7 +188,13 @@ User-Agent: OpenAI/Python 1.54.0\r\nContent-Length: 12\r\n\r\n{\"model\":1}\n";
 
     #[test]
     fn chunk_lines() {
-        assert_eq!(chunk_size(b"1a\r\nxx"), Chunk::Data { line_len: 4, data_len: 26 });
+        assert_eq!(
+            chunk_size(b"1a\r\nxx"),
+            Chunk::Data {
+                line_len: 4,
+                data_len: 26
+            }
+        );
         assert_eq!(chunk_size(b"0\r\n\r\n"), Chunk::Last { line_len: 3 });
         assert_eq!(chunk_size(b"1"), Chunk::Incomplete);
         assert_eq!(chunk_size(b"zz\r\n"), Chunk::Invalid);

@@ -43,7 +43,12 @@ pub fn ja4(hello: &ClientHello<'_>, carrier: Carrier) -> String {
     });
     out.push_str(version_code(hello.max_version()));
     out.push(if hello.sni.is_some() { 'd' } else { 'i' });
-    let _ = write!(out, "{:02}{:02}", ciphers.len().min(99), extensions.len().min(99));
+    let _ = write!(
+        out,
+        "{:02}{:02}",
+        ciphers.len().min(99),
+        extensions.len().min(99)
+    );
     out.push_str(&alpn_code(hello.alpn().next()));
     out.push('_');
 
@@ -56,7 +61,10 @@ pub fn ja4(hello: &ClientHello<'_>, carrier: Carrier) -> String {
         .filter(|k| *k != extension::SERVER_NAME && *k != extension::ALPN)
         .collect();
     sorted.sort_unstable();
-    let signatures: Vec<u16> = hello.signature_algorithms().filter(|s| !is_grease(*s)).collect();
+    let signatures: Vec<u16> = hello
+        .signature_algorithms()
+        .filter(|s| !is_grease(*s))
+        .collect();
     let mut input = hex_list(&sorted);
     if !signatures.is_empty() {
         input.push('_');

@@ -216,10 +216,12 @@ impl<'a> ClientHello<'a> {
     /// with a zero first byte are the TLS suites of the same number, the rest have none.
     pub fn ciphers(&self) -> impl Iterator<Item = u16> + 'a {
         let width = if self.sslv2_format { 3 } else { 2 };
-        self.cipher_suites.chunks_exact(width).filter_map(move |c| match c {
-            [hi, lo] | [0, hi, lo] => Some(u16::from_be_bytes([*hi, *lo])),
-            _ => None,
-        })
+        self.cipher_suites
+            .chunks_exact(width)
+            .filter_map(move |c| match c {
+                [hi, lo] | [0, hi, lo] => Some(u16::from_be_bytes([*hi, *lo])),
+                _ => None,
+            })
     }
 
     /// The highest non-GREASE version offered: from supported_versions when present,
@@ -347,7 +349,10 @@ fn read_extensions<'a>(hello: &mut ClientHello<'a>, extensions: &'a [u8]) -> Res
 pub enum Sslv2Scan<'a> {
     Incomplete,
     /// A whole hello of `len` bytes on the wire.
-    Hello { hello: ClientHello<'a>, len: usize },
+    Hello {
+        hello: ClientHello<'a>,
+        len: usize,
+    },
     NotSslv2,
 }
 
@@ -370,7 +375,11 @@ pub fn sslv2_client_hello(stream: &[u8]) -> Sslv2Scan<'_> {
         }
     };
     let (Ok(header), Ok(msg_type), Ok(version)) = (r.u16(), r.u8(), r.u16()) else {
-        return if plausible_prefix { Sslv2Scan::Incomplete } else { Sslv2Scan::NotSslv2 };
+        return if plausible_prefix {
+            Sslv2Scan::Incomplete
+        } else {
+            Sslv2Scan::NotSslv2
+        };
     };
     if header & 0x8000 == 0 || msg_type != 1 || !matches!(version, 0x0002 | 0x0300..=0x0304) {
         return Sslv2Scan::NotSslv2;
@@ -519,7 +528,10 @@ pub(crate) mod tests {
         assert_eq!(ch.sni, Some(&b"example.com"[..]));
         assert_eq!(ch.alpn().collect::<Vec<_>>(), vec![&b"h2"[..], b"http/1.1"]);
         assert_eq!(ch.max_version(), 0x0304);
-        assert_eq!(ch.ciphers().collect::<Vec<_>>(), vec![0x0a0a, 0x1301, 0x1302]);
+        assert_eq!(
+            ch.ciphers().collect::<Vec<_>>(),
+            vec![0x0a0a, 0x1301, 0x1302]
+        );
         assert!(!ch.ech);
         assert_eq!(ch.extensions().count(), 4);
     }
@@ -568,7 +580,9 @@ pub(crate) mod tests {
             0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
             0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
         ];
-        let Sslv2Scan::Hello { hello, len } = sslv2_client_hello(&wire) else { panic!() };
+        let Sslv2Scan::Hello { hello, len } = sslv2_client_hello(&wire) else {
+            panic!()
+        };
         assert_eq!(len, wire.len());
         assert_eq!(hello.legacy_version, 0x0301);
         assert_eq!(hello.ciphers().collect::<Vec<_>>(), vec![0x002f]);
@@ -585,7 +599,12 @@ pub(crate) mod tests {
         let rec = [22, 3, 1, 0, 2, 1, 0, 99];
         assert_eq!(
             next_record(&rec),
-            RecordScan::Record { content_type: 22, version: 0x0301, fragment: &[1, 0], len: 7 }
+            RecordScan::Record {
+                content_type: 22,
+                version: 0x0301,
+                fragment: &[1, 0],
+                len: 7
+            }
         );
         assert!(looks_like_handshake(&[22, 3, 1]));
         assert!(!looks_like_handshake(&[23, 3, 3]));
@@ -598,7 +617,14 @@ pub(crate) mod tests {
         body.extend_from_slice(&[0x00, 0x13, 0x01, 0x00]);
         body.extend_from_slice(&[0x00, 0x06, 0x00, 0x2b, 0x00, 0x02, 0x03, 0x04]);
         let sh = parse_server_hello(&body).unwrap();
-        assert_eq!(sh, ServerHello { version: 0x0304, cipher_suite: 0x1301, hello_retry: true });
+        assert_eq!(
+            sh,
+            ServerHello {
+                version: 0x0304,
+                cipher_suite: 0x1301,
+                hello_retry: true
+            }
+        );
         for cut in 0..body.len() - 1 {
             let _ = parse_server_hello(&body[..cut]);
         }

@@ -1,0 +1,183 @@
+//! The `aigress` binary as a user runs it: exit codes, messages, output formats.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn aigress(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aigress"))
+        .args(args)
+        .env_remove("AIGRESS_LOG")
+        .output()
+        .expect("aigress runs")
+}
+
+fn capture(name: &str) -> PathBuf {
+    common::captures_dir().join(name)
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn table_output_lists_servers_by_bytes_sent() {
+    let cap = capture("ai-clients__b_python_sdks.pcap");
+    let out = aigress(&["scan", path_str(&cap)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("SERVER"), "{stdout}");
+    assert!(stdout.contains("api.anthropic.com"), "{stdout}");
+    let sent: Vec<u64> = lines[1..]
+        .iter()
+        .map(|l| {
+            l.split_whitespace()
+                .nth(5)
+                .and_then(|v| v.parse().ok())
+                .expect("BYTES_UP column")
+        })
+        .collect();
+    assert!(
+        sent.windows(2).all(|w| w[0] >= w[1]),
+        "not sorted by bytes sent: {sent:?}"
+    );
+}
+
+#[test]
+fn json_output_is_one_event_per_line_ending_with_stats() {
+    let cap = capture("ai-clients__c_chromium_tcp_mtu1500.pcap");
+    let out = aigress(&["scan", "--format", "json", path_str(&cap)]);
+    assert!(out.status.success());
+    let events: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let tls: Vec<_> = events.iter().filter(|e| e["event_type"] == "tls").collect();
+    // Four sites, three connections each, as tshark counts them.
+    assert_eq!(tls.len(), 12);
+    for e in &tls {
+        assert!(
+            e["tls"]["pq_key_share"].as_bool().unwrap(),
+            "Chromium offers ML-KEM: {e}"
+        );
+        assert!(e["tls"]["ja4"].as_str().unwrap().starts_with("t13d"));
+    }
+    assert_eq!(events.last().unwrap()["event_type"], "stats");
+}
+
+#[test]
+fn several_files_are_read_in_order_as_one_run() {
+    let a = capture("zeek__dns-svcb.pcap");
+    let b = capture("arkime__dns-tcp.pcap");
+    let out = aigress(&["scan", "-f", "json", path_str(&a), path_str(&b)]);
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    let stats: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let single = |p: &Path| -> u64 {
+        let o = aigress(&["scan", "-f", "json", path_str(p)]);
+        let s: serde_json::Value =
+            serde_json::from_str(text(&o.stdout).lines().last().unwrap()).unwrap();
+        s["stats"]["packets"].as_u64().unwrap()
+    };
+    assert_eq!(
+        stats["stats"]["packets"].as_u64().unwrap(),
+        single(&a) + single(&b)
+    );
+    // DNS events come in packet order: all of the 2021 capture before the 2013 one.
+    let years: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("\"event_type\":\"dns\""))
+        .map(|l| &l[14..18])
+        .collect();
+    let first_2013 = years
+        .iter()
+        .position(|y| *y == "2013")
+        .expect("second file's events");
+    assert!(
+        years[..first_2013].iter().all(|y| *y == "2021"),
+        "{years:?}"
+    );
+    assert!(
+        years[first_2013..].iter().all(|y| *y == "2013"),
+        "{years:?}"
+    );
+}
+
+#[test]
+fn a_truncated_capture_yields_the_packets_before_the_cut_and_warns() {
+    let original = std::fs::read(capture("ai-clients__b_python_sdks.pcap")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.pcap");
+    // Cut in the middle of a record well into the file.
+    std::fs::write(&cut, &original[..original.len() * 2 / 3 + 7]).unwrap();
+    let out = aigress(&["scan", "--format", "json", path_str(&cut)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("ends inside a packet record"), "{stderr}");
+    let packet: u64 = stderr
+        .split("packet=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("warning names the packet number");
+    let stats: serde_json::Value =
+        serde_json::from_str(text(&out.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(stats["stats"]["packets"].as_u64().unwrap(), packet - 1);
+    assert!(text(&out.stdout).contains("\"event_type\":\"tls\""));
+}
+
+#[test]
+fn an_unsupported_link_type_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zigbee.pcap");
+    let mut header = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    header.extend_from_slice(&65535u32.to_le_bytes());
+    header.extend_from_slice(&195u32.to_le_bytes());
+    std::fs::write(&path, header).unwrap();
+    let out = aigress(&["scan", path_str(&path)]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("link type 195 (IEEE802_15_4) is not supported"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("zigbee.pcap"), "{stderr}");
+}
+
+#[test]
+fn a_missing_file_fails_before_any_output() {
+    let good = capture("zeek__dns-svcb.pcap");
+    let out = aigress(&["scan", "-f", "json", path_str(&good), "/nonexistent/x.pcap"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "no events before the error");
+    assert!(text(&out.stderr).contains("/nonexistent/x.pcap"));
+}
+
+#[test]
+fn a_file_that_is_not_a_capture_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    std::fs::write(&path, "not a capture at all").unwrap();
+    let out = aigress(&["scan", path_str(&path)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("cannot open"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn wrong_flags_are_usage_errors() {
+    let out = aigress(&["scan", "--format", "xml", "x.pcap"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("possible values: table, json"));
+    assert_eq!(aigress(&["scan"]).status.code(), Some(2));
+    assert_eq!(aigress(&["frobnicate"]).status.code(), Some(2));
+}

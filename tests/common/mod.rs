@@ -1,0 +1,73 @@
+//! Helpers shared by the integration tests.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use aigress::engine::EngineConfig;
+use aigress::output::JsonSink;
+use aigress::scan::scan_files;
+
+/// `tests/data/captures`.
+pub fn captures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/captures")
+}
+
+/// Every capture file shipped for the tests, sorted.
+pub fn captures() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(captures_dir())
+        .expect("tests/data/captures exists")
+        .map(|e| e.expect("readable dir entry").path())
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("pcap" | "pcapng")
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The JSON lines `aigress scan --format json` writes for `paths`, stats line included.
+pub fn scan_json(paths: &[PathBuf]) -> String {
+    let mut sink = JsonSink::new(Vec::new());
+    let report =
+        scan_files(paths, EngineConfig::default(), &mut sink, &mut |_| {}).expect("scan succeeds");
+    sink.stats(report.last_seen, &report.stats)
+        .expect("write stats");
+    String::from_utf8(sink.finish().expect("flush")).expect("JSON is UTF-8")
+}
+
+/// The events of a scan, parsed.
+pub fn scan_events(path: &Path) -> Vec<serde_json::Value> {
+    scan_json(&[path.to_owned()])
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+/// The file name without its extension.
+pub fn stem(path: &Path) -> String {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Rows of a tab-separated file with a header line, as column → value maps.
+pub fn read_tsv(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
+    lines
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            header
+                .iter()
+                .zip(l.split('\t'))
+                .map(|(h, v)| ((*h).to_owned(), v.to_owned()))
+                .collect()
+        })
+        .collect()
+}
