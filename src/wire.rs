@@ -9,6 +9,15 @@
 pub struct Truncated;
 
 /// A forward-only cursor over a byte slice.
+///
+/// ```
+/// use aigress::wire::{Reader, Truncated};
+///
+/// // A TLS-style vector: a 16-bit length, then that many bytes.
+/// let mut r = Reader::new(&[0x00, 0x02, b'h', b'2', 0xff]);
+/// assert_eq!(r.vec16(), Ok(&b"h2"[..]));
+/// assert_eq!(r.u16(), Err(Truncated));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Reader<'a> {
     buf: &'a [u8],

@@ -1,0 +1,12 @@
+//! DNS message parsing and its EVE form.
+#![no_main]
+
+use aigress::event::DnsInfo;
+use aigress::proto::dns;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(message) = dns::parse_message(data) {
+        let _ = DnsInfo::from_message(&message);
+    }
+});

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The full check: formatting, lints and every test. CI runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cargo fmt --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --locked
