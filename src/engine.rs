@@ -260,8 +260,16 @@ impl Engine {
             port: seg.dst_port,
         };
         let key = FlowKey::new(Transport::Tcp, src, dst, decoded.vlans);
-        let cache = &self.dns_cache;
-        let flow = self.flows.get_or_insert(
+        let Self {
+            flows,
+            dns_cache,
+            stats,
+            findings,
+            ended,
+            ..
+        } = self;
+        let cache = &*dns_cache;
+        let flow = flows.get_or_insert(
             key,
             |id| {
                 let (client, server, known) = match (seg.syn, seg.ack) {
@@ -286,7 +294,7 @@ impl Engine {
                 flow
             },
             now,
-            &mut self.ended,
+            ended,
         );
         let dir = flow.direction(src);
         count(flow, dir, now, wire_len);
@@ -302,7 +310,6 @@ impl Engine {
             }
         }
         flow.tcp.rst |= seg.rst;
-        let findings = &mut self.findings;
         if let Some(inspection) = flow.inspection.as_deref_mut() {
             let half = inspection.half(dir);
             if seg.syn {
@@ -320,31 +327,24 @@ impl Engine {
                 inspection.to_client.finish(findings);
             }
             if inspection.to_server.is_done() && inspection.to_client.is_done() {
-                self.stats.reassembly_gaps = self
-                    .stats
+                stats.reassembly_gaps = stats
                     .reassembly_gaps
                     .saturating_add(inspection.to_server.gaps())
                     .saturating_add(inspection.to_client.gaps());
                 flow.inspection = None;
             }
         }
-        if self.findings.is_empty() {
+        if findings.is_empty() {
             return Ok(());
         }
         let header = packet_header(flow, now, decoded, Transport::Tcp, src.port, dst.port);
-        let mut findings = std::mem::take(&mut self.findings);
-        let result = apply_findings(
-            flow,
-            dir,
-            &header,
-            findings.drain(..),
-            &mut self.stats,
-            &mut self.dns_cache,
-            now,
+        Reporter {
+            stats,
+            dns_cache,
             sink,
-        );
-        self.findings = findings;
-        result
+            now,
+        }
+        .apply(flow, dir, &header, findings)
     }
 
     fn udp(
@@ -364,8 +364,16 @@ impl Engine {
             port: udp.dst_port,
         };
         let key = FlowKey::new(Transport::Udp, src, dst, decoded.vlans);
-        let cache = &self.dns_cache;
-        let flow = self.flows.get_or_insert(
+        let Self {
+            flows,
+            dns_cache,
+            stats,
+            findings,
+            ended,
+            ..
+        } = self;
+        let cache = &*dns_cache;
+        let flow = flows.get_or_insert(
             key,
             |id| {
                 let (client, server, known) = guess_orientation(src, dst);
@@ -374,36 +382,28 @@ impl Engine {
                 flow
             },
             now,
-            &mut self.ended,
+            ended,
         );
         let dir = flow.direction(src);
         count(flow, dir, now, wire_len);
         let either = |port| udp.src_port == port || udp.dst_port == port;
         if either(DNS_PORT) {
-            match dns::parse_message(udp.payload) {
-                Ok(m) => self
-                    .findings
-                    .push(Finding::Dns(DnsInfo::from_message(&m), m)),
-                Err(_) => self.findings.push(Finding::DnsInvalid),
-            }
+            findings.push(match dns::parse_message(udp.payload) {
+                Ok(m) => Finding::Dns(m),
+                Err(_) => Finding::DnsInvalid,
+            });
         }
-        if self.findings.is_empty() {
+        if findings.is_empty() {
             return Ok(());
         }
         let header = packet_header(flow, now, decoded, Transport::Udp, src.port, dst.port);
-        let mut findings = std::mem::take(&mut self.findings);
-        let result = apply_findings(
-            flow,
-            dir,
-            &header,
-            findings.drain(..),
-            &mut self.stats,
-            &mut self.dns_cache,
-            now,
+        Reporter {
+            stats,
+            dns_cache,
             sink,
-        );
-        self.findings = findings;
-        result
+            now,
+        }
+        .apply(flow, dir, &header, findings)
     }
 
     /// Writes the records of flows that ended.
@@ -537,71 +537,80 @@ fn packet_header(
     }
 }
 
-/// Turns what inspection found into flow facts and events.
-#[allow(clippy::too_many_arguments)]
-fn apply_findings(
-    flow: &mut Flow,
-    mut dir: Direction,
-    header: &Header,
-    findings: impl Iterator<Item = Finding>,
-    stats: &mut Stats,
-    dns_cache: &mut DnsCache,
+/// Where findings go: counters, the DNS cache, and the event sink.
+struct Reporter<'a> {
+    stats: &'a mut Stats,
+    dns_cache: &'a mut DnsCache,
+    sink: &'a mut dyn EventSink,
     now: Timestamp,
-    sink: &mut dyn EventSink,
-) -> io::Result<()> {
-    for finding in findings {
-        match finding {
-            Finding::ClientHello(info) => {
-                bump(&mut stats.tls.client_hellos);
-                orient(flow, &mut dir);
-                flow.app_proto.get_or_insert("tls");
-                if flow.sni.is_none() {
-                    flow.sni.clone_from(&info.sni);
-                }
-                if let Some(earlier) = flow.pending_tls.take() {
-                    sink.event(*earlier)?;
-                }
-                flow.pending_tls = Some(Box::new(Event {
-                    header: header.clone(),
-                    body: Body::Tls(info),
-                }));
-            }
-            Finding::ServerHello { version } => {
-                if let Some(mut pending) = flow.pending_tls.take() {
-                    if let Body::Tls(t) = &mut pending.body {
-                        t.version = Some(tls::version_name(version));
+}
+
+impl Reporter<'_> {
+    /// Turns what inspection found into flow facts and events, emptying `findings`.
+    fn apply(
+        &mut self,
+        flow: &mut Flow,
+        mut dir: Direction,
+        header: &Header,
+        findings: &mut Vec<Finding>,
+    ) -> io::Result<()> {
+        for finding in findings.drain(..) {
+            match finding {
+                Finding::ClientHello(info) => {
+                    bump(&mut self.stats.tls.client_hellos);
+                    orient(flow, &mut dir);
+                    flow.app_proto.get_or_insert("tls");
+                    if flow.sni.is_none() {
+                        flow.sni.clone_from(&info.sni);
                     }
-                    sink.event(*pending)?;
+                    // A second hello (after a HelloRetryRequest) releases the first.
+                    if let Some(earlier) = flow.pending_tls.take() {
+                        self.sink.event(*earlier)?;
+                    }
+                    flow.pending_tls = Some(Box::new(Event {
+                        header: header.clone(),
+                        body: Body::Tls(info),
+                    }));
                 }
-            }
-            Finding::HttpRequest(info) => {
-                bump(&mut stats.http.requests);
-                orient(flow, &mut dir);
-                flow.app_proto.get_or_insert("http");
-                if flow.http_host.is_none() {
-                    flow.http_host.clone_from(&info.hostname);
+                Finding::ServerHello { version } => {
+                    if let Some(mut pending) = flow.pending_tls.take() {
+                        if let Body::Tls(t) = &mut pending.body {
+                            t.version = Some(tls::version_name(version));
+                        }
+                        self.sink.event(*pending)?;
+                    }
                 }
-                sink.event(Event {
-                    header: header.clone(),
-                    body: Body::Http(info),
-                })?;
-            }
-            Finding::Dns(info, message) => {
-                bump(&mut stats.dns.messages);
-                flow.app_proto.get_or_insert("dns");
-                if message.response {
-                    dns_cache.learn(now, &message);
+                Finding::HttpRequest(info) => {
+                    bump(&mut self.stats.http.requests);
+                    orient(flow, &mut dir);
+                    flow.app_proto.get_or_insert("http");
+                    if flow.http_host.is_none() {
+                        flow.http_host.clone_from(&info.hostname);
+                    }
+                    self.sink.event(Event {
+                        header: header.clone(),
+                        body: Body::Http(info),
+                    })?;
                 }
-                sink.event(Event {
-                    header: header.clone(),
-                    body: Body::Dns(info),
-                })?;
+                Finding::Dns(message) => {
+                    bump(&mut self.stats.dns.messages);
+                    flow.app_proto.get_or_insert("dns");
+                    if message.response {
+                        self.dns_cache.learn(self.now, &message);
+                    }
+                    self.sink.event(Event {
+                        header: header.clone(),
+                        body: Body::Dns(DnsInfo::from_message(&message)),
+                    })?;
+                }
+                Finding::ClientHelloUnreadable => {
+                    bump(&mut self.stats.tls.client_hellos_unreadable);
+                }
+                Finding::DnsInvalid => bump(&mut self.stats.dns.invalid),
             }
-            Finding::ClientHelloUnreadable => bump(&mut stats.tls.client_hellos_unreadable),
-            Finding::DnsInvalid => bump(&mut stats.dns.invalid),
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// A ClientHello or request travelling "to the client" shows the port guess was wrong.

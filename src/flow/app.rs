@@ -7,7 +7,7 @@
 //! ClientHello. Each half stops inspecting — and frees its buffers — once there is nothing
 //! more to learn, so established flows cost only their counters.
 
-use crate::event::{DnsInfo, HttpInfo, TlsInfo};
+use crate::event::{HttpInfo, TlsInfo};
 use crate::flow::reassembly::{Delivery, Reassembler};
 use crate::proto::ja4::{Carrier, ja4};
 use crate::proto::{dns, http, tls};
@@ -33,7 +33,7 @@ pub enum Finding {
         version: u16,
     },
     HttpRequest(HttpInfo),
-    Dns(DnsInfo, dns::Message),
+    Dns(dns::Message),
     /// A ClientHello started but could not be read: lost segments, over the buffer bound,
     /// or malformed.
     ClientHelloUnreadable,
@@ -54,8 +54,20 @@ enum HttpPhase {
 struct TlsHandshake {
     /// Handshake-layer bytes collected from consecutive records.
     messages: Vec<u8>,
+    /// The type of the first handshake message: tells a client's direction from a server's.
+    first_type: Option<u8>,
     seen_change_cipher_spec: bool,
     hellos: u8,
+}
+
+impl TlsHandshake {
+    /// Whether a ClientHello has started and not been read: what a gap, a bound or the end
+    /// of the stream turns into [`Finding::ClientHelloUnreadable`]. `buf` holds stream bytes
+    /// not yet split into records, whose sixth byte is the first message's type.
+    fn has_partial_client_hello(&self, buf: &[u8]) -> bool {
+        let first = self.first_type.or_else(|| buf.get(5).copied());
+        self.hellos == 0 && first == Some(tls::handshake_type::CLIENT_HELLO)
+    }
 }
 
 #[derive(Debug)]
@@ -133,11 +145,7 @@ impl HalfStream {
     /// The stream ends (flow closed or evicted): reports a ClientHello left half-read.
     pub fn finish(&mut self, out: &mut Vec<Finding>) {
         if let State::Tls(hs) = &self.state
-            && (!self.buf.is_empty() || !hs.messages.is_empty())
-            && hs.hellos == 0
-            && tls::handshake_header(&hs.messages)
-                .is_none_or(|(t, _)| t == tls::handshake_type::CLIENT_HELLO)
-            && !is_server_side(hs, &self.buf)
+            && hs.has_partial_client_hello(&self.buf)
         {
             out.push(Finding::ClientHelloUnreadable);
         }
@@ -149,16 +157,6 @@ impl HalfStream {
         self.buf = Vec::new();
         self.reassembler = Reassembler::default();
     }
-}
-
-/// A half-read ServerHello is not a lost ClientHello.
-fn is_server_side(hs: &TlsHandshake, buf: &[u8]) -> bool {
-    let first = if hs.messages.is_empty() {
-        buf.get(5).copied()
-    } else {
-        hs.messages.first().copied()
-    };
-    first == Some(tls::handshake_type::SERVER_HELLO)
 }
 
 fn deliver(
@@ -198,7 +196,7 @@ fn deliver(
         _ => MAX_TLS_BYTES,
     };
     if buf.len().saturating_add(data.len()) > limit {
-        if matches!(state, State::Tls(hs) if hs.hellos == 0) {
+        if matches!(state, State::Tls(hs) if hs.has_partial_client_hello(buf)) {
             out.push(Finding::ClientHelloUnreadable);
         }
         *state = State::Done;
@@ -209,26 +207,14 @@ fn deliver(
 }
 
 fn on_gap(state: &mut State, buf: &mut Vec<u8>, out: &mut Vec<Finding>) {
-    let had_partial_hello =
-        matches!(state, State::Tls(hs) if hs.hellos == 0) && !is_server_side_state(state, buf);
+    if matches!(state, State::Tls(hs) if hs.has_partial_client_hello(buf)) {
+        out.push(Finding::ClientHelloUnreadable);
+    }
     buf.clear();
     *state = match state {
-        State::Tls(_) => {
-            if had_partial_hello {
-                out.push(Finding::ClientHelloUnreadable);
-            }
-            State::Done
-        }
-        State::Dns | State::Done => State::Done,
+        State::Tls(_) | State::Dns | State::Done => State::Done,
         State::Detect | State::Http(_) => State::Detect,
     };
-}
-
-fn is_server_side_state(state: &State, buf: &[u8]) -> bool {
-    match state {
-        State::Tls(hs) => is_server_side(hs, buf),
-        _ => false,
-    }
 }
 
 /// Consumes as many whole messages from `buf` as it holds.
@@ -304,7 +290,7 @@ fn tls_step(hs: &mut TlsHandshake, rest: &[u8], out: &mut Vec<Finding>) -> Step 
     let (content_type, fragment, len) = match tls::next_record(rest) {
         tls::RecordScan::Incomplete => return Step::NeedMore,
         tls::RecordScan::NotTls => {
-            if hs.hellos == 0 && !hs.messages.is_empty() {
+            if hs.has_partial_client_hello(rest) {
                 out.push(Finding::ClientHelloUnreadable);
             }
             return Step::Switch(State::Done);
@@ -318,8 +304,13 @@ fn tls_step(hs: &mut TlsHandshake, rest: &[u8], out: &mut Vec<Finding>) -> Step 
     };
     match content_type {
         tls::content_type::HANDSHAKE => {
+            if hs.first_type.is_none() {
+                hs.first_type = fragment.first().copied();
+            }
             if hs.messages.len().saturating_add(fragment.len()) > MAX_TLS_BYTES {
-                out.push(Finding::ClientHelloUnreadable);
+                if hs.has_partial_client_hello(rest) {
+                    out.push(Finding::ClientHelloUnreadable);
+                }
                 return Step::ConsumedThen(len, State::Done);
             }
             hs.messages.extend_from_slice(fragment);
@@ -490,7 +481,7 @@ fn dns_step(rest: &[u8], out: &mut Vec<Finding>) -> Step {
         return Step::NeedMore;
     };
     match dns::parse_message(msg) {
-        Ok(m) => out.push(Finding::Dns(DnsInfo::from_message(&m), m)),
+        Ok(m) => out.push(Finding::Dns(m)),
         Err(_) => out.push(Finding::DnsInvalid),
     }
     Step::Consumed(end)
