@@ -13,17 +13,23 @@ use serde::Serialize;
 use crate::decode::defrag::{DefragStats, Defragmenter, Reassembled};
 use crate::decode::{self, DecodeError, Decoded, L4, LinkType, TcpSegment, UdpDatagram};
 use crate::dns_cache::{DnsCache, DnsCacheStats};
-use crate::event::{Body, DnsInfo, Event, EventSink, FlowEndReason, FlowInfo, Header, Transport};
-use crate::flow::app::{Finding, HalfStream};
-use crate::flow::{
-    Counters, Direction, Endpoint, Flow, FlowKey, FlowStats, FlowTable, TcpInspection, TcpSeen,
+use crate::event::{
+    Body, DnsInfo, Event, EventSink, FlowEndReason, FlowInfo, Header, QuicInfo, Transport,
 };
-use crate::proto::{dns, tls};
+use crate::flow::app::{Finding, HalfStream};
+use crate::flow::quic::{QuicFinding, QuicInspection};
+use crate::flow::{
+    Counters, Direction, Endpoint, Flow, FlowKey, FlowStats, FlowTable, Inspection, TcpInspection,
+    TcpSeen,
+};
+use crate::proto::{dns, quic, tls};
 use crate::time::Timestamp;
 
 /// DNS servers listen here; mDNS (5353) and LLMNR (5355) are not DNS lookups and are left
 /// out, as tshark's `dns` protocol leaves them out.
 const DNS_PORT: u16 = 53;
+/// Datagrams of an unrecognised UDP flow probed for QUIC before it is left to its counters.
+const MAX_PROBE_DATAGRAMS: u16 = 8;
 
 /// Sizes of the engine's bounded tables.
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +71,7 @@ pub struct Stats {
     pub defrag: DefragStats,
     pub dns_cache: DnsCacheStats,
     pub tls: TlsStats,
+    pub quic: QuicStats,
     pub dns: DnsStats,
     pub http: HttpStats,
     /// TCP holes given up on during stream reassembly.
@@ -98,6 +105,13 @@ impl Serialize for DecodeCounts {
 pub struct TlsStats {
     pub client_hellos: u64,
     /// ClientHellos that started but could not be read (lost segments, bound, malformed).
+    pub client_hellos_unreadable: u64,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct QuicStats {
+    pub client_hellos: u64,
+    /// ClientHellos whose CRYPTO frames never all arrived or overran the bound.
     pub client_hellos_unreadable: u64,
 }
 
@@ -287,7 +301,7 @@ impl Engine {
                 };
                 let mut flow = new_flow(id, Transport::Tcp, client, server, decoded, now, cache);
                 flow.orientation_known = known;
-                flow.inspection = Some(Box::new(TcpInspection {
+                flow.inspection = Inspection::Tcp(Box::new(TcpInspection {
                     to_server: half(),
                     to_client: half(),
                 }));
@@ -310,7 +324,7 @@ impl Engine {
             }
         }
         flow.tcp.rst |= seg.rst;
-        if let Some(inspection) = flow.inspection.as_deref_mut() {
+        if let Inspection::Tcp(inspection) = &mut flow.inspection {
             let half = inspection.half(dir);
             if seg.syn {
                 half.syn(seg.seq);
@@ -331,7 +345,7 @@ impl Engine {
                     .reassembly_gaps
                     .saturating_add(inspection.to_server.gaps())
                     .saturating_add(inspection.to_client.gaps());
-                flow.inspection = None;
+                flow.inspection = Inspection::Done;
             }
         }
         if findings.is_empty() {
@@ -379,19 +393,67 @@ impl Engine {
                 let (client, server, known) = guess_orientation(src, dst);
                 let mut flow = new_flow(id, Transport::Udp, client, server, decoded, now, cache);
                 flow.orientation_known = known;
+                flow.inspection = if client.port == DNS_PORT || server.port == DNS_PORT {
+                    Inspection::Dns
+                } else {
+                    Inspection::Probe { datagrams: 0 }
+                };
                 flow
             },
             now,
             ended,
         );
-        let dir = flow.direction(src);
+        let mut dir = flow.direction(src);
         count(flow, dir, now, wire_len);
-        let either = |port| udp.src_port == port || udp.dst_port == port;
-        if either(DNS_PORT) {
-            findings.push(match dns::parse_message(udp.payload) {
+        match &mut flow.inspection {
+            Inspection::Done | Inspection::Tcp(_) => {}
+            Inspection::Dns => findings.push(match dns::parse_message(udp.payload) {
                 Ok(m) => Finding::Dns(m),
                 Err(_) => Finding::DnsInvalid,
-            });
+            }),
+            Inspection::Probe { datagrams } => {
+                *datagrams = datagrams.saturating_add(1);
+                let probed = *datagrams;
+                let mut quic_findings = Vec::new();
+                if let Some(quic) = QuicInspection::start(udp.payload, &mut quic_findings) {
+                    // The sender of the first client Initial is the client.
+                    if dir == Direction::ToClient && !flow.orientation_known {
+                        flow.reverse();
+                        dir = Direction::ToServer;
+                    }
+                    flow.orientation_known = true;
+                    flow.app_proto = Some("quic");
+                    flow.inspection = if quic.is_done() {
+                        Inspection::Done
+                    } else {
+                        Inspection::Quic(Box::new(quic))
+                    };
+                    findings.extend(quic_findings.into_iter().map(Finding::Quic));
+                } else if let Some(version) = quic::gquic_version(udp.payload) {
+                    flow.app_proto = Some("quic");
+                    flow.inspection = Inspection::Gquic {
+                        version,
+                        datagrams: 0,
+                    };
+                    gquic_datagram(flow, dir, version, udp.payload, findings);
+                } else if probed >= MAX_PROBE_DATAGRAMS {
+                    flow.inspection = Inspection::Done;
+                }
+            }
+            Inspection::Quic(quic) => {
+                if dir == Direction::ToServer {
+                    let mut quic_findings = Vec::new();
+                    quic.client_datagram(udp.payload, &mut quic_findings);
+                    findings.extend(quic_findings.into_iter().map(Finding::Quic));
+                    if quic.is_done() {
+                        flow.inspection = Inspection::Done;
+                    }
+                }
+            }
+            Inspection::Gquic { version, .. } => {
+                let version = *version;
+                gquic_datagram(flow, dir, version, udp.payload, findings);
+            }
         }
         if findings.is_empty() {
             return Ok(());
@@ -424,20 +486,30 @@ impl Engine {
         reason: FlowEndReason,
         sink: &mut dyn EventSink,
     ) -> io::Result<()> {
-        if let Some(mut inspection) = flow.inspection.take() {
-            let mut findings = Vec::new();
-            inspection.to_server.finish(&mut findings);
-            inspection.to_client.finish(&mut findings);
-            self.stats.reassembly_gaps = self
-                .stats
-                .reassembly_gaps
-                .saturating_add(inspection.to_server.gaps())
-                .saturating_add(inspection.to_client.gaps());
-            for f in findings {
-                if f == Finding::ClientHelloUnreadable {
-                    bump(&mut self.stats.tls.client_hellos_unreadable);
+        match std::mem::replace(&mut flow.inspection, Inspection::Done) {
+            Inspection::Tcp(mut inspection) => {
+                let mut findings = Vec::new();
+                inspection.to_server.finish(&mut findings);
+                inspection.to_client.finish(&mut findings);
+                self.stats.reassembly_gaps = self
+                    .stats
+                    .reassembly_gaps
+                    .saturating_add(inspection.to_server.gaps())
+                    .saturating_add(inspection.to_client.gaps());
+                for f in findings {
+                    if f == Finding::ClientHelloUnreadable {
+                        bump(&mut self.stats.tls.client_hellos_unreadable);
+                    }
                 }
             }
+            Inspection::Quic(mut quic) => {
+                let mut findings = Vec::new();
+                quic.give_up(&mut findings);
+                if !findings.is_empty() {
+                    bump(&mut self.stats.quic.client_hellos_unreadable);
+                }
+            }
+            _ => {}
         }
         if let Some(pending) = flow.pending_tls.take() {
             sink.event(*pending)?;
@@ -458,6 +530,30 @@ impl Engine {
             self.end_flow(flow, reason, sink)?;
         }
         Ok(())
+    }
+}
+
+/// Reads a Google QUIC client datagram: versions up to Q046 carry the CHLO in clear.
+/// Clients send an inchoate CHLO and then a full one; each is reported, as tshark does.
+fn gquic_datagram(
+    flow: &mut Flow,
+    dir: Direction,
+    version: u32,
+    payload: &[u8],
+    findings: &mut Vec<Finding>,
+) {
+    let Inspection::Gquic { datagrams, .. } = &mut flow.inspection else {
+        return;
+    };
+    if dir != Direction::ToServer {
+        return;
+    }
+    *datagrams = datagrams.saturating_add(1);
+    if let Some(chlo) = quic::find_clear_chlo(payload) {
+        findings.push(Finding::Quic(QuicFinding::Chlo { version, chlo }));
+    }
+    if *datagrams >= MAX_PROBE_DATAGRAMS {
+        flow.inspection = Inspection::Done;
     }
 }
 
@@ -501,7 +597,7 @@ fn new_flow(
         to_client: Counters::default(),
         tcp: TcpSeen::default(),
         orientation_known: false,
-        inspection: None,
+        inspection: Inspection::Done,
         app_proto: None,
         sni: None,
         http_host: None,
@@ -602,6 +698,29 @@ impl Reporter<'_> {
                         header: header.clone(),
                         body: Body::Dns(DnsInfo::from_message(&message)),
                     })?;
+                }
+                Finding::Quic(QuicFinding::ClientHello { version, hello }) => {
+                    bump(&mut self.stats.quic.client_hellos);
+                    if flow.sni.is_none() {
+                        flow.sni.clone_from(&hello.sni);
+                    }
+                    self.sink.event(Event {
+                        header: header.clone(),
+                        body: Body::Quic(QuicInfo::from_hello(version, hello)),
+                    })?;
+                }
+                Finding::Quic(QuicFinding::Chlo { version, chlo }) => {
+                    bump(&mut self.stats.quic.client_hellos);
+                    if flow.sni.is_none() {
+                        flow.sni.clone_from(&chlo.sni);
+                    }
+                    self.sink.event(Event {
+                        header: header.clone(),
+                        body: Body::Quic(QuicInfo::from_chlo(version, chlo)),
+                    })?;
+                }
+                Finding::Quic(QuicFinding::Unreadable) => {
+                    bump(&mut self.stats.quic.client_hellos_unreadable);
                 }
                 Finding::ClientHelloUnreadable => {
                     bump(&mut self.stats.tls.client_hellos_unreadable);

@@ -74,6 +74,57 @@ pub struct TlsInfo {
     pub ja4: String,
 }
 
+/// A QUIC ClientHello (or a Google QUIC CHLO).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QuicInfo {
+    /// The QUIC version of the Initial packets, as 8 hex digits (`0x00000001` is v1,
+    /// `0x6b3343cf` v2, `0xff00001d` draft-29, `0x51303530` Google's Q050).
+    pub version: String,
+    /// server_name (the CHLO's SNI tag for Google QUIC); null when absent.
+    pub sni: Option<String>,
+    pub alpn: Vec<String>,
+    /// The JA4 fingerprint, with the `q` prefix; null for Google QUIC CHLOs, which are
+    /// not TLS.
+    pub ja4: Option<String>,
+    pub ech: bool,
+    pub pq_key_share: bool,
+    pub resumption: bool,
+    pub malformed: bool,
+    /// The Google QUIC user agent id (`UAID`), e.g. a Chrome version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+}
+
+impl QuicInfo {
+    pub fn from_hello(version: u32, hello: TlsInfo) -> Self {
+        QuicInfo {
+            version: crate::proto::quic::version_text(version),
+            sni: hello.sni,
+            alpn: hello.alpn,
+            ja4: Some(hello.ja4),
+            ech: hello.ech,
+            pq_key_share: hello.pq_key_share,
+            resumption: hello.resumption,
+            malformed: hello.malformed,
+            user_agent: None,
+        }
+    }
+
+    pub fn from_chlo(version: u32, chlo: crate::proto::quic::Chlo) -> Self {
+        QuicInfo {
+            version: crate::proto::quic::version_text(version),
+            sni: chlo.sni,
+            alpn: Vec::new(),
+            ja4: None,
+            ech: false,
+            pq_key_share: false,
+            resumption: false,
+            malformed: false,
+            user_agent: chlo.user_agent,
+        }
+    }
+}
+
 /// An HTTP/1.x request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HttpInfo {
@@ -235,6 +286,7 @@ pub struct FlowInfo {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Body {
     Tls(TlsInfo),
+    Quic(QuicInfo),
     Http(HttpInfo),
     Dns(DnsInfo),
     Flow(FlowInfo),
@@ -244,6 +296,7 @@ impl Body {
     pub fn event_type(&self) -> &'static str {
         match self {
             Self::Tls(_) => "tls",
+            Self::Quic(_) => "quic",
             Self::Http(_) => "http",
             Self::Dns(_) => "dns",
             Self::Flow(_) => "flow",
@@ -275,6 +328,7 @@ impl Serialize for Event {
         }
         match &self.body {
             Body::Tls(t) => m.serialize_entry("tls", t)?,
+            Body::Quic(q) => m.serialize_entry("quic", q)?,
             Body::Http(x) => m.serialize_entry("http", x)?,
             Body::Dns(d) => m.serialize_entry("dns", d)?,
             Body::Flow(f) => {

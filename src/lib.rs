@@ -19,6 +19,17 @@ pub mod dns_cache;
 pub mod engine;
 pub mod event;
 pub mod flow;
+#[cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
+pub mod offsets;
 pub mod output;
 pub mod proto;
 pub mod scan;

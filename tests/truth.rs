@@ -1,5 +1,5 @@
-//! aigress against tshark: for every shipped capture, the ClientHellos, DNS questions and
-//! answers and HTTP requests aigress reports are the ones tshark 4.0 finds (the
+//! aigress against tshark: for every shipped capture, the ClientHellos (TLS and QUIC), DNS
+//! questions and answers and HTTP requests aigress reports are the ones tshark 4.0 finds (the
 //! `*.truth.tsv` files), except for the cases in `tests/data/known_differences.tsv`, each
 //! explained in `tests/data/KNOWN_DIFFERENCES.md`. A new difference fails, and so does a
 //! listed one that went away.
@@ -77,7 +77,7 @@ fn aigress_finds_what_tshark_finds() {
         let stem = common::stem(&capture);
         let truth_path = capture.with_file_name(format!("{stem}.truth.tsv"));
         let truth = common::read_tsv(&truth_path);
-        let want = count(truth.iter().filter(|r| r["kind"] != "quic").map(|r| {
+        let want = count(truth.iter().map(|r| {
             (
                 r["kind"].clone(),
                 (
@@ -132,21 +132,26 @@ fn ja4_matches_the_reference_implementation() {
         }
         let events = common::scan_events(&capture);
         for row in common::read_tsv(&client_truth) {
-            if row["kind"] != "tls_client_hello" {
-                continue;
-            }
+            let event_type = match row["kind"].as_str() {
+                "tls_client_hello" => "tls",
+                "quic_client_hello" => "quic",
+                _ => continue,
+            };
             let event = events
                 .iter()
                 .find(|e| {
-                    e["event_type"] == "tls"
+                    e["event_type"] == event_type
                         && e["src_ip"] == row["src"].as_str()
                         && e["src_port"] == row["sport"].parse::<u64>().unwrap_or(0)
                 })
                 .unwrap_or_else(|| {
-                    panic!("{stem}: no tls event from {}:{}", row["src"], row["sport"])
+                    panic!(
+                        "{stem}: no {event_type} event from {}:{}",
+                        row["src"], row["sport"]
+                    )
                 });
             assert_eq!(
-                event["tls"]["ja4"],
+                event[event_type]["ja4"],
                 row["ja4"].as_str(),
                 "{stem} {}:{}",
                 row["src"],

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::{Fragment, Vlans};
+use crate::offsets::OffsetBuffer;
 use crate::time::Timestamp;
 
 /// Datagrams being reassembled at once. Legitimate fragmentation is rare and short-lived;
@@ -34,41 +35,14 @@ struct Partial {
     vlans: Vlans,
     /// Wire bytes of the fragments, counted to the flow once the datagram is whole.
     wire_bytes: u64,
-    bytes: Vec<u8>,
-    /// Byte ranges received, unsorted; few enough that a scan is cheapest.
-    ranges: Vec<(usize, usize)>,
+    bytes: OffsetBuffer,
     total: Option<usize>,
 }
 
 impl Partial {
-    /// The bytes received contiguously from offset 0.
-    fn prefix_len(&self) -> usize {
-        let mut ranges = self.ranges.clone();
-        ranges.sort_unstable();
-        let mut covered = 0usize;
-        for (start, end) in ranges {
-            if start > covered {
-                break;
-            }
-            covered = covered.max(end);
-        }
-        covered
-    }
-
     fn is_complete(&self) -> bool {
-        let Some(total) = self.total else {
-            return false;
-        };
-        let mut ranges = self.ranges.clone();
-        ranges.sort_unstable();
-        let mut covered = 0usize;
-        for (start, end) in ranges {
-            if start > covered {
-                return false;
-            }
-            covered = covered.max(end);
-        }
-        covered >= total
+        self.total
+            .is_some_and(|total| self.bytes.contiguous_len() >= total)
     }
 }
 
@@ -128,11 +102,6 @@ impl Defragmenter {
         };
         let start = usize::from(fragment.offset);
         let end = start.checked_add(fragment.payload.len())?;
-        if end > MAX_DATAGRAM_BYTES {
-            self.partial.remove(&key);
-            self.stats.oversized = self.stats.oversized.saturating_add(1);
-            return None;
-        }
         if !self.partial.contains_key(&key) && self.partial.len() >= MAX_DATAGRAMS {
             self.stats.table_full = self.stats.table_full.saturating_add(1);
             return None;
@@ -141,22 +110,18 @@ impl Defragmenter {
             first_seen: now,
             vlans,
             wire_bytes: 0,
-            bytes: Vec::new(),
-            ranges: Vec::new(),
+            bytes: OffsetBuffer::default(),
             total: None,
         });
-        if partial.ranges.len() >= MAX_FRAGMENTS {
+        if partial
+            .bytes
+            .insert(start, fragment.payload, MAX_DATAGRAM_BYTES, MAX_FRAGMENTS)
+            .is_err()
+        {
             self.partial.remove(&key);
             self.stats.oversized = self.stats.oversized.saturating_add(1);
             return None;
         }
-        if partial.bytes.len() < end {
-            partial.bytes.resize(end, 0);
-        }
-        if let Some(dest) = partial.bytes.get_mut(start..end) {
-            dest.copy_from_slice(fragment.payload);
-        }
-        partial.ranges.push((start, end));
         partial.wire_bytes = partial.wire_bytes.saturating_add(u64::from(wire_len));
         if !fragment.more {
             partial.total = Some(end);
@@ -198,7 +163,7 @@ impl Defragmenter {
                 continue;
             };
             self.stats.timed_out = self.stats.timed_out.saturating_add(1);
-            if partial.prefix_len() > 0 {
+            if partial.bytes.contiguous_len() > 0 {
                 prefixes.push(finish(key, partial, true));
             }
         }
@@ -211,19 +176,18 @@ impl Defragmenter {
     }
 }
 
-fn finish(key: Key, mut partial: Partial, incomplete: bool) -> Reassembled {
-    let len = if incomplete {
-        partial.prefix_len()
-    } else {
-        partial.total.unwrap_or(partial.bytes.len())
+fn finish(key: Key, partial: Partial, incomplete: bool) -> Reassembled {
+    let contiguous = partial.bytes.contiguous_len();
+    let len = match partial.total {
+        Some(total) if !incomplete => total,
+        _ => contiguous,
     };
-    partial.bytes.truncate(len);
     Reassembled {
         src: key.src,
         dst: key.dst,
         vlans: partial.vlans,
         protocol: key.protocol,
-        payload: partial.bytes,
+        payload: partial.bytes.into_bytes(len),
         first_seen: partial.first_seen,
         wire_bytes: partial.wire_bytes,
         incomplete,

@@ -37,8 +37,10 @@ pub enum Finding {
     /// A ClientHello started but could not be read: lost segments, over the buffer bound,
     /// or malformed.
     ClientHelloUnreadable,
-    /// Bytes on TCP port 53 that are not a DNS message.
+    /// Bytes on port 53 that are not a DNS message.
     DnsInvalid,
+    /// What a QUIC client's Initial packets showed.
+    Quic(crate::flow::quic::QuicFinding),
 }
 
 #[derive(Debug)]

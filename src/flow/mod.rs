@@ -18,6 +18,7 @@
 )]
 
 pub mod app;
+pub mod quic;
 pub mod reassembly;
 
 use std::collections::HashMap;
@@ -101,6 +102,23 @@ impl TcpSeen {
     }
 }
 
+/// What is still to be read from a flow.
+#[derive(Debug)]
+pub enum Inspection {
+    /// Nothing: packets only move the counters.
+    Done,
+    /// Both directions of a TCP stream.
+    Tcp(Box<TcpInspection>),
+    /// UDP port 53: every datagram is a DNS message.
+    Dns,
+    /// UDP not recognised yet: the client's first datagrams are probed for QUIC.
+    Probe { datagrams: u16 },
+    /// A QUIC connection whose client is still in its Initial phase.
+    Quic(Box<quic::QuicInspection>),
+    /// A Google QUIC connection: each client CHLO in clear is reported.
+    Gquic { version: u32, datagrams: u16 },
+}
+
 /// Inspection state of both directions of a TCP flow.
 #[derive(Debug)]
 pub struct TcpInspection {
@@ -133,8 +151,8 @@ pub struct Flow {
     /// The orientation came from a SYN or from content (a ClientHello, a request), not a
     /// port guess.
     pub orientation_known: bool,
-    /// Stream inspection; `None` once there is nothing more to read.
-    pub inspection: Option<Box<TcpInspection>>,
+    /// What is still to be read.
+    pub inspection: Inspection,
     pub app_proto: Option<&'static str>,
     pub sni: Option<String>,
     pub http_host: Option<String>,
@@ -158,7 +176,7 @@ impl Flow {
         std::mem::swap(&mut self.client, &mut self.server);
         std::mem::swap(&mut self.to_server, &mut self.to_client);
         std::mem::swap(&mut self.tcp.fin_to_server, &mut self.tcp.fin_to_client);
-        if let Some(i) = self.inspection.as_deref_mut() {
+        if let Inspection::Tcp(i) = &mut self.inspection {
             std::mem::swap(&mut i.to_server, &mut i.to_client);
         }
     }
@@ -364,7 +382,7 @@ mod tests {
             to_client: Counters::default(),
             tcp: TcpSeen::default(),
             orientation_known: false,
-            inspection: None,
+            inspection: Inspection::Done,
             app_proto: None,
             sni: None,
             http_host: None,

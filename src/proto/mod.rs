@@ -19,4 +19,5 @@
 pub mod dns;
 pub mod http;
 pub mod ja4;
+pub mod quic;
 pub mod tls;
