@@ -7,6 +7,7 @@
 //! policy stages plug in between the findings and the sink.
 
 use std::io;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -14,7 +15,7 @@ use crate::decode::defrag::{DefragStats, Defragmenter, Reassembled};
 use crate::decode::{self, DecodeError, Decoded, L4, LinkType, TcpSegment, UdpDatagram};
 use crate::dns_cache::{DnsCache, DnsCacheStats};
 use crate::event::{
-    Body, DnsInfo, Event, EventSink, FlowEndReason, FlowInfo, Header, QuicInfo, Transport,
+    AiInfo, Body, DnsInfo, Event, EventSink, FlowEndReason, FlowInfo, Header, QuicInfo, Transport,
 };
 use crate::flow::app::{Finding, HalfStream};
 use crate::flow::quic::{QuicFinding, QuicInspection};
@@ -23,6 +24,7 @@ use crate::flow::{
     TcpSeen,
 };
 use crate::proto::{dns, quic, tls};
+use crate::signatures::{Database, MatchSource};
 use crate::time::Timestamp;
 
 /// DNS servers listen here; mDNS (5353) and LLMNR (5355) are not DNS lookups and are left
@@ -133,6 +135,7 @@ fn bump(counter: &mut u64) {
 
 /// One worker's state: flow table, fragment reassembly, DNS names, counters.
 pub struct Engine {
+    signatures: Arc<Database>,
     flows: FlowTable,
     defrag: Defragmenter,
     dns_cache: DnsCache,
@@ -144,8 +147,10 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(config: EngineConfig) -> Self {
+    /// An engine classifying with `signatures`.
+    pub fn new(config: EngineConfig, signatures: Arc<Database>) -> Self {
         Self {
+            signatures,
             flows: FlowTable::new(config.max_flows),
             defrag: Defragmenter::default(),
             dns_cache: DnsCache::new(config.dns_cache_entries),
@@ -280,8 +285,10 @@ impl Engine {
             stats,
             findings,
             ended,
+            signatures,
             ..
         } = self;
+        let signatures = &**signatures;
         let cache = &*dns_cache;
         let flow = flows.get_or_insert(
             key,
@@ -353,6 +360,7 @@ impl Engine {
         }
         let header = packet_header(flow, now, decoded, Transport::Tcp, src.port, dst.port);
         Reporter {
+            signatures,
             stats,
             dns_cache,
             sink,
@@ -384,8 +392,10 @@ impl Engine {
             stats,
             findings,
             ended,
+            signatures,
             ..
         } = self;
+        let signatures = &**signatures;
         let cache = &*dns_cache;
         let flow = flows.get_or_insert(
             key,
@@ -460,6 +470,7 @@ impl Engine {
         }
         let header = packet_header(flow, now, decoded, Transport::Udp, src.port, dst.port);
         Reporter {
+            signatures,
             stats,
             dns_cache,
             sink,
@@ -514,7 +525,7 @@ impl Engine {
         if let Some(pending) = flow.pending_tls.take() {
             sink.event(*pending)?;
         }
-        sink.event(flow_event(&flow, reason))
+        sink.event(flow_event(&flow, reason, &self.signatures))
     }
 
     /// Ends every flow (end of input) and writes their records.
@@ -635,6 +646,7 @@ fn packet_header(
 
 /// Where findings go: counters, the DNS cache, and the event sink.
 struct Reporter<'a> {
+    signatures: &'a Database,
     stats: &'a mut Stats,
     dns_cache: &'a mut DnsCache,
     sink: &'a mut dyn EventSink,
@@ -642,6 +654,24 @@ struct Reporter<'a> {
 }
 
 impl Reporter<'_> {
+    /// The AI endpoint of a message: by the name it carries, else by the name DNS gave the
+    /// server's address, else by the server address itself.
+    fn classify(
+        &self,
+        flow: &Flow,
+        name: Option<&str>,
+        source: MatchSource,
+        header: &Header,
+    ) -> Option<AiInfo> {
+        name.and_then(|n| self.signatures.classify_host(n, source))
+            .or_else(|| {
+                let dns_name = flow.dns_name.as_deref()?;
+                self.signatures
+                    .classify_host(dns_name, MatchSource::DnsName)
+            })
+            .or_else(|| self.signatures.classify_ip(header.dest_ip))
+    }
+
     /// Turns what inspection found into flow facts and events, emptying `findings`.
     fn apply(
         &mut self,
@@ -663,9 +693,11 @@ impl Reporter<'_> {
                     if let Some(earlier) = flow.pending_tls.take() {
                         self.sink.event(*earlier)?;
                     }
+                    let ai = self.classify(flow, info.sni.as_deref(), MatchSource::Sni, header);
                     flow.pending_tls = Some(Box::new(Event {
                         header: header.clone(),
                         body: Body::Tls(info),
+                        ai,
                     }));
                 }
                 Finding::ServerHello { version } => {
@@ -683,9 +715,16 @@ impl Reporter<'_> {
                     if flow.http_host.is_none() {
                         flow.http_host.clone_from(&info.hostname);
                     }
+                    let ai = self.classify(
+                        flow,
+                        info.hostname.as_deref(),
+                        MatchSource::HttpHost,
+                        header,
+                    );
                     self.sink.event(Event {
                         header: header.clone(),
                         body: Body::Http(info),
+                        ai,
                     })?;
                 }
                 Finding::Dns(message) => {
@@ -694,9 +733,14 @@ impl Reporter<'_> {
                     if message.response {
                         self.dns_cache.learn(self.now, &message);
                     }
+                    let ai = message.questions.first().and_then(|q| {
+                        self.signatures
+                            .classify_host(&q.name, MatchSource::DnsQuery)
+                    });
                     self.sink.event(Event {
                         header: header.clone(),
                         body: Body::Dns(DnsInfo::from_message(&message)),
+                        ai,
                     })?;
                 }
                 Finding::Quic(QuicFinding::ClientHello { version, hello }) => {
@@ -704,9 +748,12 @@ impl Reporter<'_> {
                     if flow.sni.is_none() {
                         flow.sni.clone_from(&hello.sni);
                     }
+                    let ai =
+                        self.classify(flow, hello.sni.as_deref(), MatchSource::QuicSni, header);
                     self.sink.event(Event {
                         header: header.clone(),
                         body: Body::Quic(QuicInfo::from_hello(version, hello)),
+                        ai,
                     })?;
                 }
                 Finding::Quic(QuicFinding::Chlo { version, chlo }) => {
@@ -714,9 +761,11 @@ impl Reporter<'_> {
                     if flow.sni.is_none() {
                         flow.sni.clone_from(&chlo.sni);
                     }
+                    let ai = self.classify(flow, chlo.sni.as_deref(), MatchSource::QuicSni, header);
                     self.sink.event(Event {
                         header: header.clone(),
                         body: Body::Quic(QuicInfo::from_chlo(version, chlo)),
+                        ai,
                     })?;
                 }
                 Finding::Quic(QuicFinding::Unreadable) => {
@@ -741,8 +790,22 @@ fn orient(flow: &mut Flow, dir: &mut Direction) {
     flow.orientation_known = true;
 }
 
-fn flow_event(flow: &Flow, reason: FlowEndReason) -> Event {
+fn flow_event(flow: &Flow, reason: FlowEndReason, signatures: &Database) -> Event {
+    let name_source = if flow.app_proto == Some("quic") {
+        MatchSource::QuicSni
+    } else {
+        MatchSource::Sni
+    };
+    let ai = [
+        (flow.sni.as_deref(), name_source),
+        (flow.http_host.as_deref(), MatchSource::HttpHost),
+        (flow.dns_name.as_deref(), MatchSource::DnsName),
+    ]
+    .into_iter()
+    .find_map(|(name, source)| signatures.classify_host(name?, source))
+    .or_else(|| signatures.classify_ip(flow.server.ip));
     Event {
+        ai,
         header: Header {
             timestamp: flow.first_seen,
             flow_id: flow.id,

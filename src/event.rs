@@ -74,6 +74,36 @@ pub struct TlsInfo {
     pub ja4: String,
 }
 
+/// What the signature database says about the endpoint an event went to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AiInfo {
+    /// The vendor's id in the database (`openai`).
+    pub vendor: String,
+    pub vendor_name: String,
+    pub product: String,
+    /// The endpoint's id in the database.
+    pub endpoint: String,
+    /// `api`, `consumer_chat`, `coding_assistant`, `saas_ai_feature`, `model_hosting`,
+    /// `speech`, `image_video`, `agent` or `search`.
+    pub kind: &'static str,
+    /// The pattern that matched: a name, `*.suffix`, a `{region}` pattern or a CIDR.
+    pub matched: String,
+    /// What was matched: `sni`, `quic_sni`, `http_host`, `dns_query`, `dns_name`,
+    /// `ip_range` (or `query` from the command line).
+    pub match_source: &'static str,
+    /// `yes`, `no`, `opt_out` or `unknown`: whether inputs train the vendor's models by
+    /// default.
+    pub trains_on_inputs: &'static str,
+    /// The region the name pins (`eu-central-1`), from a `{region}` pattern.
+    pub region: Option<String>,
+    /// The country of that region.
+    pub region_country: Option<String>,
+    /// Where the vendor documents this endpoint processes data (country or `EU`).
+    pub processing: Option<String>,
+    /// The vendor's headquarters country, when the database has a source for it.
+    pub vendor_country: Option<String>,
+}
+
 /// A QUIC ClientHello (or a Google QUIC CHLO).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct QuicInfo {
@@ -309,6 +339,8 @@ impl Body {
 pub struct Event {
     pub header: Header,
     pub body: Body,
+    /// The AI endpoint the event went to, when the signature database knows it.
+    pub ai: Option<AiInfo>,
 }
 
 impl Serialize for Event {
@@ -335,6 +367,9 @@ impl Serialize for Event {
                 m.serialize_entry("app_proto", &f.app_proto)?;
                 m.serialize_entry("flow", f)?;
             }
+        }
+        if let Some(ai) = &self.ai {
+            m.serialize_entry("ai", ai)?;
         }
         m.end()
     }

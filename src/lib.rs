@@ -33,6 +33,7 @@ pub mod offsets;
 pub mod output;
 pub mod proto;
 pub mod scan;
+pub mod signatures;
 pub mod time;
 #[cfg_attr(
     not(test),

@@ -3,7 +3,9 @@
 mod cli;
 
 use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
@@ -12,7 +14,8 @@ use tracing_subscriber::EnvFilter;
 use aigress::engine::EngineConfig;
 use aigress::output::{JsonSink, TableSink};
 use aigress::scan::{ScanError, scan_files};
-use cli::{Cli, Command, Format, ScanArgs};
+use aigress::signatures::Database;
+use cli::{Cli, Command, Format, ScanArgs, SignaturesCommand};
 
 /// Inputs larger than this get a progress bar when stderr is a terminal.
 const PROGRESS_MIN_BYTES: u64 = 64 * 1024 * 1024;
@@ -21,10 +24,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let result = match cli.command {
-        Command::Scan(args) => scan(&args),
+        Command::Scan(args) => database(cli.signatures.as_deref()).and_then(|db| scan(&args, db)),
+        Command::Signatures(SignaturesCommand::Check { dir }) => {
+            check(dir.as_deref().or(cli.signatures.as_deref()))
+        }
+        Command::Signatures(command) => {
+            database(cli.signatures.as_deref()).and_then(|db| signatures(&command, &db))
+        }
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
@@ -58,7 +67,67 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-fn scan(args: &ScanArgs) -> anyhow::Result<()> {
+/// The database given with `--signatures`, else the built-in one.
+fn database(dir: Option<&Path>) -> anyhow::Result<Arc<Database>> {
+    let db = match dir {
+        Some(dir) => Database::from_dir(dir)
+            .with_context(|| format!("loading signatures from {}", dir.display()))?,
+        None => Database::embedded().context("the built-in signature database is invalid")?,
+    };
+    Ok(Arc::new(db))
+}
+
+fn check(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let loaded = match dir {
+        Some(dir) => Database::from_dir(dir).map_err(anyhow::Error::from),
+        None => Database::embedded().map_err(anyhow::Error::from),
+    };
+    match loaded {
+        Ok(db) => {
+            writeln!(
+                io::stdout(),
+                "ok: signature database {} ({}): {} vendors, {} endpoints, {} host patterns",
+                db.version,
+                db.date,
+                db.vendors.len(),
+                db.endpoints.len(),
+                db.pattern_count()
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn signatures(command: &SignaturesCommand, db: &Database) -> anyhow::Result<ExitCode> {
+    let mut out = BufWriter::new(io::stdout().lock());
+    match command {
+        SignaturesCommand::List { vendor, format } => {
+            if let Some(v) = vendor
+                && !db.vendors.iter().any(|x| &x.id == v)
+            {
+                anyhow::bail!("no vendor {v:?} in the signature database");
+            }
+            aigress::output::signatures::list(
+                db,
+                vendor.as_deref(),
+                *format == Format::Json,
+                &mut out,
+            )?;
+        }
+        SignaturesCommand::Match { format, queries } => {
+            aigress::output::signatures::matches(db, queries, *format == Format::Json, &mut out)?;
+        }
+        SignaturesCommand::Check { .. } => {}
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn scan(args: &ScanArgs, signatures: Arc<Database>) -> anyhow::Result<ExitCode> {
     let config = EngineConfig {
         max_flows: args.max_flows,
         dns_cache_entries: args.dns_cache,
@@ -86,16 +155,28 @@ fn scan(args: &ScanArgs) -> anyhow::Result<()> {
     let report = match args.format {
         Format::Json => {
             let mut sink = JsonSink::new(BufWriter::new(stdout));
-            let report =
-                scan_files(&args.files, config, &mut sink, &mut progress).context("scan failed")?;
+            let report = scan_files(
+                &args.files,
+                config,
+                signatures.clone(),
+                &mut sink,
+                &mut progress,
+            )
+            .context("scan failed")?;
             sink.stats(report.last_seen, &report.stats)?;
             sink.finish()?;
             report
         }
         Format::Table => {
             let mut sink = TableSink::default();
-            let report =
-                scan_files(&args.files, config, &mut sink, &mut progress).context("scan failed")?;
+            let report = scan_files(
+                &args.files,
+                config,
+                signatures.clone(),
+                &mut sink,
+                &mut progress,
+            )
+            .context("scan failed")?;
             let mut out = BufWriter::new(stdout);
             sink.write(&mut out)?;
             out.flush()?;
@@ -113,5 +194,5 @@ fn scan(args: &ScanArgs) -> anyhow::Result<()> {
             "Capture file ends inside a packet record; packets before it were processed."
         );
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

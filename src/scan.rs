@@ -6,10 +6,12 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::capture::{CaptureError, FileSource, Next};
 use crate::engine::{Engine, EngineConfig, Stats};
 use crate::event::EventSink;
+use crate::signatures::Database;
 use crate::time::Timestamp;
 
 /// Why a scan stopped.
@@ -41,7 +43,7 @@ pub struct ScanReport {
     pub last_seen: Timestamp,
 }
 
-/// Runs `paths` through a fresh engine, calling `progress` with each packet's size on disk.
+/// Runs `paths` through a fresh engine classifying with `signatures`, calling `progress` with each packet's size on disk.
 ///
 /// # Errors
 /// [`ScanError::Capture`] when a file cannot be opened or has an unsupported link type
@@ -49,13 +51,14 @@ pub struct ScanReport {
 pub fn scan_files(
     paths: &[PathBuf],
     config: EngineConfig,
+    signatures: Arc<Database>,
     sink: &mut dyn EventSink,
     progress: &mut dyn FnMut(u64),
 ) -> Result<ScanReport, ScanError> {
     for path in paths {
         FileSource::open(path)?;
     }
-    let mut engine = Engine::new(config);
+    let mut engine = Engine::new(config, signatures);
     let mut truncations = Vec::new();
     for path in paths {
         let mut source = FileSource::open(path)?;

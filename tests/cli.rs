@@ -26,27 +26,34 @@ fn text(bytes: &[u8]) -> String {
 }
 
 #[test]
-fn table_output_lists_servers_by_bytes_sent() {
+fn table_output_leads_with_ai_servers_then_sorts_by_bytes_sent() {
     let cap = capture("ai-clients__b_python_sdks.pcap");
     let out = aigress(&["scan", path_str(&cap)]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines[0].starts_with("SERVER"), "{stdout}");
-    assert!(stdout.contains("api.anthropic.com"), "{stdout}");
-    let sent: Vec<u64> = lines[1..]
+    let rows: Vec<(bool, u64)> = lines[1..]
         .iter()
         .map(|l| {
-            l.split_whitespace()
-                .nth(5)
-                .and_then(|v| v.parse().ok())
-                .expect("BYTES_UP column")
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            let ai = cols.last().is_none_or(|c| *c != "-");
+            (ai, cols[5].parse().expect("BYTES_UP column"))
         })
         .collect();
+    let first_other = rows.iter().position(|(ai, _)| !ai).unwrap_or(rows.len());
     assert!(
-        sent.windows(2).all(|w| w[0] >= w[1]),
-        "not sorted by bytes sent: {sent:?}"
+        rows[first_other..].iter().all(|(ai, _)| !ai),
+        "AI rows come first: {stdout}"
     );
+    for group in [&rows[..first_other], &rows[first_other..]] {
+        assert!(
+            group.windows(2).all(|w| w[0].1 >= w[1].1),
+            "sorted by bytes sent: {stdout}"
+        );
+    }
+    assert!(stdout.contains("api.anthropic.com") && stdout.contains("anthropic/Claude API"));
+    assert!(first_other >= 10, "{stdout}");
 }
 
 #[test]

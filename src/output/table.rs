@@ -2,7 +2,8 @@
 //!
 //! Each row is one server name (SNI, else HTTP Host, else the name DNS resolved to the
 //! address, else the address itself) with its flows, packets and bytes in both directions,
-//! sorted by bytes sent — the upload volume an auditor asks about first.
+//! sorted by bytes sent — the upload volume an auditor asks about first. Servers the
+//! signature database knows as AI endpoints come first, with their vendor and product.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -11,6 +12,8 @@ use crate::event::{Body, Event, EventSink};
 
 #[derive(Debug, Default, Clone)]
 struct Row {
+    /// `vendor/product` when the database knows the server.
+    ai: Option<String>,
     flows: u64,
     clients: std::collections::BTreeSet<std::net::IpAddr>,
     protocols: std::collections::BTreeSet<&'static str>,
@@ -38,6 +41,12 @@ impl EventSink for TableSink {
             .or_else(|| f.dns_name.clone())
             .unwrap_or_else(|| event.header.dest_ip.to_string());
         let row = self.rows.entry(name).or_default();
+        if row.ai.is_none() {
+            row.ai = event
+                .ai
+                .as_ref()
+                .map(|a| format!("{}/{}", a.vendor, a.product));
+        }
         row.flows = row.flows.saturating_add(1);
         row.clients.insert(event.header.src_ip);
         row.protocols
@@ -57,7 +66,13 @@ impl TableSink {
     /// The writer's I/O errors.
     pub fn write(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut rows: Vec<(&String, &Row)> = self.rows.iter().collect();
-        rows.sort_by(|a, b| b.1.bytes_up.cmp(&a.1.bytes_up).then_with(|| a.0.cmp(b.0)));
+        rows.sort_by(|a, b| {
+            b.1.ai
+                .is_some()
+                .cmp(&a.1.ai.is_some())
+                .then_with(|| b.1.bytes_up.cmp(&a.1.bytes_up))
+                .then_with(|| a.0.cmp(b.0))
+        });
         let width = rows
             .iter()
             .map(|(n, _)| n.len())
@@ -66,14 +81,14 @@ impl TableSink {
             .clamp(6, 60);
         writeln!(
             out,
-            "{:<width$}  {:>6}  {:>7}  {:>9}  {:>9}  {:>11}  {:>11}  PROTO",
-            "SERVER", "FLOWS", "CLIENTS", "PKTS_UP", "PKTS_DOWN", "BYTES_UP", "BYTES_DOWN"
+            "{:<width$}  {:>6}  {:>7}  {:>9}  {:>9}  {:>11}  {:>11}  {:<6}  AI",
+            "SERVER", "FLOWS", "CLIENTS", "PKTS_UP", "PKTS_DOWN", "BYTES_UP", "BYTES_DOWN", "PROTO"
         )?;
         for (name, r) in rows {
             let protocols: Vec<&str> = r.protocols.iter().copied().collect();
             writeln!(
                 out,
-                "{:<width$}  {:>6}  {:>7}  {:>9}  {:>9}  {:>11}  {:>11}  {}",
+                "{:<width$}  {:>6}  {:>7}  {:>9}  {:>9}  {:>11}  {:>11}  {:<6}  {}",
                 truncate(name, width),
                 r.flows,
                 r.clients.len(),
@@ -81,7 +96,8 @@ impl TableSink {
                 r.pkts_down,
                 r.bytes_up,
                 r.bytes_down,
-                protocols.join(",")
+                protocols.join(","),
+                r.ai.as_deref().unwrap_or("-")
             )?;
         }
         Ok(())

@@ -3,10 +3,12 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use aigress::engine::EngineConfig;
 use aigress::output::JsonSink;
 use aigress::scan::scan_files;
+use aigress::signatures::Database;
 
 /// `tests/data/captures`.
 pub fn captures_dir() -> PathBuf {
@@ -32,11 +34,22 @@ pub fn captures() -> Vec<PathBuf> {
 /// The JSON lines `aigress scan --format json` writes for `paths`, stats line included.
 pub fn scan_json(paths: &[PathBuf]) -> String {
     let mut sink = JsonSink::new(Vec::new());
-    let report =
-        scan_files(paths, EngineConfig::default(), &mut sink, &mut |_| {}).expect("scan succeeds");
+    let report = scan_files(
+        paths,
+        EngineConfig::default(),
+        database(),
+        &mut sink,
+        &mut |_| {},
+    )
+    .expect("scan succeeds");
     sink.stats(report.last_seen, &report.stats)
         .expect("write stats");
     String::from_utf8(sink.finish().expect("flush")).expect("JSON is UTF-8")
+}
+
+/// The built-in signature database.
+pub fn database() -> Arc<Database> {
+    Arc::new(Database::embedded().expect("the built-in database is valid"))
 }
 
 /// The events of a scan, parsed.

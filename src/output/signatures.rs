@@ -1,0 +1,143 @@
+//! Output of `aigress signatures list` and `aigress signatures match`.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::event::AiInfo;
+use crate::signatures::{Database, MatchSource};
+
+#[derive(Serialize)]
+struct ListEntry<'a> {
+    vendor: &'a str,
+    vendor_name: &'a str,
+    vendor_country: Option<&'a str>,
+    endpoint: &'a str,
+    product: &'a str,
+    kind: &'static str,
+    hosts: &'a [String],
+    cidrs: Vec<String>,
+    trains_on_inputs: &'static str,
+    processing: Option<&'a str>,
+    regions: Option<&'a str>,
+    source: &'a str,
+    trains_source: Option<&'a str>,
+    dpa: Option<&'a str>,
+    subprocessors: Option<&'a str>,
+    data_use: Option<&'a str>,
+}
+
+/// One line per endpoint: a table, or a JSON object per line.
+///
+/// # Errors
+/// The writer's I/O errors.
+pub fn list(
+    db: &Database,
+    vendor: Option<&str>,
+    json: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let entries = db.endpoints.iter().filter_map(|e| {
+        let v = db.vendors.get(e.vendor)?;
+        if vendor.is_some_and(|want| want != v.id) {
+            return None;
+        }
+        Some(ListEntry {
+            vendor: &v.id,
+            vendor_name: &v.name,
+            vendor_country: v.country.as_deref(),
+            endpoint: &e.id,
+            product: &e.product,
+            kind: e.kind.as_str(),
+            hosts: &e.hosts,
+            cidrs: e.cidrs.iter().map(ToString::to_string).collect(),
+            trains_on_inputs: e.trains_on_inputs.as_str(),
+            processing: e.processing.as_deref(),
+            regions: e.regions.as_deref(),
+            source: &e.source,
+            trains_source: e.trains_source.as_deref(),
+            dpa: v.dpa.as_deref(),
+            subprocessors: v.subprocessors.as_deref(),
+            data_use: v.data_use.as_deref(),
+        })
+    });
+    if json {
+        for entry in entries {
+            serde_json::to_writer(&mut *out, &entry)?;
+            out.write_all(b"\n")?;
+        }
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<14} {:<34} {:<17} {:<8} {:<4} HOSTS",
+        "VENDOR", "PRODUCT", "KIND", "TRAINS", "HQ"
+    )?;
+    for e in entries {
+        let mut hosts = e.hosts.join(" ");
+        if !e.cidrs.is_empty() {
+            hosts = format!("{hosts} {}", e.cidrs.join(" "));
+        }
+        writeln!(
+            out,
+            "{:<14} {:<34} {:<17} {:<8} {:<4} {}",
+            e.vendor,
+            e.product,
+            e.kind,
+            e.trains_on_inputs,
+            e.vendor_country.unwrap_or("-"),
+            hosts
+        )?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct MatchLine<'a> {
+    query: &'a str,
+    ai: Option<AiInfo>,
+}
+
+/// One line per query: what it matched and why.
+///
+/// # Errors
+/// The writer's I/O errors.
+pub fn matches(
+    db: &Database,
+    queries: &[String],
+    json: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    for query in queries {
+        let ai = db.classify_host(query, MatchSource::Query);
+        if json {
+            serde_json::to_writer(&mut *out, &MatchLine { query, ai })?;
+            out.write_all(b"\n")?;
+            continue;
+        }
+        match ai {
+            None => writeln!(out, "{query}\tno match")?,
+            Some(ai) => {
+                let region = match (&ai.region, &ai.region_country) {
+                    (Some(r), Some(c)) => format!("region {r} ({c})"),
+                    (Some(r), None) => format!("region {r}"),
+                    _ => ai
+                        .processing
+                        .as_ref()
+                        .map_or_else(|| "no region".to_owned(), |p| format!("processed in {p}")),
+                };
+                writeln!(
+                    out,
+                    "{query}\t{} / {} ({}, trains on inputs: {}), {region}, HQ {}; matched {}",
+                    ai.vendor_name,
+                    ai.product,
+                    ai.kind,
+                    ai.trains_on_inputs,
+                    ai.vendor_country.as_deref().unwrap_or("unknown"),
+                    ai.matched
+                )?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,514 @@
+//! Reading and validating the database files.
+//!
+//! Every problem is reported with its file, line and entry, and all of them at once, so a
+//! contributor fixes a file in one pass: unknown fields, duplicate ids, hosts that are not
+//! lower case or end in a dot, wildcards that are not a whole leftmost label, `{region}`
+//! patterns without a region table, bad CIDRs, facts without a source, and patterns that
+//! overlap across vendors.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::model::{Endpoint, Kind, RegionTable, Training, Vendor};
+
+/// The file holding the database version and date.
+pub const DATABASE_FILE: &str = "database.toml";
+/// The file holding the cloud region tables.
+pub const REGIONS_FILE: &str = "regions.toml";
+
+/// One problem in the database files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: String,
+    pub line: usize,
+    /// The vendor or endpoint id the problem is in, when known.
+    pub entry: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: ", self.file, self.line)?;
+        if let Some(entry) = &self.entry {
+            write!(f, "{entry}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Why a database could not be loaded: every problem found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct LoadError {
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        write!(
+            f,
+            "{n} problem{} in the signature database",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            write!(f, "\n  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatabaseSpec {
+    version: String,
+    date: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegionSpec {
+    source: Spanned<String>,
+    regions: BTreeMap<String, Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VendorFile {
+    vendor: VendorSpec,
+    #[serde(default)]
+    endpoints: Vec<EndpointSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VendorSpec {
+    id: Spanned<String>,
+    name: String,
+    country: Option<Spanned<String>>,
+    country_source: Option<Spanned<String>>,
+    dpa: Option<Spanned<String>>,
+    subprocessors: Option<Spanned<String>>,
+    data_use: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndpointSpec {
+    id: Spanned<String>,
+    product: String,
+    kind: Kind,
+    hosts: Vec<Spanned<String>>,
+    source: Spanned<String>,
+    trains_on_inputs: Spanned<Training>,
+    trains_source: Option<Spanned<String>>,
+    processing: Option<Spanned<String>>,
+    processing_source: Option<Spanned<String>>,
+    regions: Option<Spanned<String>>,
+    #[serde(default)]
+    cidrs: Vec<Spanned<String>>,
+    cidr_source: Option<Spanned<String>>,
+}
+
+/// The validated contents of a database directory, before matching is compiled.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub version: String,
+    pub date: String,
+    pub vendors: Vec<Vendor>,
+    pub endpoints: Vec<Endpoint>,
+    pub regions: BTreeMap<String, RegionTable>,
+    /// For each endpoint host, where it was written: (file, line).
+    pub host_lines: Vec<Vec<(String, usize)>>,
+}
+
+struct Checker<'a> {
+    file: &'a str,
+    text: &'a str,
+    problems: &'a mut Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn line(&self, span: std::ops::Range<usize>) -> usize {
+        let end = span.start.min(self.text.len());
+        self.text.get(..end).map_or(1, |t| {
+            t.bytes().filter(|b| *b == b'\n').count().saturating_add(1)
+        })
+    }
+
+    fn report(&mut self, span: std::ops::Range<usize>, entry: Option<&str>, message: String) {
+        let line = self.line(span);
+        self.problems.push(Problem {
+            file: self.file.to_owned(),
+            line,
+            entry: entry.map(str::to_owned),
+            message,
+        });
+    }
+
+    /// A source must be an https URL.
+    fn url(&mut self, value: &Spanned<String>, entry: &str, field: &str) -> String {
+        let v = value.get_ref();
+        if !v.starts_with("https://") || v.len() < 12 || v.contains(char::is_whitespace) {
+            self.report(
+                value.span(),
+                Some(entry),
+                format!("{field} must be an https URL, not {v:?}"),
+            );
+        }
+        v.clone()
+    }
+
+    fn optional_url(
+        &mut self,
+        value: &Option<Spanned<String>>,
+        entry: &str,
+        field: &str,
+    ) -> Option<String> {
+        value.as_ref().map(|v| self.url(v, entry, field))
+    }
+}
+
+fn is_country(code: &str) -> bool {
+    code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+fn is_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !id.starts_with('-')
+}
+
+/// Checks one host pattern; returns a message when it is not valid.
+pub fn check_host(host: &str) -> Option<String> {
+    if host.is_empty() {
+        return Some("host is empty".into());
+    }
+    if host.ends_with('.') {
+        return Some(format!("host {host:?} ends with a dot"));
+    }
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Some(format!("host {host:?} must be lower case"));
+    }
+    let placeholders = host.matches("{region}").count();
+    if placeholders > 1 {
+        return Some(format!("host {host:?} has more than one {{region}}"));
+    }
+    let labels: Vec<&str> = host.split('.').collect();
+    if labels.len() < 2 {
+        return Some(format!("host {host:?} is a single label"));
+    }
+    for (i, label) in labels.iter().enumerate() {
+        if *label == "*" {
+            if i != 0 {
+                return Some(format!(
+                    "host {host:?}: a wildcard must be the whole leftmost label"
+                ));
+            }
+            if placeholders > 0 {
+                return Some(format!("host {host:?} mixes a wildcard and {{region}}"));
+            }
+            continue;
+        }
+        let plain = label.replace("{region}", "r");
+        if label.contains('*') {
+            return Some(format!(
+                "host {host:?}: a wildcard must be the whole leftmost label"
+            ));
+        }
+        if plain.is_empty()
+            || plain.len() > 63
+            || plain.starts_with('-')
+            || plain.ends_with('-')
+            || !plain
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Some(format!(
+                "host {host:?}: label {label:?} is not a valid DNS label"
+            ));
+        }
+    }
+    None
+}
+
+/// Validates a database given as (file name, text) pairs.
+///
+/// # Errors
+/// [`LoadError`] listing every problem found.
+pub fn load(files: &[(String, String)]) -> Result<Loaded, LoadError> {
+    let mut problems = Vec::new();
+    let mut version = None;
+    let mut regions = BTreeMap::new();
+    let mut vendor_files = Vec::new();
+    for (name, text) in files {
+        let problem = |e: toml::de::Error| {
+            let line = e.span().map_or(1, |s| {
+                text.get(..s.start)
+                    .map_or(1, |t| t.matches('\n').count() + 1)
+            });
+            Problem {
+                file: name.clone(),
+                line,
+                entry: None,
+                message: e.message().trim().to_owned(),
+            }
+        };
+        if name == DATABASE_FILE {
+            match toml::from_str::<DatabaseSpec>(text) {
+                Ok(db) => version = Some((db.version, db.date)),
+                Err(e) => problems.push(problem(e)),
+            }
+        } else if name == REGIONS_FILE {
+            match toml::from_str::<BTreeMap<String, RegionSpec>>(text) {
+                Ok(tables) => {
+                    let mut c = Checker {
+                        file: name,
+                        text,
+                        problems: &mut problems,
+                    };
+                    for (id, spec) in tables {
+                        let source = c.url(&spec.source, &id, "source");
+                        let mut table = BTreeMap::new();
+                        for (region, country) in spec.regions {
+                            if !is_country(country.get_ref()) {
+                                c.report(
+                                    country.span(),
+                                    Some(&id),
+                                    format!(
+                                        "region {region}: {:?} is not an ISO 3166-1 alpha-2 code",
+                                        country.get_ref()
+                                    ),
+                                );
+                            }
+                            table.insert(region, country.into_inner());
+                        }
+                        regions.insert(
+                            id.clone(),
+                            RegionTable {
+                                id,
+                                source,
+                                regions: table,
+                            },
+                        );
+                    }
+                }
+                Err(e) => problems.push(problem(e)),
+            }
+        } else {
+            match toml::from_str::<VendorFile>(text) {
+                Ok(v) => vendor_files.push((name.as_str(), text.as_str(), v)),
+                Err(e) => problems.push(problem(e)),
+            }
+        }
+    }
+    if version.is_none() {
+        problems.push(Problem {
+            file: DATABASE_FILE.into(),
+            line: 1,
+            entry: None,
+            message: "missing: the database needs a version and a date".into(),
+        });
+    }
+    let mut vendors = Vec::new();
+    let mut endpoints = Vec::new();
+    let mut host_lines = Vec::new();
+    let mut vendor_ids: HashMap<String, String> = HashMap::new();
+    let mut endpoint_ids: HashMap<String, String> = HashMap::new();
+    for (file, text, spec) in vendor_files {
+        let mut c = Checker {
+            file,
+            text,
+            problems: &mut problems,
+        };
+        let vid = spec.vendor.id.get_ref().clone();
+        if !is_id(&vid) {
+            c.report(
+                spec.vendor.id.span(),
+                None,
+                format!("vendor id {vid:?} must be lower-case letters, digits and dashes"),
+            );
+        }
+        if let Some(other) = vendor_ids.insert(vid.clone(), file.to_owned()) {
+            c.report(
+                spec.vendor.id.span(),
+                Some(&vid),
+                format!("duplicate vendor id, also in {other}"),
+            );
+        }
+        if let Some(country) = &spec.vendor.country
+            && !is_country(country.get_ref())
+        {
+            c.report(
+                country.span(),
+                Some(&vid),
+                format!(
+                    "country {:?} is not an ISO 3166-1 alpha-2 code",
+                    country.get_ref()
+                ),
+            );
+        }
+        let country_source = c.optional_url(&spec.vendor.country_source, &vid, "country_source");
+        if spec.vendor.country.is_some() != country_source.is_some() {
+            c.report(
+                spec.vendor.id.span(),
+                Some(&vid),
+                "country and country_source go together".into(),
+            );
+        }
+        let vendor = Vendor {
+            id: vid.clone(),
+            name: spec.vendor.name.clone(),
+            country: spec.vendor.country.as_ref().map(|c| c.get_ref().clone()),
+            country_source,
+            dpa: c.optional_url(&spec.vendor.dpa, &vid, "dpa"),
+            subprocessors: c.optional_url(&spec.vendor.subprocessors, &vid, "subprocessors"),
+            data_use: c.optional_url(&spec.vendor.data_use, &vid, "data_use"),
+            file: file.to_owned(),
+        };
+        let vendor_index = vendors.len();
+        vendors.push(vendor);
+        if spec.endpoints.is_empty() {
+            c.report(
+                spec.vendor.id.span(),
+                Some(&vid),
+                "a vendor needs at least one endpoint".into(),
+            );
+        }
+        for e in spec.endpoints {
+            let eid = e.id.get_ref().clone();
+            if !is_id(&eid) {
+                c.report(
+                    e.id.span(),
+                    None,
+                    format!("endpoint id {eid:?} must be lower-case letters, digits and dashes"),
+                );
+            }
+            if let Some(other) = endpoint_ids.insert(eid.clone(), file.to_owned()) {
+                c.report(
+                    e.id.span(),
+                    Some(&eid),
+                    format!("duplicate endpoint id, also in {other}"),
+                );
+            }
+            let mut lines = Vec::new();
+            let mut has_placeholder = false;
+            for host in &e.hosts {
+                if let Some(message) = check_host(host.get_ref()) {
+                    c.report(host.span(), Some(&eid), message);
+                }
+                has_placeholder |= host.get_ref().contains("{region}");
+                lines.push((file.to_owned(), c.line(host.span())));
+            }
+            if e.hosts.is_empty() && e.cidrs.is_empty() {
+                c.report(
+                    e.id.span(),
+                    Some(&eid),
+                    "an endpoint needs hosts or cidrs".into(),
+                );
+            }
+            match (&e.regions, has_placeholder) {
+                (Some(r), true) if !regions.contains_key(r.get_ref()) => {
+                    c.report(
+                        r.span(),
+                        Some(&eid),
+                        format!("region table {:?} is not in {REGIONS_FILE}", r.get_ref()),
+                    );
+                }
+                (Some(r), false) => {
+                    c.report(
+                        r.span(),
+                        Some(&eid),
+                        "regions is set but no host has a {region} placeholder".into(),
+                    );
+                }
+                (None, true) => {
+                    c.report(
+                        e.id.span(),
+                        Some(&eid),
+                        "a {region} host needs `regions = \"<table>\"`".into(),
+                    );
+                }
+                _ => {}
+            }
+            let trains_source = c.optional_url(&e.trains_source, &eid, "trains_source");
+            if *e.trains_on_inputs.get_ref() != Training::Unknown && trains_source.is_none() {
+                c.report(
+                    e.trains_on_inputs.span(),
+                    Some(&eid),
+                    "trains_on_inputs needs trains_source".into(),
+                );
+            }
+            let processing_source = c.optional_url(&e.processing_source, &eid, "processing_source");
+            if let Some(p) = &e.processing {
+                if !is_country(p.get_ref()) && p.get_ref() != "EU" {
+                    c.report(
+                        p.span(),
+                        Some(&eid),
+                        format!("processing {:?} must be a country code or EU", p.get_ref()),
+                    );
+                }
+                if processing_source.is_none() {
+                    c.report(
+                        p.span(),
+                        Some(&eid),
+                        "processing needs processing_source".into(),
+                    );
+                }
+            }
+            let mut cidrs = Vec::new();
+            for cidr in &e.cidrs {
+                match cidr.get_ref().parse::<ipnet::IpNet>() {
+                    Ok(net) if net.trunc() == net => cidrs.push(net),
+                    Ok(_) => c.report(
+                        cidr.span(),
+                        Some(&eid),
+                        format!("CIDR {:?} has host bits set", cidr.get_ref()),
+                    ),
+                    Err(_) => c.report(
+                        cidr.span(),
+                        Some(&eid),
+                        format!("{:?} is not a CIDR", cidr.get_ref()),
+                    ),
+                }
+            }
+            let cidr_source = c.optional_url(&e.cidr_source, &eid, "cidr_source");
+            if !e.cidrs.is_empty() && cidr_source.is_none() {
+                c.report(e.id.span(), Some(&eid), "cidrs need cidr_source".into());
+            }
+            endpoints.push(Endpoint {
+                id: eid.clone(),
+                vendor: vendor_index,
+                product: e.product,
+                kind: e.kind,
+                hosts: e.hosts.iter().map(|h| h.get_ref().clone()).collect(),
+                source: c.url(&e.source, &eid, "source"),
+                trains_on_inputs: *e.trains_on_inputs.get_ref(),
+                trains_source,
+                processing: e.processing.map(Spanned::into_inner),
+                processing_source,
+                regions: e.regions.map(Spanned::into_inner),
+                cidrs,
+                cidr_source,
+            });
+            host_lines.push(lines);
+        }
+    }
+    if !problems.is_empty() {
+        problems.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+        return Err(LoadError { problems });
+    }
+    let (version, date) = version.unwrap_or_default();
+    Ok(Loaded {
+        version,
+        date,
+        vendors,
+        endpoints,
+        regions,
+        host_lines,
+    })
+}

@@ -1,0 +1,222 @@
+//! The AI endpoint database: which vendor and product a host name or address belongs to,
+//! whether the endpoint trains on inputs, where the vendor is based and which region the
+//! name pins.
+//!
+//! The knowledge is data (`signatures/*.toml`, one file per vendor, every fact with its
+//! source); this module loads and validates it ([`load`]), compiles it ([`matcher`]) and
+//! answers queries. The database in `signatures/` is embedded in the binary as the default.
+
+pub mod load;
+pub mod matcher;
+pub mod model;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::Path;
+
+pub use load::{LoadError, Problem};
+pub use model::{Endpoint, Kind, RegionTable, Training, Vendor};
+
+use crate::event::AiInfo;
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded_signatures.rs"));
+}
+
+/// What the name or address being classified came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchSource {
+    Sni,
+    QuicSni,
+    HttpHost,
+    DnsQuery,
+    /// The name a DNS answer gave for the flow's server address.
+    DnsName,
+    IpRange,
+    /// A name or address given on the command line.
+    Query,
+}
+
+impl MatchSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sni => "sni",
+            Self::QuicSni => "quic_sni",
+            Self::HttpHost => "http_host",
+            Self::DnsQuery => "dns_query",
+            Self::DnsName => "dns_name",
+            Self::IpRange => "ip_range",
+            Self::Query => "query",
+        }
+    }
+}
+
+/// Why a database directory could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DatabaseError {
+    #[error("reading {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: no .toml files")]
+    Empty { path: String },
+    #[error(transparent)]
+    Invalid(#[from] LoadError),
+}
+
+/// A loaded, validated and compiled database.
+#[derive(Debug)]
+pub struct Database {
+    pub version: String,
+    pub date: String,
+    pub vendors: Vec<Vendor>,
+    pub endpoints: Vec<Endpoint>,
+    pub regions: BTreeMap<String, RegionTable>,
+    matcher: matcher::Matcher,
+}
+
+impl Database {
+    /// The database built into the binary.
+    ///
+    /// # Errors
+    /// Only if the embedded files are invalid, which the test suite rules out.
+    pub fn embedded() -> Result<Self, LoadError> {
+        let files: Vec<(String, String)> = embedded::FILES
+            .iter()
+            .map(|(name, text)| ((*name).to_owned(), (*text).to_owned()))
+            .collect();
+        Self::from_files(&files)
+    }
+
+    /// Loads every `.toml` file of a directory.
+    ///
+    /// # Errors
+    /// [`DatabaseError`] when the directory cannot be read or its files are invalid.
+    pub fn from_dir(dir: &Path) -> Result<Self, DatabaseError> {
+        let io = |source| DatabaseError::Io {
+            path: dir.display().to_string(),
+            source,
+        };
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            let path = entry.map_err(io)?.path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let text = std::fs::read_to_string(&path).map_err(|source| DatabaseError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                files.push((name, text));
+            }
+        }
+        if files.is_empty() {
+            return Err(DatabaseError::Empty {
+                path: dir.display().to_string(),
+            });
+        }
+        files.sort();
+        Ok(Self::from_files(&files)?)
+    }
+
+    /// Builds a database from (file name, text) pairs.
+    ///
+    /// # Errors
+    /// [`LoadError`] with every problem found.
+    pub fn from_files(files: &[(String, String)]) -> Result<Self, LoadError> {
+        let loaded = load::load(files)?;
+        let matcher =
+            matcher::Matcher::build(&loaded).map_err(|problems| LoadError { problems })?;
+        Ok(Database {
+            version: loaded.version,
+            date: loaded.date,
+            vendors: loaded.vendors,
+            endpoints: loaded.endpoints,
+            regions: loaded.regions,
+            matcher,
+        })
+    }
+
+    /// Host patterns in the database.
+    pub fn pattern_count(&self) -> usize {
+        self.endpoints.iter().map(|e| e.hosts.len()).sum()
+    }
+
+    /// Classifies a host name as it appears on the wire: any case, a trailing dot, a port
+    /// (`Host: api.openai.com:443`) or an address literal are all handled.
+    pub fn classify_host(&self, host: &str, source: MatchSource) -> Option<AiInfo> {
+        let host = host.trim().trim_end_matches('.');
+        if let Ok(ip) = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
+            return self.classify_ip(ip);
+        }
+        let host = strip_port(host);
+        let lower;
+        let name = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            lower = host.to_ascii_lowercase();
+            lower.as_str()
+        } else {
+            host
+        };
+        if let Ok(ip) = name
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
+            return self.classify_ip(ip);
+        }
+        let hit = self.matcher.match_name(name)?;
+        Some(self.info(hit, source))
+    }
+
+    /// Classifies a server address by the vendors' published ranges.
+    pub fn classify_ip(&self, ip: IpAddr) -> Option<AiInfo> {
+        let hit = self.matcher.match_ip(ip)?;
+        Some(self.info(hit, MatchSource::IpRange))
+    }
+
+    fn info(&self, hit: matcher::Hit<'_>, source: MatchSource) -> AiInfo {
+        let endpoint = self.endpoints.get(hit.endpoint);
+        let vendor = endpoint.and_then(|e| self.vendors.get(e.vendor));
+        let region_country = hit.region.as_ref().and_then(|r| {
+            let table = endpoint.and_then(|e| e.regions.as_ref())?;
+            self.regions.get(table)?.regions.get(r).cloned()
+        });
+        AiInfo {
+            vendor: vendor.map(|v| v.id.clone()).unwrap_or_default(),
+            vendor_name: vendor.map(|v| v.name.clone()).unwrap_or_default(),
+            product: endpoint.map(|e| e.product.clone()).unwrap_or_default(),
+            endpoint: endpoint.map(|e| e.id.clone()).unwrap_or_default(),
+            kind: endpoint.map_or("", |e| e.kind.as_str()),
+            matched: hit.pattern.to_owned(),
+            match_source: source.as_str(),
+            trains_on_inputs: endpoint.map_or("unknown", |e| e.trains_on_inputs.as_str()),
+            region: hit.region,
+            region_country,
+            processing: endpoint.and_then(|e| e.processing.clone()),
+            vendor_country: vendor.and_then(|v| v.country.clone()),
+        }
+    }
+}
+
+/// `host:port` → `host`; `[v6]:port` → `[v6]`; a bare IPv6 literal is left alone.
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host
+            .split_once("]:")
+            .map_or(host, |(h, _)| h.get(..).unwrap_or(h))
+            .trim_end_matches(']');
+    }
+    match host.rsplit_once(':') {
+        Some((h, port)) if !h.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}

@@ -1,0 +1,129 @@
+//! What the database knows: vendors, their endpoints, and cloud region tables.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// What an endpoint is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A model API for developers and integrations.
+    Api,
+    /// A chat app for people (ChatGPT, Claude.ai, Gemini).
+    ConsumerChat,
+    /// Code completion and coding agents.
+    CodingAssistant,
+    /// An AI feature inside a SaaS product (writing, meeting notes, translation).
+    SaasAiFeature,
+    /// A platform that hosts or routes to models (inference providers, cloud AI platforms).
+    ModelHosting,
+    /// Speech recognition and synthesis.
+    Speech,
+    /// Image and video generation.
+    ImageVideo,
+    /// Autonomous agents acting on the user's behalf.
+    Agent,
+    /// AI search and answer engines.
+    Search,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::ConsumerChat => "consumer_chat",
+            Self::CodingAssistant => "coding_assistant",
+            Self::SaasAiFeature => "saas_ai_feature",
+            Self::ModelHosting => "model_hosting",
+            Self::Speech => "speech",
+            Self::ImageVideo => "image_video",
+            Self::Agent => "agent",
+            Self::Search => "search",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether the vendor trains its models on what is sent to the endpoint, by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Training {
+    /// Inputs train models unless an agreement says otherwise.
+    Yes,
+    /// Inputs do not train models.
+    No,
+    /// Inputs train models unless the user or admin opts out.
+    OptOut,
+    /// The vendor does not say.
+    Unknown,
+}
+
+impl Training {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Yes => "yes",
+            Self::No => "no",
+            Self::OptOut => "opt_out",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+/// An AI vendor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Vendor {
+    pub id: String,
+    pub name: String,
+    /// Headquarters, ISO 3166-1 alpha-2, when a source says it.
+    pub country: Option<String>,
+    pub country_source: Option<String>,
+    /// The data processing agreement.
+    pub dpa: Option<String>,
+    /// The list of sub-processors.
+    pub subprocessors: Option<String>,
+    /// The policy on how customer data is used.
+    pub data_use: Option<String>,
+    /// The file it was loaded from.
+    #[serde(skip)]
+    pub file: String,
+}
+
+/// An endpoint of a vendor: one product reached at one or more host patterns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    pub id: String,
+    /// Index of the vendor in [`super::Database::vendors`].
+    #[serde(skip)]
+    pub vendor: usize,
+    pub product: String,
+    pub kind: Kind,
+    /// Exact names, `*.suffix` wildcards and `{region}` patterns.
+    pub hosts: Vec<String>,
+    pub source: String,
+    pub trains_on_inputs: Training,
+    pub trains_source: Option<String>,
+    /// Where the vendor documents that this endpoint processes data (ISO country code or
+    /// `EU`), when it does.
+    pub processing: Option<String>,
+    pub processing_source: Option<String>,
+    /// The region table the `{region}` placeholder is looked up in.
+    pub regions: Option<String>,
+    /// Address ranges the vendor publishes for the endpoint.
+    pub cidrs: Vec<ipnet::IpNet>,
+    pub cidr_source: Option<String>,
+}
+
+/// A cloud provider's regions and the countries they are in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegionTable {
+    pub id: String,
+    pub source: String,
+    /// Region id → ISO 3166-1 alpha-2 country.
+    pub regions: std::collections::BTreeMap<String, String>,
+}
