@@ -5,9 +5,10 @@
 //! - `*.suffix` wildcards: one lookup per parent of the name, longest first, so
 //!   `api.openai.com.example.net` is looked up as `openai.com.example.net`,
 //!   `com.example.net`, … and never matches `*.openai.com`.
-//! - `{region}` patterns: the name's labels are keyed with one label blanked at a time
-//!   (`bedrock-runtime.{}.amazonaws.com`); the blanked label must then carry the
-//!   pattern's text around the placeholder (`europe-west4` in `{region}-aiplatform`).
+//! - `{region}` patterns: keyed by the fixed text after the placeholder's label
+//!   (`amazonaws.com` for `bedrock-runtime.{region}.amazonaws.com`); each label of the name
+//!   looks up the rest of the name after it — a slice of the name, no allocation — and the
+//!   few candidates compare the labels before it and the text around the placeholder.
 //! - CIDRs: one lookup per prefix length present in the table, longest first.
 //!
 //! Precedence: exact, then region patterns, then the longest wildcard.
@@ -26,6 +27,9 @@ struct Target {
 #[derive(Debug, Clone)]
 struct RegionTarget {
     target: Target,
+    /// The labels before the placeholder's label, joined with dots.
+    head: String,
+    /// Text around the placeholder within its label (`{region}-aiplatform` → "", "-aiplatform").
     prefix: String,
     suffix: String,
 }
@@ -51,16 +55,26 @@ pub struct Matcher {
     v6_lengths: Vec<u8>,
 }
 
-/// The key of a name with label `blank` replaced by `{}`.
-fn shape(labels: &[&str], blank: usize) -> String {
-    let mut key = String::new();
-    for (i, label) in labels.iter().enumerate() {
-        if i > 0 {
-            key.push('.');
+/// Each label of a name with the text before and after it: (head, label, tail).
+fn split_labels(name: &str) -> impl Iterator<Item = (&str, &str, &str)> {
+    let mut start = 0usize;
+    std::iter::from_fn(move || {
+        let rest = name.get(start..)?;
+        if rest.is_empty() && start > 0 {
+            return None;
         }
-        key.push_str(if i == blank { "{}" } else { label });
-    }
-    key
+        let len = rest.find('.').unwrap_or(rest.len());
+        let end = start.checked_add(len)?;
+        let head = name.get(..start.saturating_sub(1)).unwrap_or_default();
+        let label = name.get(start..end).unwrap_or_default();
+        let tail = name.get(end.saturating_add(1)..).unwrap_or_default();
+        start = if end >= name.len() {
+            usize::MAX
+        } else {
+            end.saturating_add(1)
+        };
+        Some((head, label, tail))
+    })
 }
 
 /// The parents of a name, longest first: `a.b.c` → `b.c`, `c`.
@@ -104,17 +118,18 @@ impl Matcher {
                 let clash = if let Some(suffix) = host.strip_prefix("*.") {
                     m.suffix.insert(suffix.to_owned(), target)
                 } else if host.contains("{region}") {
-                    let labels: Vec<&str> = host.split('.').collect();
-                    let Some(blank) = labels.iter().position(|l| l.contains("{region}")) else {
+                    let Some((head, label, tail)) =
+                        split_labels(host).find(|(_, l, _)| l.contains("{region}"))
+                    else {
                         continue;
                     };
-                    let label = labels.get(blank).copied().unwrap_or_default();
                     let (prefix, suffix) = label.split_once("{region}").unwrap_or_default();
                     m.region
-                        .entry(shape(&labels, blank))
+                        .entry(tail.to_owned())
                         .or_default()
                         .push(RegionTarget {
                             target,
+                            head: head.to_owned(),
                             prefix: prefix.to_owned(),
                             suffix: suffix.to_owned(),
                         });
@@ -217,12 +232,11 @@ impl Matcher {
             return Some(hit(t, None));
         }
         if !self.region.is_empty() {
-            let labels: Vec<&str> = name.split('.').collect();
-            for (i, label) in labels.iter().enumerate() {
-                let Some(targets) = self.region.get(&shape(&labels, i)) else {
+            for (head, label, tail) in split_labels(name) {
+                let Some(targets) = self.region.get(tail) else {
                     continue;
                 };
-                for rt in targets {
+                for rt in targets.iter().filter(|rt| rt.head == head) {
                     let region = label
                         .strip_prefix(rt.prefix.as_str())
                         .and_then(|l| l.strip_suffix(rt.suffix.as_str()))
@@ -261,5 +275,21 @@ impl Matcher {
             pattern: self.patterns.get(t.pattern).map_or("", String::as_str),
             region: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_split_with_their_head_and_tail() {
+        let parts: Vec<_> = split_labels("a.bb.c").collect();
+        assert_eq!(
+            parts,
+            vec![("", "a", "bb.c"), ("a", "bb", "c"), ("a.bb", "c", "")]
+        );
+        assert_eq!(split_labels("x").collect::<Vec<_>>(), vec![("", "x", "")]);
+        assert_eq!(split_labels("").count(), 1);
     }
 }

@@ -78,16 +78,20 @@ pub struct Database {
 }
 
 impl Database {
+    /// The files of the built-in database, as (file name, text).
+    pub fn embedded_files() -> Vec<(String, String)> {
+        embedded::FILES
+            .iter()
+            .map(|(name, text)| ((*name).to_owned(), (*text).to_owned()))
+            .collect()
+    }
+
     /// The database built into the binary.
     ///
     /// # Errors
     /// Only if the embedded files are invalid, which the test suite rules out.
     pub fn embedded() -> Result<Self, LoadError> {
-        let files: Vec<(String, String)> = embedded::FILES
-            .iter()
-            .map(|(name, text)| ((*name).to_owned(), (*text).to_owned()))
-            .collect();
-        Self::from_files(&files)
+        Self::from_files(&Self::embedded_files())
     }
 
     /// Loads every `.toml` file of a directory.
