@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::decode::defrag::{DefragStats, Defragmenter, Reassembled};
-use crate::decode::{self, DecodeError, Decoded, L4, LinkType, TcpSegment, UdpDatagram};
+use crate::decode::{self, DecodeError, Decoded, L4, LinkType, TcpSegment};
 use crate::dns_cache::{DnsCache, DnsCacheStats};
 use crate::event::{
     AiInfo, Body, DnsInfo, Event, EventSink, FlowEndReason, FlowInfo, Header, QuicInfo, Transport,
@@ -243,6 +243,8 @@ impl Engine {
         }
     }
 
+    /// Runs a decoded TCP or UDP packet through its flow: lookup, counters, inspection,
+    /// then the findings become events.
     fn transport(
         &mut self,
         now: Timestamp,
@@ -250,35 +252,24 @@ impl Engine {
         decoded: &Decoded<'_>,
         sink: &mut dyn EventSink,
     ) -> io::Result<()> {
-        match decoded.l4 {
-            L4::Tcp(seg) => self.tcp(now, wire_len, decoded, &seg, sink),
-            L4::Udp(udp) => self.udp(now, wire_len, decoded, &udp, sink),
+        let (proto, src_port, dst_port) = match decoded.l4 {
+            L4::Tcp(seg) => (Transport::Tcp, seg.src_port, seg.dst_port),
+            L4::Udp(udp) => (Transport::Udp, udp.src_port, udp.dst_port),
             // A fragment inside a reassembled tunnel datagram: nested fragmentation is
             // not reassembled.
             L4::Fragment(_) | L4::Other(_) => {
                 bump(&mut self.stats.other_transport);
-                Ok(())
+                return Ok(());
             }
-        }
-    }
-
-    fn tcp(
-        &mut self,
-        now: Timestamp,
-        wire_len: u32,
-        decoded: &Decoded<'_>,
-        seg: &TcpSegment<'_>,
-        sink: &mut dyn EventSink,
-    ) -> io::Result<()> {
+        };
         let src = Endpoint {
             ip: decoded.src,
-            port: seg.src_port,
+            port: src_port,
         };
         let dst = Endpoint {
             ip: decoded.dst,
-            port: seg.dst_port,
+            port: dst_port,
         };
-        let key = FlowKey::new(Transport::Tcp, src, dst, decoded.vlans);
         let Self {
             flows,
             dns_cache,
@@ -288,187 +279,25 @@ impl Engine {
             signatures,
             ..
         } = self;
-        let signatures = &**signatures;
+        let key = FlowKey::new(proto, src, dst, decoded.vlans);
         let cache = &*dns_cache;
         let flow = flows.get_or_insert(
             key,
-            |id| {
-                let (client, server, known) = match (seg.syn, seg.ack) {
-                    (true, false) => (src, dst, true),
-                    (true, true) => (dst, src, true),
-                    _ => guess_orientation(src, dst),
-                };
-                let dns = client.port == DNS_PORT || server.port == DNS_PORT;
-                let half = || {
-                    if dns {
-                        HalfStream::dns()
-                    } else {
-                        HalfStream::detect()
-                    }
-                };
-                let mut flow = new_flow(id, Transport::Tcp, client, server, decoded, now, cache);
-                flow.orientation_known = known;
-                flow.inspection = Inspection::Tcp(Box::new(TcpInspection {
-                    to_server: half(),
-                    to_client: half(),
-                }));
-                flow
-            },
-            now,
-            ended,
-        );
-        let dir = flow.direction(src);
-        count(flow, dir, now, wire_len);
-        match (seg.syn, seg.ack) {
-            (true, false) => flow.tcp.syn = true,
-            (true, true) => flow.tcp.syn_ack = true,
-            _ => {}
-        }
-        if seg.fin {
-            match dir {
-                Direction::ToServer => flow.tcp.fin_to_server = true,
-                Direction::ToClient => flow.tcp.fin_to_client = true,
-            }
-        }
-        flow.tcp.rst |= seg.rst;
-        if let Inspection::Tcp(inspection) = &mut flow.inspection {
-            let half = inspection.half(dir);
-            if seg.syn {
-                half.syn(seg.seq);
-            }
-            // Data on a SYN (TCP Fast Open) starts after the SYN's own sequence number.
-            let seq = if seg.syn {
-                seg.seq.wrapping_add(1)
-            } else {
-                seg.seq
-            };
-            half.segment(seq, seg.payload, findings);
-            if flow.tcp.closed() {
-                inspection.to_server.finish(findings);
-                inspection.to_client.finish(findings);
-            }
-            if inspection.to_server.is_done() && inspection.to_client.is_done() {
-                stats.reassembly_gaps = stats
-                    .reassembly_gaps
-                    .saturating_add(inspection.to_server.gaps())
-                    .saturating_add(inspection.to_client.gaps());
-                flow.inspection = Inspection::Done;
-            }
-        }
-        if findings.is_empty() {
-            return Ok(());
-        }
-        let header = packet_header(flow, now, decoded, Transport::Tcp, src.port, dst.port);
-        Reporter {
-            signatures,
-            stats,
-            dns_cache,
-            sink,
-            now,
-        }
-        .apply(flow, dir, &header, findings)
-    }
-
-    fn udp(
-        &mut self,
-        now: Timestamp,
-        wire_len: u32,
-        decoded: &Decoded<'_>,
-        udp: &UdpDatagram<'_>,
-        sink: &mut dyn EventSink,
-    ) -> io::Result<()> {
-        let src = Endpoint {
-            ip: decoded.src,
-            port: udp.src_port,
-        };
-        let dst = Endpoint {
-            ip: decoded.dst,
-            port: udp.dst_port,
-        };
-        let key = FlowKey::new(Transport::Udp, src, dst, decoded.vlans);
-        let Self {
-            flows,
-            dns_cache,
-            stats,
-            findings,
-            ended,
-            signatures,
-            ..
-        } = self;
-        let signatures = &**signatures;
-        let cache = &*dns_cache;
-        let flow = flows.get_or_insert(
-            key,
-            |id| {
-                let (client, server, known) = guess_orientation(src, dst);
-                let mut flow = new_flow(id, Transport::Udp, client, server, decoded, now, cache);
-                flow.orientation_known = known;
-                flow.inspection = if client.port == DNS_PORT || server.port == DNS_PORT {
-                    Inspection::Dns
-                } else {
-                    Inspection::Probe { datagrams: 0 }
-                };
-                flow
-            },
+            |id| new_flow(id, decoded, src, dst, now, cache),
             now,
             ended,
         );
         let mut dir = flow.direction(src);
         count(flow, dir, now, wire_len);
-        match &mut flow.inspection {
-            Inspection::Done | Inspection::Tcp(_) => {}
-            Inspection::Dns => findings.push(match dns::parse_message(udp.payload) {
-                Ok(m) => Finding::Dns(m),
-                Err(_) => Finding::DnsInvalid,
-            }),
-            Inspection::Probe { datagrams } => {
-                *datagrams = datagrams.saturating_add(1);
-                let probed = *datagrams;
-                let mut quic_findings = Vec::new();
-                if let Some(quic) = QuicInspection::start(udp.payload, &mut quic_findings) {
-                    // The sender of the first client Initial is the client.
-                    if dir == Direction::ToClient && !flow.orientation_known {
-                        flow.reverse();
-                        dir = Direction::ToServer;
-                    }
-                    flow.orientation_known = true;
-                    flow.app_proto = Some("quic");
-                    flow.inspection = if quic.is_done() {
-                        Inspection::Done
-                    } else {
-                        Inspection::Quic(Box::new(quic))
-                    };
-                    findings.extend(quic_findings.into_iter().map(Finding::Quic));
-                } else if let Some(version) = quic::gquic_version(udp.payload) {
-                    flow.app_proto = Some("quic");
-                    flow.inspection = Inspection::Gquic {
-                        version,
-                        datagrams: 0,
-                    };
-                    gquic_datagram(flow, dir, version, udp.payload, findings);
-                } else if probed >= MAX_PROBE_DATAGRAMS {
-                    flow.inspection = Inspection::Done;
-                }
-            }
-            Inspection::Quic(quic) => {
-                if dir == Direction::ToServer {
-                    let mut quic_findings = Vec::new();
-                    quic.client_datagram(udp.payload, &mut quic_findings);
-                    findings.extend(quic_findings.into_iter().map(Finding::Quic));
-                    if quic.is_done() {
-                        flow.inspection = Inspection::Done;
-                    }
-                }
-            }
-            Inspection::Gquic { version, .. } => {
-                let version = *version;
-                gquic_datagram(flow, dir, version, udp.payload, findings);
-            }
+        match &decoded.l4 {
+            L4::Tcp(seg) => inspect_tcp(flow, dir, seg, stats, findings),
+            L4::Udp(udp) => dir = inspect_udp(flow, dir, udp.payload, findings),
+            L4::Fragment(_) | L4::Other(_) => {}
         }
         if findings.is_empty() {
             return Ok(());
         }
-        let header = packet_header(flow, now, decoded, Transport::Udp, src.port, dst.port);
+        let header = packet_header(flow, now, decoded, proto, src_port, dst_port);
         Reporter {
             signatures,
             stats,
@@ -478,7 +307,6 @@ impl Engine {
         }
         .apply(flow, dir, &header, findings)
     }
-
     /// Writes the records of flows that ended.
     fn end_flows(&mut self, sink: &mut dyn EventSink) -> io::Result<()> {
         if self.ended.is_empty() {
@@ -587,15 +415,41 @@ fn guess_orientation(src: Endpoint, dst: Endpoint) -> (Endpoint, Endpoint, bool)
     }
 }
 
+/// A new flow, oriented by its first packet: a SYN or SYN-ACK says which side is the
+/// client; otherwise the port guess stands until content (a ClientHello, a request, a QUIC
+/// Initial) shows it.
 fn new_flow(
     id: u64,
-    transport: Transport,
-    client: Endpoint,
-    server: Endpoint,
     decoded: &Decoded<'_>,
+    src: Endpoint,
+    dst: Endpoint,
     now: Timestamp,
     cache: &DnsCache,
 ) -> Flow {
+    let (transport, (client, server, orientation_known)) = match decoded.l4 {
+        L4::Tcp(seg) => (
+            Transport::Tcp,
+            match (seg.syn, seg.ack) {
+                (true, false) => (src, dst, true),
+                (true, true) => (dst, src, true),
+                _ => guess_orientation(src, dst),
+            },
+        ),
+        _ => (Transport::Udp, guess_orientation(src, dst)),
+    };
+    let dns = client.port == DNS_PORT || server.port == DNS_PORT;
+    let inspection = match (transport, dns) {
+        (Transport::Tcp, true) => Inspection::Tcp(Box::new(TcpInspection {
+            to_server: HalfStream::dns(),
+            to_client: HalfStream::dns(),
+        })),
+        (Transport::Tcp, false) => Inspection::Tcp(Box::new(TcpInspection {
+            to_server: HalfStream::detect(),
+            to_client: HalfStream::detect(),
+        })),
+        (Transport::Udp, true) => Inspection::Dns,
+        (Transport::Udp, false) => Inspection::Probe { datagrams: 0 },
+    };
     Flow {
         id,
         transport,
@@ -607,14 +461,123 @@ fn new_flow(
         to_server: Counters::default(),
         to_client: Counters::default(),
         tcp: TcpSeen::default(),
-        orientation_known: false,
-        inspection: Inspection::Done,
+        orientation_known,
+        inspection,
         app_proto: None,
         sni: None,
         http_host: None,
         dns_name: cache.lookup(server.ip, now).map(str::to_owned),
         pending_tls: None,
     }
+}
+
+/// TCP flags and stream inspection for one segment.
+fn inspect_tcp(
+    flow: &mut Flow,
+    dir: Direction,
+    seg: &TcpSegment<'_>,
+    stats: &mut Stats,
+    findings: &mut Vec<Finding>,
+) {
+    match (seg.syn, seg.ack) {
+        (true, false) => flow.tcp.syn = true,
+        (true, true) => flow.tcp.syn_ack = true,
+        _ => {}
+    }
+    if seg.fin {
+        match dir {
+            Direction::ToServer => flow.tcp.fin_to_server = true,
+            Direction::ToClient => flow.tcp.fin_to_client = true,
+        }
+    }
+    flow.tcp.rst |= seg.rst;
+    let closed = flow.tcp.closed();
+    let Inspection::Tcp(inspection) = &mut flow.inspection else {
+        return;
+    };
+    let half = inspection.half(dir);
+    if seg.syn {
+        half.syn(seg.seq);
+    }
+    // Data on a SYN (TCP Fast Open) starts after the SYN's own sequence number.
+    let seq = if seg.syn {
+        seg.seq.wrapping_add(1)
+    } else {
+        seg.seq
+    };
+    half.segment(seq, seg.payload, findings);
+    if closed {
+        inspection.to_server.finish(findings);
+        inspection.to_client.finish(findings);
+    }
+    if inspection.to_server.is_done() && inspection.to_client.is_done() {
+        stats.reassembly_gaps = stats
+            .reassembly_gaps
+            .saturating_add(inspection.to_server.gaps())
+            .saturating_add(inspection.to_client.gaps());
+        flow.inspection = Inspection::Done;
+    }
+}
+
+/// Datagram inspection: DNS, QUIC and Google QUIC. Returns the datagram's direction, which
+/// a first client Initial may turn around.
+fn inspect_udp(
+    flow: &mut Flow,
+    mut dir: Direction,
+    payload: &[u8],
+    findings: &mut Vec<Finding>,
+) -> Direction {
+    match &mut flow.inspection {
+        Inspection::Done | Inspection::Tcp(_) => {}
+        Inspection::Dns => findings.push(match dns::parse_message(payload) {
+            Ok(m) => Finding::Dns(m),
+            Err(_) => Finding::DnsInvalid,
+        }),
+        Inspection::Probe { datagrams } => {
+            *datagrams = datagrams.saturating_add(1);
+            let probed = *datagrams;
+            let mut quic_findings = Vec::new();
+            if let Some(quic) = QuicInspection::start(payload, &mut quic_findings) {
+                // The sender of the first client Initial is the client.
+                if dir == Direction::ToClient && !flow.orientation_known {
+                    flow.reverse();
+                    dir = Direction::ToServer;
+                }
+                flow.orientation_known = true;
+                flow.app_proto = Some("quic");
+                flow.inspection = if quic.is_done() {
+                    Inspection::Done
+                } else {
+                    Inspection::Quic(Box::new(quic))
+                };
+                findings.extend(quic_findings.into_iter().map(Finding::Quic));
+            } else if let Some(version) = quic::gquic_version(payload) {
+                flow.app_proto = Some("quic");
+                flow.inspection = Inspection::Gquic {
+                    version,
+                    datagrams: 0,
+                };
+                gquic_datagram(flow, dir, version, payload, findings);
+            } else if probed >= MAX_PROBE_DATAGRAMS {
+                flow.inspection = Inspection::Done;
+            }
+        }
+        Inspection::Quic(quic) => {
+            if dir == Direction::ToServer {
+                let mut quic_findings = Vec::new();
+                quic.client_datagram(payload, &mut quic_findings);
+                findings.extend(quic_findings.into_iter().map(Finding::Quic));
+                if quic.is_done() {
+                    flow.inspection = Inspection::Done;
+                }
+            }
+        }
+        Inspection::Gquic { version, .. } => {
+            let version = *version;
+            gquic_datagram(flow, dir, version, payload, findings);
+        }
+    }
+    dir
 }
 
 fn count(flow: &mut Flow, dir: Direction, now: Timestamp, wire_len: u32) {

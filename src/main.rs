@@ -151,32 +151,22 @@ fn scan(args: &ScanArgs, signatures: Arc<Database>) -> anyhow::Result<ExitCode> 
             b.inc(n);
         }
     };
+    let mut run = |sink: &mut dyn aigress::event::EventSink| {
+        scan_files(&args.files, config, signatures.clone(), sink, &mut progress)
+            .context("scan failed")
+    };
     let stdout = io::stdout().lock();
     let report = match args.format {
         Format::Json => {
             let mut sink = JsonSink::new(BufWriter::new(stdout));
-            let report = scan_files(
-                &args.files,
-                config,
-                signatures.clone(),
-                &mut sink,
-                &mut progress,
-            )
-            .context("scan failed")?;
+            let report = run(&mut sink)?;
             sink.stats(report.last_seen, &report.stats)?;
             sink.finish()?;
             report
         }
         Format::Table => {
             let mut sink = TableSink::default();
-            let report = scan_files(
-                &args.files,
-                config,
-                signatures.clone(),
-                &mut sink,
-                &mut progress,
-            )
-            .context("scan failed")?;
+            let report = run(&mut sink)?;
             let mut out = BufWriter::new(stdout);
             sink.write(&mut out)?;
             out.flush()?;
