@@ -6,3 +6,5 @@ scripts/setup.sh
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked
+# The fuzz targets live in their own workspace; make sure they still build.
+cargo check --manifest-path fuzz/Cargo.toml --locked --bins

@@ -3,11 +3,17 @@
 //! sequences of hostile packets, not just one.
 #![no_main]
 
+use std::sync::{Arc, OnceLock};
+
 use aigress::decode::LinkType;
 use aigress::engine::{Engine, EngineConfig, RawPacket};
 use aigress::event::{Event, EventSink};
+use aigress::signatures::Database;
 use aigress::time::Timestamp;
 use libfuzzer_sys::fuzz_target;
+
+/// Loading the database takes milliseconds; once per process keeps the fuzzer fast.
+static SIGNATURES: OnceLock<Arc<Database>> = OnceLock::new();
 
 struct Discard;
 
@@ -18,7 +24,11 @@ impl EventSink for Discard {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let mut engine = Engine::new(EngineConfig { max_flows: 64, dns_cache_entries: 64 });
+    let signatures = SIGNATURES
+        .get_or_init(|| Arc::new(Database::embedded().expect("the built-in database is valid")))
+        .clone();
+    let mut engine =
+        Engine::new(EngineConfig { max_flows: 64, dns_cache_entries: 64 }, signatures);
     let mut sink = Discard;
     let mut rest = data;
     let mut micros = 0i64;
