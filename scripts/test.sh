@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The full check: formatting, lints and every test. CI runs exactly this.
+# The full check: formatting, lints, the fuzz targets' build, and every test. CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
-cargo test --locked
 # The fuzz targets live in their own workspace; make sure they still build.
 cargo check --manifest-path fuzz/Cargo.toml --locked --bins
+cargo test --locked
