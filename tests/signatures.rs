@@ -96,6 +96,8 @@ const EXPECTED: &[(&str, &str, &str, Option<&str>)] = &[
     ("api.perplexity.ai", "perplexity", "perplexity", None),
     ("www.perplexity.ai", "perplexity", "perplexity", None),
     ("api.elevenlabs.io", "elevenlabs", "elevenlabs", None),
+    ("api.deepl.com", "deepl", "deepl-api-pro", None),
+    ("api-free.deepl.com", "deepl", "deepl-api-free", None),
     ("www.meta.ai", "meta", "meta-ai", None),
     ("firefly.adobe.com", "adobe", "firefly", None),
     ("www.firefly.adobe.com", "adobe", "firefly", None),
