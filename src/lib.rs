@@ -13,36 +13,30 @@
 //! Only metadata is read — TLS ClientHellos, DNS messages, HTTP request heads — and no
 //! payload is stored.
 
+// The library reads attacker-controlled bytes: no panics, no unchecked arithmetic or
+// narrowing anywhere in it (tests may index and unwrap).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects,
+        clippy::cast_possible_truncation
+    )
+)]
+
 pub mod capture;
 pub mod decode;
 pub mod dns_cache;
 pub mod engine;
 pub mod event;
 pub mod flow;
-#[cfg_attr(
-    not(test),
-    deny(
-        clippy::indexing_slicing,
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::arithmetic_side_effects
-    )
-)]
 pub mod offsets;
 pub mod output;
 pub mod proto;
 pub mod scan;
 pub mod signatures;
 pub mod time;
-#[cfg_attr(
-    not(test),
-    deny(
-        clippy::indexing_slicing,
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::arithmetic_side_effects
-    )
-)]
 pub mod wire;

@@ -61,6 +61,9 @@ impl Serialize for Timestamp {
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+// A Timestamp is i64 microseconds, so |days| < 1.1e8 and every intermediate value here stays
+// below 1e12: the arithmetic cannot overflow.
+#[allow(clippy::arithmetic_side_effects)]
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);

@@ -132,10 +132,7 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn line(&self, span: std::ops::Range<usize>) -> usize {
-        let end = span.start.min(self.text.len());
-        self.text.get(..end).map_or(1, |t| {
-            t.bytes().filter(|b| *b == b'\n').count().saturating_add(1)
-        })
+        line_of(self.text, span.start)
     }
 
     fn report(&mut self, span: std::ops::Range<usize>, entry: Option<&str>, message: String) {
@@ -169,6 +166,16 @@ impl Checker<'_> {
     ) -> Option<String> {
         value.as_ref().map(|v| self.url(v, entry, field))
     }
+}
+
+/// The 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    let before = text.get(..offset.min(text.len())).unwrap_or_default();
+    before
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        .saturating_add(1)
 }
 
 fn is_country(code: &str) -> bool {
@@ -247,10 +254,7 @@ pub fn load(files: &[(String, String)]) -> Result<Loaded, LoadError> {
     let mut vendor_files = Vec::new();
     for (name, text) in files {
         let problem = |e: toml::de::Error| {
-            let line = e.span().map_or(1, |s| {
-                text.get(..s.start)
-                    .map_or(1, |t| t.matches('\n').count() + 1)
-            });
+            let line = e.span().map_or(1, |s| line_of(text, s.start));
             Problem {
                 file: name.clone(),
                 line,

@@ -80,7 +80,7 @@ fn split_labels(name: &str) -> impl Iterator<Item = (&str, &str, &str)> {
 /// The parents of a name, longest first: `a.b.c` → `b.c`, `c`.
 fn parents(name: &str) -> impl Iterator<Item = &str> {
     name.match_indices('.')
-        .map(|(i, _)| name.get(i + 1..).unwrap_or_default())
+        .map(|(i, _)| name.get(i.saturating_add(1)..).unwrap_or_default())
 }
 
 impl Matcher {
@@ -196,7 +196,7 @@ impl Matcher {
             }
         }
         for (ei, a) in db.endpoints.iter().enumerate() {
-            for b in db.endpoints.iter().skip(ei + 1) {
+            for b in db.endpoints.iter().skip(ei.saturating_add(1)) {
                 for na in &a.cidrs {
                     for nb in &b.cidrs {
                         if a.vendor != b.vendor && (na.contains(nb) || nb.contains(na)) {
@@ -258,14 +258,18 @@ impl Matcher {
             IpAddr::V4(a) => {
                 let bits = u32::from(a);
                 self.v4_lengths.iter().find_map(|len| {
-                    let mask = u32::MAX.checked_shl(32 - u32::from(*len)).unwrap_or(0);
+                    let mask = u32::MAX
+                        .checked_shl(32u32.saturating_sub(u32::from(*len)))
+                        .unwrap_or(0);
                     self.v4.get(&(bits & mask, *len))
                 })
             }
             IpAddr::V6(a) => {
                 let bits = u128::from(a);
                 self.v6_lengths.iter().find_map(|len| {
-                    let mask = u128::MAX.checked_shl(128 - u32::from(*len)).unwrap_or(0);
+                    let mask = u128::MAX
+                        .checked_shl(128u32.saturating_sub(u32::from(*len)))
+                        .unwrap_or(0);
                     self.v6.get(&(bits & mask, *len))
                 })
             }
