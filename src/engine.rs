@@ -231,8 +231,7 @@ impl Engine {
             &datagram.payload,
             datagram.vlans,
         ) {
-            Ok(mut inner) => {
-                inner.truncated |= datagram.incomplete;
+            Ok(inner) => {
                 let wire_len = u32::try_from(datagram.wire_bytes).unwrap_or(u32::MAX);
                 self.transport(datagram.first_seen, wire_len, &inner, sink)
             }
@@ -407,11 +406,11 @@ fn is_service_port(port: u16) -> bool {
 
 /// The client of a flow first seen mid-stream: the side whose port is not a service port,
 /// else the sender of the first packet.
-fn guess_orientation(src: Endpoint, dst: Endpoint) -> (Endpoint, Endpoint, bool) {
+fn guess_orientation(src: Endpoint, dst: Endpoint) -> (Endpoint, Endpoint) {
     if is_service_port(src.port) && !is_service_port(dst.port) {
-        (dst, src, false)
+        (dst, src)
     } else {
-        (src, dst, false)
+        (src, dst)
     }
 }
 
@@ -426,16 +425,13 @@ fn new_flow(
     now: Timestamp,
     cache: &DnsCache,
 ) -> Flow {
-    let (transport, (client, server, orientation_known)) = match decoded.l4 {
-        L4::Tcp(seg) => (
-            Transport::Tcp,
-            match (seg.syn, seg.ack) {
-                (true, false) => (src, dst, true),
-                (true, true) => (dst, src, true),
-                _ => guess_orientation(src, dst),
-            },
-        ),
-        _ => (Transport::Udp, guess_orientation(src, dst)),
+    let (transport, (client, server), orientation_known) = match decoded.l4 {
+        L4::Tcp(seg) => match (seg.syn, seg.ack) {
+            (true, false) => (Transport::Tcp, (src, dst), true),
+            (true, true) => (Transport::Tcp, (dst, src), true),
+            _ => (Transport::Tcp, guess_orientation(src, dst), false),
+        },
+        _ => (Transport::Udp, guess_orientation(src, dst), false),
     };
     let dns = client.port == DNS_PORT || server.port == DNS_PORT;
     let inspection = match (transport, dns) {

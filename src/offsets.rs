@@ -5,7 +5,7 @@
 #[derive(Debug, Default, Clone)]
 pub struct OffsetBuffer {
     bytes: Vec<u8>,
-    /// Byte ranges received, in arrival order; there are few, so a scan is cheapest.
+    /// Byte ranges received, sorted by start; there are few, so a scan is cheapest.
     ranges: Vec<(usize, usize)>,
 }
 
@@ -44,16 +44,15 @@ impl OffsetBuffer {
         if let Some(dest) = self.bytes.get_mut(offset..end) {
             dest.copy_from_slice(data);
         }
-        self.ranges.push((offset, end));
+        let at = self.ranges.partition_point(|r| *r < (offset, end));
+        self.ranges.insert(at, (offset, end));
         Ok(())
     }
 
     /// How many bytes from offset 0 have arrived without a hole.
     pub fn contiguous_len(&self) -> usize {
-        let mut ranges = self.ranges.clone();
-        ranges.sort_unstable();
         let mut covered = 0usize;
-        for (start, end) in ranges {
+        for &(start, end) in &self.ranges {
             if start > covered {
                 break;
             }

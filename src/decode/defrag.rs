@@ -80,6 +80,10 @@ pub struct Reassembled {
 #[derive(Debug, Default)]
 pub struct Defragmenter {
     partial: HashMap<Key, Partial>,
+    /// No pending datagram arrived before this, so none can time out before
+    /// `oldest + TIMEOUT_MICROS`: [`Self::expire`] scans only after that. After a datagram
+    /// completes it may be earlier than the true oldest, which costs one needless scan.
+    oldest: Option<Timestamp>,
     stats: DefragStats,
 }
 
@@ -106,6 +110,8 @@ impl Defragmenter {
             self.stats.table_full = self.stats.table_full.saturating_add(1);
             return None;
         }
+        let oldest = self.oldest.get_or_insert(now);
+        *oldest = (*oldest).min(now);
         let partial = self.partial.entry(key).or_insert_with(|| Partial {
             first_seen: now,
             vlans,
@@ -138,8 +144,9 @@ impl Defragmenter {
     /// start of those whose first fragment arrived: a large DNS answer whose tail was lost
     /// still names what was asked and the first records, as tshark shows them.
     pub fn expire(&mut self, now: Timestamp) -> Vec<Reassembled> {
-        if self.partial.is_empty() {
-            return Vec::new();
+        match self.oldest {
+            Some(oldest) if now.micros_since(oldest) > TIMEOUT_MICROS => {}
+            _ => return Vec::new(),
         }
         let expired: Vec<Key> = self
             .partial
@@ -147,12 +154,15 @@ impl Defragmenter {
             .filter(|(_, p)| now.micros_since(p.first_seen) > TIMEOUT_MICROS)
             .map(|(k, _)| *k)
             .collect();
-        self.give_up(expired)
+        let prefixes = self.give_up(expired);
+        self.oldest = self.partial.values().map(|p| p.first_seen).min();
+        prefixes
     }
 
     /// Gives up on everything still incomplete (end of input), as [`Self::expire`] does.
     pub fn flush(&mut self) -> Vec<Reassembled> {
         let all: Vec<Key> = self.partial.keys().copied().collect();
+        self.oldest = None;
         self.give_up(all)
     }
 

@@ -180,8 +180,6 @@ pub struct Decoded<'a> {
     pub src: IpAddr,
     pub dst: IpAddr,
     pub l4: L4<'a>,
-    /// The capture cut the packet short of what its IP header announces (snap length).
-    pub truncated: bool,
 }
 
 /// A header still to be decoded.
@@ -192,7 +190,7 @@ enum Layer<'a> {
     Mpls(&'a [u8]),
     Ip(&'a [u8]),
     Transport(Network<'a>),
-    Fragment(Network<'a>, Fragment<'a>),
+    Fragment(IpAddr, IpAddr, Fragment<'a>),
 }
 
 /// What an IP header says about its payload.
@@ -202,7 +200,6 @@ struct Network<'a> {
     dst: IpAddr,
     protocol: u8,
     payload: &'a [u8],
-    truncated: bool,
 }
 
 /// Decodes one captured frame.
@@ -230,7 +227,6 @@ pub fn decode_transport(
         dst,
         protocol,
         payload,
-        truncated: false,
     };
     decode_layers(Layer::Transport(net), vlans)
 }
@@ -247,13 +243,12 @@ fn decode_layers(mut layer: Layer<'_>, mut vlans: Vlans) -> Result<Decoded<'_>, 
                 Ok(done) => return Ok(done),
                 Err(next) => next,
             },
-            Layer::Fragment(net, fragment) => {
+            Layer::Fragment(src, dst, fragment) => {
                 return Ok(Decoded {
                     vlans,
-                    src: net.src,
-                    dst: net.dst,
+                    src,
+                    dst,
                     l4: L4::Fragment(fragment),
-                    truncated: net.truncated,
                 });
             }
         };
@@ -364,11 +359,10 @@ fn ip(packet: &[u8]) -> Result<Layer<'_>, DecodeError> {
                     more: header.more_fragments(),
                     payload: payload.payload,
                 };
-                return Ok(fragment_layer(
+                return Ok(Layer::Fragment(
                     header.source_addr().into(),
                     header.destination_addr().into(),
                     fragment,
-                    payload.incomplete,
                 ));
             }
             Ok(Layer::Transport(Network {
@@ -376,7 +370,6 @@ fn ip(packet: &[u8]) -> Result<Layer<'_>, DecodeError> {
                 dst: header.destination_addr().into(),
                 protocol: payload.ip_number.0,
                 payload: payload.payload,
-                truncated: payload.incomplete,
             }))
         }
         Some(6) => {
@@ -405,11 +398,10 @@ fn ip(packet: &[u8]) -> Result<Layer<'_>, DecodeError> {
                     more: f.more_fragments(),
                     payload: payload.payload,
                 };
-                return Ok(fragment_layer(
+                return Ok(Layer::Fragment(
                     header.source_addr().into(),
                     header.destination_addr().into(),
                     fragment,
-                    payload.incomplete,
                 ));
             }
             Ok(Layer::Transport(Network {
@@ -417,25 +409,11 @@ fn ip(packet: &[u8]) -> Result<Layer<'_>, DecodeError> {
                 dst: header.destination_addr().into(),
                 protocol: payload.ip_number.0,
                 payload: payload.payload,
-                truncated: payload.incomplete,
             }))
         }
         Some(_) => Err(DecodeError::BadIp),
         None => Err(DecodeError::LinkTruncated),
     }
-}
-
-fn fragment_layer(src: IpAddr, dst: IpAddr, fragment: Fragment<'_>, truncated: bool) -> Layer<'_> {
-    Layer::Fragment(
-        Network {
-            src,
-            dst,
-            protocol: fragment.protocol,
-            payload: fragment.payload,
-            truncated,
-        },
-        fragment,
-    )
 }
 
 /// Decodes TCP/UDP (finishing the packet) or an IP-level tunnel (continuing).
@@ -449,7 +427,6 @@ fn transport<'a>(
             src: net.src,
             dst: net.dst,
             l4,
-            truncated: net.truncated,
         }))
     };
     match IpNumber(net.protocol) {

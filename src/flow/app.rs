@@ -257,7 +257,7 @@ enum Step {
 fn detect(rest: &[u8], unknown: &mut u16, out: &mut Vec<Finding>) -> Step {
     match tls::sslv2_client_hello(rest) {
         tls::Sslv2Scan::Hello { hello, len } => {
-            out.push(Finding::ClientHello(tls_info(&hello)));
+            out.push(Finding::ClientHello(tls_info(&hello, Carrier::Tcp)));
             let after = TlsHandshake {
                 hellos: 1,
                 ..TlsHandshake::default()
@@ -355,7 +355,7 @@ fn handshake_messages(hs: &mut TlsHandshake, out: &mut Vec<Finding>) -> bool {
         match msg_type {
             tls::handshake_type::CLIENT_HELLO => match tls::parse_client_hello(body) {
                 Ok(hello) => {
-                    out.push(Finding::ClientHello(tls_info(&hello)));
+                    out.push(Finding::ClientHello(tls_info(&hello, Carrier::Tcp)));
                     hs.hellos = hs.hellos.saturating_add(1);
                     if hs.hellos >= MAX_HELLOS {
                         done = true;
@@ -388,13 +388,8 @@ fn handshake_messages(hs: &mut TlsHandshake, out: &mut Vec<Finding>) -> bool {
     done
 }
 
-/// The event form of a ClientHello; TCP-carried, so JA4 starts with `t`.
-pub fn tls_info(hello: &tls::ClientHello<'_>) -> TlsInfo {
-    tls_info_for(hello, Carrier::Tcp)
-}
-
-/// The event form of a ClientHello carried by `carrier`.
-pub fn tls_info_for(hello: &tls::ClientHello<'_>, carrier: Carrier) -> TlsInfo {
+/// The event form of a ClientHello carried by `carrier` (JA4 starts with `t` or `q`).
+pub fn tls_info(hello: &tls::ClientHello<'_>, carrier: Carrier) -> TlsInfo {
     TlsInfo {
         sni: hello.sni.map(|s| String::from_utf8_lossy(s).into_owned()),
         alpn: hello
@@ -464,7 +459,7 @@ fn http_step(phase: &mut HttpPhase, rest: &[u8], out: &mut Vec<Finding>) -> Step
 }
 
 /// The event form of a request head.
-pub fn http_info(req: &http::Request<'_>) -> HttpInfo {
+fn http_info(req: &http::Request<'_>) -> HttpInfo {
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     HttpInfo {
         hostname: req.host.map(text),

@@ -10,7 +10,7 @@
 //! an established QUIC flow costs only its counters.
 
 use crate::event::TlsInfo;
-use crate::flow::app::tls_info_for;
+use crate::flow::app::tls_info;
 use crate::offsets::OffsetBuffer;
 use crate::proto::ja4::Carrier;
 use crate::proto::quic::{self, Handshake, InitialKeys, VersionInfo};
@@ -256,7 +256,7 @@ fn read_hello(ctx: &Context) -> Option<(QuicFinding, usize)> {
             let hello = tls::parse_client_hello(body).ok()?;
             let finding = QuicFinding::ClientHello {
                 version,
-                hello: tls_info_for(&hello, Carrier::Quic),
+                hello: tls_info(&hello, Carrier::Quic),
             };
             Some((finding, end))
         }
