@@ -329,11 +329,8 @@ impl Engine {
                 let mut findings = Vec::new();
                 inspection.to_server.finish(&mut findings);
                 inspection.to_client.finish(&mut findings);
-                self.stats.reassembly_gaps = self
-                    .stats
-                    .reassembly_gaps
-                    .saturating_add(inspection.to_server.gaps())
-                    .saturating_add(inspection.to_client.gaps());
+                self.stats.reassembly_gaps =
+                    self.stats.reassembly_gaps.saturating_add(inspection.gaps());
                 for f in findings {
                     if f == Finding::ClientHelloUnreadable {
                         bump(&mut self.stats.tls.client_hellos_unreadable);
@@ -507,10 +504,7 @@ fn inspect_tcp(
         inspection.to_client.finish(findings);
     }
     if inspection.to_server.is_done() && inspection.to_client.is_done() {
-        stats.reassembly_gaps = stats
-            .reassembly_gaps
-            .saturating_add(inspection.to_server.gaps())
-            .saturating_add(inspection.to_client.gaps());
+        stats.reassembly_gaps = stats.reassembly_gaps.saturating_add(inspection.gaps());
         flow.inspection = Inspection::Done;
     }
 }

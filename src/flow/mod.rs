@@ -114,6 +114,11 @@ pub struct TcpInspection {
 }
 
 impl TcpInspection {
+    /// Reassembly gaps in both directions.
+    pub fn gaps(&self) -> u64 {
+        self.to_server.gaps().saturating_add(self.to_client.gaps())
+    }
+
     pub fn half(&mut self, dir: Direction) -> &mut HalfStream {
         match dir {
             Direction::ToServer => &mut self.to_server,

@@ -99,17 +99,15 @@ impl QuicInspection {
     /// datagram's findings go to `out`.
     pub fn start(datagram: &[u8], out: &mut Vec<QuicFinding>) -> Option<Self> {
         let header = quic::parse_long_header(datagram).ok()?;
-        let info = header.initial?;
-        let context = Context::new(info, header.dcid)?;
-        let packet = datagram.get(..header.len)?;
-        quic::open_initial(packet, &header, &context.keys, None).ok()?;
+        let context = Context::new(header.initial?, header.dcid)?;
         let mut inspection = QuicInspection {
             context,
             client_datagrams: 0,
             done: false,
         };
         inspection.client_datagram(datagram, out);
-        Some(inspection)
+        // A packet number is recorded only for an Initial whose AEAD tag verified.
+        inspection.context.largest_pn.map(|_| inspection)
     }
 
     /// Whether there is nothing more to read.
