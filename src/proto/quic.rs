@@ -589,42 +589,56 @@ mod tests {
 
     const DCID: &str = "8394c8f03e515708";
 
+    /// A published vector: version, then the hex of the client Initial secret, key, iv,
+    /// header-protection key, and a sample with the mask it gives.
+    struct Vector {
+        version: u32,
+        secret: &'static str,
+        key: &'static str,
+        iv: &'static str,
+        hp: &'static str,
+        sample: &'static str,
+        mask: &'static str,
+    }
+
+    fn check(v: &Vector) {
+        let info = VersionInfo::of(v.version).unwrap();
+        let m = KeyMaterial::client(&info, &hex(DCID)).unwrap();
+        assert_eq!(m.secret.to_vec(), hex(v.secret));
+        assert_eq!(m.key.to_vec(), hex(v.key));
+        assert_eq!(m.iv.to_vec(), hex(v.iv));
+        assert_eq!(m.hp.to_vec(), hex(v.hp));
+        let keys = InitialKeys::client(&info, &hex(DCID)).unwrap();
+        assert_eq!(
+            keys.header.new_mask(&hex(v.sample)).unwrap().to_vec(),
+            hex(v.mask)
+        );
+    }
+
     #[test]
     fn rfc9001_appendix_a_client_initial_keys() {
-        let info = VersionInfo::of(1).unwrap();
-        let m = KeyMaterial::client(&info, &hex(DCID)).unwrap();
-        assert_eq!(
-            m.secret.to_vec(),
-            hex("c00cf151ca5be075ed0ebfb5c80323c42d6b7db67881289af4008f1f6c357aea")
-        );
-        assert_eq!(m.key.to_vec(), hex("1f369613dd76d5467730efcbe3b1a22d"));
-        assert_eq!(m.iv.to_vec(), hex("fa044b2f42a3fd3b46fb255c"));
-        assert_eq!(m.hp.to_vec(), hex("9f50449e04a0e810283a1e9933adedd2"));
-        let keys = InitialKeys::client(&info, &hex(DCID)).unwrap();
-        let mask = keys
-            .header
-            .new_mask(&hex("d1b1c98dd7689fb8ec11d242b123dc9b"))
-            .unwrap();
-        assert_eq!(mask.to_vec(), hex("437b9aec36"));
+        check(&Vector {
+            version: 1,
+            secret: "c00cf151ca5be075ed0ebfb5c80323c42d6b7db67881289af4008f1f6c357aea",
+            key: "1f369613dd76d5467730efcbe3b1a22d",
+            iv: "fa044b2f42a3fd3b46fb255c",
+            hp: "9f50449e04a0e810283a1e9933adedd2",
+            sample: "d1b1c98dd7689fb8ec11d242b123dc9b",
+            mask: "437b9aec36",
+        });
     }
 
     #[test]
     fn rfc9369_appendix_a_client_initial_keys() {
-        let info = VersionInfo::of(0x6b33_43cf).unwrap();
-        let m = KeyMaterial::client(&info, &hex(DCID)).unwrap();
-        assert_eq!(
-            m.secret.to_vec(),
-            hex("14ec9d6eb9fd7af83bf5a668bc17a7e283766aade7ecd0891f70f9ff7f4bf47b")
-        );
-        assert_eq!(m.key.to_vec(), hex("8b1a0bc121284290a29e0971b5cd045d"));
-        assert_eq!(m.iv.to_vec(), hex("91f73e2351d8fa91660e909f"));
-        assert_eq!(m.hp.to_vec(), hex("45b95e15235d6f45a6b19cbcb0294ba9"));
-        let keys = InitialKeys::client(&info, &hex(DCID)).unwrap();
-        let mask = keys
-            .header
-            .new_mask(&hex("ffe67b6abcdb4298b485dd04de806071"))
-            .unwrap();
-        assert_eq!(mask.to_vec(), hex("94a0c95e80"));
+        check(&Vector {
+            version: 0x6b33_43cf,
+            secret: "14ec9d6eb9fd7af83bf5a668bc17a7e283766aade7ecd0891f70f9ff7f4bf47b",
+            key: "8b1a0bc121284290a29e0971b5cd045d",
+            iv: "91f73e2351d8fa91660e909f",
+            hp: "45b95e15235d6f45a6b19cbcb0294ba9",
+            sample: "ffe67b6abcdb4298b485dd04de806071",
+            mask: "94a0c95e80",
+        });
     }
 
     /// Protects a client Initial with rustls's own QUIC keys and opens it with ours.
