@@ -210,39 +210,27 @@ pub fn parse_long_header(datagram: &[u8]) -> Result<LongHeader<'_>, QuicError> {
     let version = r.u32()?;
     let dcid = r.vec8()?;
     let scid = r.vec8()?;
-    let info = VersionInfo::of(version);
-    if version == VERSION_NEGOTIATION || info.is_none() {
-        // Version negotiation, or a Google QUIC header this module does not decrypt: the
-        // rest of the datagram is this packet.
-        return Ok(LongHeader {
-            first,
-            version,
-            dcid,
-            scid,
-            pn_offset: r.position(),
-            len: datagram.len(),
-            initial: None,
-        });
-    }
+    // A packet with no length field of its own (version negotiation, Retry, a Google QUIC
+    // header this module does not decrypt) is the rest of the datagram.
+    let whole_datagram = LongHeader {
+        first,
+        version,
+        dcid,
+        scid,
+        pn_offset: r.position(),
+        len: datagram.len(),
+        initial: None,
+    };
+    let Some(info) = VersionInfo::of(version) else {
+        return Ok(whole_datagram);
+    };
     if dcid.len() > MAX_CID_LEN || scid.len() > MAX_CID_LEN {
         return Err(QuicError::Malformed);
     }
-    let initial = info.filter(|i| i.is_initial(first));
-    let retry_type = if info.is_some_and(|i| i.v2_labels) {
-        0
-    } else {
-        3
-    };
+    let initial = info.is_initial(first).then_some(info);
+    let retry_type = if info.v2_labels { 0 } else { 3 };
     if initial.is_none() && (first >> 4) & 0x3 == retry_type {
-        return Ok(LongHeader {
-            first,
-            version,
-            dcid,
-            scid,
-            pn_offset: r.position(),
-            len: datagram.len(),
-            initial: None,
-        });
+        return Ok(whole_datagram);
     }
     if initial.is_some() {
         let token_len = usize::try_from(read_varint(&mut r)?).map_err(|_| QuicError::Malformed)?;
