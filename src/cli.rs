@@ -25,6 +25,42 @@ pub enum Command {
     /// Inspect the AI endpoint database.
     #[command(subcommand)]
     Signatures(SignaturesCommand),
+    /// Say what the GeoIP databases and jurisdiction tables know about addresses.
+    Geoip {
+        #[command(flatten)]
+        geo: GeoArgs,
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[arg(required = true, value_name = "IP")]
+        addresses: Vec<String>,
+    },
+    /// Work with policy files.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy file against the signature database; exit 1 on problems.
+    Check {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+/// Where GeoIP answers come from.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GeoArgs {
+    /// A MaxMind-format country database (GeoLite2-Country, GeoIP2-Country, …) instead of
+    /// the built-in one.
+    #[arg(long, value_name = "FILE", env = "AIGRESS_GEOIP_COUNTRY")]
+    pub geoip_country: Option<PathBuf>,
+    /// A MaxMind-format ASN database (GeoLite2-ASN), to know front doors by their AS.
+    #[arg(long, value_name = "FILE", env = "AIGRESS_GEOIP_ASN")]
+    pub geoip_asn: Option<PathBuf>,
+    /// Run without GeoIP: landings come only from host names and the signature database.
+    #[arg(long, conflicts_with_all = ["geoip_country", "geoip_asn"])]
+    pub no_geoip: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,6 +99,36 @@ pub struct ScanArgs {
     /// Addresses remembered from DNS answers, to name flows that carry no SNI.
     #[arg(long, default_value_t = aigress::dns_cache::DEFAULT_CAPACITY, env = "AIGRESS_DNS_CACHE")]
     pub dns_cache: usize,
+    #[command(flatten)]
+    pub geo: GeoArgs,
+    /// A policy file: approved vendors, allowed landings, alert rules. Without one,
+    /// events carry landings but no verdicts or alerts.
+    #[arg(long, value_name = "FILE", env = "AIGRESS_POLICY")]
+    pub policy: Option<PathBuf>,
+    /// Also append alerts as JSON lines to this file (reopened on SIGHUP).
+    #[arg(long, value_name = "FILE", requires = "policy")]
+    pub alerts_file: Option<PathBuf>,
+    /// Also POST each alert as JSON to this https:// URL.
+    #[arg(long, value_name = "URL", requires = "policy")]
+    pub webhook: Option<String>,
+    /// PEM root certificates for the webhook (a private CA) instead of Mozilla's.
+    #[arg(long, value_name = "FILE", requires = "webhook")]
+    pub webhook_ca: Option<PathBuf>,
+    /// Bearer token for the webhook.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "AIGRESS_WEBHOOK_TOKEN",
+        requires = "webhook",
+        hide_env_values = true
+    )]
+    pub webhook_token: Option<String>,
+    /// Attempts per alert before the webhook gives up on it.
+    #[arg(long, value_name = "N", default_value_t = 5, requires = "webhook")]
+    pub webhook_attempts: u32,
+    /// Also send alerts as RFC 5424 syslog messages over UDP to this address.
+    #[arg(long, value_name = "ADDR:PORT", requires = "policy")]
+    pub syslog: Option<std::net::SocketAddr>,
     /// Capture files (pcap or pcapng), read in the order given.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,

@@ -334,6 +334,7 @@ impl Engine {
                 for f in findings {
                     if f == Finding::ClientHelloUnreadable {
                         bump(&mut self.stats.tls.client_hellos_unreadable);
+                        flow.hello_unreadable = true;
                     }
                 }
             }
@@ -342,6 +343,7 @@ impl Engine {
                 quic.give_up(&mut findings);
                 if !findings.is_empty() {
                     bump(&mut self.stats.quic.client_hellos_unreadable);
+                    flow.hello_unreadable = true;
                 }
             }
             _ => {}
@@ -461,6 +463,7 @@ fn new_flow(
         http_host: None,
         dns_name: cache.lookup(server.ip, now).map(str::to_owned),
         pending_tls: None,
+        hello_unreadable: false,
     }
 }
 
@@ -651,6 +654,8 @@ impl Reporter<'_> {
                         header: header.clone(),
                         body: Body::Tls(info),
                         ai,
+                        landing: None,
+                        verdict: None,
                     }));
                 }
                 Finding::ServerHello { version } => {
@@ -678,6 +683,8 @@ impl Reporter<'_> {
                         header: header.clone(),
                         body: Body::Http(info),
                         ai,
+                        landing: None,
+                        verdict: None,
                     })?;
                 }
                 Finding::Dns(message) => {
@@ -694,6 +701,8 @@ impl Reporter<'_> {
                         header: header.clone(),
                         body: Body::Dns(DnsInfo::from_message(&message)),
                         ai,
+                        landing: None,
+                        verdict: None,
                     })?;
                 }
                 Finding::Quic(QuicFinding::ClientHello { version, hello }) => {
@@ -707,6 +716,8 @@ impl Reporter<'_> {
                         header: header.clone(),
                         body: Body::Quic(QuicInfo::from_hello(version, hello)),
                         ai,
+                        landing: None,
+                        verdict: None,
                     })?;
                 }
                 Finding::Quic(QuicFinding::Chlo { version, chlo }) => {
@@ -719,13 +730,17 @@ impl Reporter<'_> {
                         header: header.clone(),
                         body: Body::Quic(QuicInfo::from_chlo(version, chlo)),
                         ai,
+                        landing: None,
+                        verdict: None,
                     })?;
                 }
                 Finding::Quic(QuicFinding::Unreadable) => {
                     bump(&mut self.stats.quic.client_hellos_unreadable);
+                    flow.hello_unreadable = true;
                 }
                 Finding::ClientHelloUnreadable => {
                     bump(&mut self.stats.tls.client_hellos_unreadable);
+                    flow.hello_unreadable = true;
                 }
                 Finding::DnsInvalid => bump(&mut self.stats.dns.invalid),
             }
@@ -759,6 +774,8 @@ fn flow_event(flow: &Flow, reason: FlowEndReason, signatures: &Database) -> Even
     .or_else(|| signatures.classify_ip(flow.server.ip));
     Event {
         ai,
+        landing: None,
+        verdict: None,
         header: Header {
             timestamp: flow.first_seen,
             flow_id: flow.id,
@@ -783,6 +800,7 @@ fn flow_event(flow: &Flow, reason: FlowEndReason, signatures: &Database) -> Even
             sni: flow.sni.clone(),
             http_host: flow.http_host.clone(),
             dns_name: flow.dns_name.clone(),
+            hello_unreadable: flow.hello_unreadable,
         }),
     }
 }

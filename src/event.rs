@@ -10,7 +10,9 @@ use std::net::IpAddr;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
+use crate::alert::{AlertInfo, Verdict};
 use crate::decode::Vlans;
+use crate::landing::Landing;
 use crate::proto::dns;
 use crate::time::Timestamp;
 
@@ -310,6 +312,10 @@ pub struct FlowInfo {
     pub http_host: Option<String>,
     /// The name a DNS answer seen earlier resolved to the server's address.
     pub dns_name: Option<String>,
+    /// A TLS or QUIC ClientHello started but could not be read (lost segments, a bound,
+    /// malformed); written only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub hello_unreadable: bool,
 }
 
 /// The type-specific part of an event.
@@ -320,6 +326,7 @@ pub enum Body {
     Http(HttpInfo),
     Dns(DnsInfo),
     Flow(FlowInfo),
+    Alert(AlertInfo),
 }
 
 impl Body {
@@ -330,6 +337,7 @@ impl Body {
             Self::Http(_) => "http",
             Self::Dns(_) => "dns",
             Self::Flow(_) => "flow",
+            Self::Alert(_) => "alert",
         }
     }
 }
@@ -341,6 +349,10 @@ pub struct Event {
     pub body: Body,
     /// The AI endpoint the event went to, when the signature database knows it.
     pub ai: Option<AiInfo>,
+    /// Where the data of an AI flow lands.
+    pub landing: Option<Landing>,
+    /// The policy's verdict on an AI flow, when a policy is applied.
+    pub verdict: Option<Verdict>,
 }
 
 impl Serialize for Event {
@@ -367,9 +379,16 @@ impl Serialize for Event {
                 m.serialize_entry("app_proto", &f.app_proto)?;
                 m.serialize_entry("flow", f)?;
             }
+            Body::Alert(a) => m.serialize_entry("alert", a)?,
         }
         if let Some(ai) = &self.ai {
             m.serialize_entry("ai", ai)?;
+        }
+        if let Some(landing) = &self.landing {
+            m.serialize_entry("landing", landing)?;
+        }
+        if let Some(verdict) = &self.verdict {
+            m.serialize_entry("verdict", verdict)?;
         }
         m.end()
     }

@@ -27,14 +27,20 @@
     )
 )]
 
+pub mod alert;
+pub mod assess;
 pub mod capture;
 pub mod decode;
+pub mod diag;
 pub mod dns_cache;
 pub mod engine;
 pub mod event;
 pub mod flow;
+pub mod geo;
+pub mod landing;
 pub mod offsets;
 pub mod output;
+pub mod policy;
 pub mod proto;
 pub mod scan;
 pub mod signatures;

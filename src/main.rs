@@ -11,11 +11,15 @@ use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+use aigress::alert::sinks::{AlertSink, FileSink, SyslogSink, WebhookConfig, WebhookSink};
 use aigress::engine::EngineConfig;
+use aigress::geo::{FrontDoors, GeoIp};
+use aigress::landing::{Jurisdictions, LandingContext};
 use aigress::output::{JsonSink, TableSink};
-use aigress::scan::{ScanError, scan_files};
+use aigress::policy::Policy;
+use aigress::scan::{Judging, ScanError, scan_judged};
 use aigress::signatures::Database;
-use cli::{Cli, Command, Format, ScanArgs, SignaturesCommand};
+use cli::{Cli, Command, Format, GeoArgs, PolicyCommand, ScanArgs, SignaturesCommand};
 
 /// Inputs larger than this get a progress bar when stderr is a terminal.
 const PROGRESS_MIN_BYTES: u64 = 64 * 1024 * 1024;
@@ -30,6 +34,14 @@ fn main() -> ExitCode {
         }
         Command::Signatures(command) => {
             database(cli.signatures.as_deref()).and_then(|db| signatures(&command, &db))
+        }
+        Command::Geoip {
+            geo,
+            format,
+            addresses,
+        } => geoip(&geo, format, &addresses),
+        Command::Policy(PolicyCommand::Check { file }) => {
+            database(cli.signatures.as_deref()).and_then(|db| policy_check(&file, &db))
         }
     };
     match result {
@@ -127,7 +139,98 @@ fn signatures(command: &SignaturesCommand, db: &Database) -> anyhow::Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
+/// The GeoIP databases, front-door table and jurisdiction tables, adjusted by the policy.
+fn landing_context(geo: &GeoArgs, policy: Option<&Policy>) -> anyhow::Result<LandingContext> {
+    let geoip = if geo.no_geoip {
+        GeoIp::disabled()
+    } else {
+        GeoIp::open(geo.geoip_country.as_deref(), geo.geoip_asn.as_deref())
+            .context("loading the GeoIP databases (--no-geoip runs without them)")?
+    };
+    tracing::info!(databases = geoip.description(), "GeoIP ready.");
+    let mut jurisdictions = Jurisdictions::embedded()?;
+    if let Some(p) = policy {
+        if let Some(list) = &p.adequacy {
+            jurisdictions.set_adequacy(list.iter().cloned());
+        }
+        jurisdictions.set_dpf_certified(p.dpf_certified.iter().cloned());
+    }
+    Ok(LandingContext {
+        geo: geoip,
+        front_doors: FrontDoors::embedded()?,
+        jurisdictions,
+    })
+}
+
+fn geoip(geo: &GeoArgs, format: Format, addresses: &[String]) -> anyhow::Result<ExitCode> {
+    let ctx = landing_context(geo, None)?;
+    let answers: Vec<_> = addresses
+        .iter()
+        .map(|a| aigress::output::geoip::answer(&ctx, a))
+        .collect();
+    let mut out = BufWriter::new(io::stdout().lock());
+    if format == Format::Table {
+        writeln!(out, "# {}", ctx.geo.description())?;
+    }
+    aigress::output::geoip::write(&answers, format == Format::Json, &mut out)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn policy_check(file: &Path, db: &Database) -> anyhow::Result<ExitCode> {
+    match Policy::load(file, db) {
+        Ok(p) => {
+            writeln!(
+                io::stdout(),
+                "ok: policy {}: {} internal networks, {} groups, {} approvals, {} exceptions",
+                file.display(),
+                p.internal.len(),
+                p.groups.len(),
+                p.approvals.len(),
+                p.exceptions.len()
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// The alert sinks the flags ask for.
+fn alert_sinks(args: &ScanArgs) -> anyhow::Result<Vec<Box<dyn AlertSink>>> {
+    let mut sinks: Vec<Box<dyn AlertSink>> = Vec::new();
+    if let Some(path) = &args.alerts_file {
+        let reopen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reopen))
+            .context("installing the SIGHUP handler")?;
+        sinks.push(Box::new(FileSink::open(path, reopen)?));
+    }
+    if let Some(url) = &args.webhook {
+        let mut config = WebhookConfig::new(url.clone());
+        config.ca_file.clone_from(&args.webhook_ca);
+        config.bearer_token.clone_from(&args.webhook_token);
+        config.attempts = args.webhook_attempts.max(1);
+        sinks.push(Box::new(WebhookSink::start(config)?));
+    }
+    if let Some(addr) = args.syslog {
+        sinks.push(Box::new(
+            SyslogSink::open(addr).context("opening the syslog socket")?,
+        ));
+    }
+    Ok(sinks)
+}
+
 fn scan(args: &ScanArgs, signatures: Arc<Database>) -> anyhow::Result<ExitCode> {
+    let policy = args
+        .policy
+        .as_deref()
+        .map(|p| Policy::load(p, &signatures))
+        .transpose()?
+        .map(Arc::new);
+    let landing = Arc::new(landing_context(&args.geo, policy.as_deref())?);
+    let sinks = alert_sinks(args)?;
     let config = EngineConfig {
         max_flows: args.max_flows,
         dns_cache_entries: args.dns_cache,
@@ -151,22 +254,37 @@ fn scan(args: &ScanArgs, signatures: Arc<Database>) -> anyhow::Result<ExitCode> 
             b.inc(n);
         }
     };
+    let mut judging = Some(Judging {
+        signatures,
+        landing,
+        policy,
+        alert_sinks: sinks,
+    });
     let mut run = |sink: &mut dyn aigress::event::EventSink| {
-        scan_files(&args.files, config, signatures.clone(), sink, &mut progress)
-            .context("scan failed")
+        let judging = judging
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("a scan runs once"))?;
+        let (report, assessment) = scan_judged(&args.files, config, judging, sink, &mut progress)
+            .context("scan failed")?;
+        for s in &assessment.sinks {
+            if s.failed > 0 || s.dropped > 0 {
+                tracing::warn!(sink = %s.sink, sent = s.sent, failed = s.failed, dropped = s.dropped, "Some alerts were not delivered.");
+            }
+        }
+        anyhow::Ok((report, assessment))
     };
     let stdout = io::stdout().lock();
     let report = match args.format {
         Format::Json => {
             let mut sink = JsonSink::new(BufWriter::new(stdout));
-            let report = run(&mut sink)?;
-            sink.stats(report.last_seen, &report.stats)?;
+            let (report, assessment) = run(&mut sink)?;
+            sink.stats(report.last_seen, &report.stats, &assessment)?;
             sink.finish()?;
             report
         }
         Format::Table => {
             let mut sink = TableSink::default();
-            let report = run(&mut sink)?;
+            let (report, _) = run(&mut sink)?;
             let mut out = BufWriter::new(stdout);
             sink.write(&mut out)?;
             out.flush()?;

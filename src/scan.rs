@@ -8,9 +8,13 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::alert::sinks::AlertSink;
+use crate::assess::{AssessStats, Assessor};
 use crate::capture::{CaptureError, FileSource, Next};
 use crate::engine::{Engine, EngineConfig, Stats};
 use crate::event::EventSink;
+use crate::landing::LandingContext;
+use crate::policy::Policy;
 use crate::signatures::Database;
 use crate::time::Timestamp;
 
@@ -92,4 +96,31 @@ pub fn scan_files(
         truncations,
         last_seen: engine.last_seen(),
     })
+}
+
+/// What a scan needs besides its files and sink: the signature database, where data
+/// lands, the policy (none: landings but no verdicts or alerts), and the alert sinks.
+pub struct Judging {
+    pub signatures: Arc<Database>,
+    pub landing: Arc<LandingContext>,
+    pub policy: Option<Arc<Policy>>,
+    pub alert_sinks: Vec<Box<dyn AlertSink>>,
+}
+
+/// [`scan_files`] with landings, the policy and alerts applied between the engine and
+/// `sink`, as `aigress scan` runs it.
+///
+/// # Errors
+/// As [`scan_files`]; also an alert sink's I/O error.
+pub fn scan_judged(
+    paths: &[PathBuf],
+    config: EngineConfig,
+    judging: Judging,
+    sink: &mut dyn EventSink,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(ScanReport, AssessStats), ScanError> {
+    let mut assessor = Assessor::new(judging.landing, judging.policy, sink, judging.alert_sinks);
+    let report = scan_files(paths, config, judging.signatures, &mut assessor, progress)?;
+    let assessment = assessor.finish()?;
+    Ok((report, assessment))
 }

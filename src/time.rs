@@ -21,6 +21,22 @@ impl Timestamp {
         Self(secs.saturating_mul(1_000_000).saturating_add(nanos / 1000))
     }
 
+    pub fn from_secs(secs: i64) -> Self {
+        Self(secs.saturating_mul(1_000_000))
+    }
+
+    /// `micros` later (earlier when negative), saturating.
+    pub fn add_micros(self, micros: i64) -> Self {
+        Self(self.0.saturating_add(micros))
+    }
+
+    /// The UTC date, `2024-05-01`.
+    pub fn date(self) -> String {
+        let mut text = self.to_string();
+        text.truncate(10);
+        text
+    }
+
     pub const fn micros(self) -> i64 {
         self.0
     }

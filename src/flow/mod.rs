@@ -151,6 +151,8 @@ pub struct Flow {
     pub dns_name: Option<String>,
     /// A TLS event waiting for the ServerHello's negotiated version.
     pub pending_tls: Option<Box<crate::event::Event>>,
+    /// A TLS or QUIC ClientHello started on this flow but could not be read.
+    pub hello_unreadable: bool,
 }
 
 impl Flow {
@@ -380,6 +382,7 @@ mod tests {
             http_host: None,
             dns_name: None,
             pending_tls: None,
+            hello_unreadable: false,
         }
     }
 

@@ -4,6 +4,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use crate::assess::AssessStats;
 use crate::engine::Stats;
 use crate::event::{Event, EventSink};
 use crate::time::Timestamp;
@@ -22,17 +23,32 @@ impl<W: Write> JsonSink<W> {
     ///
     /// # Errors
     /// The writer's I/O errors.
-    pub fn stats(&mut self, timestamp: Timestamp, stats: &Stats) -> io::Result<()> {
+    pub fn stats(
+        &mut self,
+        timestamp: Timestamp,
+        stats: &Stats,
+        assessment: &AssessStats,
+    ) -> io::Result<()> {
+        #[derive(Serialize)]
+        struct All<'a> {
+            #[serde(flatten)]
+            engine: &'a Stats,
+            #[serde(flatten)]
+            assessment: &'a AssessStats,
+        }
         #[derive(Serialize)]
         struct StatsEvent<'a> {
             timestamp: Timestamp,
             event_type: &'static str,
-            stats: &'a Stats,
+            stats: All<'a>,
         }
         let event = StatsEvent {
             timestamp,
             event_type: "stats",
-            stats,
+            stats: All {
+                engine: stats,
+                assessment,
+            },
         };
         serde_json::to_writer(&mut self.out, &event)?;
         self.out.write_all(b"\n")

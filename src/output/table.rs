@@ -5,7 +5,7 @@
 //! sorted by bytes sent — the upload volume an auditor asks about first. Servers the
 //! signature database knows as AI endpoints come first, with their vendor and product.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 
 use crate::event::{Body, Event, EventSink};
@@ -14,6 +14,10 @@ use crate::event::{Body, Event, EventSink};
 struct Row {
     /// `vendor/product` when the database knows the server.
     ai: Option<String>,
+    /// Where its data lands (`IE`, `US?` for low confidence), for AI servers.
+    landing: Option<String>,
+    /// The policy's worst verdict on its flows.
+    verdict: Option<crate::alert::Verdict>,
     flows: u64,
     clients: std::collections::BTreeSet<std::net::IpAddr>,
     protocols: std::collections::BTreeSet<&'static str>,
@@ -23,14 +27,41 @@ struct Row {
     bytes_down: u64,
 }
 
-/// Collects flow records and prints them grouped.
+/// Alerts of one rule, host and vendor.
+#[derive(Debug, Default, Clone)]
+struct AlertRow {
+    severity: &'static str,
+    count: u64,
+    reason: String,
+}
+
+/// Collects flow records and alerts and prints them grouped.
 #[derive(Debug, Default)]
 pub struct TableSink {
     rows: HashMap<String, Row>,
+    /// (rule, internal host, vendor) → alerts.
+    alerts: BTreeMap<(&'static str, String, String), AlertRow>,
 }
 
 impl EventSink for TableSink {
     fn event(&mut self, event: Event) -> io::Result<()> {
+        if let Body::Alert(a) = &event.body {
+            let vendor = event.ai.as_ref().map_or("-", |ai| ai.vendor.as_str());
+            let row = self
+                .alerts
+                .entry((
+                    a.rule.as_str(),
+                    event.header.src_ip.to_string(),
+                    vendor.to_owned(),
+                ))
+                .or_default();
+            row.severity = a.severity.as_str();
+            row.count = row.count.saturating_add(a.count);
+            if !a.summary {
+                row.reason.clone_from(&a.reason);
+            }
+            return Ok(());
+        }
         let Body::Flow(f) = &event.body else {
             return Ok(());
         };
@@ -47,6 +78,17 @@ impl EventSink for TableSink {
                 .as_ref()
                 .map(|a| format!("{}/{}", a.vendor, a.product));
         }
+        if let Some(l) = &event.landing
+            && row.landing.is_none()
+        {
+            let low = l.confidence <= crate::landing::Confidence::Low;
+            row.landing = Some(match &l.country {
+                Some(c) if low => format!("{c}?"),
+                Some(c) => c.clone(),
+                None => "?".into(),
+            });
+        }
+        row.verdict = row.verdict.max(event.verdict);
         row.flows = row.flows.saturating_add(1);
         row.clients.insert(event.header.src_ip);
         row.protocols
@@ -81,14 +123,23 @@ impl TableSink {
             .clamp(6, 60);
         writeln!(
             out,
-            "{:<width$}  {:>6}  {:>7}  {:>9}  {:>9}  {:>11}  {:>11}  {:<6}  AI",
-            "SERVER", "FLOWS", "CLIENTS", "PKTS_UP", "PKTS_DOWN", "BYTES_UP", "BYTES_DOWN", "PROTO"
+            "{:<width$}  {:>6}  {:>7}  {:>9}  {:>9}  {:>11}  {:>11}  {:<6}  {:<7}  {:<10}  AI",
+            "SERVER",
+            "FLOWS",
+            "CLIENTS",
+            "PKTS_UP",
+            "PKTS_DOWN",
+            "BYTES_UP",
+            "BYTES_DOWN",
+            "PROTO",
+            "LANDING",
+            "VERDICT"
         )?;
         for (name, r) in rows {
             let protocols: Vec<&str> = r.protocols.iter().copied().collect();
             writeln!(
                 out,
-                "{:<width$}  {:>6}  {:>7}  {:>9}  {:>9}  {:>11}  {:>11}  {:<6}  {}",
+                "{:<width$}  {:>6}  {:>7}  {:>9}  {:>9}  {:>11}  {:>11}  {:<6}  {:<7}  {:<10}  {}",
                 truncate(name, width),
                 r.flows,
                 r.clients.len(),
@@ -97,8 +148,25 @@ impl TableSink {
                 r.bytes_up,
                 r.bytes_down,
                 protocols.join(","),
+                r.landing.as_deref().unwrap_or("-"),
+                r.verdict.map_or("-", |v| v.as_str()),
                 r.ai.as_deref().unwrap_or("-")
             )?;
+        }
+        if !self.alerts.is_empty() {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "{:<22}  {:<8}  {:<40}  {:<14}  {:>5}  REASON",
+                "ALERT", "SEVERITY", "HOST", "VENDOR", "COUNT"
+            )?;
+            for ((rule, host, vendor), a) in &self.alerts {
+                writeln!(
+                    out,
+                    "{rule:<22}  {:<8}  {host:<40}  {vendor:<14}  {:>5}  {}",
+                    a.severity, a.count, a.reason
+                )?;
+            }
         }
         Ok(())
     }

@@ -631,9 +631,11 @@ mod tests {
 
     /// Protects a client Initial with rustls's own QUIC keys and opens it with ours.
     fn roundtrip_with_rustls(version: u32, rustls_version: rustls::quic::Version) {
-        // Without the tls12 feature every suite is a TLS 1.3 one.
         let rustls::SupportedCipherSuite::Tls13(suite) =
-            rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256;
+            rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256
+        else {
+            unreachable!("TLS13_AES_128_GCM_SHA256 is a TLS 1.3 suite");
+        };
         let dcid = hex("0011223344556677");
         let keys = rustls::quic::Keys::initial(
             rustls_version,

@@ -19,25 +19,8 @@ pub const DATABASE_FILE: &str = "database.toml";
 /// The file holding the cloud region tables.
 pub const REGIONS_FILE: &str = "regions.toml";
 
-/// One problem in the database files.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub file: String,
-    pub line: usize,
-    /// The vendor or endpoint id the problem is in, when known.
-    pub entry: Option<String>,
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: ", self.file, self.line)?;
-        if let Some(entry) = &self.entry {
-            write!(f, "{entry}: ")?;
-        }
-        f.write_str(&self.message)
-    }
-}
+pub use crate::diag::Problem;
+use crate::diag::line_of;
 
 /// Why a database could not be loaded: every problem found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -166,16 +149,6 @@ impl Checker<'_> {
     ) -> Option<String> {
         value.as_ref().map(|v| self.url(v, entry, field))
     }
-}
-
-/// The 1-based line of a byte offset.
-fn line_of(text: &str, offset: usize) -> usize {
-    let before = text.get(..offset.min(text.len())).unwrap_or_default();
-    before
-        .bytes()
-        .filter(|b| *b == b'\n')
-        .count()
-        .saturating_add(1)
 }
 
 fn is_country(code: &str) -> bool {

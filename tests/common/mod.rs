@@ -6,8 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use aigress::engine::EngineConfig;
+use aigress::geo::{FrontDoors, GeoIp};
+use aigress::landing::{Jurisdictions, LandingContext};
 use aigress::output::JsonSink;
-use aigress::scan::scan_files;
+use aigress::policy::Policy;
+use aigress::scan::{Judging, scan_judged};
 use aigress::signatures::Database;
 
 /// `tests/data/captures`.
@@ -33,16 +36,41 @@ pub fn captures() -> Vec<PathBuf> {
 
 /// The JSON lines `aigress scan --format json` writes for `paths`, stats line included.
 pub fn scan_json(paths: &[PathBuf]) -> String {
+    scan_json_with(paths, None)
+}
+
+/// Where data lands, as `aigress scan` judges it by default (built-in GeoIP database and
+/// tables), adjusted by `policy`.
+pub fn landing(policy: Option<&Policy>) -> Arc<LandingContext> {
+    let mut jurisdictions = Jurisdictions::embedded().expect("built-in jurisdictions");
+    if let Some(p) = policy {
+        jurisdictions.set_dpf_certified(p.dpf_certified.iter().cloned());
+    }
+    Arc::new(LandingContext {
+        geo: GeoIp::embedded().expect("built-in GeoIP database"),
+        front_doors: FrontDoors::embedded().expect("built-in front doors"),
+        jurisdictions,
+    })
+}
+
+/// The JSON lines of a scan applying `policy`, as `aigress scan --policy` writes them.
+pub fn scan_json_with(paths: &[PathBuf], policy: Option<Arc<Policy>>) -> String {
     let mut sink = JsonSink::new(Vec::new());
-    let report = scan_files(
+    let judging = Judging {
+        signatures: database(),
+        landing: landing(policy.as_deref()),
+        policy,
+        alert_sinks: Vec::new(),
+    };
+    let (report, assessment) = scan_judged(
         paths,
         EngineConfig::default(),
-        database(),
+        judging,
         &mut sink,
         &mut |_| {},
     )
     .expect("scan succeeds");
-    sink.stats(report.last_seen, &report.stats)
+    sink.stats(report.last_seen, &report.stats, &assessment)
         .expect("write stats");
     String::from_utf8(sink.finish().expect("flush")).expect("JSON is UTF-8")
 }

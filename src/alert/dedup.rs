@@ -1,0 +1,146 @@
+//! One alert per (rule, internal host, vendor, product, landing country) and window.
+//!
+//! The first occurrence goes out at once; repeats inside the window are counted, and when
+//! the window closes with repeats a summary alert carries their number, so nothing is
+//! silently lost and nobody is paged twice for the same thing. Windows run on capture
+//! time, so a capture file replays to the same alerts.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::alert::Rule;
+use crate::event::{Body, Event};
+use crate::time::Timestamp;
+
+/// What makes two alerts the same.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DedupKey {
+    pub rule: Rule,
+    pub host: IpAddr,
+    pub vendor: Option<String>,
+    pub product: Option<String>,
+    pub landing: Option<String>,
+}
+
+#[derive(Debug)]
+struct Window {
+    started: Timestamp,
+    first_repeat: Timestamp,
+    last_repeat: Timestamp,
+    repeats: u64,
+    /// The alert that opened the window, for the summary.
+    alert: Event,
+}
+
+/// The open windows.
+#[derive(Debug)]
+pub struct Deduper {
+    /// Microseconds; 0 turns deduplication off.
+    window: i64,
+    open: HashMap<DedupKey, Window>,
+    /// The earliest time a window can close, to skip scans before it.
+    next_close: Option<Timestamp>,
+    suppressed: u64,
+}
+
+impl Deduper {
+    pub fn new(window_micros: i64) -> Self {
+        Self {
+            window: window_micros.max(0),
+            open: HashMap::new(),
+            next_close: None,
+            suppressed: 0,
+        }
+    }
+
+    /// Repeats suppressed so far.
+    pub fn suppressed(&self) -> u64 {
+        self.suppressed
+    }
+
+    /// Whether `alert` (an alert event at `now`) is the first of its window and goes out;
+    /// a repeat is counted instead.
+    pub fn admit(&mut self, key: DedupKey, now: Timestamp, alert: &Event) -> bool {
+        if self.window == 0 {
+            return true;
+        }
+        if let Some(w) = self.open.get_mut(&key)
+            && now.micros_since(w.started) < self.window
+        {
+            if w.repeats == 0 {
+                w.first_repeat = now;
+            }
+            w.repeats = w.repeats.saturating_add(1);
+            w.last_repeat = w.last_repeat.max(now);
+            self.suppressed = self.suppressed.saturating_add(1);
+            return false;
+        }
+        let close = now.add_micros(self.window);
+        self.next_close = Some(self.next_close.map_or(close, |c| c.min(close)));
+        self.open.insert(
+            key,
+            Window {
+                started: now,
+                first_repeat: now,
+                last_repeat: now,
+                repeats: 0,
+                alert: alert.clone(),
+            },
+        );
+        true
+    }
+
+    /// Closes the windows that ended by `now`, appending a summary for each that had
+    /// repeats.
+    pub fn expire(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+        if self.next_close.is_none_or(|c| now < c) {
+            return;
+        }
+        let window = self.window;
+        let mut next: Option<Timestamp> = None;
+        self.open.retain(|_, w| {
+            let close = w.started.add_micros(window);
+            if now < close {
+                next = Some(next.map_or(close, |n| n.min(close)));
+                return true;
+            }
+            if let Some(s) = summary(w) {
+                out.push(s);
+            }
+            false
+        });
+        self.next_close = next;
+    }
+
+    /// Closes every window (end of input, shutdown).
+    pub fn flush(&mut self, out: &mut Vec<Event>) {
+        let mut windows: Vec<Window> = self.open.drain().map(|(_, w)| w).collect();
+        windows.sort_by_key(|w| w.started);
+        out.extend(windows.iter().filter_map(summary));
+        self.next_close = None;
+    }
+}
+
+fn summary(w: &Window) -> Option<Event> {
+    if w.repeats == 0 {
+        return None;
+    }
+    let mut event = w.alert.clone();
+    event.header.timestamp = w.last_repeat;
+    if let Body::Alert(a) = &mut event.body {
+        a.summary = true;
+        a.count = w.repeats;
+        a.first_seen = w.first_repeat;
+        a.last_seen = w.last_repeat;
+        let when = if w.repeats == 1 {
+            format!("Repeated once more at {}", w.first_repeat)
+        } else {
+            format!(
+                "Repeated {} more times from {} to {}",
+                w.repeats, w.first_repeat, w.last_repeat
+            )
+        };
+        a.reason = format!("{when}: {}", a.reason);
+    }
+    Some(event)
+}

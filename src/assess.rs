@@ -1,0 +1,277 @@
+//! The stage between the engine and the outputs: places each AI event's data
+//! ([`Landing`]), applies the policy once per flow, and turns what it finds into
+//! deduplicated alert events for the event stream and the alert sinks.
+//!
+//! It is an [`EventSink`] wrapping the output sink, so the engine's packet path is the
+//! same with or without a policy, and an offline scan and the live sensor judge alike.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::alert::dedup::{DedupKey, Deduper};
+use crate::alert::sinks::{AlertSink, SinkStats};
+use crate::alert::{AlertInfo, Verdict};
+use crate::event::{AiInfo, Body, Event, EventSink, Header, Transport};
+use crate::landing::{Landing, LandingContext};
+use crate::policy::{Finding, Policy};
+use crate::time::Timestamp;
+
+/// What the assessor counted.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct AssessStats {
+    /// Alerts written, by rule (summaries of repeats included).
+    pub alerts: BTreeMap<&'static str, u64>,
+    /// Repeats folded into summaries by deduplication.
+    pub suppressed: u64,
+    /// AI flows judged by the policy, by verdict.
+    pub verdicts: BTreeMap<&'static str, u64>,
+    pub sinks: Vec<SinkStats>,
+}
+
+/// What the assessor remembers about a flow until its flow event.
+#[derive(Debug, Default, Clone, Copy)]
+struct FlowState {
+    verdict: Option<Verdict>,
+    gap_reported: bool,
+}
+
+/// Landing, policy and alerts, in front of an event sink.
+pub struct Assessor<'a> {
+    landing: Arc<LandingContext>,
+    policy: Option<Arc<Policy>>,
+    inner: &'a mut dyn EventSink,
+    sinks: Vec<Box<dyn AlertSink>>,
+    dedup: Deduper,
+    flows: HashMap<u64, FlowState>,
+    /// (internal host, vendor) pairs seen, for `new_ai_flow`.
+    pairs: HashSet<(IpAddr, String)>,
+    stats: AssessStats,
+    pending: Vec<Event>,
+}
+
+impl<'a> Assessor<'a> {
+    /// An assessor writing events to `inner` and alerts also to `sinks`.
+    pub fn new(
+        landing: Arc<LandingContext>,
+        policy: Option<Arc<Policy>>,
+        inner: &'a mut dyn EventSink,
+        sinks: Vec<Box<dyn AlertSink>>,
+    ) -> Self {
+        let window = policy.as_ref().map_or(0, |p| p.dedup_window);
+        Self {
+            landing,
+            policy,
+            inner,
+            sinks,
+            dedup: Deduper::new(window),
+            flows: HashMap::new(),
+            pairs: HashSet::new(),
+            stats: AssessStats::default(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Writes the summaries of every open deduplication window, lets the sinks deliver
+    /// what they hold, and returns the counters.
+    ///
+    /// # Errors
+    /// The inner sink's or an alert sink's I/O errors.
+    pub fn finish(mut self) -> io::Result<AssessStats> {
+        let mut summaries = Vec::new();
+        self.dedup.flush(&mut summaries);
+        for s in summaries {
+            self.emit_alert(s)?;
+        }
+        self.stats.suppressed = self.dedup.suppressed();
+        for sink in &mut self.sinks {
+            self.stats.sinks.push(sink.finish()?);
+        }
+        Ok(self.stats)
+    }
+
+    fn emit_alert(&mut self, alert: Event) -> io::Result<()> {
+        if let Body::Alert(a) = &alert.body {
+            let n = self.stats.alerts.entry(a.rule.as_str()).or_default();
+            *n = n.saturating_add(1);
+            if !self.sinks.is_empty() {
+                let json = serde_json::to_vec(&alert)?;
+                for sink in &mut self.sinks {
+                    sink.alert(a.severity, &json)?;
+                }
+            }
+        }
+        self.inner.event(alert)
+    }
+
+    /// Queues an alert for `finding` on the flow of `event`, unless it repeats one in
+    /// the current window.
+    fn raise(
+        &mut self,
+        event: &Event,
+        finding: Finding,
+        verdict: Verdict,
+        landing: Option<&Landing>,
+    ) {
+        let now = event.header.timestamp;
+        let alert = Event {
+            header: event.header.clone(),
+            body: Body::Alert(AlertInfo {
+                rule: finding.rule,
+                severity: finding.severity,
+                verdict,
+                reason: finding.reason,
+                policy: finding.policy,
+                count: 1,
+                summary: false,
+                first_seen: now,
+                last_seen: now,
+            }),
+            ai: event.ai.clone(),
+            landing: landing.cloned(),
+            verdict: Some(verdict),
+        };
+        let key = DedupKey {
+            rule: finding.rule,
+            host: event.header.src_ip,
+            vendor: event.ai.as_ref().map(|a| a.vendor.clone()),
+            product: event.ai.as_ref().map(|a| a.product.clone()),
+            landing: landing.and_then(|l| l.country.clone()),
+        };
+        if self.dedup.admit(key, now, &alert) {
+            self.pending.push(alert);
+        }
+    }
+
+    /// Judges an AI event's flow, once per flow.
+    fn judge_ai(&mut self, event: &Event, ai: &AiInfo, landing: &Landing) -> Option<Verdict> {
+        let policy = Arc::clone(self.policy.as_ref()?);
+        let h = &event.header;
+        if !policy.is_egress(h.src_ip, h.dest_ip) {
+            return None;
+        }
+        let state = self.flows.entry(h.flow_id).or_default();
+        if let Some(v) = state.verdict {
+            return Some(v);
+        }
+        let judgement = policy.judge(h.src_ip, ai, landing);
+        let verdict = judgement.verdict;
+        state.verdict = Some(verdict);
+        let n = self.stats.verdicts.entry(verdict.as_str()).or_default();
+        *n = n.saturating_add(1);
+        if self.pairs.insert((h.src_ip, ai.vendor.clone()))
+            && let Some(f) = policy.new_flow(h.src_ip, ai, landing)
+        {
+            self.raise(event, f, verdict, Some(landing));
+        }
+        for f in judgement.findings {
+            self.raise(event, f, verdict, Some(landing));
+        }
+        Some(verdict)
+    }
+
+    /// Reports what hides a flow's destination, once per flow.
+    fn check_visibility(&mut self, event: &Event) {
+        let Some(policy) = self.policy.as_ref().map(Arc::clone) else {
+            return;
+        };
+        let h = &event.header;
+        if !policy.is_egress(h.src_ip, h.dest_ip)
+            || self.flows.get(&h.flow_id).is_some_and(|s| s.gap_reported)
+        {
+            return;
+        }
+        let Some(reason) = visibility_gap(&policy, h, &event.body) else {
+            return;
+        };
+        self.flows.entry(h.flow_id).or_default().gap_reported = true;
+        if let Some(f) = policy.visibility_gap(h.src_ip, reason) {
+            self.raise(event, f, Verdict::Review, None);
+        }
+    }
+}
+
+/// Why an event shows a blind spot, if it does.
+fn visibility_gap(policy: &Policy, h: &Header, body: &Body) -> Option<String> {
+    let server = format!("{}:{}", h.dest_ip, h.dest_port);
+    let hello = match body {
+        Body::Tls(t) => Some((t.sni.as_deref(), t.ech, &t.alpn, "TLS")),
+        Body::Quic(q) => Some((q.sni.as_deref(), q.ech, &q.alpn, "QUIC")),
+        _ => None,
+    };
+    if let Some((sni, ech, alpn, transport)) = hello {
+        if let Some(name) = sni.filter(|n| policy.is_doh_resolver(n)) {
+            return Some(format!(
+                "{} resolves names over DNS-over-HTTPS at {name} ({server}), so the names of the servers it reaches are hidden from DNS monitoring.",
+                h.src_ip
+            ));
+        }
+        if alpn.iter().any(|a| a == "dot") {
+            return Some(format!(
+                "{} resolves names over DNS-over-TLS at {server}, so the names of the servers it reaches are hidden from DNS monitoring.",
+                h.src_ip
+            ));
+        }
+        if ech && sni.is_none_or(|n| policy.is_ech_public_name(n)) {
+            return Some(format!(
+                "{} sent a {transport} Encrypted Client Hello to {} ({server}); the real server name is encrypted and cannot be classified.",
+                h.src_ip,
+                sni.unwrap_or("a server without a public name")
+            ));
+        }
+        return None;
+    }
+    if let Body::Flow(f) = body {
+        if f.hello_unreadable {
+            return Some(format!(
+                "{} started a ClientHello to {server} that could not be read (segments lost or cut short), so its destination is unclassified.",
+                h.src_ip
+            ));
+        }
+        if h.proto == Transport::Tcp
+            && h.dest_port == policy.visibility.dot_port
+            && f.pkts_toserver > 0
+        {
+            return Some(format!(
+                "{} talked to {server}, the DNS-over-TLS port, so the names of the servers it reaches may be hidden from DNS monitoring.",
+                h.src_ip
+            ));
+        }
+    }
+    None
+}
+
+impl EventSink for Assessor<'_> {
+    fn event(&mut self, mut event: Event) -> io::Result<()> {
+        let now: Timestamp = event.header.timestamp;
+        let mut summaries = Vec::new();
+        self.dedup.expire(now, &mut summaries);
+        for s in summaries {
+            self.emit_alert(s)?;
+        }
+        let carries_flow = matches!(
+            event.body,
+            Body::Tls(_) | Body::Quic(_) | Body::Http(_) | Body::Flow(_)
+        );
+        if carries_flow {
+            if let Some(ai) = event.ai.clone() {
+                let landing = self.landing.judge(&ai, event.header.dest_ip);
+                event.verdict = self.judge_ai(&event, &ai, &landing);
+                event.landing = Some(landing);
+            }
+            self.check_visibility(&event);
+        }
+        if matches!(event.body, Body::Flow(_)) {
+            self.flows.remove(&event.header.flow_id);
+        }
+        let alerts = std::mem::take(&mut self.pending);
+        self.inner.event(event)?;
+        for alert in alerts {
+            self.emit_alert(alert)?;
+        }
+        Ok(())
+    }
+}

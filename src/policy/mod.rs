@@ -1,0 +1,419 @@
+//! The organisation's AI policy: which addresses are internal, which vendors and products
+//! are approved (and from where), where data may land, which training endpoints to guard,
+//! the alert severities, exceptions, and what counts as a visibility gap.
+//!
+//! Evaluation is pure: facts about a flow in, findings out. State (new flows,
+//! deduplication) lives with the caller.
+
+mod load;
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::alert::{Rule, Severity, Verdict};
+use crate::event::AiInfo;
+use crate::landing::Landing;
+use crate::signatures::{Kind, Training};
+
+pub use load::PolicyError;
+
+/// A named group of internal networks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub name: String,
+    pub nets: Vec<IpNet>,
+}
+
+/// Where a rule applies from: every internal host, or the hosts of named groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum From {
+    Internal,
+    /// Indexes into [`Policy::groups`].
+    Groups(Vec<usize>),
+}
+
+/// An approval: a vendor, optionally narrowed to endpoints, kinds and source groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    pub vendor: String,
+    /// Endpoint ids; empty means all of the vendor's endpoints.
+    pub endpoints: Vec<String>,
+    /// Kinds; empty means all.
+    pub kinds: Vec<Kind>,
+    pub from: From,
+    /// Its position in the file, for alerts (`approve[1]`).
+    pub label: String,
+    /// Why it was approved (a DPA, a ticket).
+    pub note: Option<String>,
+}
+
+/// Jurisdictions data may land in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Allowed {
+    Eea,
+    Adequacy,
+    Country(String),
+}
+
+/// An exception: a rule that does not fire for some vendor, endpoint or source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exception {
+    /// `None` for every rule.
+    pub rule: Option<Rule>,
+    pub vendor: Option<String>,
+    pub endpoint: Option<String>,
+    pub from: From,
+    pub hosts: Vec<IpNet>,
+    pub reason: String,
+    pub label: String,
+}
+
+/// What counts as a visibility gap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Visibility {
+    /// Outer SNIs of ECH client-facing servers: an ECH hello to one hides its real name.
+    pub ech_public_names: Vec<String>,
+    /// Host names of DNS-over-HTTPS resolvers.
+    pub doh_resolvers: Vec<String>,
+    /// The DNS-over-TLS port.
+    pub dot_port: u16,
+}
+
+/// A loaded, validated policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// The file it came from.
+    pub file: String,
+    pub internal: Vec<IpNet>,
+    pub groups: Vec<Group>,
+    pub approvals: Vec<Approval>,
+    pub allowed: Vec<Allowed>,
+    /// Vendors the organisation has confirmed as certified under the EU-US Data Privacy
+    /// Framework.
+    pub dpf_certified: Vec<String>,
+    /// Replaces the built-in adequacy list when set.
+    pub adequacy: Option<Vec<String>>,
+    pub training_from: From,
+    pub training_trains: Vec<Training>,
+    /// Kinds the training rule covers; empty means all.
+    pub training_kinds: Vec<Kind>,
+    pub severities: [Severity; Rule::ALL.len()],
+    pub exceptions: Vec<Exception>,
+    /// Microseconds.
+    pub dedup_window: i64,
+    pub visibility: Visibility,
+}
+
+/// One rule that fired for a flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub rule: Rule,
+    pub severity: Severity,
+    pub reason: String,
+    /// The policy entry that decided.
+    pub policy: String,
+}
+
+/// The policy's judgement on an AI flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    pub findings: Vec<Finding>,
+}
+
+impl Policy {
+    /// The severity a rule alerts with (`Off` when disabled).
+    pub fn severity(&self, rule: Rule) -> Severity {
+        self.severities
+            .get(rule.index())
+            .copied()
+            .unwrap_or(Severity::Off)
+    }
+
+    pub fn is_internal(&self, ip: IpAddr) -> bool {
+        self.internal.iter().any(|n| n.contains(&ip))
+    }
+
+    /// Traffic from an internal host to an address outside the organisation.
+    pub fn is_egress(&self, src: IpAddr, dst: IpAddr) -> bool {
+        self.is_internal(src) && !self.is_internal(dst)
+    }
+
+    /// The names of the groups `ip` is in.
+    pub fn groups_of(&self, ip: IpAddr) -> Vec<&str> {
+        self.groups
+            .iter()
+            .filter(|g| g.nets.iter().any(|n| n.contains(&ip)))
+            .map(|g| g.name.as_str())
+            .collect()
+    }
+
+    fn applies(&self, from: &From, ip: IpAddr) -> bool {
+        match from {
+            From::Internal => self.is_internal(ip),
+            From::Groups(groups) => groups.iter().any(|g| {
+                self.groups
+                    .get(*g)
+                    .is_some_and(|g| g.nets.iter().any(|n| n.contains(&ip)))
+            }),
+        }
+    }
+
+    /// "in the servers network", or "an internal host".
+    fn membership(&self, ip: IpAddr) -> String {
+        let groups = self.groups_of(ip);
+        match groups.as_slice() {
+            [] => "an internal host".into(),
+            [one] => format!("in the {one} network"),
+            many => format!("in the {} networks", many.join(", ")),
+        }
+    }
+
+    fn describe_from(&self, from: &From) -> String {
+        match from {
+            From::Internal => "any internal host".into(),
+            From::Groups(groups) => groups
+                .iter()
+                .filter_map(|g| self.groups.get(*g).map(|g| g.name.as_str()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+
+    /// The exception that silences `rule` for this flow, if any.
+    fn exception(&self, rule: Rule, src: IpAddr, ai: Option<&AiInfo>) -> Option<&Exception> {
+        self.exceptions.iter().find(|e| {
+            e.rule.is_none_or(|r| r == rule)
+                && e.vendor
+                    .as_deref()
+                    .is_none_or(|v| ai.is_some_and(|a| a.vendor == v))
+                && e.endpoint
+                    .as_deref()
+                    .is_none_or(|x| ai.is_some_and(|a| a.endpoint == x))
+                && self.applies(&e.from, src)
+                && (e.hosts.is_empty() || e.hosts.iter().any(|n| n.contains(&src)))
+        })
+    }
+
+    /// Adds `rule` unless it is off or excepted.
+    fn fire(
+        &self,
+        findings: &mut Vec<Finding>,
+        rule: Rule,
+        src: IpAddr,
+        ai: Option<&AiInfo>,
+        policy: String,
+        reason: String,
+    ) {
+        let severity = self.severity(rule);
+        if severity == Severity::Off || self.exception(rule, src, ai).is_some() {
+            return;
+        }
+        findings.push(Finding {
+            rule,
+            severity,
+            reason,
+            policy,
+        });
+    }
+
+    /// The approval that covers this flow, or why none does.
+    fn approval(&self, src: IpAddr, ai: &AiInfo) -> Result<&Approval, String> {
+        let mut vendor_approved_elsewhere: Option<&Approval> = None;
+        for a in self.approvals.iter().filter(|a| a.vendor == ai.vendor) {
+            let endpoint_ok = a.endpoints.is_empty() || a.endpoints.contains(&ai.endpoint);
+            let kind_ok = a.kinds.is_empty() || a.kinds.iter().any(|k| k.as_str() == ai.kind);
+            if endpoint_ok && kind_ok {
+                if self.applies(&a.from, src) {
+                    return Ok(a);
+                }
+                vendor_approved_elsewhere.get_or_insert(a);
+            }
+        }
+        Err(match vendor_approved_elsewhere {
+            Some(a) => format!(
+                "which the policy approves only from {} ({})",
+                self.describe_from(&a.from),
+                a.label
+            ),
+            None if self.approvals.iter().any(|a| a.vendor == ai.vendor) => {
+                format!(
+                    "a product of {} the policy does not approve",
+                    ai.vendor_name
+                )
+            }
+            None => "a vendor the policy does not approve".into(),
+        })
+    }
+
+    fn landing_allowed(&self, landing: &Landing) -> bool {
+        let Some(country) = &landing.country else {
+            return true;
+        };
+        self.allowed.iter().any(|a| match a {
+            Allowed::Eea => landing.eea,
+            Allowed::Adequacy => landing.adequacy,
+            Allowed::Country(c) => c == country,
+        })
+    }
+
+    /// Judges an egress flow from `src` to the AI endpoint `ai` landing in `landing`.
+    pub fn judge(&self, src: IpAddr, ai: &AiInfo, landing: &Landing) -> Judgement {
+        let mut findings = Vec::new();
+        let what = format!("{} ({}, {})", ai.vendor_name, ai.product, ai.kind);
+        let approved = self.approval(src, ai);
+        if let Err(why) = &approved {
+            self.fire(
+                &mut findings,
+                Rule::UnapprovedAiVendor,
+                src,
+                Some(ai),
+                "approve".into(),
+                format!("{src} sent data to {what}, {why}."),
+            );
+        }
+        let place = landing_phrase(landing);
+        match &landing.country {
+            Some(country) if !self.landing_allowed(landing) => {
+                let regime = if country == "US" && !landing.adequacy {
+                    format!(
+                        "outside the EEA, and the US adequacy decision covers only vendors certified under the Data Privacy Framework, which the policy does not confirm for {}",
+                        ai.vendor_name
+                    )
+                } else {
+                    "outside the EEA and the jurisdictions the policy allows".into()
+                };
+                self.fire(
+                    &mut findings,
+                    Rule::NonEeaLanding,
+                    src,
+                    Some(ai),
+                    "landing.allowed".into(),
+                    format!("Data from {src} to {what} lands in {country} ({place}), {regime}."),
+                );
+            }
+            Some(_) => {}
+            None => self.fire(
+                &mut findings,
+                Rule::UnknownLanding,
+                src,
+                Some(ai),
+                "landing".into(),
+                format!(
+                    "Where data from {src} to {what} lands is unknown: {place}, and the database documents no processing location or headquarters for {}.",
+                    ai.vendor_name
+                ),
+            ),
+        }
+        let trains = self
+            .training_trains
+            .iter()
+            .any(|t| t.as_str() == ai.trains_on_inputs);
+        let kind_guarded = self.training_kinds.is_empty()
+            || self.training_kinds.iter().any(|k| k.as_str() == ai.kind);
+        if trains && kind_guarded && self.applies(&self.training_from, src) {
+            let how = match ai.trains_on_inputs {
+                "yes" => "trains the vendor's models on its inputs",
+                _ => "trains the vendor's models on its inputs unless the account opts out",
+            };
+            self.fire(
+                &mut findings,
+                Rule::TrainingEndpoint,
+                src,
+                Some(ai),
+                "training".into(),
+                format!(
+                    "{src}, {}, reached {what}, an endpoint that {how}.",
+                    self.membership(src)
+                ),
+            );
+        }
+        let verdict = findings
+            .iter()
+            .map(|f| Verdict::of(f.rule))
+            .max()
+            .unwrap_or(Verdict::Approved)
+            .max(if approved.is_ok() {
+                Verdict::Approved
+            } else {
+                Verdict::Unapproved
+            });
+        Judgement { verdict, findings }
+    }
+
+    /// A visibility-gap finding, when the policy has it on and no exception silences it.
+    pub fn visibility_gap(&self, src: IpAddr, reason: String) -> Option<Finding> {
+        let mut findings = Vec::new();
+        self.fire(
+            &mut findings,
+            Rule::VisibilityGap,
+            src,
+            None,
+            "visibility".into(),
+            reason,
+        );
+        findings.pop()
+    }
+
+    /// A new-flow finding for the first flow from `src` to the vendor of `ai`.
+    pub fn new_flow(&self, src: IpAddr, ai: &AiInfo, landing: &Landing) -> Option<Finding> {
+        let mut findings = Vec::new();
+        self.fire(
+            &mut findings,
+            Rule::NewAiFlow,
+            src,
+            Some(ai),
+            "alerts.severity.new_ai_flow".into(),
+            format!(
+                "First flow seen from {src} to {} ({}, {}); its data lands in {}.",
+                ai.vendor_name,
+                ai.product,
+                ai.kind,
+                landing.country.as_deref().unwrap_or("an unknown place")
+            ),
+        );
+        findings.pop()
+    }
+
+    /// Whether `name` is a DNS-over-HTTPS resolver the policy knows.
+    pub fn is_doh_resolver(&self, name: &str) -> bool {
+        let name = name.trim_end_matches('.');
+        self.visibility
+            .doh_resolvers
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(name))
+    }
+
+    /// Whether `name` is the public name of an ECH client-facing server.
+    pub fn is_ech_public_name(&self, name: &str) -> bool {
+        let name = name.trim_end_matches('.');
+        self.visibility
+            .ech_public_names
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(name))
+    }
+}
+
+/// How the landing was judged, for a reason sentence.
+fn landing_phrase(landing: &Landing) -> String {
+    use crate::landing::Basis;
+    match landing.basis {
+        Basis::HostnameRegion => "from the region in the host name".into(),
+        Basis::VendorDocumented => "as the vendor documents for this endpoint".into(),
+        Basis::Geoip => format!(
+            "by GeoIP of the server address, confidence {}",
+            landing.confidence.as_str()
+        ),
+        Basis::VendorHeadquarters => match &landing.front_door {
+            Some(door) => format!(
+                "the vendor's headquarters, since the address is a {door} front door whose location says nothing"
+            ),
+            None => "the vendor's headquarters, since the address has no GeoIP answer".into(),
+        },
+        Basis::Unknown => match &landing.front_door {
+            Some(door) => format!("the address is a {door} front door"),
+            None => "the address has no GeoIP answer".into(),
+        },
+    }
+}
