@@ -188,3 +188,159 @@ fn wrong_flags_are_usage_errors() {
     assert_eq!(aigress(&["scan"]).status.code(), Some(2));
     assert_eq!(aigress(&["frobnicate"]).status.code(), Some(2));
 }
+
+fn deploy_policy() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/policy.toml")
+}
+
+#[test]
+fn geoip_says_country_eea_and_front_door() {
+    let out = aigress(&[
+        "geoip",
+        "-f",
+        "json",
+        "104.18.7.192",
+        "3.251.88.13",
+        "10.1.2.3",
+        "not-an-ip",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let answers: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(answers.len(), 4);
+    assert_eq!(answers[0]["front_door"], "cloudflare");
+    assert_eq!(answers[0]["adequacy"], true);
+    assert!(
+        answers[0]["adequacy_condition"]
+            .as_str()
+            .unwrap()
+            .contains("Data Privacy Framework")
+    );
+    assert_eq!(answers[1]["country"], "IE");
+    assert_eq!(answers[1]["eea"], true);
+    assert_eq!(answers[2]["country"], serde_json::Value::Null);
+    assert!(answers[3]["error"].as_str().unwrap().contains("not an IP"));
+    let table = aigress(&["geoip", "3.251.88.13"]);
+    assert!(
+        text(&table.stdout).contains("built-in"),
+        "{}",
+        text(&table.stdout)
+    );
+}
+
+#[test]
+fn a_missing_or_corrupt_geoip_database_stops_at_start() {
+    let cap = capture("ai-clients__b_python_sdks.pcap");
+    let out = aigress(&[
+        "scan",
+        "--geoip-country",
+        "/nonexistent/Country.mmdb",
+        path_str(&cap),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("/nonexistent/Country.mmdb") && err.contains("--no-geoip"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+
+    let dir = tempfile::tempdir().unwrap();
+    let corrupt = dir.path().join("c.mmdb");
+    std::fs::write(&corrupt, b"\xab\xcd\xefMaxMind.com garbage").unwrap();
+    let out = aigress(&["geoip", "--geoip-country", path_str(&corrupt), "1.1.1.1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("not a usable MaxMind database"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = aigress(&["scan", "-f", "json", "--no-geoip", path_str(&cap)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("\"landing\""));
+    assert!(
+        !stdout.contains("\"basis\":\"geoip\""),
+        "no GeoIP basis without GeoIP"
+    );
+}
+
+#[test]
+fn policy_check_accepts_the_default_and_names_problems_by_line() {
+    let out = aigress(&["policy", "check", path_str(&deploy_policy())]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("ok: policy"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("policy.toml");
+    std::fs::write(
+        &bad,
+        "[networks]\ninternal = [\"10.0.0.0/8\"]\n\n[[approve]]\nvendor = \"nosuchvendor\"\n",
+    )
+    .unwrap();
+    let out = aigress(&["policy", "check", path_str(&bad)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("{}:5: approve[1]: no vendor", bad.display())),
+        "{err}"
+    );
+
+    let cap = capture("ai-clients__b_python_sdks.pcap");
+    let out = aigress(&["scan", "--policy", path_str(&bad), path_str(&cap)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn alerts_go_to_the_stream_and_to_the_alert_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("alerts.json");
+    let cap = capture("ai-clients__b_python_sdks.pcap");
+    let out = aigress(&[
+        "scan",
+        "-f",
+        "json",
+        "--policy",
+        path_str(&deploy_policy()),
+        "--alerts-file",
+        path_str(&file),
+        path_str(&cap),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let in_stream: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("\"event_type\":\"alert\""))
+        .collect();
+    let in_file = std::fs::read_to_string(&file).unwrap();
+    assert!(!in_stream.is_empty());
+    assert_eq!(in_file.lines().collect::<Vec<_>>(), in_stream);
+    let stats: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        stats["stats"]["sinks"][0]["sent"].as_u64(),
+        Some(in_stream.len() as u64)
+    );
+
+    let table = aigress(&[
+        "scan",
+        "--policy",
+        path_str(&deploy_policy()),
+        path_str(&cap),
+    ]);
+    let t = text(&table.stdout);
+    assert!(
+        t.contains("LANDING") && t.contains("non_eea_landing"),
+        "{t}"
+    );
+
+    let no_policy = aigress(&["scan", "--alerts-file", path_str(&file), path_str(&cap)]);
+    assert_eq!(
+        no_policy.status.code(),
+        Some(2),
+        "alert sinks need a policy"
+    );
+}

@@ -144,3 +144,99 @@ fn summary(w: &Window) -> Option<Event> {
     }
     Some(event)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{AlertInfo, Severity, Verdict};
+    use crate::event::{Header, Transport};
+
+    fn alert(at: i64) -> Event {
+        let t = Timestamp::from_secs(at);
+        Event {
+            header: Header {
+                timestamp: t,
+                flow_id: 1,
+                src_ip: "10.0.0.1".parse().unwrap(),
+                src_port: 40000,
+                dest_ip: "192.0.2.1".parse().unwrap(),
+                dest_port: 443,
+                proto: Transport::Tcp,
+                vlans: Default::default(),
+            },
+            body: Body::Alert(AlertInfo {
+                rule: Rule::UnapprovedAiVendor,
+                severity: Severity::High,
+                verdict: Verdict::Unapproved,
+                reason: "10.0.0.1 sent data to X.".into(),
+                policy: "approve".into(),
+                count: 1,
+                summary: false,
+                first_seen: t,
+                last_seen: t,
+            }),
+            ai: None,
+            landing: None,
+            verdict: Some(Verdict::Unapproved),
+        }
+    }
+
+    fn key() -> DedupKey {
+        DedupKey {
+            rule: Rule::UnapprovedAiVendor,
+            host: "10.0.0.1".parse().unwrap(),
+            vendor: Some("x".into()),
+            product: Some("X".into()),
+            landing: Some("US".into()),
+        }
+    }
+
+    #[test]
+    fn repeats_in_a_window_become_one_summary_when_it_closes() {
+        let mut d = Deduper::new(60_000_000);
+        let mut out = Vec::new();
+        assert!(d.admit(key(), Timestamp::from_secs(0), &alert(0)));
+        assert!(!d.admit(key(), Timestamp::from_secs(10), &alert(10)));
+        assert!(!d.admit(key(), Timestamp::from_secs(59), &alert(59)));
+        d.expire(Timestamp::from_secs(59), &mut out);
+        assert!(out.is_empty());
+        d.expire(Timestamp::from_secs(60), &mut out);
+        assert_eq!(out.len(), 1);
+        let Body::Alert(a) = &out[0].body else {
+            panic!("an alert")
+        };
+        assert!(a.summary);
+        assert_eq!(a.count, 2);
+        assert_eq!(a.first_seen, Timestamp::from_secs(10));
+        assert_eq!(a.last_seen, Timestamp::from_secs(59));
+        assert!(
+            a.reason.starts_with("Repeated 2 more times from "),
+            "{}",
+            a.reason
+        );
+        assert_eq!(d.suppressed(), 2);
+        // The next occurrence opens a new window and goes out.
+        assert!(d.admit(key(), Timestamp::from_secs(61), &alert(61)));
+    }
+
+    #[test]
+    fn a_window_without_repeats_closes_silently_and_flush_closes_all() {
+        let mut d = Deduper::new(60_000_000);
+        let mut out = Vec::new();
+        assert!(d.admit(key(), Timestamp::from_secs(0), &alert(0)));
+        d.expire(Timestamp::from_secs(100), &mut out);
+        assert!(out.is_empty());
+        assert!(d.admit(key(), Timestamp::from_secs(100), &alert(100)));
+        assert!(!d.admit(key(), Timestamp::from_secs(101), &alert(101)));
+        d.flush(&mut out);
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn a_zero_window_lets_everything_through() {
+        let mut d = Deduper::new(0);
+        assert!(d.admit(key(), Timestamp::from_secs(0), &alert(0)));
+        assert!(d.admit(key(), Timestamp::from_secs(0), &alert(0)));
+        assert_eq!(d.suppressed(), 0);
+    }
+}

@@ -1,0 +1,221 @@
+//! Alert delivery: the HTTPS webhook against a local receiver (loopback only) that fails
+//! before it succeeds, a dead receiver, a full queue, and syslog over UDP.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aigress::alert::sinks::{AlertSink, SyslogSink, WebhookConfig, WebhookSink};
+use aigress::engine::EngineConfig;
+use aigress::output::JsonSink;
+use aigress::policy::Policy;
+use aigress::scan::{Judging, scan_judged};
+
+/// An HTTPS server on 127.0.0.1 that answers 503 to its first `failures` requests and
+/// 200 after, keeping the bodies it accepted.
+struct Receiver {
+    url: String,
+    ca: PathBuf,
+    bodies: Arc<Mutex<Vec<String>>>,
+    requests: Arc<AtomicUsize>,
+    _dir: tempfile::TempDir,
+}
+
+fn receiver(failures: usize) -> Receiver {
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, cert.cert.pem()).unwrap();
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der());
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key.into())
+        .unwrap(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "https://127.0.0.1:{}/alerts",
+        listener.local_addr().unwrap().port()
+    );
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let requests = Arc::new(AtomicUsize::new(0));
+    let (kept, count) = (Arc::clone(&bodies), Arc::clone(&requests));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(tcp) = stream else { continue };
+            let conn = rustls::ServerConnection::new(Arc::clone(&config)).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            let Some(body) = read_request(&mut tls) else {
+                continue;
+            };
+            let n = count.fetch_add(1, Ordering::SeqCst);
+            let status = if n < failures {
+                "503 Service Unavailable"
+            } else {
+                kept.lock().unwrap().push(body);
+                "200 OK"
+            };
+            let _ = write!(
+                tls,
+                "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        }
+    });
+    Receiver {
+        url,
+        ca,
+        bodies,
+        requests,
+        _dir: dir,
+    }
+}
+
+/// Reads one HTTP/1.1 request and returns its body.
+fn read_request(stream: &mut impl Read) -> Option<String> {
+    let mut reader = BufReader::new(stream);
+    let mut length = 0usize;
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    if !line.starts_with("POST /alerts HTTP/1.1") {
+        return None;
+    }
+    loop {
+        line.clear();
+        reader.read_line(&mut line).ok()?;
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().ok()?;
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    String::from_utf8(body).ok()
+}
+
+fn deploy_policy() -> Arc<Policy> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/policy.toml");
+    Arc::new(Policy::load(&path, &common::database()).unwrap())
+}
+
+/// Scans the Python SDK capture with the default policy into `sink`; returns the alert
+/// lines of the event stream and what the sink reported.
+fn scan_with(sink: Box<dyn AlertSink>) -> (Vec<String>, aigress::alert::sinks::SinkStats) {
+    let policy = deploy_policy();
+    let judging = Judging {
+        signatures: common::database(),
+        landing: common::landing(Some(&policy)),
+        policy: Some(policy),
+        alert_sinks: vec![sink],
+    };
+    let mut out = JsonSink::new(Vec::new());
+    let capture = common::captures_dir().join("ai-clients__b_python_sdks.pcap");
+    let (_, stats) = scan_judged(
+        &[capture],
+        EngineConfig::default(),
+        judging,
+        &mut out,
+        &mut |_| {},
+    )
+    .expect("the scan succeeds whatever the receiver does");
+    let text = String::from_utf8(out.finish().unwrap()).unwrap();
+    let alerts = text
+        .lines()
+        .filter(|l| l.contains("\"event_type\":\"alert\""))
+        .map(str::to_owned)
+        .collect();
+    (alerts, stats.sinks.into_iter().next().unwrap())
+}
+
+fn webhook(url: &str, ca: Option<&Path>, attempts: u32, queue: usize) -> Box<dyn AlertSink> {
+    let mut config = WebhookConfig::new(url.to_owned());
+    config.ca_file = ca.map(Path::to_owned);
+    config.attempts = attempts;
+    config.backoff = Duration::from_millis(5);
+    config.timeout = Duration::from_secs(5);
+    config.queue = queue;
+    Box::new(WebhookSink::start(config).unwrap())
+}
+
+#[test]
+fn the_webhook_retries_until_the_receiver_accepts() {
+    let r = receiver(2);
+    let (alerts, stats) = scan_with(webhook(&r.url, Some(&r.ca), 4, 1024));
+    assert!(alerts.len() >= 10, "{}", alerts.len());
+    assert_eq!(stats.sent, alerts.len() as u64, "{stats:?}");
+    assert_eq!((stats.retries, stats.failed, stats.dropped), (2, 0, 0));
+    assert_eq!(r.requests.load(Ordering::SeqCst), alerts.len() + 2);
+    let mut bodies = r.bodies.lock().unwrap().clone();
+    let mut expected = alerts.clone();
+    bodies.sort();
+    expected.sort();
+    assert_eq!(
+        bodies, expected,
+        "the receiver got exactly the alerts of the stream"
+    );
+}
+
+#[test]
+fn an_untrusted_certificate_is_refused_and_counted() {
+    let r = receiver(0);
+    let (alerts, stats) = scan_with(webhook(&r.url, None, 1, 1024));
+    assert_eq!(stats.sent, 0);
+    assert_eq!(stats.failed, alerts.len() as u64);
+    assert!(r.bodies.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_dead_receiver_loses_no_alert_silently() {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("https://127.0.0.1:{port}/alerts");
+    let (alerts, stats) = scan_with(webhook(&url, None, 3, 1024));
+    assert_eq!(stats.sent, 0);
+    assert_eq!(stats.failed, alerts.len() as u64, "{stats:?}");
+    assert_eq!(stats.retries, 2 * alerts.len() as u64);
+
+    // With a queue of one, most alerts wait for nothing: they are dropped, and counted.
+    let (alerts, stats) = scan_with(webhook(&url, None, 3, 1));
+    assert!(stats.dropped > 0, "{stats:?}");
+    assert_eq!(
+        stats.sent + stats.failed + stats.dropped,
+        alerts.len() as u64,
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn syslog_gets_one_rfc5424_message_per_alert() {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let sink = SyslogSink::open(socket.local_addr().unwrap()).unwrap();
+    let (alerts, stats) = scan_with(Box::new(sink));
+    assert_eq!(stats.sent, alerts.len() as u64);
+    let mut buf = vec![0; 65536];
+    for alert in &alerts {
+        let n = socket.recv(&mut buf).unwrap();
+        let message = std::str::from_utf8(&buf[..n]).unwrap();
+        assert!(
+            message.starts_with('<') && message.contains(">1 "),
+            "{message}"
+        );
+        assert!(message.ends_with(alert.as_str()), "{message}");
+    }
+}
