@@ -328,3 +328,15 @@ fn policy_errors_name_file_and_line() {
     }
     assert!(Policy::parse("p.toml", base, &db).is_ok());
 }
+
+#[test]
+fn a_client_hello_that_could_not_be_read_is_a_visibility_gap() {
+    // In this capture a Google QUIC T051 client's hello never completes.
+    let policy = policy_text("[networks]\ninternal = [\"187.227.136.0/24\"]\n");
+    let ev = events("ndpi__quic_t51.pcap", Some(policy));
+    let gaps = alerts(&ev, "visibility_gap");
+    assert_eq!(gaps.len(), 1, "{gaps:#?}");
+    let reason = gaps[0]["alert"]["reason"].as_str().unwrap();
+    assert!(reason.contains("could not be read"), "{reason}");
+    assert_eq!(gaps[0]["dest_ip"], "211.247.147.90");
+}
