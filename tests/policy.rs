@@ -133,9 +133,9 @@ fn a_consumer_chat_app_reached_from_a_server_subnet_raises_training_endpoint() {
         .collect();
     vendors.sort_unstable();
     vendors.dedup();
-    // Le Chat and Grok train on inputs unless the account opts out; Perplexity's and AI
-    // Studio's defaults are not sourced, so they do not count.
-    assert_eq!(vendors, ["mistral", "xai"]);
+    // Le Chat, Grok and Perplexity train on inputs unless the account opts out; AI
+    // Studio's default is not sourced, so it does not count.
+    assert_eq!(vendors, ["mistral", "perplexity", "xai"]);
     for a in &training {
         assert_eq!(a["alert"]["verdict"], "unapproved");
         assert!(
