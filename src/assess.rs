@@ -75,6 +75,37 @@ impl<'a> Assessor<'a> {
         }
     }
 
+    /// Judges with `landing` from now on (reloaded GeoIP databases or tables).
+    pub fn set_landing(&mut self, landing: Arc<LandingContext>) {
+        self.landing = landing;
+    }
+
+    /// Applies `policy` from now on; flows already judged keep their verdict.
+    pub fn set_policy(&mut self, policy: Option<Arc<Policy>>) {
+        self.dedup
+            .set_window(policy.as_ref().map_or(0, |p| p.dedup_window));
+        self.policy = policy;
+    }
+
+    /// What each alert sink did so far, with its kind.
+    pub fn sink_stats(&self) -> Vec<(&'static str, SinkStats)> {
+        self.sinks.iter().map(|s| (s.kind(), s.stats())).collect()
+    }
+
+    /// Lets time pass without an event: deduplication windows that ended by `now` write
+    /// their summaries.
+    ///
+    /// # Errors
+    /// The inner sink's or an alert sink's I/O errors.
+    pub fn tick(&mut self, now: Timestamp) -> io::Result<()> {
+        let mut summaries = Vec::new();
+        self.dedup.expire(now, &mut summaries);
+        for s in summaries {
+            self.emit_alert(s)?;
+        }
+        Ok(())
+    }
+
     /// Writes the summaries of every open deduplication window, lets the sinks deliver
     /// what they hold, and returns the counters.
     ///
@@ -273,5 +304,9 @@ impl EventSink for Assessor<'_> {
             self.emit_alert(alert)?;
         }
         Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }

@@ -37,6 +37,90 @@ pub enum Command {
     /// Work with policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Capture live on span/mirror interfaces: events as JSON lines, metrics over HTTP.
+    Run(Box<RunArgs>),
+    /// Work with sensor configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file and every file it names (signatures, policy, GeoIP);
+    /// exit 1 on problems.
+    Check {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+/// `aigress run`. Every flag overrides the configuration file.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The configuration file (see deploy/aigress.toml).
+    #[arg(short, long, value_name = "FILE", env = "AIGRESS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// An interface to capture on; repeat for several.
+    #[arg(
+        short,
+        long = "interface",
+        value_name = "IF",
+        env = "AIGRESS_INTERFACES",
+        value_delimiter = ','
+    )]
+    pub interfaces: Vec<String>,
+    /// Serve /metrics, /healthz, /readyz and /flows here.
+    #[arg(long, value_name = "ADDR:PORT", env = "AIGRESS_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// A BPF capture filter (tcpdump syntax).
+    #[arg(long, value_name = "EXPR", env = "AIGRESS_FILTER")]
+    pub filter: Option<String>,
+    /// Do not put the interfaces in promiscuous mode.
+    #[arg(long)]
+    pub no_promiscuous: bool,
+    /// Kernel capture buffer per interface, MiB.
+    #[arg(long, value_name = "MIB", env = "AIGRESS_BUFFER_MIB")]
+    pub buffer_mib: Option<u32>,
+    /// Drop to this user once the interfaces and the HTTP port are open.
+    #[arg(long, value_name = "USER", env = "AIGRESS_USER")]
+    pub user: Option<String>,
+    /// Write events to this file (reopened on SIGHUP) instead of stdout; `-` is stdout.
+    #[arg(long, value_name = "FILE", env = "AIGRESS_EVENTS")]
+    pub events: Option<PathBuf>,
+    #[arg(long, value_name = "N", env = "AIGRESS_MAX_FLOWS")]
+    pub max_flows: Option<usize>,
+    #[arg(long, value_name = "N", env = "AIGRESS_DNS_CACHE")]
+    pub dns_cache: Option<usize>,
+    #[command(flatten)]
+    pub geo: GeoArgs,
+    /// The policy file (reloaded on SIGHUP).
+    #[arg(long, value_name = "FILE", env = "AIGRESS_POLICY")]
+    pub policy: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub alerts_file: Option<PathBuf>,
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    pub webhook_ca: Option<PathBuf>,
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "AIGRESS_WEBHOOK_TOKEN",
+        hide_env_values = true
+    )]
+    pub webhook_token: Option<String>,
+    #[arg(long, value_name = "N")]
+    pub webhook_attempts: Option<u32>,
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub syslog: Option<std::net::SocketAddr>,
+    /// Require `Authorization: Bearer <token>` on HTTP, the token read from this file.
+    #[arg(long, value_name = "FILE")]
+    pub http_token_file: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain (with --http-tls-key).
+    #[arg(long, value_name = "FILE", requires = "http_tls_key")]
+    pub http_tls_cert: Option<PathBuf>,
+    #[arg(long, value_name = "FILE", requires = "http_tls_cert")]
+    pub http_tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

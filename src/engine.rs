@@ -175,6 +175,40 @@ impl Engine {
         self.last_seen
     }
 
+    /// Flows in the table now.
+    pub fn flows_active(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Addresses in the DNS cache now.
+    pub fn dns_cache_entries(&self) -> usize {
+        self.dns_cache.len()
+    }
+
+    /// Classifies with `signatures` from now on (a reloaded database); flows already
+    /// seen keep the names they have.
+    pub fn set_signatures(&mut self, signatures: Arc<Database>) {
+        self.signatures = signatures;
+    }
+
+    /// Lets time pass without a packet (a quiet live interface): flows and fragments idle
+    /// for longer than their timeouts at `now` end and are written.
+    ///
+    /// # Errors
+    /// The sink's I/O errors.
+    pub fn advance(&mut self, now: Timestamp, sink: &mut dyn EventSink) -> io::Result<()> {
+        if now <= self.last_seen {
+            return Ok(());
+        }
+        self.last_seen = now;
+        self.flows.expire(now, &mut self.ended);
+        self.end_flows(sink)?;
+        for partial in self.defrag.expire(now) {
+            self.datagram(&partial, sink)?;
+        }
+        Ok(())
+    }
+
     /// Runs one packet through the whole path.
     ///
     /// # Errors

@@ -401,4 +401,12 @@ pub trait EventSink {
     /// # Errors
     /// An I/O error from the sink's writer; the engine stops on it.
     fn event(&mut self, event: Event) -> std::io::Result<()>;
+
+    /// Writes out what the sink buffers (the live sensor calls it every second).
+    ///
+    /// # Errors
+    /// The sink's I/O errors.
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -12,14 +12,19 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use aigress::alert::sinks::{AlertSink, FileSink, SyslogSink, WebhookConfig, WebhookSink};
+use aigress::capture::live::LiveOptions;
+use aigress::config::{Config, read_secret};
 use aigress::engine::EngineConfig;
-use aigress::geo::{FrontDoors, GeoIp};
-use aigress::landing::{Jurisdictions, LandingContext};
+use aigress::landing::LandingContext;
 use aigress::output::{JsonSink, TableSink};
 use aigress::policy::Policy;
 use aigress::scan::{Judging, ScanError, scan_judged};
+use aigress::sensor;
 use aigress::signatures::Database;
-use cli::{Cli, Command, Format, GeoArgs, PolicyCommand, ScanArgs, SignaturesCommand};
+use cli::{
+    Cli, Command, ConfigCommand, Format, GeoArgs, PolicyCommand, RunArgs, ScanArgs,
+    SignaturesCommand,
+};
 
 /// Inputs larger than this get a progress bar when stderr is a terminal.
 const PROGRESS_MIN_BYTES: u64 = 64 * 1024 * 1024;
@@ -43,6 +48,8 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Check { file }) => {
             database(cli.signatures.as_deref()).and_then(|db| policy_check(&file, &db))
         }
+        Command::Run(args) => run(&args, cli.signatures.as_deref()),
+        Command::Config(ConfigCommand::Check { file }) => config_check(&file),
     };
     match result {
         Ok(code) => code,
@@ -141,25 +148,14 @@ fn signatures(command: &SignaturesCommand, db: &Database) -> anyhow::Result<Exit
 
 /// The GeoIP databases, front-door table and jurisdiction tables, adjusted by the policy.
 fn landing_context(geo: &GeoArgs, policy: Option<&Policy>) -> anyhow::Result<LandingContext> {
-    let geoip = if geo.no_geoip {
-        GeoIp::disabled()
-    } else {
-        GeoIp::open(geo.geoip_country.as_deref(), geo.geoip_asn.as_deref())
-            .context("loading the GeoIP databases (--no-geoip runs without them)")?
-    };
-    tracing::info!(databases = geoip.description(), "GeoIP ready.");
-    let mut jurisdictions = Jurisdictions::embedded()?;
-    if let Some(p) = policy {
-        if let Some(list) = &p.adequacy {
-            jurisdictions.set_adequacy(list.iter().cloned());
-        }
-        jurisdictions.set_dpf_certified(p.dpf_certified.iter().cloned());
-    }
-    Ok(LandingContext {
-        geo: geoip,
-        front_doors: FrontDoors::embedded()?,
-        jurisdictions,
-    })
+    let ctx = LandingContext::load(
+        geo.geoip_country.as_deref(),
+        geo.geoip_asn.as_deref(),
+        geo.no_geoip,
+        policy,
+    )?;
+    tracing::info!(databases = ctx.geo.description(), "GeoIP ready.");
+    Ok(ctx)
 }
 
 fn geoip(geo: &GeoArgs, format: Format, addresses: &[String]) -> anyhow::Result<ExitCode> {
@@ -302,5 +298,172 @@ fn scan(args: &ScanArgs, signatures: Arc<Database>) -> anyhow::Result<ExitCode> 
             "Capture file ends inside a packet record; packets before it were processed."
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The sensor's settings: the configuration file, then the flags over it.
+fn settings(args: &RunArgs, signatures: Option<&Path>) -> anyhow::Result<sensor::Settings> {
+    let config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    let interfaces = if args.interfaces.is_empty() {
+        config.capture.interfaces.clone()
+    } else {
+        args.interfaces.clone()
+    };
+    let buffer_mib = args.buffer_mib.or(config.capture.buffer_mib).unwrap_or(64);
+    let buffer_bytes = i32::try_from(u64::from(buffer_mib).saturating_mul(1024 * 1024))
+        .context("the capture buffer must be below 2 GiB")?;
+    let filter = args.filter.clone().or(config.capture.filter.clone());
+    let promiscuous = !args.no_promiscuous && config.capture.promiscuous.unwrap_or(true);
+    let interfaces = interfaces
+        .into_iter()
+        .map(|name| {
+            let mut o = LiveOptions::new(name);
+            o.promiscuous = promiscuous;
+            o.buffer_bytes = buffer_bytes;
+            o.filter.clone_from(&filter);
+            o
+        })
+        .collect();
+    let sources = sensor::Sources {
+        signatures: signatures
+            .map(Path::to_owned)
+            .or(config.signatures.dir.clone()),
+        geoip_country: args
+            .geo
+            .geoip_country
+            .clone()
+            .or(config.geoip.country.clone()),
+        geoip_asn: args.geo.geoip_asn.clone().or(config.geoip.asn.clone()),
+        no_geoip: args.geo.no_geoip || config.geoip.disabled.unwrap_or(false),
+        policy: args.policy.clone().or(config.policy.file.clone()),
+    };
+    let webhook = match args.webhook.clone().or(config.output.webhook.clone()) {
+        None => None,
+        Some(url) => {
+            let mut w = WebhookConfig::new(url);
+            w.ca_file = args.webhook_ca.clone().or(config.output.webhook_ca.clone());
+            w.bearer_token = match (&args.webhook_token, &config.output.webhook_token_file) {
+                (Some(t), _) => Some(t.clone()),
+                (None, Some(f)) => {
+                    Some(read_secret(f).with_context(|| format!("reading {}", f.display()))?)
+                }
+                (None, None) => None,
+            };
+            w.attempts = args
+                .webhook_attempts
+                .or(config.output.webhook_attempts)
+                .unwrap_or(5)
+                .max(1);
+            Some(w)
+        }
+    };
+    let alerts = sensor::AlertOutputs {
+        file: args
+            .alerts_file
+            .clone()
+            .or(config.output.alerts_file.clone()),
+        webhook,
+        syslog: args.syslog.or(config.output.syslog),
+    };
+    if sources.policy.is_none()
+        && (alerts.file.is_some() || alerts.webhook.is_some() || alerts.syslog.is_some())
+    {
+        anyhow::bail!("alert outputs need a policy (--policy or policy.file) to raise alerts");
+    }
+    let http = match args.listen.or(config.http.listen) {
+        None => None,
+        Some(listen) => {
+            let token_file = args
+                .http_token_file
+                .clone()
+                .or(config.http.bearer_token_file.clone());
+            let auth = match (
+                token_file,
+                &config.http.basic_user,
+                &config.http.basic_password_file,
+            ) {
+                (Some(f), _, _) => sensor::http::Auth::Bearer(
+                    read_secret(&f).with_context(|| format!("reading {}", f.display()))?,
+                ),
+                (None, Some(user), Some(f)) => sensor::http::Auth::Basic {
+                    user: user.clone(),
+                    password: read_secret(f).with_context(|| format!("reading {}", f.display()))?,
+                },
+                _ => sensor::http::Auth::Open,
+            };
+            let tls = match (
+                args.http_tls_cert.clone().or(config.http.tls_cert.clone()),
+                args.http_tls_key.clone().or(config.http.tls_key.clone()),
+            ) {
+                (Some(c), Some(k)) => Some((c, k)),
+                _ => None,
+            };
+            Some(sensor::HttpSettings { listen, auth, tls })
+        }
+    };
+    Ok(sensor::Settings {
+        interfaces,
+        engine: EngineConfig {
+            max_flows: args
+                .max_flows
+                .or(config.engine.max_flows)
+                .unwrap_or(aigress::flow::DEFAULT_MAX_FLOWS),
+            dns_cache_entries: args
+                .dns_cache
+                .or(config.engine.dns_cache)
+                .unwrap_or(aigress::dns_cache::DEFAULT_CAPACITY),
+        },
+        sources,
+        events: args.events.clone().or(config.output.events.clone()),
+        alerts,
+        http,
+        user: args.user.clone().or(config.capture.user.clone()),
+    })
+}
+
+fn run(args: &RunArgs, signatures: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let settings = settings(args, signatures)?;
+    let signals = sensor::Signals::install().context("installing signal handlers")?;
+    sensor::run(&settings, &signals)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn config_check(file: &Path) -> anyhow::Result<ExitCode> {
+    let config = match Config::load(file) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let sources = sensor::Sources {
+        signatures: config.signatures.dir.clone(),
+        geoip_country: config.geoip.country.clone(),
+        geoip_asn: config.geoip.asn.clone(),
+        no_geoip: config.geoip.disabled.unwrap_or(false),
+        policy: config.policy.file.clone(),
+    };
+    if let Err(e) = sources.load() {
+        eprintln!("{}: {e}", file.display());
+        return Ok(ExitCode::from(1));
+    }
+    writeln!(
+        io::stdout(),
+        "ok: config {}: {} interface(s), policy {}, HTTP {}",
+        file.display(),
+        config.capture.interfaces.len(),
+        config
+            .policy
+            .file
+            .as_deref()
+            .map_or_else(|| "none".to_owned(), |p| p.display().to_string()),
+        config
+            .http
+            .listen
+            .map_or_else(|| "off".to_owned(), |a| a.to_string()),
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -21,6 +21,14 @@ impl Timestamp {
         Self(secs.saturating_mul(1_000_000).saturating_add(nanos / 1000))
     }
 
+    /// The wall clock, for live capture (where capture time and wall time agree).
+    pub fn now() -> Self {
+        let micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        Self(micros)
+    }
+
     pub fn from_secs(secs: i64) -> Self {
         Self(secs.saturating_mul(1_000_000))
     }

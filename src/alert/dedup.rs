@@ -53,6 +53,11 @@ impl Deduper {
         }
     }
 
+    /// Changes the window (a reloaded policy); open windows keep their start.
+    pub fn set_window(&mut self, window_micros: i64) {
+        self.window = window_micros.max(0);
+    }
+
     /// Repeats suppressed so far.
     pub fn suppressed(&self) -> u64 {
         self.suppressed

@@ -30,6 +30,12 @@ pub trait AlertSink: Send {
     /// # Errors
     /// A final write or flush that failed.
     fn finish(&mut self) -> io::Result<SinkStats>;
+
+    /// What the sink did so far.
+    fn stats(&self) -> SinkStats;
+
+    /// The sink's kind, a bounded metrics label: `file`, `webhook` or `syslog`.
+    fn kind(&self) -> &'static str;
 }
 
 /// What a sink did.
@@ -95,11 +101,19 @@ impl AlertSink for FileSink {
 
     fn finish(&mut self) -> io::Result<SinkStats> {
         self.out.flush()?;
-        Ok(SinkStats {
+        Ok(self.stats())
+    }
+
+    fn stats(&self) -> SinkStats {
+        SinkStats {
             sink: format!("file:{}", self.path.display()),
             sent: self.sent,
             ..SinkStats::default()
-        })
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        "file"
     }
 }
 
@@ -220,7 +234,7 @@ impl WebhookSink {
         })
     }
 
-    fn stats(&self) -> SinkStats {
+    fn counters(&self) -> SinkStats {
         SinkStats {
             sink: format!("webhook:{}", self.url),
             sent: self.counters.sent.load(Ordering::Relaxed),
@@ -299,7 +313,15 @@ impl AlertSink for WebhookSink {
         {
             tracing::error!(url = %self.url, "The webhook worker stopped abnormally.");
         }
-        Ok(self.stats())
+        Ok(self.counters())
+    }
+
+    fn stats(&self) -> SinkStats {
+        self.counters()
+    }
+
+    fn kind(&self) -> &'static str {
+        "webhook"
     }
 }
 
@@ -376,12 +398,20 @@ impl AlertSink for SyslogSink {
     }
 
     fn finish(&mut self) -> io::Result<SinkStats> {
-        Ok(SinkStats {
+        Ok(self.stats())
+    }
+
+    fn stats(&self) -> SinkStats {
+        SinkStats {
             sink: format!("syslog:{}", self.target),
             sent: self.sent,
             failed: self.failed,
             ..SinkStats::default()
-        })
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        "syslog"
     }
 }
 

@@ -1,5 +1,6 @@
-//! Packet sources: capture files now; live interfaces plug in beside them.
+//! Packet sources: capture files, and live interfaces.
 
+pub mod live;
 pub mod offline;
 
 pub use offline::{CaptureError, FileSource, Next};

@@ -103,7 +103,47 @@ pub struct LandingContext {
     pub jurisdictions: Jurisdictions,
 }
 
+/// Why the landing context could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum LandingError {
+    #[error("loading the GeoIP databases (--no-geoip runs without them): {0}")]
+    Geo(#[from] crate::geo::GeoError),
+    #[error(transparent)]
+    Table(#[from] crate::diag::Problems),
+}
+
 impl LandingContext {
+    /// The GeoIP databases (`country`: the built-in one when `None`; none at all when
+    /// `disabled`), the built-in front-door and jurisdiction tables, adjusted by the
+    /// policy's adequacy list and DPF-certified vendors.
+    ///
+    /// # Errors
+    /// A GeoIP database that is missing, corrupt or of the wrong kind.
+    pub fn load(
+        country: Option<&std::path::Path>,
+        asn: Option<&std::path::Path>,
+        disabled: bool,
+        policy: Option<&crate::policy::Policy>,
+    ) -> Result<Self, LandingError> {
+        let geo = if disabled {
+            GeoIp::disabled()
+        } else {
+            GeoIp::open(country, asn)?
+        };
+        let mut jurisdictions = Jurisdictions::embedded()?;
+        if let Some(p) = policy {
+            if let Some(list) = &p.adequacy {
+                jurisdictions.set_adequacy(list.iter().cloned());
+            }
+            jurisdictions.set_dpf_certified(p.dpf_certified.iter().cloned());
+        }
+        Ok(Self {
+            geo,
+            front_doors: FrontDoors::embedded()?,
+            jurisdictions,
+        })
+    }
+
     /// Where the data of a flow to `dest` classified as `ai` lands.
     pub fn judge(&self, ai: &AiInfo, dest: IpAddr) -> Landing {
         let geo = self.geo.lookup(dest);

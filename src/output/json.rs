@@ -69,4 +69,8 @@ impl<W: Write> EventSink for JsonSink<W> {
         serde_json::to_writer(&mut self.out, &event)?;
         self.out.write_all(b"\n")
     }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }

@@ -1,0 +1,346 @@
+//! Live capture from network interfaces through libpcap.
+//!
+//! Each interface has a thread that fills [`Batch`]es of packets and hands them to the
+//! engine thread over a bounded channel; the engine hands emptied batches back, so the
+//! steady state allocates nothing. When the engine falls behind, the capture thread
+//! waits on the channel, the kernel buffer fills, and libpcap counts the drops — the
+//! loss is visible in the metrics, never silent. An interface that fails (unplugged,
+//! brought down) is opened again with backoff while the sensor keeps running.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use pcap::{Active, Capture, Precision};
+
+use crate::decode::LinkType;
+use crate::engine::RawPacket;
+use crate::metrics::CaptureCounts;
+use crate::time::Timestamp;
+
+/// The snap length: whole frames, so no ClientHello is ever cut (jumbo frames and
+/// offloaded segments included).
+pub const SNAPLEN: i32 = 262_144;
+/// Packets per batch; a batch also goes out when the capture's read timeout passes.
+const BATCH_PACKETS: usize = 256;
+/// How long a read waits for packets before the thread checks for shutdown.
+const READ_TIMEOUT_MS: u16 = 100;
+/// The longest wait between attempts to reopen a failed interface.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// How to open an interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveOptions {
+    pub interface: String,
+    pub promiscuous: bool,
+    /// Kernel buffer size in bytes.
+    pub buffer_bytes: i32,
+    /// A BPF filter (tcpdump syntax); all traffic when `None`.
+    pub filter: Option<String>,
+}
+
+impl LiveOptions {
+    pub fn new(interface: String) -> Self {
+        Self {
+            interface,
+            promiscuous: true,
+            buffer_bytes: 64 * 1024 * 1024,
+            filter: None,
+        }
+    }
+}
+
+/// Why an interface could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error("cannot capture on {interface}: {message}")]
+    Open { interface: String, message: String },
+    #[error("bad capture filter {filter:?} on {interface}: {message}")]
+    Filter {
+        interface: String,
+        filter: String,
+        message: String,
+    },
+    #[error("{interface}: {source}")]
+    LinkType {
+        interface: String,
+        source: crate::decode::UnsupportedLinkType,
+    },
+}
+
+/// An open interface.
+pub struct LiveCapture {
+    options: LiveOptions,
+    capture: Capture<Active>,
+    link: LinkType,
+}
+
+impl LiveCapture {
+    /// Opens `options.interface`: promiscuous if asked, whole frames, immediate delivery,
+    /// the kernel buffer and filter given.
+    ///
+    /// # Errors
+    /// No such interface, no permission (CAP_NET_RAW), a filter that does not compile, or
+    /// a link type aigress does not decode.
+    pub fn open(options: &LiveOptions) -> Result<Self, LiveError> {
+        let open_err = |e: pcap::Error| LiveError::Open {
+            interface: options.interface.clone(),
+            message: e.to_string(),
+        };
+        let mut capture = Capture::from_device(options.interface.as_str())
+            .map_err(open_err)?
+            .promisc(options.promiscuous)
+            .snaplen(SNAPLEN)
+            .buffer_size(options.buffer_bytes)
+            .immediate_mode(true)
+            .timeout(i32::from(READ_TIMEOUT_MS))
+            .precision(Precision::Nano)
+            .open()
+            .and_then(Capture::setnonblock)
+            .map_err(open_err)?;
+        if let Some(filter) = &options.filter {
+            capture
+                .filter(filter, true)
+                .map_err(|e| LiveError::Filter {
+                    interface: options.interface.clone(),
+                    filter: filter.clone(),
+                    message: e.to_string(),
+                })?;
+        }
+        let link = LinkType::from_number(capture.get_datalink().0).map_err(|source| {
+            LiveError::LinkType {
+                interface: options.interface.clone(),
+                source,
+            }
+        })?;
+        Ok(Self {
+            options: options.clone(),
+            capture,
+            link,
+        })
+    }
+
+    pub fn interface(&self) -> &str {
+        &self.options.interface
+    }
+}
+
+/// Packets of one interface, copied out of libpcap's buffer.
+#[derive(Debug)]
+pub struct Batch {
+    /// Which interface (index into the run's list) it came from.
+    pub interface: usize,
+    pub link: LinkType,
+    data: Vec<u8>,
+    records: Vec<(Timestamp, u32, Range<usize>)>,
+}
+
+impl Batch {
+    fn new(interface: usize, link: LinkType) -> Self {
+        Self {
+            interface,
+            link,
+            data: Vec::with_capacity(BATCH_PACKETS.saturating_mul(1600)),
+            records: Vec::with_capacity(BATCH_PACKETS),
+        }
+    }
+
+    fn push(&mut self, timestamp: Timestamp, wire_len: u32, bytes: &[u8]) {
+        let start = self.data.len();
+        self.data.extend_from_slice(bytes);
+        self.records
+            .push((timestamp, wire_len, start..self.data.len()));
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Empties the batch for reuse, keeping its memory.
+    pub fn clear(&mut self) {
+        self.data.clear();
+        self.records.clear();
+    }
+
+    /// The packets, in capture order.
+    pub fn packets(&self) -> impl Iterator<Item = RawPacket<'_>> {
+        self.records
+            .iter()
+            .map(|(timestamp, wire_len, range)| RawPacket {
+                timestamp: *timestamp,
+                data: self.data.get(range.clone()).unwrap_or_default(),
+                wire_len: *wire_len,
+            })
+    }
+}
+
+/// What a capture thread shares with the rest of the sensor.
+pub struct CaptureLink {
+    pub batches: SyncSender<Batch>,
+    /// Emptied batches coming back from the engine.
+    pub pool: Receiver<Batch>,
+    pub counts: Arc<Mutex<CaptureCounts>>,
+    pub stop: Arc<AtomicBool>,
+}
+
+/// Reads `capture` on its own thread until `link.stop` is set, reopening it with backoff
+/// when it fails.
+///
+/// # Errors
+/// The thread could not be started.
+pub fn spawn(
+    index: usize,
+    capture: LiveCapture,
+    link: CaptureLink,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("capture-{}", capture.options.interface))
+        .spawn(move || run(index, capture, &link))
+}
+
+fn run(index: usize, mut capture: LiveCapture, link: &CaptureLink) {
+    // libpcap's counters restart with each open; these carry the totals across.
+    let mut base = CaptureCounts::default();
+    let mut last_stats = Instant::now();
+    let mut batch = Batch::new(index, capture.link);
+    while !link.stop.load(Ordering::Relaxed) {
+        let mut idle = false;
+        match capture.capture.next_packet() {
+            // `time_t` and `suseconds_t` are `i64` here but `i32` on some targets.
+            #[allow(clippy::useless_conversion)]
+            Ok(p) => {
+                let ts = Timestamp::from_secs_nanos(
+                    i64::from(p.header.ts.tv_sec),
+                    i64::from(p.header.ts.tv_usec),
+                );
+                batch.push(ts, p.header.len, p.data);
+            }
+            Err(pcap::Error::TimeoutExpired) => {
+                // Nothing buffered: wait for the socket, at most a read timeout, so a
+                // quiet interface still notices a stop and hands over its partial batch.
+                // (libpcap's own timeout does not apply in immediate mode.)
+                idle = true;
+                wait_readable(&capture.capture);
+            }
+            Err(e) => {
+                tracing::warn!(interface = capture.interface(), error = %e, "Capture failed; reopening.");
+                base = totals(base, &mut capture, link);
+                if !send(&mut batch, link) {
+                    return;
+                }
+                let Some(fresh) = reopen(&capture.options, link) else {
+                    return;
+                };
+                capture = fresh;
+                base.reopens = base.reopens.saturating_add(1);
+                batch.link = capture.link;
+                continue;
+            }
+        }
+        if last_stats.elapsed() >= Duration::from_secs(1) {
+            publish(base, &mut capture, link);
+            last_stats = Instant::now();
+            idle = true;
+        }
+        // A full batch goes at once; a partial one when the wire goes quiet or a second
+        // has passed, so events are never held back for long.
+        if (batch.len() >= BATCH_PACKETS || idle) && !send(&mut batch, link) {
+            return;
+        }
+    }
+    publish(base, &mut capture, link);
+    send(&mut batch, link);
+}
+
+fn wait_readable(capture: &Capture<Active>) {
+    use std::os::fd::AsFd;
+    let mut fds = [nix::poll::PollFd::new(
+        capture.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let timeout = nix::poll::PollTimeout::from(READ_TIMEOUT_MS);
+    // An interrupted or failed poll only shortens the wait; the next read tells.
+    let _ = nix::poll::poll(&mut fds, timeout);
+}
+
+/// Hands a non-empty batch to the engine and takes a fresh one from the pool; false when
+/// the engine is gone.
+fn send(batch: &mut Batch, link: &CaptureLink) -> bool {
+    if batch.is_empty() {
+        return true;
+    }
+    let fresh = match link.pool.try_recv() {
+        Ok(mut b) => {
+            b.clear();
+            b.interface = batch.interface;
+            b.link = batch.link;
+            b
+        }
+        Err(_) => Batch::new(batch.interface, batch.link),
+    };
+    let full = std::mem::replace(batch, fresh);
+    match link.batches.try_send(full) {
+        Ok(()) => true,
+        // The engine is behind: wait for it rather than drop here; the kernel buffer
+        // absorbs the burst and libpcap counts what it cannot.
+        Err(TrySendError::Full(full)) => link.batches.send(full).is_ok(),
+        Err(TrySendError::Disconnected(_)) => false,
+    }
+}
+
+fn current(base: CaptureCounts, capture: &mut LiveCapture) -> CaptureCounts {
+    let Ok(s) = capture.capture.stats() else {
+        return base;
+    };
+    CaptureCounts {
+        received: base.received.saturating_add(u64::from(s.received)),
+        dropped_kernel: base.dropped_kernel.saturating_add(u64::from(s.dropped)),
+        dropped_interface: base
+            .dropped_interface
+            .saturating_add(u64::from(s.if_dropped)),
+        reopens: base.reopens,
+    }
+}
+
+fn publish(base: CaptureCounts, capture: &mut LiveCapture, link: &CaptureLink) {
+    let now = current(base, capture);
+    *link.counts.lock().unwrap_or_else(PoisonError::into_inner) = now;
+}
+
+/// The totals so far, before the capture is dropped.
+fn totals(base: CaptureCounts, capture: &mut LiveCapture, link: &CaptureLink) -> CaptureCounts {
+    publish(base, capture, link);
+    current(base, capture)
+}
+
+/// Opens the interface again, waiting longer after each failure; `None` when asked to
+/// stop first.
+fn reopen(options: &LiveOptions, link: &CaptureLink) -> Option<LiveCapture> {
+    let mut wait = Duration::from_millis(500);
+    loop {
+        let started = Instant::now();
+        while started.elapsed() < wait {
+            if link.stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        match LiveCapture::open(options) {
+            Ok(c) => {
+                tracing::info!(interface = %options.interface, "Capture reopened.");
+                return Some(c);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_s = wait.as_secs_f32(), "Reopening the capture failed.");
+                wait = wait.saturating_mul(2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}

@@ -1,0 +1,610 @@
+//! Every Prometheus metric aigress exports, defined in one place.
+//!
+//! Conventions: the `aigress_` prefix, base units (bytes, seconds), `_total` on counters,
+//! and only bounded labels — interface, reason, transport, vendor, product, kind, landing
+//! country, verdict, rule, severity, sink — never an address or a host name.
+//!
+//! The engine counts in plain integers on its own thread; [`Metrics::publish_engine`]
+//! adds what changed since the last call, so the packet path never touches an atomic.
+//! AI flows and alerts are counted by [`MetricsSink`] as events pass through.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use prometheus::{
+    Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use serde::Serialize;
+
+use crate::alert::sinks::SinkStats;
+use crate::decode::DecodeError;
+use crate::engine::Stats;
+use crate::event::{Body, Event, EventSink};
+use crate::signatures::Database;
+use crate::time::Timestamp;
+
+/// Capture counters of one interface, as libpcap reports them (cumulative over reopens).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CaptureCounts {
+    pub received: u64,
+    pub dropped_kernel: u64,
+    pub dropped_interface: u64,
+    pub reopens: u64,
+}
+
+/// The registry and every metric in it.
+pub struct Metrics {
+    pub registry: Registry,
+    packets: IntCounter,
+    bytes: IntCounter,
+    snaplen_truncated: IntCounter,
+    decode_errors: IntCounterVec,
+    other_transport: IntCounter,
+    flows: IntCounter,
+    flows_timed_out: IntCounter,
+    flows_evicted: IntCounter,
+    flows_active: IntGauge,
+    client_hellos: IntCounterVec,
+    dns_messages: IntCounterVec,
+    http_requests: IntCounter,
+    dns_cache_entries: IntGauge,
+    reassembly_gaps: IntCounter,
+    capture_received: IntCounterVec,
+    capture_dropped: IntCounterVec,
+    capture_reopens: IntCounterVec,
+    ai_flows: IntCounterVec,
+    ai_bytes_sent: IntCounterVec,
+    ai_bytes_received: IntCounterVec,
+    ai_flows_active: IntGauge,
+    alerts: IntCounterVec,
+    alert_sink: IntCounterVec,
+    signature_info: IntGaugeVec,
+    signature_vendors: IntGauge,
+    signature_endpoints: IntGauge,
+    reloads: IntCounterVec,
+    last_packet: IntGauge,
+    /// What was published last, to add only the change.
+    published: Mutex<Published>,
+}
+
+#[derive(Default)]
+struct Published {
+    engine: Stats,
+    captures: BTreeMap<String, CaptureCounts>,
+    sinks: BTreeMap<String, SinkStats>,
+}
+
+/// Why the metrics could not be set up (a name registered twice: a bug).
+#[derive(Debug, thiserror::Error)]
+#[error("setting up metrics: {0}")]
+pub struct MetricsError(#[from] prometheus::Error);
+
+fn counter(r: &Registry, name: &str, help: &str) -> Result<IntCounter, prometheus::Error> {
+    let c = IntCounter::new(name, help)?;
+    r.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+fn counter_vec(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<IntCounterVec, prometheus::Error> {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+    r.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> Result<IntGauge, prometheus::Error> {
+    let g = IntGauge::new(name, help)?;
+    r.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+fn gauge_vec(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<IntGaugeVec, prometheus::Error> {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
+    r.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+/// The labels of the AI flow metrics.
+const AI_LABELS: [&str; 4] = ["vendor", "product", "kind", "landing_country"];
+
+fn delta(new: u64, old: u64) -> u64 {
+    new.saturating_sub(old)
+}
+
+impl Metrics {
+    /// A registry with every metric, the build info set.
+    ///
+    /// # Errors
+    /// Only on a programming error (a metric defined twice).
+    pub fn new() -> Result<Self, MetricsError> {
+        let r = Registry::new();
+        let build = gauge_vec(
+            &r,
+            "aigress_build_info",
+            "aigress version; always 1.",
+            &["version"],
+        )?;
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        #[cfg(target_os = "linux")]
+        r.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        let m = Self {
+            packets: counter(
+                &r,
+                "aigress_packets_total",
+                "Packets read from the capture.",
+            )?,
+            bytes: counter(
+                &r,
+                "aigress_bytes_total",
+                "Bytes on the wire of the packets read.",
+            )?,
+            snaplen_truncated: counter(
+                &r,
+                "aigress_snaplen_truncated_packets_total",
+                "Packets the capture's snap length cut short.",
+            )?,
+            decode_errors: counter_vec(
+                &r,
+                "aigress_decode_errors_total",
+                "Packets not decoded to TCP or UDP, by reason.",
+                &["reason"],
+            )?,
+            other_transport: counter(
+                &r,
+                "aigress_other_transport_packets_total",
+                "IP packets of protocols other than TCP and UDP.",
+            )?,
+            flows: counter(&r, "aigress_flows_total", "Flows created.")?,
+            flows_timed_out: counter(
+                &r,
+                "aigress_flows_timed_out_total",
+                "Flows ended by their idle timeout.",
+            )?,
+            flows_evicted: counter(
+                &r,
+                "aigress_flows_evicted_total",
+                "Flows evicted to keep the flow table within its bound.",
+            )?,
+            flows_active: gauge(&r, "aigress_flows_active", "Flows in the flow table.")?,
+            client_hellos: counter_vec(
+                &r,
+                "aigress_client_hellos_total",
+                "TLS and QUIC ClientHellos, read or unreadable, by transport.",
+                &["transport", "result"],
+            )?,
+            dns_messages: counter_vec(
+                &r,
+                "aigress_dns_messages_total",
+                "DNS messages, valid or invalid.",
+                &["result"],
+            )?,
+            http_requests: counter(
+                &r,
+                "aigress_http_requests_total",
+                "HTTP/1.x request heads read.",
+            )?,
+            dns_cache_entries: gauge(
+                &r,
+                "aigress_dns_cache_entries",
+                "Addresses remembered from DNS answers.",
+            )?,
+            reassembly_gaps: counter(
+                &r,
+                "aigress_tcp_reassembly_gaps_total",
+                "TCP holes given up on while reassembling handshakes.",
+            )?,
+            capture_received: counter_vec(
+                &r,
+                "aigress_capture_received_packets_total",
+                "Packets the capture received, as libpcap counts them.",
+                &["interface"],
+            )?,
+            capture_dropped: counter_vec(
+                &r,
+                "aigress_capture_dropped_packets_total",
+                "Packets dropped before aigress read them: by the kernel (buffer full) or the interface.",
+                &["interface", "by"],
+            )?,
+            capture_reopens: counter_vec(
+                &r,
+                "aigress_capture_reopens_total",
+                "Times an interface's capture failed and was opened again.",
+                &["interface"],
+            )?,
+            ai_flows: counter_vec(
+                &r,
+                "aigress_ai_flows_total",
+                "Finished flows to AI endpoints.",
+                &["vendor", "product", "kind", "landing_country", "verdict"],
+            )?,
+            ai_bytes_sent: counter_vec(
+                &r,
+                "aigress_ai_sent_bytes_total",
+                "Bytes sent to AI endpoints (client to server), counted when the flow ends.",
+                &AI_LABELS,
+            )?,
+            ai_bytes_received: counter_vec(
+                &r,
+                "aigress_ai_received_bytes_total",
+                "Bytes received from AI endpoints, counted when the flow ends.",
+                &AI_LABELS,
+            )?,
+            ai_flows_active: gauge(
+                &r,
+                "aigress_ai_flows_active",
+                "Flows to AI endpoints open now.",
+            )?,
+            alerts: counter_vec(
+                &r,
+                "aigress_alerts_total",
+                "Alerts written (summaries of repeats included), by rule and severity.",
+                &["rule", "severity"],
+            )?,
+            alert_sink: counter_vec(
+                &r,
+                "aigress_alert_sink_alerts_total",
+                "Alerts handed to each sink: sent, failed after every retry, or dropped by a full queue.",
+                &["sink", "result"],
+            )?,
+            signature_info: gauge_vec(
+                &r,
+                "aigress_signature_database_info",
+                "The signature database in use; always 1.",
+                &["version", "date"],
+            )?,
+            signature_vendors: gauge(
+                &r,
+                "aigress_signature_vendors",
+                "Vendors in the signature database.",
+            )?,
+            signature_endpoints: gauge(
+                &r,
+                "aigress_signature_endpoints",
+                "Endpoints in the signature database.",
+            )?,
+            reloads: counter_vec(
+                &r,
+                "aigress_reloads_total",
+                "Reloads of signatures, policy and GeoIP databases (SIGHUP), by result.",
+                &["result"],
+            )?,
+            last_packet: gauge(
+                &r,
+                "aigress_last_packet_timestamp_seconds",
+                "Time of the latest packet read, seconds since the epoch.",
+            )?,
+            registry: r,
+            published: Mutex::new(Published::default()),
+        };
+        for result in ["success", "failure"] {
+            m.reloads.with_label_values(&[result]);
+        }
+        for e in DecodeError::ALL {
+            m.decode_errors.with_label_values(&[e.reason()]);
+        }
+        Ok(m)
+    }
+
+    /// Shows `db` as the database in use.
+    pub fn set_signatures(&self, db: &Database) {
+        self.signature_info.reset();
+        self.signature_info
+            .with_label_values(&[db.version.as_str(), db.date.as_str()])
+            .set(1);
+        self.signature_vendors
+            .set(i64::try_from(db.vendors.len()).unwrap_or(i64::MAX));
+        self.signature_endpoints
+            .set(i64::try_from(db.endpoints.len()).unwrap_or(i64::MAX));
+    }
+
+    pub fn reloaded(&self, ok: bool) {
+        self.reloads
+            .with_label_values(&[if ok { "success" } else { "failure" }])
+            .inc();
+    }
+
+    /// Adds what the engine counted since the last call.
+    pub fn publish_engine(
+        &self,
+        stats: &Stats,
+        flows_active: usize,
+        dns_entries: usize,
+        last_seen: Timestamp,
+    ) {
+        let mut published = self
+            .published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let old = &published.engine;
+        self.packets.inc_by(delta(stats.packets, old.packets));
+        self.bytes.inc_by(delta(stats.bytes, old.bytes));
+        self.snaplen_truncated
+            .inc_by(delta(stats.snaplen_truncated, old.snaplen_truncated));
+        for e in DecodeError::ALL {
+            self.decode_errors
+                .with_label_values(&[e.reason()])
+                .inc_by(delta(stats.decode.get(e), old.decode.get(e)));
+        }
+        self.other_transport
+            .inc_by(delta(stats.other_transport, old.other_transport));
+        self.flows
+            .inc_by(delta(stats.flows.created, old.flows.created));
+        self.flows_timed_out
+            .inc_by(delta(stats.flows.timed_out, old.flows.timed_out));
+        self.flows_evicted
+            .inc_by(delta(stats.flows.evicted, old.flows.evicted));
+        let hellos = [
+            (
+                "tcp",
+                "read",
+                stats.tls.client_hellos,
+                old.tls.client_hellos,
+            ),
+            (
+                "tcp",
+                "unreadable",
+                stats.tls.client_hellos_unreadable,
+                old.tls.client_hellos_unreadable,
+            ),
+            (
+                "quic",
+                "read",
+                stats.quic.client_hellos,
+                old.quic.client_hellos,
+            ),
+            (
+                "quic",
+                "unreadable",
+                stats.quic.client_hellos_unreadable,
+                old.quic.client_hellos_unreadable,
+            ),
+        ];
+        for (transport, result, new, old) in hellos {
+            self.client_hellos
+                .with_label_values(&[transport, result])
+                .inc_by(delta(new, old));
+        }
+        self.dns_messages
+            .with_label_values(&["valid"])
+            .inc_by(delta(stats.dns.messages, old.dns.messages));
+        self.dns_messages
+            .with_label_values(&["invalid"])
+            .inc_by(delta(stats.dns.invalid, old.dns.invalid));
+        self.http_requests
+            .inc_by(delta(stats.http.requests, old.http.requests));
+        self.reassembly_gaps
+            .inc_by(delta(stats.reassembly_gaps, old.reassembly_gaps));
+        self.flows_active
+            .set(i64::try_from(flows_active).unwrap_or(i64::MAX));
+        self.dns_cache_entries
+            .set(i64::try_from(dns_entries).unwrap_or(i64::MAX));
+        if last_seen.micros() > 0 {
+            self.last_packet.set(last_seen.micros() / 1_000_000);
+        }
+        published.engine = stats.clone();
+    }
+
+    /// Adds what an interface's capture counted since the last call.
+    pub fn publish_capture(&self, interface: &str, counts: CaptureCounts) {
+        let mut published = self
+            .published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let old = published
+            .captures
+            .insert(interface.to_owned(), counts)
+            .unwrap_or_default();
+        self.capture_received
+            .with_label_values(&[interface])
+            .inc_by(delta(counts.received, old.received));
+        self.capture_dropped
+            .with_label_values(&[interface, "kernel"])
+            .inc_by(delta(counts.dropped_kernel, old.dropped_kernel));
+        self.capture_dropped
+            .with_label_values(&[interface, "interface"])
+            .inc_by(delta(counts.dropped_interface, old.dropped_interface));
+        self.capture_reopens
+            .with_label_values(&[interface])
+            .inc_by(delta(counts.reopens, old.reopens));
+    }
+
+    /// Adds what an alert sink did since the last call; `kind` is its bounded label
+    /// (`file`, `webhook`, `syslog`).
+    pub fn publish_sink(&self, kind: &str, stats: &SinkStats) {
+        let mut published = self
+            .published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let old = published
+            .sinks
+            .insert(stats.sink.clone(), stats.clone())
+            .unwrap_or_default();
+        for (result, new, old) in [
+            ("sent", stats.sent, old.sent),
+            ("failed", stats.failed, old.failed),
+            ("dropped", stats.dropped, old.dropped),
+        ] {
+            self.alert_sink
+                .with_label_values(&[kind, result])
+                .inc_by(delta(new, old));
+        }
+    }
+
+    /// The text exposition format, for `/metrics`.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %e, "Encoding metrics failed.");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// An AI flow open now, for the sensor's `/flows` view.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenAiFlow {
+    pub flow_id: u64,
+    pub first_seen: Timestamp,
+    pub src_ip: IpAddr,
+    pub dest_ip: IpAddr,
+    pub dest_port: u16,
+    pub vendor: String,
+    pub product: String,
+    pub kind: &'static str,
+    pub matched: String,
+    pub landing_country: Option<String>,
+    pub verdict: Option<&'static str>,
+}
+
+/// The open AI flows, shared with the HTTP endpoint.
+pub type OpenAiFlows = Arc<Mutex<BTreeMap<u64, OpenAiFlow>>>;
+
+/// Counts AI flows, their bytes and alerts on their way to the output, and keeps the
+/// view of open AI flows.
+pub struct MetricsSink<'a> {
+    metrics: Arc<Metrics>,
+    open: OpenAiFlows,
+    inner: &'a mut dyn EventSink,
+}
+
+impl<'a> MetricsSink<'a> {
+    pub fn new(metrics: Arc<Metrics>, open: OpenAiFlows, inner: &'a mut dyn EventSink) -> Self {
+        Self {
+            metrics,
+            open,
+            inner,
+        }
+    }
+}
+
+impl EventSink for MetricsSink<'_> {
+    fn event(&mut self, event: Event) -> io::Result<()> {
+        let landing = event
+            .landing
+            .as_ref()
+            .and_then(|l| l.country.as_deref())
+            .unwrap_or("unknown");
+        match (&event.body, &event.ai) {
+            (Body::Alert(a), _) => {
+                self.metrics
+                    .alerts
+                    .with_label_values(&[a.rule.as_str(), a.severity.as_str()])
+                    .inc_by(a.count);
+            }
+            (Body::Flow(f), ai) => {
+                let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+                open.remove(&event.header.flow_id);
+                self.metrics
+                    .ai_flows_active
+                    .set(i64::try_from(open.len()).unwrap_or(i64::MAX));
+                drop(open);
+                if let Some(ai) = ai {
+                    let labels = [ai.vendor.as_str(), ai.product.as_str(), ai.kind, landing];
+                    let verdict = event.verdict.map_or("none", |v| v.as_str());
+                    self.metrics
+                        .ai_flows
+                        .with_label_values(&[labels[0], labels[1], labels[2], labels[3], verdict])
+                        .inc();
+                    self.metrics
+                        .ai_bytes_sent
+                        .with_label_values(&labels)
+                        .inc_by(f.bytes_toserver);
+                    self.metrics
+                        .ai_bytes_received
+                        .with_label_values(&labels)
+                        .inc_by(f.bytes_toclient);
+                }
+            }
+            (Body::Tls(_) | Body::Quic(_) | Body::Http(_), Some(ai)) => {
+                let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+                open.entry(event.header.flow_id)
+                    .or_insert_with(|| OpenAiFlow {
+                        flow_id: event.header.flow_id,
+                        first_seen: event.header.timestamp,
+                        src_ip: event.header.src_ip,
+                        dest_ip: event.header.dest_ip,
+                        dest_port: event.header.dest_port,
+                        vendor: ai.vendor.clone(),
+                        product: ai.product.clone(),
+                        kind: ai.kind,
+                        matched: ai.matched.clone(),
+                        landing_country: event.landing.as_ref().and_then(|l| l.country.clone()),
+                        verdict: event.verdict.map(|v| v.as_str()),
+                    });
+                self.metrics
+                    .ai_flows_active
+                    .set(i64::try_from(open.len()).unwrap_or(i64::MAX));
+            }
+            _ => {}
+        }
+        self.inner.event(event)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_counters_are_published_as_deltas() {
+        let m = Metrics::new().unwrap();
+        let mut stats = Stats {
+            packets: 10,
+            bytes: 1000,
+            ..Stats::default()
+        };
+        m.publish_engine(&stats, 3, 7, Timestamp::from_secs(1_700_000_000));
+        stats.packets = 15;
+        m.publish_engine(&stats, 2, 7, Timestamp::from_secs(1_700_000_001));
+        let text = m.render();
+        assert!(text.contains("aigress_packets_total 15\n"), "{text}");
+        assert!(text.contains("aigress_bytes_total 1000\n"));
+        assert!(text.contains("aigress_flows_active 2\n"));
+        assert!(text.contains("aigress_build_info{version=\""));
+        assert!(text.contains("aigress_reloads_total{result=\"failure\"} 0\n"));
+    }
+
+    #[test]
+    fn capture_counts_survive_a_reopen() {
+        let m = Metrics::new().unwrap();
+        let c = CaptureCounts {
+            received: 100,
+            dropped_kernel: 2,
+            ..CaptureCounts::default()
+        };
+        m.publish_capture("eth0", c);
+        m.publish_capture(
+            "eth0",
+            CaptureCounts {
+                received: 150,
+                reopens: 1,
+                ..c
+            },
+        );
+        let text = m.render();
+        assert!(text.contains("aigress_capture_received_packets_total{interface=\"eth0\"} 150"));
+        assert!(
+            text.contains(
+                "aigress_capture_dropped_packets_total{by=\"kernel\",interface=\"eth0\"} 2"
+            )
+        );
+        assert!(text.contains("aigress_capture_reopens_total{interface=\"eth0\"} 1"));
+    }
+}

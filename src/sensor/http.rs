@@ -1,0 +1,326 @@
+//! The sensor's HTTP endpoint on tokio: `/metrics` (Prometheus text format),
+//! `/healthz` (the packet loop is alive), `/readyz` (captures open, loop running) and
+//! `/flows` (the AI flows open now, as JSON). Optional HTTPS through rustls, and bearer
+//! or basic authentication, as Prometheus exporters offer them.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine as _;
+use tokio::sync::oneshot;
+
+use crate::metrics::{Metrics, OpenAiFlows};
+use crate::time::Timestamp;
+
+/// The packet loop counts as alive when it ticked within this many seconds.
+const HEALTHY_WITHIN_SECS: i64 = 10;
+
+/// What the endpoint shows, shared with the packet loop.
+#[derive(Clone)]
+pub struct Shared {
+    pub metrics: Arc<Metrics>,
+    pub flows: OpenAiFlows,
+    /// Set once every capture is open and the packet loop runs.
+    pub ready: Arc<AtomicBool>,
+    /// Wall-clock microseconds of the packet loop's last tick.
+    pub heartbeat: Arc<AtomicI64>,
+}
+
+/// Who may read the endpoint.
+#[derive(Debug, Clone, Default)]
+pub enum Auth {
+    #[default]
+    Open,
+    /// `Authorization: Bearer <token>`.
+    Bearer(String),
+    /// `Authorization: Basic <base64(user:password)>`.
+    Basic { user: String, password: String },
+}
+
+impl Auth {
+    /// The `Authorization` header value a request must carry, if any.
+    fn expected(&self) -> Option<String> {
+        match self {
+            Self::Open => None,
+            Self::Bearer(t) => Some(format!("Bearer {t}")),
+            Self::Basic { user, password } => Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+            )),
+        }
+    }
+}
+
+/// Why the endpoint could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("listening on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("loading the HTTPS certificate or key: {0}")]
+    Tls(String),
+    #[error("starting the HTTP thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// The running endpoint; dropping [`HttpServer::stop`]s it.
+pub struct HttpServer {
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HttpServer {
+    /// Stops accepting, finishes open requests, and joins the thread.
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take()
+            && t.join().is_err()
+        {
+            tracing::error!("The HTTP thread stopped abnormally.");
+        }
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Loads a PEM certificate chain and key for HTTPS.
+///
+/// # Errors
+/// Unreadable files, or no certificate or key in them.
+pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, HttpError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| HttpError::Tls(format!("{}: {e}", cert.display())))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| HttpError::Tls(format!("{}: {e}", cert.display())))?;
+    if certs.is_empty() {
+        return Err(HttpError::Tls(format!(
+            "{}: no certificate",
+            cert.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| HttpError::Tls(format!("{}: {e}", key.display())))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| HttpError::Tls(e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| HttpError::Tls(e.to_string()))?;
+    Ok(Arc::new(config))
+}
+
+/// Binds `addr` now (before privileges are dropped) and serves on a thread of its own.
+///
+/// # Errors
+/// The address cannot be bound, or the thread cannot start.
+pub fn start(
+    addr: SocketAddr,
+    shared: Shared,
+    auth: Auth,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Result<HttpServer, HttpError> {
+    let bind = |source| HttpError::Bind { addr, source };
+    let listener = std::net::TcpListener::bind(addr).map_err(bind)?;
+    listener.set_nonblocking(true).map_err(bind)?;
+    let local = listener.local_addr().map_err(bind)?;
+    let (tx, rx) = oneshot::channel();
+    let app = router(shared, auth);
+    let thread = std::thread::Builder::new()
+        .name("http".into())
+        .spawn(move || serve(listener, app, tls, rx))
+        .map_err(HttpError::Thread)?;
+    Ok(HttpServer {
+        addr: local,
+        shutdown: Some(tx),
+        thread: Some(thread),
+    })
+}
+
+fn serve(
+    listener: std::net::TcpListener,
+    app: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: oneshot::Receiver<()>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "Cannot start the HTTP runtime.");
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "Cannot serve HTTP.");
+                return;
+            }
+        };
+        let stop = async {
+            let _ = shutdown.await;
+        };
+        let served = match tls {
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+            Some(config) => {
+                let tls = TlsListener {
+                    tcp: listener,
+                    acceptor: tokio_rustls::TlsAcceptor::from(config),
+                };
+                axum::serve(tls, app).with_graceful_shutdown(stop).await
+            }
+        };
+        if let Err(e) = served {
+            tracing::error!(error = %e, "The HTTP endpoint failed.");
+        }
+    });
+}
+
+/// Accepts TCP connections and completes their TLS handshake before axum sees them.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let (stream, peer) = match self.tcp.accept().await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::debug!(error = %e, "Accepting a connection failed.");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let handshake =
+                tokio::time::timeout(Duration::from_secs(10), self.acceptor.accept(stream)).await;
+            match handshake {
+                Ok(Ok(tls)) => return (tls, peer),
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed."),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out."),
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+fn router(shared: Shared, auth: Auth) -> Router {
+    let expected = auth.expected();
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/flows", get(flows))
+        .with_state(shared)
+        .layer(middleware::from_fn_with_state(expected, authorize))
+}
+
+async fn authorize(
+    State(expected): State<Option<String>>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(expected) = &expected {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        if !same_secret(given, expected.as_bytes()) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Basic realm=\"aigress\"")],
+                "unauthorized\n",
+            )
+                .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Compares a presented credential with the expected one in time that does not depend on
+/// where they differ.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+async fn metrics(State(s): State<Shared>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s.metrics.render(),
+    )
+}
+
+async fn healthz(State(s): State<Shared>) -> impl IntoResponse {
+    let beat = s.heartbeat.load(Ordering::Relaxed);
+    let age = Timestamp::now().micros().saturating_sub(beat) / 1_000_000;
+    if beat > 0 && age <= HEALTHY_WITHIN_SECS {
+        (StatusCode::OK, "ok\n".to_owned())
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the packet loop has not run for {age} s\n"),
+        )
+    }
+}
+
+async fn readyz(State(s): State<Shared>) -> impl IntoResponse {
+    if s.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting\n")
+    }
+}
+
+async fn flows(State(s): State<Shared>) -> impl IntoResponse {
+    let open = s.flows.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut list: Vec<_> = open.values().cloned().collect();
+    drop(open);
+    list.sort_by_key(|f| (f.first_seen, f.flow_id));
+    axum::Json(list)
+}
