@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Installs what building and testing aigress needs on Debian/Ubuntu, when missing.
-# Safe to run again: it installs nothing that is already there.
+# Installs what building aigress needs on Debian/Ubuntu, when missing; with --test also
+# what its end-to-end tests use (network namespaces, curl, openssl, tcpreplay, a real
+# Prometheus server and promtool). Safe to run again: it installs nothing already there.
 set -euo pipefail
+
+packages=(libpcap-dev pkg-config)
+if [ "${1:-}" = "--test" ]; then
+  packages+=(iproute2 curl openssl tcpreplay prometheus)
+fi
 
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for pkg in libpcap-dev pkg-config; do
+for pkg in "${packages[@]}"; do
   have_pkg "$pkg" || need+=("$pkg")
 done
 

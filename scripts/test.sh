@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The full check: formatting, lints, the fuzz targets' build, and every test. CI runs exactly this.
+# The full check: formatting, lints, the fuzz targets' build, and every test, including
+# the end-to-end ones that need root (network namespaces) and promtool. CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --test
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 # The fuzz targets live in their own workspace; make sure they still build.
 cargo check --manifest-path fuzz/Cargo.toml --locked --bins
-cargo test --locked
+cargo test --locked -- --include-ignored

@@ -250,8 +250,8 @@ impl Metrics {
             alerts: counter_vec(
                 &r,
                 "aigress_alerts_total",
-                "Alerts written (summaries of repeats included), by rule and severity.",
-                &["rule", "severity"],
+                "Alerts written (summaries of repeats included), by rule, severity and vendor (none for visibility gaps).",
+                &["rule", "severity", "vendor"],
             )?,
             alert_sink: counter_vec(
                 &r,
@@ -498,10 +498,11 @@ impl EventSink for MetricsSink<'_> {
             .and_then(|l| l.country.as_deref())
             .unwrap_or("unknown");
         match (&event.body, &event.ai) {
-            (Body::Alert(a), _) => {
+            (Body::Alert(a), ai) => {
+                let vendor = ai.as_ref().map_or("none", |ai| ai.vendor.as_str());
                 self.metrics
                     .alerts
-                    .with_label_values(&[a.rule.as_str(), a.severity.as_str()])
+                    .with_label_values(&[a.rule.as_str(), a.severity.as_str(), vendor])
                     .inc_by(a.count);
             }
             (Body::Flow(f), ai) => {

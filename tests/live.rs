@@ -1,0 +1,465 @@
+//! The live sensor end to end, as a user runs it: two network namespaces joined by a
+//! veth pair, `aigress run` capturing on the server side, a real curl/TLS exchange with
+//! a local TLS server, a tcpreplay of a real capture, a real Prometheus server scraping
+//! `/metrics`, SIGHUP with a valid and a broken signature file, and SIGTERM with events
+//! in flight. Only the test's own namespaces (and their loopbacks) are ever addressed.
+//!
+//! Needs root, iproute2, curl, tcpreplay and Debian's prometheus package (with promtool):
+//! `scripts/setup.sh` installs them and `scripts/test.sh` runs these tests
+//! (`cargo test --test live -- --ignored`).
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SERVER_IP: &str = "203.0.113.10";
+const CLIENT_IP: &str = "10.99.0.10";
+const SENSOR: &str = "127.0.0.1:9477";
+const PROMETHEUS: &str = "127.0.0.1:9090";
+
+fn sh(args: &[&str]) -> std::process::Output {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Two namespaces and a veth pair, deleted on drop.
+struct Lab {
+    client: String,
+    server: String,
+    client_if: String,
+    server_if: String,
+    dir: tempfile::TempDir,
+    children: Vec<Child>,
+}
+
+impl Lab {
+    fn new() -> Self {
+        let id = std::process::id() % 100_000;
+        let lab = Self {
+            client: format!("aigress-c{id}"),
+            server: format!("aigress-s{id}"),
+            client_if: format!("agc{id}"),
+            server_if: format!("ags{id}"),
+            dir: tempfile::tempdir().unwrap(),
+            children: Vec::new(),
+        };
+        let (c, s, ci, si) = (&lab.client, &lab.server, &lab.client_if, &lab.server_if);
+        sh(&["ip", "netns", "add", c]);
+        sh(&["ip", "netns", "add", s]);
+        sh(&["ip", "link", "add", ci, "type", "veth", "peer", "name", si]);
+        sh(&["ip", "link", "set", ci, "netns", c]);
+        sh(&["ip", "link", "set", si, "netns", s]);
+        for (ns, ifname, addr) in [(c, ci, "10.99.0.10/24"), (s, si, "10.99.0.1/24")] {
+            sh(&["ip", "-n", ns, "addr", "add", addr, "dev", ifname]);
+            sh(&["ip", "-n", ns, "link", "set", ifname, "up"]);
+            sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        }
+        // The "AI vendor" lives at a documentation address inside the server namespace.
+        sh(&[
+            "ip",
+            "-n",
+            s,
+            "addr",
+            "add",
+            &format!("{SERVER_IP}/32"),
+            "dev",
+            si,
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            c,
+            "route",
+            "add",
+            &format!("{SERVER_IP}/32"),
+            "dev",
+            ci,
+        ]);
+        lab
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn in_ns(&self, ns: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns]).args(args);
+        cmd
+    }
+
+    fn spawn(&mut self, ns: &str, args: &[&str], log: &str) -> u32 {
+        let log = std::fs::File::create(self.path(log)).unwrap();
+        let child = self
+            .in_ns(ns, args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        let pid = child.id();
+        self.children.push(child);
+        pid
+    }
+
+    /// An HTTP GET from inside the server namespace; (status, body).
+    fn get(&self, url: &str) -> (u16, String) {
+        let out = self
+            .in_ns(&self.server, &["curl", "-s", "-w", "\n%{http_code}", url])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), body.to_owned())
+    }
+
+    /// A TLS request from the client namespace to `name` at the server address.
+    fn curl_tls(&self, name: &str) {
+        let out = self
+            .in_ns(
+                &self.client,
+                &[
+                    "curl",
+                    "-sk",
+                    "--max-time",
+                    "5",
+                    "--resolve",
+                    &format!("{name}:443:{SERVER_IP}"),
+                    &format!("https://{name}/v1/models"),
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                ],
+            )
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "200",
+            "curl to {name}"
+        );
+    }
+
+    fn metric(&self, text: &str, series: &str) -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    fn metrics(&self) -> String {
+        let (code, body) = self.get(&format!("http://{SENSOR}/metrics"));
+        assert_eq!(code, 200);
+        body
+    }
+
+    fn wait_for(&self, what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !ok() {
+            assert!(
+                start.elapsed() < timeout,
+                "timed out waiting for {what}; sensor log:\n{}",
+                std::fs::read_to_string(self.path("aigress.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for ns in [&self.client, &self.server] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    sh(&["kill", &format!("-{sig}"), &pid.to_string()]);
+}
+
+fn events(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+#[ignore = "needs root, network namespaces, curl, tcpreplay and prometheus: scripts/test.sh runs it"]
+fn the_live_sensor_end_to_end() {
+    let mut lab = Lab::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+
+    // A TLS server answering for any name, with a throwaway certificate.
+    let cert = rcgen::generate_simple_self_signed(vec!["api.openai.com".to_owned()]).unwrap();
+    std::fs::write(lab.path("cert.pem"), cert.cert.pem()).unwrap();
+    std::fs::write(lab.path("key.pem"), cert.signing_key.serialize_pem()).unwrap();
+    let server = lab.server.clone();
+    let (cert_path, key_path) = (lab.path("cert.pem"), lab.path("key.pem"));
+    lab.spawn(
+        &server,
+        &[
+            "openssl",
+            "s_server",
+            "-accept",
+            &format!("{SERVER_IP}:443"),
+            "-cert",
+            cert_path.to_str().unwrap(),
+            "-key",
+            key_path.to_str().unwrap(),
+            "-www",
+            "-quiet",
+        ],
+        "s_server.log",
+    );
+
+    let policy = lab.path("policy.toml");
+    std::fs::write(
+        &policy,
+        "[networks]\ninternal = [\"10.99.0.0/24\", \"192.168.77.0/24\", \"fd77::/64\"]\n\
+         [networks.groups]\nservers = [\"192.168.77.0/28\"]\n\
+         [[approve]]\nvendor = \"openai\"\nkinds = [\"api\"]\n\
+         [[approve]]\nvendor = \"amazon\"\nfrom = [\"servers\"]\n",
+    )
+    .unwrap();
+    let signatures = lab.path("signatures");
+    copy_dir(&root.join("signatures"), &signatures);
+    let (events_path, alerts_path) = (lab.path("eve.json"), lab.path("alerts.json"));
+    let server_if = lab.server_if.clone();
+    let sensor = lab.spawn(
+        &server,
+        &[
+            env!("CARGO_BIN_EXE_aigress"),
+            "--signatures",
+            signatures.to_str().unwrap(),
+            "run",
+            "-i",
+            &server_if,
+            "--listen",
+            SENSOR,
+            "--policy",
+            policy.to_str().unwrap(),
+            "--events",
+            events_path.to_str().unwrap(),
+            "--alerts-file",
+            alerts_path.to_str().unwrap(),
+        ],
+        "aigress.log",
+    );
+    lab.wait_for("/readyz", Duration::from_secs(30), || {
+        lab.get(&format!("http://{SENSOR}/readyz")).0 == 200
+    });
+    assert_eq!(lab.get(&format!("http://{SENSOR}/healthz")).0, 200);
+
+    // Real TLS exchanges: an approved API and an unapproved consumer chat app.
+    for _ in 0..3 {
+        lab.curl_tls("api.openai.com");
+    }
+    lab.curl_tls("chat.mistral.ai");
+    // A real capture replayed onto the wire: the Python SDKs of a CRM server.
+    let capture = common::captures_dir().join("ai-clients__b_python_sdks.pcap");
+    let client_if = lab.client_if.clone();
+    let client = lab.client.clone();
+    let replay = lab
+        .in_ns(
+            &client,
+            &[
+                "tcpreplay",
+                "-q",
+                "--topspeed",
+                "-i",
+                &client_if,
+                capture.to_str().unwrap(),
+            ],
+        )
+        .output()
+        .unwrap();
+    assert!(
+        replay.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+
+    // /flows shows the AI flows still open.
+    lab.wait_for("the AI flow view", Duration::from_secs(10), || {
+        lab.get(&format!("http://{SENSOR}/flows"))
+            .1
+            .contains("\"vendor\":\"amazon\"")
+    });
+
+    // A real Prometheus scrapes the sensor; its query API returns the AI byte counters
+    // once the flows have ended (closed TCP flows end 10 s after their last packet).
+    let prom_config = lab.path("prometheus.yml");
+    std::fs::write(
+        &prom_config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: aigress\n    static_configs:\n      - targets: ['{SENSOR}']\n"
+        ),
+    )
+    .unwrap();
+    let tsdb = lab.path("tsdb");
+    lab.spawn(
+        &server,
+        &[
+            "prometheus",
+            &format!("--config.file={}", prom_config.display()),
+            &format!("--storage.tsdb.path={}", tsdb.display()),
+            &format!("--web.listen-address={PROMETHEUS}"),
+        ],
+        "prometheus.log",
+    );
+    let query = |q: &str| -> f64 {
+        let (code, body) = lab.get(&format!(
+            "http://{PROMETHEUS}/api/v1/query?query={}",
+            q.replace(' ', "%20")
+                .replace('"', "%22")
+                .replace('{', "%7B")
+                .replace('}', "%7D")
+        ));
+        if code != 200 {
+            return -1.0;
+        }
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        v["data"]["result"][0]["value"][1]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(-1.0)
+    };
+    lab.wait_for(
+        "Prometheus to hold the AI byte counters",
+        Duration::from_secs(60),
+        || {
+            query("sum(aigress_ai_sent_bytes_total{vendor=\"openai\"})") > 0.0
+                && query("sum(aigress_ai_sent_bytes_total{vendor=\"amazon\"})") > 0.0
+        },
+    );
+    assert!(query("sum(aigress_alerts_total{rule=\"unapproved_ai_vendor\"})") >= 1.0);
+    assert_eq!(query("up{job=\"aigress\"}"), 1.0);
+
+    let metrics = lab.metrics();
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let received = format!(
+        "aigress_capture_received_packets_total{{interface=\"{}\"}}",
+        lab.server_if
+    );
+    assert!(lab.metric(&metrics, &received) >= 324.0, "{metrics}");
+    assert!(metrics.contains("aigress_client_hellos_total{result=\"read\",transport=\"tcp\"}"));
+    assert!(lab.metric(&metrics, "aigress_packets_total") > 300.0);
+
+    // Events and alerts, as a SIEM would read them.
+    let alerts = events(&alerts_path);
+    let rules = |rule: &str, vendor: &str| {
+        alerts
+            .iter()
+            .filter(|a| a["alert"]["rule"] == rule && a["ai"]["vendor"] == vendor)
+            .count()
+    };
+    assert!(rules("unapproved_ai_vendor", "mistral") >= 1, "{alerts:#?}");
+    assert!(rules("non_eea_landing", "amazon") >= 1, "{alerts:#?}");
+    assert_eq!(rules("unapproved_ai_vendor", "openai"), 0);
+
+    // SIGHUP with a valid database, then with a broken one: the second keeps the first.
+    signal(sensor, "HUP");
+    lab.wait_for("a successful reload", Duration::from_secs(10), || {
+        lab.metric(&lab.metrics(), "aigress_reloads_total{result=\"success\"}") == 1.0
+    });
+    std::fs::write(
+        signatures.join("openai.toml"),
+        "[vendor]\nid = \"Not Valid\"\n",
+    )
+    .unwrap();
+    signal(sensor, "HUP");
+    lab.wait_for("a failed reload", Duration::from_secs(10), || {
+        lab.metric(&lab.metrics(), "aigress_reloads_total{result=\"failure\"}") == 1.0
+    });
+    lab.curl_tls("api.openai.com");
+    lab.wait_for("OpenAI still classified", Duration::from_secs(10), || {
+        lab.get(&format!("http://{SENSOR}/flows"))
+            .1
+            .contains("\"vendor\":\"openai\"")
+    });
+
+    // SIGTERM with events in flight: every connection made gets its flow record.
+    for _ in 0..5 {
+        lab.curl_tls("api.openai.com");
+    }
+    signal(sensor, "TERM");
+    let child = lab.children.iter_mut().find(|c| c.id() == sensor).unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the sensor did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "exit status {status}");
+    let eve = events(&events_path);
+    assert_eq!(eve.last().unwrap()["event_type"], "stats");
+    let openai_flows = eve
+        .iter()
+        .filter(|e| {
+            e["event_type"] == "flow"
+                && e["flow"]["sni"] == "api.openai.com"
+                && e["src_ip"] == CLIENT_IP
+        })
+        .count();
+    assert_eq!(
+        openai_flows,
+        3 + 1 + 5,
+        "one flow record per curl connection"
+    );
+    let hellos = eve
+        .iter()
+        .filter(|e| e["event_type"] == "tls" && e["tls"]["sni"] == "api.openai.com")
+        .count();
+    // Nine from curl, one from the replayed SDK capture.
+    assert_eq!(hellos, 10);
+}
