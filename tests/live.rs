@@ -13,6 +13,7 @@ mod common;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 const SERVER_IP: &str = "203.0.113.10";
@@ -45,7 +46,13 @@ struct Lab {
 
 impl Lab {
     fn new() -> Self {
-        let id = std::process::id() % 100_000;
+        // Unique per test in this process, and short: interface names stop at 15 bytes.
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let id = format!(
+            "{}{}",
+            std::process::id() % 100_000,
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
         let lab = Self {
             client: format!("aigress-c{id}"),
             server: format!("aigress-s{id}"),
@@ -462,4 +469,112 @@ fn the_live_sensor_end_to_end() {
         .count();
     // Nine from curl, one from the replayed SDK capture.
     assert_eq!(hellos, 10);
+}
+
+#[test]
+#[ignore = "needs root, network namespaces and curl: scripts/test.sh runs it"]
+fn the_sensor_drops_privileges_serves_https_with_a_token_and_survives_a_lost_interface() {
+    let mut lab = Lab::new();
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    std::fs::write(lab.path("cert.pem"), cert.cert.pem()).unwrap();
+    std::fs::write(lab.path("key.pem"), cert.signing_key.serialize_pem()).unwrap();
+    std::fs::write(lab.path("token"), "s3cret-token\n").unwrap();
+    let (server, server_if) = (lab.server.clone(), lab.server_if.clone());
+    let (cert_path, key_path, token) =
+        (lab.path("cert.pem"), lab.path("key.pem"), lab.path("token"));
+    let sensor = lab.spawn(
+        &server,
+        &[
+            env!("CARGO_BIN_EXE_aigress"),
+            "run",
+            "-i",
+            &server_if,
+            "--listen",
+            SENSOR,
+            "--http-tls-cert",
+            cert_path.to_str().unwrap(),
+            "--http-tls-key",
+            key_path.to_str().unwrap(),
+            "--http-token-file",
+            token.to_str().unwrap(),
+            "--user",
+            "nobody",
+        ],
+        "aigress.log",
+    );
+    let https = |path: &str, token: Option<&str>| -> u16 {
+        let mut args = vec![
+            "curl".to_owned(),
+            "-s".into(),
+            "-o".into(),
+            "/dev/null".into(),
+            "-w".into(),
+            "%{http_code}".into(),
+            "--cacert".into(),
+            cert_path.display().to_string(),
+        ];
+        if let Some(t) = token {
+            args.push("-H".into());
+            args.push(format!("Authorization: Bearer {t}"));
+        }
+        args.push(format!("https://{SENSOR}{path}"));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = lab.in_ns(&server, &args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).parse().unwrap_or(0)
+    };
+    lab.wait_for("/readyz over HTTPS", Duration::from_secs(30), || {
+        https("/readyz", Some("s3cret-token")) == 200
+    });
+    assert_eq!(https("/metrics", None), 401);
+    assert_eq!(https("/metrics", Some("wrong-token!")), 401);
+    assert_eq!(https("/metrics", Some("s3cret-token")), 200);
+
+    // The process runs as nobody once the interface and the port are open.
+    let status = std::fs::read_to_string(format!("/proc/{sensor}/status")).unwrap();
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(
+        uid.split_whitespace().skip(1).all(|u| u == "65534"),
+        "{uid}"
+    );
+
+    // The interface disappears and comes back: the capture is opened again.
+    sh(&["ip", "-n", &server, "link", "del", &server_if]);
+    std::thread::sleep(Duration::from_secs(1));
+    let (client, client_if) = (lab.client.clone(), lab.client_if.clone());
+    sh(&[
+        "ip", "link", "add", &client_if, "type", "veth", "peer", "name", &server_if,
+    ]);
+    sh(&["ip", "link", "set", &client_if, "netns", &client]);
+    sh(&["ip", "link", "set", &server_if, "netns", &server]);
+    sh(&["ip", "-n", &client, "link", "set", &client_if, "up"]);
+    sh(&["ip", "-n", &server, "link", "set", &server_if, "up"]);
+    lab.wait_for(
+        "the capture to be reopened",
+        Duration::from_secs(30),
+        || {
+            let out = lab
+                .in_ns(
+                    &server,
+                    &[
+                        "curl",
+                        "-s",
+                        "--cacert",
+                        cert_path.to_str().unwrap(),
+                        "-H",
+                        "Authorization: Bearer s3cret-token",
+                        &format!("https://{SENSOR}/metrics"),
+                    ],
+                )
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            lab.metric(
+                &text,
+                &format!("aigress_capture_reopens_total{{interface=\"{server_if}\"}}"),
+            ) >= 1.0
+        },
+    );
+    let log = std::fs::read_to_string(lab.path("aigress.log")).unwrap();
+    assert!(log.contains("The interface disappeared"), "{log}");
+    signal(sensor, "TERM");
 }

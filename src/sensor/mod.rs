@@ -261,7 +261,11 @@ fn alert_sinks(
     Ok(sinks)
 }
 
+/// Becomes `name`, keeping only the capabilities capture needs (CAP_NET_RAW and
+/// CAP_NET_ADMIN), so an interface that goes away can still be opened again. Capture
+/// threads started afterwards inherit them; the HTTP thread, started before, keeps none.
 fn drop_privileges(name: &str) -> Result<(), SensorError> {
+    use caps::{CapSet, Capability};
     let fail = |message: String| SensorError::User {
         user: name.to_owned(),
         message,
@@ -269,10 +273,22 @@ fn drop_privileges(name: &str) -> Result<(), SensorError> {
     let user = nix::unistd::User::from_name(name)
         .map_err(|e| fail(e.to_string()))?
         .ok_or_else(|| fail("no such user".into()))?;
+    nix::sys::prctl::set_keepcaps(true).map_err(|e| fail(format!("keepcaps: {e}")))?;
     nix::unistd::setgroups(&[user.gid]).map_err(|e| fail(format!("setgroups: {e}")))?;
     nix::unistd::setgid(user.gid).map_err(|e| fail(format!("setgid: {e}")))?;
     nix::unistd::setuid(user.uid).map_err(|e| fail(format!("setuid: {e}")))?;
-    tracing::info!(user = name, uid = user.uid.as_raw(), "Dropped privileges.");
+    let keep: caps::CapsHashSet = [Capability::CAP_NET_RAW, Capability::CAP_NET_ADMIN]
+        .into_iter()
+        .collect();
+    for set in [CapSet::Permitted, CapSet::Effective] {
+        caps::set(None, set, &keep).map_err(|e| fail(format!("capabilities: {e}")))?;
+    }
+    nix::sys::prctl::set_keepcaps(false).map_err(|e| fail(format!("keepcaps: {e}")))?;
+    tracing::info!(
+        user = name,
+        uid = user.uid.as_raw(),
+        "Dropped privileges; kept CAP_NET_RAW and CAP_NET_ADMIN."
+    );
     Ok(())
 }
 
@@ -315,6 +331,13 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
         }
         None => None,
     };
+    // Outputs are opened while still privileged, like the captures; files reopened on
+    // SIGHUP later must be writable by the user dropped to.
+    let mut out = JsonSink::new(
+        EventOut::open(settings.events.as_ref(), &signals.reopen_events)
+            .map_err(io_error("opening the event output"))?,
+    );
+    let sinks = alert_sinks(&settings.alerts, &signals.reopen_alerts)?;
     if let Some(user) = &settings.user {
         drop_privileges(user)?;
     }
@@ -342,12 +365,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     }
     drop(tx);
 
-    let mut out = JsonSink::new(
-        EventOut::open(settings.events.as_ref(), &signals.reopen_events)
-            .map_err(io_error("opening the event output"))?,
-    );
     let mut metrics_sink = MetricsSink::new(Arc::clone(&metrics), open_flows, &mut out);
-    let sinks = alert_sinks(&settings.alerts, &signals.reopen_alerts)?;
     let mut assessor = Assessor::new(
         Arc::clone(&judging.landing),
         judging.policy.clone(),
