@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what building aigress needs on Debian/Ubuntu, when missing; with --test also
 # what its end-to-end tests use (network namespaces, curl, openssl, tcpreplay, a real
-# Prometheus server and promtool). Safe to run again: it installs nothing already there.
+# Prometheus server and promtool, headless Chromium for the HTML report).
+# Safe to run again: it installs nothing already there.
 set -euo pipefail
 
 packages=(libpcap-dev pkg-config)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(iproute2 curl openssl tcpreplay prometheus)
+  packages+=(iproute2 curl openssl tcpreplay prometheus chromium)
 fi
 
 need=()

@@ -42,6 +42,70 @@ pub enum Command {
     /// Work with sensor configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Report the AI data flow inventory a sensor or scan recorded (`--db`), or merge
+    /// several sensors' inventories.
+    Inventory(InventoryArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct InventoryArgs {
+    #[command(subcommand)]
+    pub command: Option<InventoryCommand>,
+    /// The inventory database.
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    /// Only flows seen since: a date (2026-11-01), an RFC 3339 time, or a duration (7d).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only flows seen until (same forms).
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    /// Only this vendor (its id, e.g. `openai`).
+    #[arg(long)]
+    pub vendor: Option<String>,
+    #[arg(short, long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+    /// Write the report here instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InventoryCommand {
+    /// Merge several sensors' inventories into one (sensors stay apart in every row).
+    Merge {
+        #[arg(required = true, value_name = "DB")]
+        inputs: Vec<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Csv,
+    Json,
+    Html,
+    Md,
+}
+
+/// Recording the inventory.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InventoryRecordArgs {
+    /// Record AI flows, client fingerprints and alerts in this SQLite inventory.
+    #[arg(long, value_name = "FILE", env = "AIGRESS_DB")]
+    pub db: Option<PathBuf>,
+    /// This sensor's name in the inventory (default: the host name).
+    #[arg(long, value_name = "NAME", env = "AIGRESS_SENSOR_NAME")]
+    pub sensor_name: Option<String>,
+    /// Store internal hosts as keyed HMAC pseudonyms, the key read from this file.
+    #[arg(long, value_name = "FILE")]
+    pub pseudonymise_key: Option<PathBuf>,
+    /// How often a batch is written to the inventory (e.g. 10s, 1m).
+    #[arg(long, value_name = "DURATION")]
+    pub db_interval: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,6 +177,8 @@ pub struct RunArgs {
     pub webhook_attempts: Option<u32>,
     #[arg(long, value_name = "ADDR:PORT")]
     pub syslog: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    pub inventory: InventoryRecordArgs,
     /// Require `Authorization: Bearer <token>` on HTTP, the token read from this file.
     #[arg(long, value_name = "FILE")]
     pub http_token_file: Option<PathBuf>,
@@ -213,6 +279,8 @@ pub struct ScanArgs {
     /// Also send alerts as RFC 5424 syslog messages over UDP to this address.
     #[arg(long, value_name = "ADDR:PORT", requires = "policy")]
     pub syslog: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    pub inventory: InventoryRecordArgs,
     /// Capture files (pcap or pcapng), read in the order given.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,

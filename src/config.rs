@@ -27,6 +27,21 @@ pub struct Config {
     pub output: OutputConfig,
     #[serde(default)]
     pub http: HttpConfig,
+    #[serde(default)]
+    pub inventory: InventoryConfig,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryConfig {
+    /// The SQLite inventory to record AI flows in.
+    pub db: Option<PathBuf>,
+    /// This sensor's name in the inventory (default: the host name).
+    pub sensor: Option<String>,
+    /// Store internal hosts as keyed HMAC pseudonyms with the key in this file.
+    pub pseudonymise_key_file: Option<PathBuf>,
+    /// How often a batch is written (`10s`, `1m`).
+    pub interval: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -166,6 +181,14 @@ impl Config {
             problem(
                 "[output]",
                 "alert outputs need a policy (policy.file) to raise alerts",
+            );
+        }
+        if let Some(i) = &config.inventory.interval
+            && humantime::parse_duration(i).is_err()
+        {
+            problem(
+                "interval",
+                "inventory.interval must be a duration like \"10s\"",
             );
         }
         if config.capture.buffer_mib == Some(0) {

@@ -38,6 +38,7 @@ pub mod engine;
 pub mod event;
 pub mod flow;
 pub mod geo;
+pub mod inventory;
 pub mod landing;
 pub mod metrics;
 pub mod offsets;

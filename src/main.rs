@@ -13,8 +13,12 @@ use tracing_subscriber::EnvFilter;
 
 use aigress::alert::sinks::{AlertSink, FileSink, SyslogSink, WebhookConfig, WebhookSink};
 use aigress::capture::live::LiveOptions;
+use aigress::config::InventoryConfig;
 use aigress::config::{Config, read_secret};
 use aigress::engine::EngineConfig;
+use aigress::inventory::report::{self, Report};
+use aigress::inventory::store::{Filter, Store};
+use aigress::inventory::{InventoryOptions, Pseudonymiser};
 use aigress::landing::LandingContext;
 use aigress::output::{JsonSink, TableSink};
 use aigress::policy::Policy;
@@ -22,8 +26,8 @@ use aigress::scan::{Judging, ScanError, scan_judged};
 use aigress::sensor;
 use aigress::signatures::Database;
 use cli::{
-    Cli, Command, ConfigCommand, Format, GeoArgs, PolicyCommand, RunArgs, ScanArgs,
-    SignaturesCommand,
+    Cli, Command, ConfigCommand, Format, GeoArgs, InventoryArgs, InventoryCommand,
+    InventoryRecordArgs, PolicyCommand, ReportFormat, RunArgs, ScanArgs, SignaturesCommand,
 };
 
 /// Inputs larger than this get a progress bar when stderr is a terminal.
@@ -50,6 +54,9 @@ fn main() -> ExitCode {
         }
         Command::Run(args) => run(&args, cli.signatures.as_deref()),
         Command::Config(ConfigCommand::Check { file }) => config_check(&file),
+        Command::Inventory(args) => {
+            database(cli.signatures.as_deref()).and_then(|db| inventory(&args, &db))
+        }
     };
     match result {
         Ok(code) => code,
@@ -250,11 +257,19 @@ fn scan(args: &ScanArgs, signatures: Arc<Database>) -> anyhow::Result<ExitCode> 
             b.inc(n);
         }
     };
+    let inventory = inventory_recording(&args.inventory, &InventoryConfig::default())?
+        .map(|(path, options)| {
+            Store::open(&path)
+                .map(|store| (store, options))
+                .with_context(|| format!("opening the inventory {}", path.display()))
+        })
+        .transpose()?;
     let mut judging = Some(Judging {
         signatures,
         landing,
         policy,
         alert_sinks: sinks,
+        inventory,
     });
     let mut run = |sink: &mut dyn aigress::event::EventSink| {
         let judging = judging
@@ -421,6 +436,7 @@ fn settings(args: &RunArgs, signatures: Option<&Path>) -> anyhow::Result<sensor:
         alerts,
         http,
         user: args.user.clone().or(config.capture.user.clone()),
+        inventory: inventory_recording(&args.inventory, &config.inventory)?,
     })
 }
 
@@ -465,5 +481,109 @@ fn config_check(file: &Path) -> anyhow::Result<ExitCode> {
             .listen
             .map_or_else(|| "off".to_owned(), |a| a.to_string()),
     )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where and how to record the inventory: the flags, then the configuration.
+fn inventory_recording(
+    args: &InventoryRecordArgs,
+    config: &InventoryConfig,
+) -> anyhow::Result<Option<(std::path::PathBuf, InventoryOptions)>> {
+    let Some(db) = args.db.clone().or(config.db.clone()) else {
+        return Ok(None);
+    };
+    let key = args
+        .pseudonymise_key
+        .clone()
+        .or(config.pseudonymise_key_file.clone());
+    let pseudonymiser = key
+        .as_deref()
+        .map(Pseudonymiser::from_file)
+        .transpose()
+        .context("reading the pseudonymisation key")?;
+    let interval_text = args
+        .db_interval
+        .clone()
+        .or(config.interval.clone())
+        .unwrap_or_else(|| "10s".into());
+    let interval = humantime::parse_duration(&interval_text)
+        .with_context(|| format!("{interval_text:?} is not a duration like 10s"))?;
+    Ok(Some((
+        db,
+        InventoryOptions {
+            sensor: args
+                .sensor_name
+                .clone()
+                .or(config.sensor.clone())
+                .unwrap_or_else(aigress::inventory::default_sensor_name),
+            pseudonymiser,
+            interval,
+        },
+    )))
+}
+
+fn inventory(args: &InventoryArgs, db: &Database) -> anyhow::Result<ExitCode> {
+    if let Some(InventoryCommand::Merge { inputs, out }) = &args.command {
+        let mut merged = Store::open(out).with_context(|| format!("opening {}", out.display()))?;
+        for input in inputs {
+            let other =
+                Store::open(input).with_context(|| format!("opening {}", input.display()))?;
+            merged
+                .merge_from(&other)
+                .with_context(|| format!("merging {}", input.display()))?;
+        }
+        writeln!(
+            io::stdout(),
+            "merged {} inventories into {}",
+            inputs.len(),
+            out.display()
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(path) = &args.db else {
+        anyhow::bail!("aigress inventory needs --db FILE (or the merge subcommand)");
+    };
+    if !path.exists() {
+        anyhow::bail!("no inventory at {}", path.display());
+    }
+    let store = Store::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let filter = Filter {
+        since: args
+            .since
+            .as_deref()
+            .map(aigress::inventory::parse_time)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+        until: args
+            .until
+            .as_deref()
+            .map(aigress::inventory::parse_time)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+        vendor: args.vendor.clone(),
+    };
+    let built = Report::build(&store, &filter, db)?;
+    let format = match args.format {
+        ReportFormat::Table => report::Format::Table,
+        ReportFormat::Csv => report::Format::Csv,
+        ReportFormat::Json => report::Format::Json,
+        ReportFormat::Html => report::Format::Html,
+        ReportFormat::Md => report::Format::Markdown,
+    };
+    match &args.out {
+        Some(file) => {
+            let mut out = BufWriter::new(
+                std::fs::File::create(file)
+                    .with_context(|| format!("creating {}", file.display()))?,
+            );
+            report::write(&built, format, &mut out)?;
+            out.flush()?;
+        }
+        None => {
+            let mut out = BufWriter::new(io::stdout().lock());
+            report::write(&built, format, &mut out)?;
+            out.flush()?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

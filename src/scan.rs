@@ -13,6 +13,8 @@ use crate::assess::{AssessStats, Assessor};
 use crate::capture::{CaptureError, FileSource, Next};
 use crate::engine::{Engine, EngineConfig, Stats};
 use crate::event::EventSink;
+use crate::inventory::store::Store;
+use crate::inventory::{InventoryOptions, InventorySink};
 use crate::landing::LandingContext;
 use crate::policy::Policy;
 use crate::signatures::Database;
@@ -27,6 +29,9 @@ pub enum ScanError {
     /// Writing events failed (a closed pipe, a full disk).
     #[error("writing events: {0}")]
     Output(#[from] io::Error),
+    /// The inventory database failed.
+    #[error(transparent)]
+    Inventory(#[from] crate::inventory::store::StoreError),
 }
 
 /// A capture file that ended inside a record.
@@ -105,6 +110,8 @@ pub struct Judging {
     pub landing: Arc<LandingContext>,
     pub policy: Option<Arc<Policy>>,
     pub alert_sinks: Vec<Box<dyn AlertSink>>,
+    /// Record AI flows in this inventory store.
+    pub inventory: Option<(Store, InventoryOptions)>,
 }
 
 /// [`scan_files`] with landings, the policy and alerts applied between the engine and
@@ -119,8 +126,21 @@ pub fn scan_judged(
     sink: &mut dyn EventSink,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(ScanReport, AssessStats), ScanError> {
-    let mut assessor = Assessor::new(judging.landing, judging.policy, sink, judging.alert_sinks);
+    let mut inventory = match judging.inventory {
+        Some((store, options)) => {
+            let policy = Arc::new(std::sync::RwLock::new(judging.policy.clone()));
+            InventorySink::new(store, options, policy, sink)?
+        }
+        None => InventorySink::disabled(sink),
+    };
+    let mut assessor = Assessor::new(
+        judging.landing,
+        judging.policy,
+        &mut inventory,
+        judging.alert_sinks,
+    );
     let report = scan_files(paths, config, judging.signatures, &mut assessor, progress)?;
     let assessment = assessor.finish()?;
+    inventory.finish()?;
     Ok((report, assessment))
 }

@@ -120,6 +120,7 @@ fn scan_with(sink: Box<dyn AlertSink>) -> (Vec<String>, aigress::alert::sinks::S
         landing: common::landing(Some(&policy)),
         policy: Some(policy),
         alert_sinks: vec![sink],
+        inventory: None,
     };
     let mut out = JsonSink::new(Vec::new());
     let capture = common::captures_dir().join("ai-clients__b_python_sdks.pcap");

@@ -257,6 +257,7 @@ fn the_live_sensor_end_to_end() {
     let signatures = lab.path("signatures");
     copy_dir(&root.join("signatures"), &signatures);
     let (events_path, alerts_path) = (lab.path("eve.json"), lab.path("alerts.json"));
+    let inventory_path = lab.path("inventory.db");
     let server_if = lab.server_if.clone();
     let sensor = lab.spawn(
         &server,
@@ -275,6 +276,10 @@ fn the_live_sensor_end_to_end() {
             events_path.to_str().unwrap(),
             "--alerts-file",
             alerts_path.to_str().unwrap(),
+            "--db",
+            inventory_path.to_str().unwrap(),
+            "--db-interval",
+            "1s",
         ],
         "aigress.log",
     );
@@ -366,6 +371,27 @@ fn the_live_sensor_end_to_end() {
         },
     );
     assert!(query("sum(aigress_alerts_total{rule=\"unapproved_ai_vendor\"})") >= 1.0);
+
+    // The inventory the sensor keeps, served as JSON and as the HTML report.
+    lab.wait_for(
+        "the inventory to hold the replayed flows",
+        Duration::from_secs(10),
+        || {
+            let (code, body) = lab.get(&format!("http://{SENSOR}/inventory"));
+            let report: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            code == 200
+                && report["rows"].as_array().is_some_and(|rows| {
+                    rows.iter().any(|r| {
+                        r["vendor"] == "amazon"
+                            && r["internal_host"] == "192.168.77.10"
+                            && r["landing_country"] == "US"
+                    })
+                })
+        },
+    );
+    let (code, page) = lab.get(&format!("http://{SENSOR}/inventory.html"));
+    assert_eq!(code, 200);
+    assert!(page.contains("AI data flow inventory") && page.contains("Bedrock"));
     assert_eq!(query("up{job=\"aigress\"}"), 1.0);
 
     let metrics = lab.metrics();

@@ -1,10 +1,11 @@
 //! The sensor's HTTP endpoint on tokio: `/metrics` (Prometheus text format),
 //! `/healthz` (the packet loop is alive), `/readyz` (captures open, loop running) and
-//! `/flows` (the AI flows open now, as JSON). Optional HTTPS through rustls, and bearer
+//! `/flows` (the AI flows open now, as JSON), and the inventory as JSON (`/inventory`)
+//! and as the HTML report (`/inventory.html`). Optional HTTPS through rustls, and bearer
 //! or basic authentication, as Prometheus exporters offer them.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
@@ -18,7 +19,10 @@ use axum::routing::get;
 use base64::Engine as _;
 use tokio::sync::oneshot;
 
+use crate::inventory::report::Report;
+use crate::inventory::store::{Filter, Store};
 use crate::metrics::{Metrics, OpenAiFlows};
+use crate::signatures::Database;
 use crate::time::Timestamp;
 
 /// The packet loop counts as alive when it ticked within this many seconds.
@@ -33,6 +37,8 @@ pub struct Shared {
     pub ready: Arc<AtomicBool>,
     /// Wall-clock microseconds of the packet loop's last tick.
     pub heartbeat: Arc<AtomicI64>,
+    /// The inventory database and the signature database its reports cite.
+    pub inventory: Option<(PathBuf, Arc<Database>)>,
 }
 
 /// Who may read the endpoint.
@@ -248,6 +254,8 @@ fn router(shared: Shared, auth: Auth) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/flows", get(flows))
+        .route("/inventory", get(inventory_json))
+        .route("/inventory.html", get(inventory_html))
         .with_state(shared)
         .layer(middleware::from_fn_with_state(expected, authorize))
 }
@@ -314,6 +322,44 @@ async fn readyz(State(s): State<Shared>) -> impl IntoResponse {
         (StatusCode::OK, "ready\n")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "starting\n")
+    }
+}
+
+/// Builds the inventory report off the runtime thread (SQLite blocks).
+async fn inventory_report(s: &Shared) -> Result<Report, (StatusCode, String)> {
+    let Some((path, db)) = s.inventory.clone() else {
+        return Err((
+            StatusCode::NOT_FOUND,
+            "no inventory: start the sensor with --db or inventory.db\n".into(),
+        ));
+    };
+    let built = tokio::task::spawn_blocking(move || {
+        let store = Store::open(&path)?;
+        Report::build(&store, &Filter::default(), &db)
+    })
+    .await;
+    match built {
+        Ok(Ok(report)) => Ok(report),
+        Ok(Err(e)) => Err((StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n"))),
+        Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n"))),
+    }
+}
+
+async fn inventory_json(State(s): State<Shared>) -> Response {
+    match inventory_report(&s).await {
+        Ok(r) => axum::Json(r).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn inventory_html(State(s): State<Shared>) -> Response {
+    match inventory_report(&s).await {
+        Ok(r) => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            crate::inventory::report::html(&r),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
     }
 }
 

@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, sync_channel};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::alert::sinks::{
@@ -31,6 +31,8 @@ use crate::assess::Assessor;
 use crate::capture::live::{self, Batch, CaptureLink, LiveCapture, LiveError, LiveOptions};
 use crate::engine::{Engine, EngineConfig};
 use crate::event::EventSink;
+use crate::inventory::store::{Store, StoreError};
+use crate::inventory::{InventoryOptions, InventorySink, PolicyHandle};
 use crate::landing::{LandingContext, LandingError};
 use crate::metrics::{CaptureCounts, Metrics, MetricsError, MetricsSink, OpenAiFlows};
 use crate::output::JsonSink;
@@ -84,6 +86,8 @@ pub enum SensorError {
     Metrics(#[from] MetricsError),
     #[error("dropping privileges to {user}: {message}")]
     User { user: String, message: String },
+    #[error(transparent)]
+    Inventory(#[from] StoreError),
     #[error("{context}: {source}")]
     Io { context: String, source: io::Error },
 }
@@ -154,6 +158,8 @@ pub struct Settings {
     pub http: Option<HttpSettings>,
     /// Drop to this user once captures and the HTTP port are open.
     pub user: Option<String>,
+    /// Record the inventory in this database.
+    pub inventory: Option<(PathBuf, InventoryOptions)>,
 }
 
 /// The signal flags the packet loop polls.
@@ -324,6 +330,10 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
                 flows: Arc::clone(&open_flows),
                 ready: Arc::clone(&ready),
                 heartbeat: Arc::clone(&heartbeat),
+                inventory: settings
+                    .inventory
+                    .as_ref()
+                    .map(|(path, _)| (path.clone(), Arc::clone(&judging.signatures))),
             };
             let server = http::start(h.listen, shared, h.auth.clone(), tls)?;
             tracing::info!(addr = %server.addr, "Serving /metrics, /healthz, /readyz, /flows.");
@@ -338,6 +348,11 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
             .map_err(io_error("opening the event output"))?,
     );
     let sinks = alert_sinks(&settings.alerts, &signals.reopen_alerts)?;
+    let store = settings
+        .inventory
+        .as_ref()
+        .map(|(path, options)| Store::open(path).map(|s| (s, options.clone())))
+        .transpose()?;
     if let Some(user) = &settings.user {
         drop_privileges(user)?;
     }
@@ -365,7 +380,14 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     }
     drop(tx);
 
-    let mut metrics_sink = MetricsSink::new(Arc::clone(&metrics), open_flows, &mut out);
+    let policy_handle: PolicyHandle = Arc::new(RwLock::new(judging.policy.clone()));
+    let mut inventory = match store {
+        Some((store, options)) => {
+            InventorySink::new(store, options, Arc::clone(&policy_handle), &mut out)?
+        }
+        None => InventorySink::disabled(&mut out),
+    };
+    let mut metrics_sink = MetricsSink::new(Arc::clone(&metrics), open_flows, &mut inventory);
     let mut assessor = Assessor::new(
         Arc::clone(&judging.landing),
         judging.policy.clone(),
@@ -430,6 +452,9 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
                 Ok(j) => {
                     engine.set_signatures(Arc::clone(&j.signatures));
                     assessor.set_landing(j.landing);
+                    *policy_handle
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner) = j.policy.clone();
                     assessor.set_policy(j.policy);
                     metrics.set_signatures(&j.signatures);
                     metrics.reloaded(true);
@@ -463,6 +488,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
         }
     }
     drop(metrics_sink);
+    inventory.finish()?;
     out.stats(engine.last_seen(), &engine.stats(), &assessment)
         .and_then(|()| out.finish().map(drop))
         .map_err(io_error("writing events"))?;

@@ -61,6 +61,7 @@ pub fn scan_json_with(paths: &[PathBuf], policy: Option<Arc<Policy>>) -> String 
         landing: landing(policy.as_deref()),
         policy,
         alert_sinks: Vec::new(),
+        inventory: None,
     };
     let (report, assessment) = scan_judged(
         paths,

@@ -1,0 +1,443 @@
+//! The auditor's inventory: a durable record of every AI data flow, aggregated per
+//! internal host, vendor, product, endpoint, landing country and verdict, with the
+//! client fingerprints seen and the alert log, in SQLite ([`store`]); and the reports
+//! made from it ([`report`]).
+//!
+//! [`InventorySink`] sits in the event chain and writes batches every interval and on
+//! shutdown. Internal hosts can be pseudonymised with a keyed HMAC: the same key maps
+//! a host to the same pseudonym, so a shared inventory still counts hosts, while the
+//! readable network label ("servers", "crm") stays. Payload is never stored.
+
+pub mod report;
+pub mod store;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::event::{Body, Event, EventSink};
+use crate::policy::Policy;
+use crate::time::Timestamp;
+use store::{AlertRow, Batch, DailyRow, FingerprintRow, FlowRow, Store, StoreError};
+
+/// The shortest pseudonymisation key accepted, in bytes.
+const MIN_KEY_BYTES: usize = 16;
+
+/// Maps internal addresses to stable pseudonyms under a secret key.
+#[derive(Clone)]
+pub struct Pseudonymiser {
+    key: ring::hmac::Key,
+}
+
+impl std::fmt::Debug for Pseudonymiser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pseudonymiser(<key>)")
+    }
+}
+
+impl Pseudonymiser {
+    /// A pseudonymiser keyed with `key`.
+    ///
+    /// # Errors
+    /// A key shorter than 16 bytes.
+    pub fn new(key: &[u8]) -> io::Result<Self> {
+        if key.len() < MIN_KEY_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a pseudonymisation key needs at least {MIN_KEY_BYTES} bytes"),
+            ));
+        }
+        Ok(Self {
+            key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key),
+        })
+    }
+
+    /// Reads the key from a file (its bytes, surrounding whitespace removed).
+    ///
+    /// # Errors
+    /// The file cannot be read, or the key is too short.
+    pub fn from_file(path: &Path) -> io::Result<Self> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        Self::new(bytes.trim_ascii())
+    }
+
+    /// `h:` and 16 hex digits of HMAC-SHA256(key, address).
+    pub fn pseudonym(&self, ip: IpAddr) -> String {
+        let tag = ring::hmac::sign(&self.key, ip.to_string().as_bytes());
+        let mut out = String::from("h:");
+        for b in tag.as_ref().iter().take(8) {
+            out.push_str(&format!("{b:02x}"));
+        }
+        out
+    }
+}
+
+/// How the inventory is written.
+#[derive(Debug, Clone)]
+pub struct InventoryOptions {
+    /// This sensor's name, kept on every row (merged stores keep who saw what).
+    pub sensor: String,
+    pub pseudonymiser: Option<Pseudonymiser>,
+    /// How often a batch is written.
+    pub interval: Duration,
+}
+
+/// The sensor's name by default: the host name.
+pub fn default_sensor_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "sensor".into())
+}
+
+/// The policy in use, shared with the packet loop so a reload reaches the inventory.
+pub type PolicyHandle = Arc<RwLock<Option<Arc<Policy>>>>;
+
+type FlowKey = (String, String, String, String, String, String);
+type PrintKey = (String, String, String, String, String);
+type DayKey = (String, String, String);
+
+/// Records AI flows, fingerprints and alerts on their way to the output (or, without a
+/// store, passes events through).
+pub struct InventorySink<'a> {
+    store: Option<Store>,
+    options: InventoryOptions,
+    policy: PolicyHandle,
+    inner: &'a mut dyn EventSink,
+    flows: HashMap<FlowKey, FlowRow>,
+    prints: HashMap<PrintKey, FingerprintRow>,
+    daily: HashMap<DayKey, DailyRow>,
+    alerts: Vec<AlertRow>,
+    last_write: Instant,
+}
+
+fn store_io(e: StoreError) -> io::Error {
+    io::Error::other(e)
+}
+
+impl<'a> InventorySink<'a> {
+    /// Writes to `store`; `policy` (when given) says which hosts are internal and names
+    /// their networks.
+    ///
+    /// # Errors
+    /// The store cannot record the sensor's name.
+    pub fn new(
+        store: Store,
+        options: InventoryOptions,
+        policy: PolicyHandle,
+        inner: &'a mut dyn EventSink,
+    ) -> Result<Self, StoreError> {
+        store.set_meta("last_sensor", &options.sensor)?;
+        Ok(Self {
+            store: Some(store),
+            options,
+            policy,
+            inner,
+            flows: HashMap::new(),
+            prints: HashMap::new(),
+            daily: HashMap::new(),
+            alerts: Vec::new(),
+            last_write: Instant::now(),
+        })
+    }
+
+    /// A sink that records nothing and passes every event to `inner`.
+    pub fn disabled(inner: &'a mut dyn EventSink) -> Self {
+        Self {
+            store: None,
+            options: InventoryOptions {
+                sensor: String::new(),
+                pseudonymiser: None,
+                interval: Duration::MAX,
+            },
+            policy: PolicyHandle::default(),
+            inner,
+            flows: HashMap::new(),
+            prints: HashMap::new(),
+            daily: HashMap::new(),
+            alerts: Vec::new(),
+            last_write: Instant::now(),
+        }
+    }
+
+    /// Writes what is pending and returns the store, if there is one.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub fn finish(mut self) -> Result<Option<Store>, StoreError> {
+        self.write()?;
+        Ok(self.store)
+    }
+
+    /// Writes the pending batch in one transaction.
+    ///
+    /// # Errors
+    /// The store's errors (the batch is kept to try again).
+    pub fn write(&mut self) -> Result<(), StoreError> {
+        self.last_write = Instant::now();
+        let batch = Batch {
+            flows: self.flows.values().cloned().collect(),
+            fingerprints: self.prints.values().cloned().collect(),
+            daily: self.daily.values().cloned().collect(),
+            alerts: self.alerts.clone(),
+        };
+        let Some(store) = &mut self.store else {
+            return Ok(());
+        };
+        if batch.is_empty() {
+            return Ok(());
+        }
+        store.write(&batch)?;
+        self.flows.clear();
+        self.prints.clear();
+        self.daily.clear();
+        self.alerts.clear();
+        Ok(())
+    }
+
+    /// The host as stored: its address, or its pseudonym; and its network label.
+    fn host(&self, ip: IpAddr) -> Option<(String, String)> {
+        let policy = self
+            .policy
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let label = match &policy {
+            Some(p) if !p.is_internal(ip) => return None,
+            Some(p) => p.groups_of(ip).join(","),
+            None => String::new(),
+        };
+        let host = match &self.options.pseudonymiser {
+            Some(p) => p.pseudonym(ip),
+            None => ip.to_string(),
+        };
+        Some((host, label))
+    }
+
+    fn record(&mut self, event: &Event) {
+        let Some(ai) = &event.ai else {
+            return;
+        };
+        let h = &event.header;
+        let sensor = self.options.sensor.clone();
+        match &event.body {
+            Body::Flow(f) => {
+                let Some((host, label)) = self.host(h.src_ip) else {
+                    return;
+                };
+                let landing = event.landing.as_ref();
+                let country = landing.and_then(|l| l.country.clone()).unwrap_or_default();
+                let verdict = event.verdict.map_or("none", |v| v.as_str()).to_owned();
+                let endpoint = f
+                    .sni
+                    .clone()
+                    .or_else(|| f.http_host.clone())
+                    .or_else(|| f.dns_name.clone())
+                    .unwrap_or_else(|| h.dest_ip.to_string());
+                let key = (
+                    host.clone(),
+                    ai.vendor.clone(),
+                    ai.product.clone(),
+                    endpoint.clone(),
+                    country.clone(),
+                    verdict.clone(),
+                );
+                let row = self.flows.entry(key).or_insert_with(|| FlowRow {
+                    sensor: sensor.clone(),
+                    internal_host: host,
+                    host_label: label,
+                    vendor: ai.vendor.clone(),
+                    product: ai.product.clone(),
+                    kind: ai.kind.to_owned(),
+                    endpoint,
+                    landing_country: country.clone(),
+                    eea: landing.is_some_and(|l| l.eea),
+                    verdict,
+                    first_seen: f.start.micros(),
+                    last_seen: f.end.micros(),
+                    ..FlowRow::default()
+                });
+                row.first_seen = row.first_seen.min(f.start.micros());
+                row.last_seen = row.last_seen.max(f.end.micros());
+                row.flows = row.flows.saturating_add(1);
+                row.packets = row
+                    .packets
+                    .saturating_add(f.pkts_toserver.saturating_add(f.pkts_toclient));
+                row.bytes_sent = row.bytes_sent.saturating_add(f.bytes_toserver);
+                row.bytes_received = row.bytes_received.saturating_add(f.bytes_toclient);
+                let day = f.start.date();
+                let d = self
+                    .daily
+                    .entry((day.clone(), ai.vendor.clone(), country.clone()))
+                    .or_insert_with(|| DailyRow {
+                        sensor,
+                        day,
+                        vendor: ai.vendor.clone(),
+                        landing_country: country,
+                        ..DailyRow::default()
+                    });
+                d.flows = d.flows.saturating_add(1);
+                d.bytes_sent = d.bytes_sent.saturating_add(f.bytes_toserver);
+                d.bytes_received = d.bytes_received.saturating_add(f.bytes_toclient);
+            }
+            Body::Tls(_) | Body::Quic(_) | Body::Http(_) => {
+                let value = match &event.body {
+                    Body::Tls(t) => Some(("ja4", t.ja4.clone())),
+                    Body::Quic(q) => q.ja4.clone().map(|j| ("ja4", j)),
+                    Body::Http(x) => x.http_user_agent.clone().map(|u| ("user_agent", u)),
+                    _ => None,
+                };
+                let (Some((kind, value)), Some((host, _))) = (value, self.host(h.src_ip)) else {
+                    return;
+                };
+                let now = h.timestamp.micros();
+                let key = (
+                    host.clone(),
+                    ai.vendor.clone(),
+                    ai.product.clone(),
+                    kind.to_owned(),
+                    value.clone(),
+                );
+                let row = self.prints.entry(key).or_insert_with(|| FingerprintRow {
+                    sensor,
+                    internal_host: host,
+                    vendor: ai.vendor.clone(),
+                    product: ai.product.clone(),
+                    kind: kind.to_owned(),
+                    value,
+                    first_seen: now,
+                    last_seen: now,
+                    seen: 0,
+                });
+                row.first_seen = row.first_seen.min(now);
+                row.last_seen = row.last_seen.max(now);
+                row.seen = row.seen.saturating_add(1);
+            }
+            Body::Alert(_) | Body::Dns(_) => {}
+        }
+    }
+
+    fn record_alert(&mut self, event: &Event) {
+        let Body::Alert(a) = &event.body else {
+            return;
+        };
+        let host = match &self.options.pseudonymiser {
+            Some(p) => p.pseudonym(event.header.src_ip),
+            None => event.header.src_ip.to_string(),
+        };
+        self.alerts.push(AlertRow {
+            sensor: self.options.sensor.clone(),
+            timestamp: event.header.timestamp.micros(),
+            rule: a.rule.as_str().to_owned(),
+            severity: a.severity.as_str().to_owned(),
+            verdict: a.verdict.as_str().to_owned(),
+            internal_host: host,
+            vendor: event
+                .ai
+                .as_ref()
+                .map(|x| x.vendor.clone())
+                .unwrap_or_default(),
+            product: event
+                .ai
+                .as_ref()
+                .map(|x| x.product.clone())
+                .unwrap_or_default(),
+            landing_country: event
+                .landing
+                .as_ref()
+                .and_then(|l| l.country.clone())
+                .unwrap_or_default(),
+            // With pseudonymisation the reason must not name the host either.
+            reason: match &self.options.pseudonymiser {
+                Some(p) => a.reason.replace(
+                    &event.header.src_ip.to_string(),
+                    &p.pseudonym(event.header.src_ip),
+                ),
+                None => a.reason.clone(),
+            },
+            count: a.count,
+            summary: a.summary,
+        });
+    }
+}
+
+impl EventSink for InventorySink<'_> {
+    fn event(&mut self, event: Event) -> io::Result<()> {
+        if self.store.is_none() {
+            return self.inner.event(event);
+        }
+        self.record(&event);
+        self.record_alert(&event);
+        self.inner.event(event)?;
+        if self.last_write.elapsed() >= self.options.interval {
+            self.write().map_err(store_io)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.last_write.elapsed() >= self.options.interval {
+            self.write().map_err(store_io)?;
+        }
+        self.inner.flush()
+    }
+}
+
+/// A time in a report filter: `2026-11-01`, an RFC 3339 instant, or a duration before
+/// now (`7d`, `24h`).
+///
+/// # Errors
+/// Text in none of those forms.
+pub fn parse_time(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    if let Ok(d) = humantime::parse_duration(text) {
+        let back = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+        return Ok(Timestamp::now().micros().saturating_sub(back));
+    }
+    let full = if text.len() == 10 {
+        format!("{text}T00:00:00Z")
+    } else {
+        text.to_owned()
+    };
+    humantime::parse_rfc3339_weak(&full)
+        .map(|t| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        })
+        .map_err(|e| format!("{text:?} is not a date, an RFC 3339 time or a duration like 7d: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pseudonyms_are_stable_under_one_key_and_differ_under_another() {
+        let a = Pseudonymiser::new(b"0123456789abcdef-key-one").unwrap();
+        let b = Pseudonymiser::new(b"0123456789abcdef-key-two").unwrap();
+        let ip: IpAddr = "192.168.77.10".parse().unwrap();
+        let other: IpAddr = "192.168.77.21".parse().unwrap();
+        assert_eq!(a.pseudonym(ip), a.pseudonym(ip));
+        assert_ne!(a.pseudonym(ip), b.pseudonym(ip));
+        assert_ne!(a.pseudonym(ip), a.pseudonym(other));
+        assert!(a.pseudonym(ip).starts_with("h:") && a.pseudonym(ip).len() == 18);
+        assert!(Pseudonymiser::new(b"short").is_err());
+    }
+
+    #[test]
+    fn report_times_take_dates_instants_and_durations() {
+        assert_eq!(parse_time("2026-11-01").unwrap(), 1_793_491_200_000_000);
+        assert_eq!(
+            parse_time("2026-11-01T12:00:00Z").unwrap(),
+            1_793_491_200_000_000 + 43_200_000_000
+        );
+        let week = parse_time("7d").unwrap();
+        assert!(Timestamp::now().micros() - week >= 7 * 86_400_000_000);
+        assert!(parse_time("last tuesday").is_err());
+    }
+}

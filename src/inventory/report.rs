@@ -1,0 +1,861 @@
+//! Reports from the inventory: a table for the terminal, CSV and JSON for spreadsheets
+//! and tools, Markdown, and a single self-contained HTML file for auditors (inline CSS and
+//! SVG charts, no scripts, nothing fetched when it is opened).
+//!
+//! Every number in a report is a sum over stored rows, so it traces back to them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::store::{AlertRow, DailyRow, Filter, FingerprintRow, FlowRow, Store, StoreError};
+use crate::signatures::Database;
+use crate::time::Timestamp;
+
+/// One inventory row with its reason, as CSV and JSON carry it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub internal_host: String,
+    pub vendor: String,
+    pub product: String,
+    pub kind: String,
+    pub endpoint: String,
+    /// ISO code; `unknown` when the landing could not be judged.
+    pub landing_country: String,
+    pub eea: bool,
+    pub verdict: String,
+    pub flows: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub host_label: String,
+    pub sensor: String,
+    pub packets: u64,
+    /// Why the verdict: the latest alert reason for the host, vendor and product.
+    pub reason: String,
+}
+
+/// The headline numbers.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub vendors: usize,
+    pub internal_hosts: usize,
+    pub flows: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub bytes_sent_outside_eea: u64,
+    /// Share of uploaded bytes landing outside the EEA (unknown landings included).
+    pub share_sent_outside_eea: f64,
+    pub unapproved_flows: u64,
+    pub alerts: u64,
+}
+
+/// One vendor, with what the signature database says about it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VendorSummary {
+    pub vendor: String,
+    pub name: String,
+    pub products: Vec<String>,
+    pub internal_hosts: usize,
+    pub flows: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub landing_countries: Vec<String>,
+    pub verdict: String,
+    /// Product → trains on inputs by default (`yes`, `no`, `opt_out`, `unknown`).
+    pub trains_on_inputs: BTreeMap<String, String>,
+    pub headquarters: Option<String>,
+    pub dpa: Option<String>,
+    pub subprocessors: Option<String>,
+    pub data_use: Option<String>,
+}
+
+/// One internal host.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HostSummary {
+    pub internal_host: String,
+    pub host_label: String,
+    pub vendors: Vec<String>,
+    pub flows: u64,
+    pub bytes_sent: u64,
+    pub verdict: String,
+}
+
+/// Everything a report shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub generated: Timestamp,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    pub sensors: Vec<String>,
+    pub summary: Summary,
+    pub vendors: Vec<VendorSummary>,
+    pub hosts: Vec<HostSummary>,
+    pub rows: Vec<Row>,
+    pub daily: Vec<DailyRow>,
+    pub fingerprints: Vec<FingerprintRow>,
+    pub alerts: Vec<AlertRow>,
+}
+
+/// (internal host, vendor, product).
+type RowKey<'a> = (&'a str, &'a str, &'a str);
+
+fn verdict_rank(v: &str) -> u8 {
+    match v {
+        "unapproved" => 4,
+        "violation" => 3,
+        "review" => 2,
+        "approved" => 1,
+        _ => 0,
+    }
+}
+
+/// Rules in the order their reasons are told: what decides the verdict first.
+fn rule_rank(rule: &str) -> u8 {
+    match rule {
+        "unapproved_ai_vendor" => 0,
+        "non_eea_landing" => 1,
+        "training_endpoint" => 2,
+        "unknown_landing" => 3,
+        _ => 4,
+    }
+}
+
+fn worst<'a>(verdicts: impl Iterator<Item = &'a str>) -> String {
+    verdicts
+        .max_by_key(|v| verdict_rank(v))
+        .unwrap_or("none")
+        .to_owned()
+}
+
+impl Report {
+    /// Builds a report of the rows `filter` selects.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub fn build(store: &Store, filter: &Filter, db: &Database) -> Result<Self, StoreError> {
+        let flows = store.flows(filter)?;
+        let alerts = store.alerts(filter)?;
+        Ok(Self::from_parts(
+            flows,
+            alerts,
+            store.daily(filter)?,
+            store.fingerprints(filter)?,
+            filter,
+            db,
+        ))
+    }
+
+    fn from_parts(
+        flows: Vec<FlowRow>,
+        alerts: Vec<AlertRow>,
+        daily: Vec<DailyRow>,
+        fingerprints: Vec<FingerprintRow>,
+        filter: &Filter,
+        db: &Database,
+    ) -> Self {
+        // Every distinct alert reason per (host, vendor, product), the rule that decides
+        // the verdict first; summaries only repeat a first alert.
+        let mut reasons: BTreeMap<RowKey<'_>, BTreeSet<(u8, &str)>> = BTreeMap::new();
+        for a in alerts
+            .iter()
+            .filter(|a| !a.summary && a.rule != "new_ai_flow")
+        {
+            reasons
+                .entry((
+                    a.internal_host.as_str(),
+                    a.vendor.as_str(),
+                    a.product.as_str(),
+                ))
+                .or_default()
+                .insert((rule_rank(&a.rule), a.reason.as_str()));
+        }
+        let reasons: BTreeMap<_, String> = reasons
+            .into_iter()
+            .map(|(k, set)| {
+                let text: Vec<&str> = set.iter().map(|(_, r)| *r).collect();
+                (k, text.join(" "))
+            })
+            .collect();
+        let rows: Vec<Row> = flows
+            .iter()
+            .map(|f| {
+                let reason = reasons
+                    .get(&(
+                        f.internal_host.as_str(),
+                        f.vendor.as_str(),
+                        f.product.as_str(),
+                    ))
+                    .cloned()
+                    .unwrap_or_else(|| match f.verdict.as_str() {
+                        "approved" => "Approved by the policy; no rule fired.".into(),
+                        "none" => "No policy was applied when these flows were seen.".into(),
+                        v => format!("Verdict {v}; no alert reason recorded."),
+                    });
+                Row {
+                    internal_host: f.internal_host.clone(),
+                    vendor: f.vendor.clone(),
+                    product: f.product.clone(),
+                    kind: f.kind.clone(),
+                    endpoint: f.endpoint.clone(),
+                    landing_country: if f.landing_country.is_empty() {
+                        "unknown".into()
+                    } else {
+                        f.landing_country.clone()
+                    },
+                    eea: f.eea,
+                    verdict: f.verdict.clone(),
+                    flows: f.flows,
+                    bytes_sent: f.bytes_sent,
+                    bytes_received: f.bytes_received,
+                    first_seen: Timestamp::from_micros(f.first_seen),
+                    last_seen: Timestamp::from_micros(f.last_seen),
+                    host_label: f.host_label.clone(),
+                    sensor: f.sensor.clone(),
+                    packets: f.packets,
+                    reason,
+                }
+            })
+            .collect();
+
+        let mut summary = Summary::default();
+        let mut hosts: BTreeMap<&str, HostSummary> = BTreeMap::new();
+        let mut vendors: BTreeMap<&str, VendorSummary> = BTreeMap::new();
+        let mut vendor_hosts: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for r in &rows {
+            summary.flows = summary.flows.saturating_add(r.flows);
+            summary.bytes_sent = summary.bytes_sent.saturating_add(r.bytes_sent);
+            summary.bytes_received = summary.bytes_received.saturating_add(r.bytes_received);
+            if !r.eea {
+                summary.bytes_sent_outside_eea =
+                    summary.bytes_sent_outside_eea.saturating_add(r.bytes_sent);
+            }
+            if r.verdict == "unapproved" {
+                summary.unapproved_flows = summary.unapproved_flows.saturating_add(r.flows);
+            }
+            let h = hosts
+                .entry(&r.internal_host)
+                .or_insert_with(|| HostSummary {
+                    internal_host: r.internal_host.clone(),
+                    host_label: r.host_label.clone(),
+                    verdict: "none".into(),
+                    ..HostSummary::default()
+                });
+            if !h.vendors.contains(&r.vendor) {
+                h.vendors.push(r.vendor.clone());
+            }
+            h.flows = h.flows.saturating_add(r.flows);
+            h.bytes_sent = h.bytes_sent.saturating_add(r.bytes_sent);
+            h.verdict = worst([h.verdict.as_str(), r.verdict.as_str()].into_iter());
+            vendor_hosts
+                .entry(&r.vendor)
+                .or_default()
+                .insert(&r.internal_host);
+            let v = vendors.entry(&r.vendor).or_insert_with(|| {
+                let facts = db.vendors.iter().find(|x| x.id == r.vendor);
+                VendorSummary {
+                    vendor: r.vendor.clone(),
+                    name: facts.map_or_else(|| r.vendor.clone(), |x| x.name.clone()),
+                    verdict: "none".into(),
+                    headquarters: facts.and_then(|x| x.country.clone()),
+                    dpa: facts.and_then(|x| x.dpa.clone()),
+                    subprocessors: facts.and_then(|x| x.subprocessors.clone()),
+                    data_use: facts.and_then(|x| x.data_use.clone()),
+                    ..VendorSummary::default()
+                }
+            });
+            if !v.products.contains(&r.product) {
+                v.products.push(r.product.clone());
+                let trains = db
+                    .endpoints
+                    .iter()
+                    .find(|e| {
+                        e.product == r.product
+                            && db.vendors.get(e.vendor).is_some_and(|x| x.id == r.vendor)
+                    })
+                    .map_or("unknown", |e| e.trains_on_inputs.as_str());
+                v.trains_on_inputs
+                    .insert(r.product.clone(), trains.to_owned());
+            }
+            if !v.landing_countries.contains(&r.landing_country) {
+                v.landing_countries.push(r.landing_country.clone());
+            }
+            v.flows = v.flows.saturating_add(r.flows);
+            v.bytes_sent = v.bytes_sent.saturating_add(r.bytes_sent);
+            v.bytes_received = v.bytes_received.saturating_add(r.bytes_received);
+            v.verdict = worst([v.verdict.as_str(), r.verdict.as_str()].into_iter());
+        }
+        for (id, set) in &vendor_hosts {
+            if let Some(v) = vendors.get_mut(id) {
+                v.internal_hosts = set.len();
+            }
+        }
+        summary.vendors = vendors.len();
+        summary.internal_hosts = hosts.len();
+        summary.alerts = alerts.iter().map(|a| a.count).sum();
+        summary.share_sent_outside_eea = if summary.bytes_sent == 0 {
+            0.0
+        } else {
+            // Byte counts fit an f64's mantissa for any real inventory.
+            #[allow(clippy::cast_precision_loss)]
+            let share = summary.bytes_sent_outside_eea as f64 / summary.bytes_sent as f64;
+            share
+        };
+        let mut vendors: Vec<_> = vendors.into_values().collect();
+        vendors.sort_by(|a, b| {
+            b.bytes_sent
+                .cmp(&a.bytes_sent)
+                .then(a.vendor.cmp(&b.vendor))
+        });
+        let mut hosts: Vec<_> = hosts.into_values().collect();
+        hosts.sort_by(|a, b| {
+            b.bytes_sent
+                .cmp(&a.bytes_sent)
+                .then(a.internal_host.cmp(&b.internal_host))
+        });
+        let sensors: BTreeSet<String> = rows.iter().map(|r| r.sensor.clone()).collect();
+        Self {
+            generated: Timestamp::now(),
+            since: filter.since.map(Timestamp::from_micros),
+            until: filter.until.map(Timestamp::from_micros),
+            sensors: sensors.into_iter().collect(),
+            summary,
+            vendors,
+            hosts,
+            rows,
+            daily,
+            fingerprints,
+            alerts,
+        }
+    }
+}
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+    Html,
+    Markdown,
+}
+
+/// Writes `report` in `format`.
+///
+/// # Errors
+/// The writer's I/O errors.
+pub fn write(report: &Report, format: Format, out: &mut dyn Write) -> io::Result<()> {
+    match format {
+        Format::Table => table(report, out),
+        Format::Csv => csv(report, out),
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, report)?;
+            out.write_all(b"\n")
+        }
+        Format::Html => out.write_all(html(report).as_bytes()),
+        Format::Markdown => out.write_all(markdown(report).as_bytes()),
+    }
+}
+
+/// Human byte counts: `1.5 MB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    // Precision loss only affects the displayed decimal.
+    #[allow(clippy::cast_precision_loss)]
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len().saturating_sub(1) {
+        value /= 1000.0;
+        unit = unit.saturating_add(1);
+    }
+    let name = UNITS.get(unit).copied().unwrap_or("B");
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {name}")
+    }
+}
+
+fn table(r: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let s = &r.summary;
+    writeln!(
+        out,
+        "{} AI vendors, {} internal hosts, {} flows, {} sent ({:.0}% outside the EEA), {} unapproved flows, {} alerts",
+        s.vendors,
+        s.internal_hosts,
+        s.flows,
+        human_bytes(s.bytes_sent),
+        s.share_sent_outside_eea * 100.0,
+        s.unapproved_flows,
+        s.alerts
+    )?;
+    writeln!(
+        out,
+        "{:<24}  {:<14}  {:<30}  {:<40}  {:<7}  {:<10}  {:>6}  {:>10}  {:>10}",
+        "INTERNAL_HOST",
+        "VENDOR",
+        "PRODUCT",
+        "ENDPOINT",
+        "LANDING",
+        "VERDICT",
+        "FLOWS",
+        "SENT",
+        "RECEIVED"
+    )?;
+    for row in &r.rows {
+        writeln!(
+            out,
+            "{:<24}  {:<14}  {:<30}  {:<40}  {:<7}  {:<10}  {:>6}  {:>10}  {:>10}",
+            row.internal_host,
+            row.vendor,
+            row.product,
+            row.endpoint,
+            row.landing_country,
+            row.verdict,
+            row.flows,
+            row.bytes_sent,
+            row.bytes_received
+        )?;
+    }
+    Ok(())
+}
+
+fn csv(r: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let mut w = ::csv::Writer::from_writer(out);
+    for row in &r.rows {
+        w.serialize(row).map_err(io::Error::other)?;
+    }
+    w.flush()
+}
+
+fn markdown(r: &Report) -> String {
+    let s = &r.summary;
+    let mut m = String::new();
+    let _ = writeln!(m, "# AI data flow inventory\n");
+    let _ = writeln!(
+        m,
+        "Generated {} from {} sensor(s): {}.\n",
+        r.generated,
+        r.sensors.len(),
+        r.sensors.join(", ")
+    );
+    let _ = writeln!(
+        m,
+        "- AI vendors seen: {}\n- Internal hosts involved: {}\n- Flows: {}\n- Bytes uploaded: {} ({:.1}% landing outside the EEA)\n- Unapproved flows: {}\n- Alerts: {}\n",
+        s.vendors,
+        s.internal_hosts,
+        s.flows,
+        human_bytes(s.bytes_sent),
+        s.share_sent_outside_eea * 100.0,
+        s.unapproved_flows,
+        s.alerts
+    );
+    let _ = writeln!(m, "## Vendors\n");
+    let _ = writeln!(
+        m,
+        "| vendor | products | hosts | flows | sent | landing | verdict | trains on inputs |\n|---|---|---|---|---|---|---|---|"
+    );
+    for v in &r.vendors {
+        let trains: Vec<String> = v
+            .trains_on_inputs
+            .iter()
+            .map(|(p, t)| format!("{p}: {t}"))
+            .collect();
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            md(&v.name),
+            md(&v.products.join(", ")),
+            v.internal_hosts,
+            v.flows,
+            human_bytes(v.bytes_sent),
+            md(&v.landing_countries.join(", ")),
+            v.verdict,
+            md(&trains.join("; "))
+        );
+    }
+    let _ = writeln!(m, "\n## Flows\n");
+    let _ = writeln!(
+        m,
+        "| internal host | vendor | product | endpoint | landing | verdict | flows | sent | reason |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    for row in &r.rows {
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            md(&row.internal_host),
+            md(&row.vendor),
+            md(&row.product),
+            md(&row.endpoint),
+            row.landing_country,
+            row.verdict,
+            row.flows,
+            human_bytes(row.bytes_sent),
+            md(&row.reason)
+        );
+    }
+    m
+}
+
+fn md(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// HTML-escapes text for element content and attribute values.
+fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A link to a vendor document, or a note that the database has none.
+fn link(url: Option<&String>, label: &str) -> String {
+    match url {
+        Some(u) if u.starts_with("https://") => {
+            format!(
+                "<a href=\"{}\" rel=\"noreferrer\">{}</a>",
+                esc(u),
+                esc(label)
+            )
+        }
+        _ => "<span class=\"muted\">not in the database</span>".into(),
+    }
+}
+
+const PALETTE: [&str; 10] = [
+    "#2f6690", "#d1495b", "#66a182", "#edae49", "#8d6a9f", "#3a7ca5", "#c3423f", "#9bc53d",
+    "#5bc0eb", "#404e4d",
+];
+
+/// The `i`th chart colour, cycling.
+fn palette(i: usize) -> &'static str {
+    PALETTE
+        .get(i.checked_rem(PALETTE.len()).unwrap_or(0))
+        .copied()
+        .unwrap_or("#2f6690")
+}
+
+fn ratio(part: u64, whole: u64, scale: f64) -> f64 {
+    if whole == 0 {
+        return 0.0;
+    }
+    // Display geometry only.
+    #[allow(clippy::cast_precision_loss)]
+    let r = part as f64 / whole as f64 * scale;
+    r
+}
+
+/// Horizontal bars: bytes uploaded per vendor.
+fn bytes_per_vendor_svg(r: &Report) -> String {
+    let bars: Vec<&VendorSummary> = r.vendors.iter().take(15).collect();
+    let max = bars.iter().map(|v| v.bytes_sent).max().unwrap_or(0);
+    let row_h = 26.0;
+    #[allow(clippy::cast_precision_loss)]
+    let height = (bars.len() as f64).mul_add(row_h, 10.0);
+    let mut svg = format!(
+        "<svg role=\"img\" aria-label=\"Bytes uploaded per vendor\" viewBox=\"0 0 720 {height}\" width=\"720\" height=\"{height}\" xmlns=\"http://www.w3.org/2000/svg\">"
+    );
+    for (i, v) in bars.iter().enumerate() {
+        #[allow(clippy::cast_precision_loss)]
+        let y = (i as f64).mul_add(row_h, 5.0);
+        let w = ratio(v.bytes_sent, max, 440.0).max(1.0);
+        let color = palette(i);
+        let _ = write!(
+            svg,
+            "<text x=\"0\" y=\"{:.1}\" font-size=\"13\">{}</text><rect x=\"170\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"18\" fill=\"{color}\"><title>{}: {} bytes</title></rect><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\">{}</text>",
+            y + 14.0,
+            esc(&v.name),
+            esc(&v.name),
+            v.bytes_sent,
+            175.0 + w,
+            y + 14.0,
+            human_bytes(v.bytes_sent)
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// Stacked columns: bytes uploaded per day, by landing country.
+fn landing_over_time_svg(r: &Report) -> String {
+    let mut days: BTreeMap<&str, BTreeMap<&str, u64>> = BTreeMap::new();
+    let mut countries: BTreeMap<&str, u64> = BTreeMap::new();
+    for d in &r.daily {
+        let c = if d.landing_country.is_empty() {
+            "unknown"
+        } else {
+            d.landing_country.as_str()
+        };
+        let e = days.entry(&d.day).or_default().entry(c).or_default();
+        *e = e.saturating_add(d.bytes_sent);
+        let t = countries.entry(c).or_default();
+        *t = t.saturating_add(d.bytes_sent);
+    }
+    let max = days
+        .values()
+        .map(|m| m.values().copied().fold(0u64, u64::saturating_add))
+        .max()
+        .unwrap_or(0);
+    let colors: BTreeMap<&str, &str> = countries
+        .keys()
+        .enumerate()
+        .map(|(i, c)| (*c, palette(i)))
+        .collect();
+    let n = days.len().max(1);
+    #[allow(clippy::cast_precision_loss)]
+    let col_w = (660.0 / n as f64).min(60.0);
+    let chart_h = 200.0;
+    let mut svg = String::from(
+        "<svg role=\"img\" aria-label=\"Bytes uploaded per day by landing country\" viewBox=\"0 0 720 260\" width=\"720\" height=\"260\" xmlns=\"http://www.w3.org/2000/svg\">",
+    );
+    for (i, (day, per_country)) in days.iter().enumerate() {
+        #[allow(clippy::cast_precision_loss)]
+        let x = (i as f64).mul_add(col_w, 40.0);
+        let mut top = chart_h;
+        for (c, bytes) in per_country {
+            let h = ratio(*bytes, max, chart_h - 10.0);
+            top -= h;
+            let _ = write!(
+                svg,
+                "<rect x=\"{x:.1}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"{}\"><title>{} {}: {} bytes</title></rect>",
+                (col_w - 4.0).max(1.0),
+                colors.get(c).copied().unwrap_or("#2f6690"),
+                esc(day),
+                esc(c),
+                bytes
+            );
+        }
+        let _ = write!(
+            svg,
+            "<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"10\">{}</text>",
+            chart_h + 14.0,
+            esc(day.get(5..).unwrap_or(day))
+        );
+    }
+    for (i, (c, color)) in colors.iter().enumerate() {
+        #[allow(clippy::cast_precision_loss)]
+        let x = (i as f64).mul_add(80.0, 40.0);
+        let _ = write!(
+            svg,
+            "<rect x=\"{x:.1}\" y=\"236\" width=\"12\" height=\"12\" fill=\"{color}\"/><text x=\"{:.1}\" y=\"246\" font-size=\"12\">{}</text>",
+            x + 16.0,
+            esc(c)
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem;color:#1d2733;max-width:1400px}
+h1{margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px solid #d6dde5;padding-bottom:.3rem}
+.muted{color:#6b7785}.cards{display:flex;flex-wrap:wrap;gap:1rem;margin:1.2rem 0}
+.card{border:1px solid #d6dde5;border-radius:8px;padding:.8rem 1.1rem;min-width:10rem}
+.card b{display:block;font-size:1.6rem}
+table{border-collapse:collapse;width:100%;font-size:.9rem;margin:.6rem 0}
+th,td{border-bottom:1px solid #e4e9ee;padding:.35rem .5rem;text-align:left;vertical-align:top}
+th{background:#f3f6f9}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.v-unapproved{color:#b3261e;font-weight:600}.v-violation{color:#b35c00;font-weight:600}
+.v-review{color:#7a5d00}.v-approved{color:#1e6b3a}
+ol li{margin:.3rem 0}";
+
+fn verdict_cell(v: &str) -> String {
+    format!("<td class=\"v-{}\">{}</td>", esc(v), esc(v))
+}
+
+/// The HTML report: one self-contained file.
+pub fn html(r: &Report) -> String {
+    let s = &r.summary;
+    let mut h = String::new();
+    let period = match (r.since, r.until) {
+        (None, None) => "all recorded time".to_owned(),
+        (a, b) => format!(
+            "{} to {}",
+            a.map_or_else(|| "the start".into(), |t| t.to_string()),
+            b.map_or_else(|| "now".into(), |t| t.to_string())
+        ),
+    };
+    let _ = write!(
+        h,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>AI data flow inventory</title><style>{STYLE}</style></head><body>"
+    );
+    let _ = write!(
+        h,
+        "<h1>AI data flow inventory</h1><p class=\"muted\">Generated {} by aigress {} from sensor(s) {} — period: {}.</p>",
+        r.generated,
+        env!("CARGO_PKG_VERSION"),
+        esc(&r.sensors.join(", ")),
+        esc(&period)
+    );
+    let _ = write!(
+        h,
+        "<section id=\"summary\"><h2>Summary</h2><div class=\"cards\">\
+         <div class=\"card\"><b id=\"vendors\">{}</b>AI vendors seen</div>\
+         <div class=\"card\"><b id=\"hosts\">{}</b>internal hosts involved</div>\
+         <div class=\"card\"><b id=\"uploaded\">{}</b>uploaded to AI services</div>\
+         <div class=\"card\"><b id=\"outside-eea\">{:.0}%</b>of it landing outside the EEA</div>\
+         <div class=\"card\"><b id=\"unapproved\">{}</b>unapproved flows</div>\
+         <div class=\"card\"><b>{}</b>alerts</div></div></section>",
+        s.vendors,
+        s.internal_hosts,
+        human_bytes(s.bytes_sent),
+        s.share_sent_outside_eea * 100.0,
+        s.unapproved_flows,
+        s.alerts
+    );
+    let _ = write!(
+        h,
+        "<section><h2>Bytes uploaded per vendor</h2>{}</section><section><h2>Landing countries over time</h2>{}</section>",
+        bytes_per_vendor_svg(r),
+        landing_over_time_svg(r)
+    );
+    h.push_str("<section id=\"vendors-table\"><h2>Per vendor</h2><table><thead><tr><th>Vendor</th><th>Products</th><th>Hosts</th><th>Flows</th><th>Sent</th><th>Received</th><th>Lands in</th><th>Verdict</th><th>Trains on inputs (default)</th><th>Headquarters</th><th>DPA</th><th>Sub-processors</th><th>Data use</th></tr></thead><tbody>");
+    for v in &r.vendors {
+        let trains: Vec<String> = v
+            .trains_on_inputs
+            .iter()
+            .map(|(p, t)| format!("{}: {}", esc(p), esc(t)))
+            .collect();
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td>{}<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&v.name),
+            esc(&v.products.join(", ")),
+            v.internal_hosts,
+            v.flows,
+            human_bytes(v.bytes_sent),
+            human_bytes(v.bytes_received),
+            esc(&v.landing_countries.join(", ")),
+            verdict_cell(&v.verdict),
+            trains.join("<br>"),
+            v.headquarters
+                .as_deref()
+                .map_or_else(|| "<span class=\"muted\">unknown</span>".into(), esc),
+            link(v.dpa.as_ref(), "DPA"),
+            link(v.subprocessors.as_ref(), "list"),
+            link(v.data_use.as_ref(), "policy"),
+        );
+    }
+    h.push_str("</tbody></table></section>");
+    h.push_str("<section id=\"hosts-table\"><h2>Per internal host</h2><table><thead><tr><th>Internal host</th><th>Network</th><th>Vendors</th><th>Flows</th><th>Sent</th><th>Verdict</th></tr></thead><tbody>");
+    for x in &r.hosts {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>{}</tr>",
+            esc(&x.internal_host),
+            esc(&x.host_label),
+            esc(&x.vendors.join(", ")),
+            x.flows,
+            human_bytes(x.bytes_sent),
+            verdict_cell(&x.verdict)
+        );
+    }
+    h.push_str("</tbody></table></section>");
+    h.push_str("<section id=\"flows-table\"><h2>Every flow group, with its verdict and reason</h2><table><thead><tr><th>Internal host</th><th>Vendor</th><th>Product</th><th>Endpoint</th><th>Lands in</th><th>Verdict</th><th>Flows</th><th>Sent</th><th>Received</th><th>First seen</th><th>Last seen</th><th>Reason</th></tr></thead><tbody>");
+    for row in &r.rows {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td>{}<td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&row.internal_host),
+            esc(&row.vendor),
+            esc(&row.product),
+            esc(&row.endpoint),
+            esc(&row.landing_country),
+            if row.eea { " (EEA)" } else { "" },
+            verdict_cell(&row.verdict),
+            row.flows,
+            row.bytes_sent,
+            row.bytes_received,
+            row.first_seen,
+            row.last_seen,
+            esc(&row.reason)
+        );
+    }
+    h.push_str("</tbody></table></section>");
+    h.push_str("<section id=\"questions\"><h2>Questions to put to each vendor</h2><ol>\
+        <li><b>Which of our tools talk to it, and from where?</b> The per-vendor and per-host tables above.</li>\
+        <li><b>What data do we send, and how much?</b> Bytes sent per flow group; the client fingerprints below name the software.</li>\
+        <li><b>Where is it processed?</b> The landing country and whether it is in the EEA or covered by an adequacy decision.</li>\
+        <li><b>Does the vendor train on it?</b> The default per product, from the vendor's own documentation.</li>\
+        <li><b>Is a data processing agreement in place, and who are the sub-processors?</b> The DPA and sub-processor links, where the database has them.</li>\
+        </ol></section>");
+    if !r.fingerprints.is_empty() {
+        h.push_str("<section id=\"fingerprints\"><h2>Client software seen</h2><table><thead><tr><th>Internal host</th><th>Vendor</th><th>Product</th><th>Kind</th><th>Value</th><th>Seen</th></tr></thead><tbody>");
+        for f in &r.fingerprints {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td class=\"n\">{}</td></tr>",
+                esc(&f.internal_host),
+                esc(&f.vendor),
+                esc(&f.product),
+                esc(&f.kind),
+                esc(&f.value),
+                f.seen
+            );
+        }
+        h.push_str("</tbody></table></section>");
+    }
+    if !r.alerts.is_empty() {
+        h.push_str("<section id=\"alerts\"><h2>Alert log</h2><table><thead><tr><th>Time</th><th>Rule</th><th>Severity</th><th>Count</th><th>Reason</th></tr></thead><tbody>");
+        for a in &r.alerts {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+                Timestamp::from_micros(a.timestamp),
+                esc(&a.rule),
+                esc(&a.severity),
+                a.count,
+                esc(&a.reason)
+            );
+        }
+        h.push_str("</tbody></table></section>");
+    }
+    h.push_str("<p class=\"muted\">Every number is a sum over the stored flow groups; payload is never recorded. Landing: a region in the host name, the vendor's documented processing location, or GeoIP (never of a CDN front door, where the vendor's headquarters stands in).</p></body></html>\n");
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_escapes_and_stays_self_contained() {
+        assert_eq!(
+            esc("<a href=\"x\">&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
+        );
+        let db = Database::embedded().unwrap();
+        let row = FlowRow {
+            sensor: "s1".into(),
+            internal_host: "10.0.0.1".into(),
+            vendor: "openai".into(),
+            product: "OpenAI API".into(),
+            kind: "api".into(),
+            endpoint: "api.openai.com<script>".into(),
+            landing_country: "US".into(),
+            verdict: "unapproved".into(),
+            flows: 2,
+            bytes_sent: 1500,
+            ..FlowRow::default()
+        };
+        let r = Report::from_parts(vec![row], vec![], vec![], vec![], &Filter::default(), &db);
+        let page = html(&r);
+        assert!(page.contains("api.openai.com&lt;script&gt;"));
+        assert!(!page.contains("<script"));
+        assert!(!page.contains("src=\"http"));
+        assert_eq!(r.summary.unapproved_flows, 2);
+        assert!((r.summary.share_sent_outside_eea - 1.0).abs() < f64::EPSILON);
+        assert_eq!(human_bytes(1500), "1.5 kB");
+    }
+}
