@@ -263,7 +263,39 @@ const EXPECTED: &[(&str, &str, &str, Option<&str>)] = &[
     ("writesonic.com", "writesonic", "writesonic", None),
     ("www.writesonic.com", "writesonic", "writesonic", None),
     ("you.com", "you", "you", None),
-    ("www.you.com", "you", "you", None),];
+    ("www.you.com", "you", "you", None),
+    ("api.moonshot.cn", "moonshot", "moonshot-api-china", None),
+    ("api.moonshot.ai", "moonshot", "moonshot-api", None),
+    ("open.bigmodel.cn", "zhipu", "bigmodel-api", None),
+    ("dashscope-intl.aliyuncs.com", "alibaba", "dashscope-intl", None),
+    ("cn-hongkong.dashscope.aliyuncs.com", "alibaba", "dashscope-hong-kong", None),
+    ("qianfan.baidubce.com", "baidu", "qianfan-api", None),
+    ("api.deepgram.com", "deepgram", "deepgram-api", None),
+    ("api.eu.deepgram.com", "deepgram", "deepgram-api-eu", None),
+    ("api.au.deepgram.com", "deepgram", "deepgram-api-au", None),
+    ("api.in.deepgram.com", "deepgram", "deepgram-api-in", None),
+    ("eu-de.ml.cloud.ibm.com", "ibm", "watsonx-ai", Some("eu-de")),
+    ("us-south.ml.cloud.ibm.com", "ibm", "watsonx-ai", Some("us-south")),
+    ("ap-south-1.aws.wxai.ibm.com", "ibm", "watsonx-ai-mumbai", None),
+    (
+        "inference.generativeai.eu-frankfurt-1.oci.oraclecloud.com",
+        "oracle",
+        "oci-generative-ai",
+        Some("eu-frankfurt-1"),
+    ),
+    (
+        "inference.generativeai.us-chicago-1.oci.oraclecloud.com",
+        "oracle",
+        "oci-generative-ai",
+        Some("us-chicago-1"),
+    ),
+    (
+        "inference.generativeai.eu-frankfurt-2.oci.oraclecloud.eu",
+        "oracle",
+        "oci-generative-ai-eu-sovereign",
+        None,
+    ),
+];
 
 #[test]
 fn the_built_in_database_classifies_every_listed_host() {
@@ -310,6 +342,16 @@ fn regional_names_resolve_to_the_country_of_their_region() {
     assert_eq!(
         country("europe-west9-aiplatform.googleapis.com").as_deref(),
         Some("FR")
+    );
+    assert_eq!(country("eu-de.ml.cloud.ibm.com").as_deref(), Some("DE"));
+    assert_eq!(country("jp-tok.ml.cloud.ibm.com").as_deref(), Some("JP"));
+    assert_eq!(
+        country("inference.generativeai.eu-frankfurt-1.oci.oraclecloud.com").as_deref(),
+        Some("DE")
+    );
+    assert_eq!(
+        country("inference.generativeai.uk-london-1.oci.oraclecloud.com").as_deref(),
+        Some("GB")
     );
     // A region the table does not know still names the region, without a country.
     let unknown = db
