@@ -55,18 +55,25 @@ pub struct Problems {
 
 impl fmt::Display for Problems {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.problems.len();
-        write!(
-            f,
-            "{n} problem{} in the {}",
-            if n == 1 { "" } else { "s" },
-            self.what
-        )?;
-        for p in &self.problems {
-            write!(f, "\n  {p}")?;
-        }
-        Ok(())
+        write_problems(f, self.what, &self.problems)
     }
+}
+
+/// "N problems in the WHAT", then one problem per indented line.
+///
+/// # Errors
+/// The formatter's.
+pub fn write_problems(f: &mut fmt::Formatter<'_>, what: &str, problems: &[Problem]) -> fmt::Result {
+    let n = problems.len();
+    write!(
+        f,
+        "{n} problem{} in the {what}",
+        if n == 1 { "" } else { "s" }
+    )?;
+    for p in problems {
+        write!(f, "\n  {p}")?;
+    }
+    Ok(())
 }
 
 /// The 1-based line of a byte offset.

@@ -34,13 +34,9 @@ fn ai_captures() -> Vec<PathBuf> {
         .collect()
 }
 
-/// Scans `captures` with the default policy into `db`; returns the JSON events.
-fn scan_into(
-    db: &Path,
-    sensor: &str,
-    captures: &[PathBuf],
-    extra: &[&str],
-) -> Vec<serde_json::Value> {
+/// The arguments of `aigress scan -f json --policy deploy/policy.toml --db DB`, then
+/// `extra`, then the captures.
+fn scan_args(db: &Path, extra: &[&str], captures: &[PathBuf]) -> Vec<String> {
     let mut args = vec![
         "scan".to_owned(),
         "-f".into(),
@@ -49,11 +45,22 @@ fn scan_into(
         deploy_policy(),
         "--db".into(),
         db.display().to_string(),
-        "--sensor-name".into(),
-        sensor.into(),
     ];
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     args.extend(captures.iter().map(|c| c.display().to_string()));
+    args
+}
+
+/// Scans `captures` with the default policy into `db`; returns the JSON events.
+fn scan_into(
+    db: &Path,
+    sensor: &str,
+    captures: &[PathBuf],
+    extra: &[&str],
+) -> Vec<serde_json::Value> {
+    let mut flags = vec!["--sensor-name", sensor];
+    flags.extend_from_slice(extra);
+    let args = scan_args(db, &flags, captures);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = aigress(&args);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -306,20 +313,8 @@ fn a_kill_in_the_middle_of_writing_never_corrupts_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("inv.db");
     // Many passes over the captures, writing a batch after every event, killed mid-way.
-    let mut args = vec![
-        "scan".to_owned(),
-        "-f".into(),
-        "json".into(),
-        "--policy".into(),
-        deploy_policy(),
-        "--db".into(),
-        db.display().to_string(),
-        "--db-interval".into(),
-        "0s".into(),
-    ];
-    for _ in 0..400 {
-        args.extend(ai_captures().iter().map(|c| c.display().to_string()));
-    }
+    let passes: Vec<PathBuf> = (0..400).flat_map(|_| ai_captures()).collect();
+    let args = scan_args(&db, &["--db-interval", "0s"], &passes);
     for delay_ms in [300u64, 700, 1100] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_aigress"))
             .args(&args)

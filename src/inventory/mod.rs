@@ -133,29 +133,29 @@ impl<'a> InventorySink<'a> {
         inner: &'a mut dyn EventSink,
     ) -> Result<Self, StoreError> {
         store.set_meta("last_sensor", &options.sensor)?;
-        Ok(Self {
-            store: Some(store),
-            options,
-            policy,
-            inner,
-            flows: HashMap::new(),
-            prints: HashMap::new(),
-            daily: HashMap::new(),
-            alerts: Vec::new(),
-            last_write: Instant::now(),
-        })
+        Ok(Self::with(Some(store), options, policy, inner))
     }
 
     /// A sink that records nothing and passes every event to `inner`.
     pub fn disabled(inner: &'a mut dyn EventSink) -> Self {
+        let options = InventoryOptions {
+            sensor: String::new(),
+            pseudonymiser: None,
+            interval: Duration::MAX,
+        };
+        Self::with(None, options, PolicyHandle::default(), inner)
+    }
+
+    fn with(
+        store: Option<Store>,
+        options: InventoryOptions,
+        policy: PolicyHandle,
+        inner: &'a mut dyn EventSink,
+    ) -> Self {
         Self {
-            store: None,
-            options: InventoryOptions {
-                sensor: String::new(),
-                pseudonymiser: None,
-                interval: Duration::MAX,
-            },
-            policy: PolicyHandle::default(),
+            store,
+            options,
+            policy,
             inner,
             flows: HashMap::new(),
             prints: HashMap::new(),
