@@ -1,0 +1,161 @@
+//! Packet-path throughput: every capture shipped in `tests/data/captures`, held in memory,
+//! run through
+//!
+//! 1. `decode` — link, tunnels, IP and TCP/UDP headers only (the reference: the least any
+//!    sensor must do per packet);
+//! 2. `engine` — decode, flow table, reassembly, TLS/QUIC/DNS/HTTP inspection and
+//!    classification, events discarded;
+//! 3. `judged` — the engine plus landing, policy, alerts and EVE JSON serialisation, as
+//!    `aigress scan --policy deploy/policy.toml -f json` runs it.
+//!
+//! `cargo bench --bench throughput`. Reports packets per second and each stage's cost as
+//! a ratio to the decode reference measured in the same run.
+
+// A benchmark reports on stdout; the crate-wide lint is for library code.
+#![allow(clippy::print_stdout)]
+
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aigress::capture::{FileSource, Next};
+use aigress::decode::{self, LinkType};
+use aigress::engine::{Engine, EngineConfig, RawPacket};
+use aigress::event::{Event, EventSink};
+use aigress::landing::LandingContext;
+use aigress::output::JsonSink;
+use aigress::policy::Policy;
+use aigress::signatures::Database;
+use aigress::time::Timestamp;
+
+struct Packet {
+    link: LinkType,
+    timestamp: Timestamp,
+    wire_len: u32,
+    data: Vec<u8>,
+}
+
+/// Every capture's packets, one run (capture) after another.
+fn load() -> Vec<Vec<Packet>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/captures");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/data/captures")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("pcap" | "pcapng")
+            )
+        })
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|path| {
+            let mut source = FileSource::open(path).expect("a capture");
+            let link = source.link_type();
+            let mut packets = Vec::new();
+            while let Next::Packet(p) = source.next_packet() {
+                packets.push(Packet {
+                    link,
+                    timestamp: p.timestamp,
+                    wire_len: p.wire_len,
+                    data: p.data.to_vec(),
+                });
+            }
+            packets
+        })
+        .collect()
+}
+
+struct Discard;
+
+impl EventSink for Discard {
+    fn event(&mut self, event: Event) -> std::io::Result<()> {
+        black_box(event);
+        Ok(())
+    }
+}
+
+fn raw(p: &Packet) -> RawPacket<'_> {
+    RawPacket {
+        timestamp: p.timestamp,
+        data: &p.data,
+        wire_len: p.wire_len,
+    }
+}
+
+/// Packets per second of `run` over all captures, best of several rounds.
+fn measure(captures: &[Vec<Packet>], mut run: impl FnMut(&[Packet])) -> f64 {
+    let packets: usize = captures.iter().map(Vec::len).sum();
+    let mut best = Duration::MAX;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut rounds = 0;
+    while rounds < 5 || Instant::now() < deadline {
+        let start = Instant::now();
+        for capture in captures {
+            run(capture);
+        }
+        best = best.min(start.elapsed());
+        rounds += 1;
+        if rounds >= 200 {
+            break;
+        }
+    }
+    packets as f64 / best.as_secs_f64()
+}
+
+fn main() {
+    let captures = load();
+    let packets: usize = captures.iter().map(Vec::len).sum();
+    let bytes: usize = captures.iter().flatten().map(|p| p.data.len()).sum();
+    println!(
+        "{} captures, {packets} packets, {bytes} bytes",
+        captures.len()
+    );
+    let signatures = Arc::new(Database::embedded().expect("built-in database"));
+    let policy_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/policy.toml");
+    let policy = Arc::new(Policy::load(&policy_path, &signatures).expect("deploy policy"));
+    let landing =
+        Arc::new(LandingContext::load(None, None, false, Some(&policy)).expect("built-in GeoIP"));
+
+    let decode_rate = measure(&captures, |capture| {
+        for p in capture {
+            let _ = black_box(decode::decode(p.link, black_box(&p.data)));
+        }
+    });
+    let engine_rate = measure(&captures, |capture| {
+        let mut engine = Engine::new(EngineConfig::default(), Arc::clone(&signatures));
+        let mut sink = Discard;
+        for p in capture {
+            engine.process(p.link, &raw(p), &mut sink).expect("discard");
+        }
+        engine.finish(&mut sink).expect("discard");
+    });
+    let judged_rate = measure(&captures, |capture| {
+        let mut out = JsonSink::new(std::io::sink());
+        let mut assessor = aigress::assess::Assessor::new(
+            Arc::clone(&landing),
+            Some(Arc::clone(&policy)),
+            &mut out,
+            Vec::new(),
+        );
+        let mut engine = Engine::new(EngineConfig::default(), Arc::clone(&signatures));
+        for p in capture {
+            engine
+                .process(p.link, &raw(p), &mut assessor)
+                .expect("sink");
+        }
+        engine.finish(&mut assessor).expect("sink");
+        black_box(assessor.finish().expect("sink"));
+    });
+    println!("{:<8}  {:>14}  {:>12}", "stage", "packets/s", "cost ratio");
+    for (name, rate) in [
+        ("decode", decode_rate),
+        ("engine", engine_rate),
+        ("judged", judged_rate),
+    ] {
+        println!("{name:<8}  {rate:>14.0}  {:>12.2}", decode_rate / rate);
+    }
+}
