@@ -265,6 +265,8 @@ const EXPECTED: &[(&str, &str, &str, Option<&str>)] = &[
     ("you.com", "you", "you", None),
     ("www.you.com", "you", "you", None),
     ("api.moonshot.cn", "moonshot", "moonshot-api-china", None),
+    ("grazie.ai", "jetbrains", "jetbrains-ai", None),
+    ("api.app.prod.grazie.aws.intellij.net", "jetbrains", "jetbrains-ai", None),
     ("api.moonshot.ai", "moonshot", "moonshot-api", None),
     ("open.bigmodel.cn", "zhipu", "bigmodel-api", None),
     ("dashscope-intl.aliyuncs.com", "alibaba", "dashscope-intl", None),
