@@ -63,6 +63,12 @@ fn regional_endpoints_land_in_their_regions_country() {
     // The Vertex address is Google's (GeoIP: US); the host name says Belgium.
     let vertex = tls_to(&ev, "europe-west1-aiplatform.googleapis.com");
     assert_eq!(vertex[0]["landing"]["geoip_country"], "US");
+    // An Azure OpenAI resource name pins no region; its address (not a front door) does.
+    let azure = tls_to(&ev, "acme-eu.openai.azure.com");
+    assert_eq!(azure[0]["landing"]["country"], "NL");
+    assert_eq!(azure[0]["landing"]["basis"], "geoip");
+    assert_eq!(azure[0]["landing"]["confidence"], "medium");
+    assert_eq!(azure[0]["landing"]["eea"], true);
 }
 
 #[test]
