@@ -220,3 +220,28 @@ fn syslog_gets_one_rfc5424_message_per_alert() {
         assert!(message.ends_with(alert.as_str()), "{message}");
     }
 }
+
+#[test]
+fn a_dead_receiver_does_not_hold_up_shutdown() {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut config = WebhookConfig::new(format!("https://127.0.0.1:{port}/alerts"));
+    config.attempts = 10;
+    config.backoff = Duration::from_secs(2);
+    let started = std::time::Instant::now();
+    let (alerts, stats) = scan_with(Box::new(WebhookSink::start(config).unwrap()));
+    // Ten tries per alert with backoff would take minutes; the drain gets ten seconds.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(stats.sent, 0);
+    assert_eq!(
+        stats.failed + stats.dropped,
+        alerts.len() as u64,
+        "{stats:?}"
+    );
+}

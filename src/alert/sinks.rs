@@ -6,11 +6,11 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -152,6 +152,8 @@ impl WebhookConfig {
 
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How long queued alerts may still be tried once the sensor stops.
+const DRAIN_TIME: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
 struct Counters {
@@ -163,12 +165,15 @@ struct Counters {
 
 /// Alerts POSTed as JSON to an HTTPS endpoint by a worker thread. The queue is bounded:
 /// when the receiver is slower than the alerts, the newest are dropped and counted, and
-/// the packet path never waits for the network.
+/// the packet path never waits for the network. At shutdown the queue gets ten seconds
+/// to drain; what is left is counted as failed.
 pub struct WebhookSink {
     url: String,
     queue: Option<SyncSender<Vec<u8>>>,
     worker: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
+    /// When the sink was asked to finish.
+    closing: Arc<Mutex<Option<Instant>>>,
 }
 
 /// Why a webhook could not be set up.
@@ -221,16 +226,19 @@ impl WebhookSink {
         let (tx, rx) = sync_channel(config.queue.max(1));
         let counters = Arc::new(Counters::default());
         let worker_counters = Arc::clone(&counters);
+        let closing = Arc::new(Mutex::new(None));
+        let worker_closing = Arc::clone(&closing);
         let url = config.url.clone();
         let worker = std::thread::Builder::new()
             .name("aigress-webhook".into())
-            .spawn(move || deliver(&agent, &config, &rx, &worker_counters))
+            .spawn(move || deliver(&agent, &config, &rx, &worker_counters, &worker_closing))
             .map_err(WebhookError::Thread)?;
         Ok(Self {
             url,
             queue: Some(tx),
             worker: Some(worker),
             counters,
+            closing,
         })
     }
 
@@ -250,11 +258,24 @@ fn deliver(
     config: &WebhookConfig,
     rx: &Receiver<Vec<u8>>,
     counters: &Counters,
+    closing: &Mutex<Option<Instant>>,
 ) {
+    // Once the sensor stops, what is still queued gets DRAIN_TIME in all; after that each
+    // remaining alert is counted as failed instead of tried, so shutdown stays prompt.
+    let out_of_time = || {
+        closing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some_and(|since| since.elapsed() >= DRAIN_TIME)
+    };
     for body in rx {
         let mut wait = config.backoff;
         let mut attempt = 1u32;
         loop {
+            if out_of_time() {
+                counters.failed.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
             let mut request = agent
                 .post(&config.url)
                 .header("Content-Type", "application/json");
@@ -274,7 +295,10 @@ fn deliver(
                 Err(why) if attempt < config.attempts => {
                     tracing::debug!(url = %config.url, attempt, error = %why, "Webhook delivery failed; retrying.");
                     counters.retries.fetch_add(1, Ordering::Relaxed);
-                    std::thread::sleep(wait);
+                    let started = Instant::now();
+                    while started.elapsed() < wait && !out_of_time() {
+                        std::thread::sleep(wait.min(Duration::from_millis(100)));
+                    }
                     wait = wait.saturating_mul(2).min(MAX_BACKOFF);
                     attempt = attempt.saturating_add(1);
                 }
@@ -306,7 +330,9 @@ impl AlertSink for WebhookSink {
     }
 
     fn finish(&mut self) -> io::Result<SinkStats> {
-        // Closing the queue lets the worker drain what is left and stop.
+        // Closing the queue lets the worker drain what is left (for DRAIN_TIME at most)
+        // and stop.
+        *self.closing.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
         self.queue = None;
         if let Some(worker) = self.worker.take()
             && worker.join().is_err()
