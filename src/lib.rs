@@ -4,11 +4,17 @@
 //! The path of a packet, one module per stage:
 //!
 //! ```text
-//! capture ──► decode ──► flow ──► proto (via flow::app) ──► engine ──► event sinks (output)
-//! (files)     (link,     (table,   (pure parsers: tls,        (findings    (EVE JSON,
-//!              tunnels,   reassembly) ja4, dns, http)          → events)     table)
-//!              defrag)
+//! capture ──► decode ──► flow ──► proto (via flow::app) ──► engine ──► assess ──► sinks
+//! (files,     (link,     (table,   (pure parsers: tls,        (findings  (landing,   (EVE JSON,
+//!  live)       tunnels,   reassembly) ja4, quic, dns, http)    → events,  policy,     table,
+//!              defrag)                                         signatures) alerts)    metrics,
+//!                                                                                     inventory)
 //! ```
+//!
+//! Around it: `signatures` (the AI endpoint database), `geo` and `landing` (where data
+//! lands), `policy` and `alert` (verdicts, deduplication, alert sinks), `metrics`,
+//! `inventory` (the SQLite record and its reports), `sensor` (`aigress run`: capture
+//! threads, the packet loop, signals, the HTTP endpoint) and `config`.
 //!
 //! Only metadata is read — TLS ClientHellos, DNS messages, HTTP request heads — and no
 //! payload is stored.
