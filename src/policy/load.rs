@@ -117,8 +117,8 @@ struct ExceptionSpec {
 /// one shared outer name.
 const DEFAULT_ECH_PUBLIC_NAMES: &[&str] = &["cloudflare-ech.com"];
 
-/// Well-known public DNS-over-HTTPS resolvers (as listed by the curl project's DoH
-/// wiki and the resolvers' own documentation).
+/// Host names of well-known public DNS-over-HTTPS resolvers; a policy replaces the list
+/// with `visibility.doh_resolvers`.
 const DEFAULT_DOH_RESOLVERS: &[&str] = &[
     "dns.google",
     "dns.google.com",
