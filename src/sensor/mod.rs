@@ -471,6 +471,9 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
         publish(&metrics, &engine, &assessor, &counts);
     };
     capture_stop.store(true, Ordering::Relaxed);
+    // After an output error the loop no longer drains the queue: closing it unblocks a
+    // capture thread waiting to hand over a batch, so it can end.
+    drop(rx);
     for t in threads {
         if t.join().is_err() {
             tracing::error!("A capture thread stopped abnormally.");
