@@ -180,6 +180,14 @@ impl Engine {
         self.flows.len()
     }
 
+    /// Calls `f(flow id, bytes to server, bytes to client)` for every open flow, so the
+    /// live sensor can publish the traffic of long flows before they end.
+    pub fn for_each_flow(&self, mut f: impl FnMut(u64, u64, u64)) {
+        for flow in self.flows.iter() {
+            f(flow.id, flow.to_server.bytes, flow.to_client.bytes);
+        }
+    }
+
     /// Addresses in the DNS cache now.
     pub fn dns_cache_entries(&self) -> usize {
         self.dns_cache.len()

@@ -467,6 +467,36 @@ pub struct OpenAiFlow {
     pub matched: String,
     pub landing_country: Option<String>,
     pub verdict: Option<&'static str>,
+    /// Bytes counted in the AI byte metrics so far, each way.
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+impl OpenAiFlow {
+    fn labels(&self) -> [&str; 4] {
+        [
+            self.vendor.as_str(),
+            self.product.as_str(),
+            self.kind,
+            self.landing_country.as_deref().unwrap_or("unknown"),
+        ]
+    }
+}
+
+impl Metrics {
+    /// Brings an open AI flow's byte counters up to `sent` and `received`, so long
+    /// flows show in the metrics while they last, not only when they end.
+    pub fn ai_flow_progress(&self, flow: &mut OpenAiFlow, sent: u64, received: u64) {
+        let labels = flow.labels();
+        self.ai_bytes_sent
+            .with_label_values(&labels)
+            .inc_by(delta(sent, flow.bytes_sent));
+        self.ai_bytes_received
+            .with_label_values(&labels)
+            .inc_by(delta(received, flow.bytes_received));
+        flow.bytes_sent = flow.bytes_sent.max(sent);
+        flow.bytes_received = flow.bytes_received.max(received);
+    }
 }
 
 /// The open AI flows, shared with the HTTP endpoint.
@@ -507,7 +537,7 @@ impl EventSink for MetricsSink<'_> {
             }
             (Body::Flow(f), ai) => {
                 let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-                open.remove(&event.header.flow_id);
+                let was_open = open.remove(&event.header.flow_id);
                 self.metrics
                     .ai_flows_active
                     .set(i64::try_from(open.len()).unwrap_or(i64::MAX));
@@ -519,14 +549,25 @@ impl EventSink for MetricsSink<'_> {
                         .ai_flows
                         .with_label_values(&[labels[0], labels[1], labels[2], labels[3], verdict])
                         .inc();
-                    self.metrics
-                        .ai_bytes_sent
-                        .with_label_values(&labels)
-                        .inc_by(f.bytes_toserver);
-                    self.metrics
-                        .ai_bytes_received
-                        .with_label_values(&labels)
-                        .inc_by(f.bytes_toclient);
+                    match was_open {
+                        // Bytes already published while the flow was open are not
+                        // counted twice; its labels stay those it was published under.
+                        Some(mut flow) => self.metrics.ai_flow_progress(
+                            &mut flow,
+                            f.bytes_toserver,
+                            f.bytes_toclient,
+                        ),
+                        None => {
+                            self.metrics
+                                .ai_bytes_sent
+                                .with_label_values(&labels)
+                                .inc_by(f.bytes_toserver);
+                            self.metrics
+                                .ai_bytes_received
+                                .with_label_values(&labels)
+                                .inc_by(f.bytes_toclient);
+                        }
+                    }
                 }
             }
             (Body::Tls(_) | Body::Quic(_) | Body::Http(_), Some(ai)) => {
@@ -544,6 +585,8 @@ impl EventSink for MetricsSink<'_> {
                         matched: ai.matched.clone(),
                         landing_country: event.landing.as_ref().and_then(|l| l.country.clone()),
                         verdict: event.verdict.map(|v| v.as_str()),
+                        bytes_sent: 0,
+                        bytes_received: 0,
                     });
                 self.metrics
                     .ai_flows_active
@@ -580,6 +623,85 @@ mod tests {
         assert!(text.contains("aigress_flows_active 2\n"));
         assert!(text.contains("aigress_build_info{version=\""));
         assert!(text.contains("aigress_reloads_total{result=\"failure\"} 0\n"));
+    }
+
+    #[test]
+    fn open_ai_flows_publish_bytes_as_they_go_and_are_not_counted_twice() {
+        use crate::event::{AiInfo, FlowEndReason, FlowInfo, Header, TlsInfo, Transport};
+        let metrics = Arc::new(Metrics::new().unwrap());
+        let open = OpenAiFlows::default();
+        let mut inner = crate::output::JsonSink::new(Vec::new());
+        let mut sink = MetricsSink::new(Arc::clone(&metrics), Arc::clone(&open), &mut inner);
+        let header = Header {
+            timestamp: Timestamp::from_secs(1),
+            flow_id: 7,
+            src_ip: "10.0.0.1".parse().unwrap(),
+            src_port: 40000,
+            dest_ip: "192.0.2.1".parse().unwrap(),
+            dest_port: 443,
+            proto: Transport::Tcp,
+            vlans: Default::default(),
+        };
+        let ai = AiInfo {
+            vendor: "openai".into(),
+            vendor_name: "OpenAI".into(),
+            product: "OpenAI API".into(),
+            endpoint: "openai-api".into(),
+            kind: "api",
+            matched: "api.openai.com".into(),
+            match_source: "sni",
+            trains_on_inputs: "no",
+            region: None,
+            region_country: None,
+            processing: None,
+            vendor_country: Some("US".into()),
+        };
+        let tls = TlsInfo {
+            sni: Some("api.openai.com".into()),
+            alpn: vec![],
+            version: None,
+            client_version: "TLS 1.3".into(),
+            ech: false,
+            malformed: false,
+            resumption: false,
+            pq_key_share: false,
+            ja4: String::new(),
+        };
+        let event = |body| Event {
+            header: header.clone(),
+            body,
+            ai: Some(ai.clone()),
+            landing: None,
+            verdict: None,
+        };
+        sink.event(event(Body::Tls(tls))).unwrap();
+        let series = "aigress_ai_sent_bytes_total{kind=\"api\",landing_country=\"unknown\",product=\"OpenAI API\",vendor=\"openai\"}";
+        {
+            let mut flows = open.lock().unwrap();
+            let flow = flows.get_mut(&7).unwrap();
+            metrics.ai_flow_progress(flow, 100, 1000);
+        }
+        assert!(metrics.render().contains(&format!("{series} 100\n")));
+        sink.event(event(Body::Flow(FlowInfo {
+            pkts_toserver: 3,
+            pkts_toclient: 3,
+            bytes_toserver: 150,
+            bytes_toclient: 1200,
+            start: Timestamp::from_secs(1),
+            end: Timestamp::from_secs(2),
+            age: 1,
+            state: "closed",
+            reason: FlowEndReason::Timeout,
+            app_proto: Some("tls"),
+            sni: None,
+            http_host: None,
+            dns_name: None,
+            hello_unreadable: false,
+        })))
+        .unwrap();
+        let text = metrics.render();
+        assert!(text.contains(&format!("{series} 150\n")), "{text}");
+        assert!(open.lock().unwrap().is_empty());
     }
 
     #[test]

@@ -324,6 +324,28 @@ fn the_live_sensor_end_to_end() {
             .contains("\"vendor\":\"amazon\"")
     });
 
+    // Open flows' bytes reach the metrics before the flows end (closed TCP flows end 10 s
+    // after their last packet).
+    let amazon_bytes = |text: &str| {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("aigress_ai_sent_bytes_total{") && l.contains("vendor=\"amazon\"")
+            })
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    lab.wait_for(
+        "bytes of open AI flows in /metrics",
+        Duration::from_secs(5),
+        || amazon_bytes(&lab.metrics()) > 0.0,
+    );
+    assert!(
+        lab.get(&format!("http://{SENSOR}/flows"))
+            .1
+            .contains("\"vendor\":\"amazon\""),
+        "the Bedrock flows were still open when their bytes were published"
+    );
+
     // A real Prometheus scrapes the sensor; its query API returns the AI byte counters
     // once the flows have ended (closed TCP flows end 10 s after their last packet).
     let prom_config = lab.path("prometheus.yml");

@@ -259,6 +259,11 @@ impl FlowTable {
         }
     }
 
+    /// The flows in the table, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Flow> {
+        self.flows.values()
+    }
+
     pub fn len(&self) -> usize {
         self.flows.len()
     }

@@ -387,7 +387,11 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
         }
         None => InventorySink::disabled(&mut out),
     };
-    let mut metrics_sink = MetricsSink::new(Arc::clone(&metrics), open_flows, &mut inventory);
+    let mut metrics_sink = MetricsSink::new(
+        Arc::clone(&metrics),
+        Arc::clone(&open_flows),
+        &mut inventory,
+    );
     let mut assessor = Assessor::new(
         Arc::clone(&judging.landing),
         judging.policy.clone(),
@@ -468,7 +472,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
             // The paths do not change on reload; only their contents.
             sources = settings.sources.clone();
         }
-        publish(&metrics, &engine, &assessor, &counts);
+        publish(&metrics, &engine, &assessor, &counts, &open_flows);
     };
     capture_stop.store(true, Ordering::Relaxed);
     // After an output error the loop no longer drains the queue: closing it unblocks a
@@ -483,7 +487,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     engine
         .finish(&mut assessor)
         .map_err(io_error("writing events"))?;
-    publish(&metrics, &engine, &assessor, &counts);
+    publish(&metrics, &engine, &assessor, &counts, &open_flows);
     let assessment = assessor.finish().map_err(io_error("delivering alerts"))?;
     for s in &assessment.sinks {
         if s.failed > 0 || s.dropped > 0 {
@@ -507,7 +511,18 @@ fn publish(
     engine: &Engine,
     assessor: &Assessor<'_>,
     counts: &[(String, Arc<Mutex<CaptureCounts>>)],
+    open_flows: &OpenAiFlows,
 ) {
+    {
+        let mut open = open_flows.lock().unwrap_or_else(PoisonError::into_inner);
+        if !open.is_empty() {
+            engine.for_each_flow(|id, sent, received| {
+                if let Some(flow) = open.get_mut(&id) {
+                    metrics.ai_flow_progress(flow, sent, received);
+                }
+            });
+        }
+    }
     metrics.publish_engine(
         &engine.stats(),
         engine.flows_active(),
