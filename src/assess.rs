@@ -16,6 +16,7 @@ use crate::alert::dedup::{DedupKey, Deduper};
 use crate::alert::sinks::{AlertSink, SinkStats};
 use crate::alert::{AlertInfo, Verdict};
 use crate::event::{AiInfo, Body, Event, EventSink, Header, Transport};
+use crate::inventory::KnownPairs;
 use crate::landing::{Landing, LandingContext};
 use crate::policy::{Finding, Policy};
 use crate::time::Timestamp;
@@ -49,6 +50,8 @@ pub struct Assessor<'a> {
     flows: HashMap<u64, FlowState>,
     /// (internal host, vendor) pairs seen, for `new_ai_flow`.
     pairs: HashSet<(IpAddr, String)>,
+    /// Pairs an inventory recorded before this run.
+    known: KnownPairs,
     stats: AssessStats,
     pending: Vec<Event>,
 }
@@ -70,9 +73,15 @@ impl<'a> Assessor<'a> {
             dedup: Deduper::new(window),
             flows: HashMap::new(),
             pairs: HashSet::new(),
+            known: KnownPairs::default(),
             stats: AssessStats::default(),
             pending: Vec::new(),
         }
+    }
+
+    /// Treats the pairs an inventory already recorded as known: no `new_ai_flow` for them.
+    pub fn set_known_pairs(&mut self, known: KnownPairs) {
+        self.known = known;
     }
 
     /// Judges with `landing` from now on (reloaded GeoIP databases or tables).
@@ -194,6 +203,7 @@ impl<'a> Assessor<'a> {
         let n = self.stats.verdicts.entry(verdict.as_str()).or_default();
         *n = n.saturating_add(1);
         if self.pairs.insert((h.src_ip, ai.vendor.clone()))
+            && !self.known.contains(h.src_ip, &ai.vendor)
             && let Some(f) = policy.new_flow(h.src_ip, ai, landing)
         {
             self.raise(event, f, verdict, Some(landing));

@@ -14,7 +14,7 @@ use crate::capture::{CaptureError, FileSource, Next};
 use crate::engine::{Engine, EngineConfig, Stats};
 use crate::event::EventSink;
 use crate::inventory::store::Store;
-use crate::inventory::{InventoryOptions, InventorySink};
+use crate::inventory::{InventoryOptions, InventorySink, KnownPairs};
 use crate::landing::LandingContext;
 use crate::policy::Policy;
 use crate::signatures::Database;
@@ -126,8 +126,10 @@ pub fn scan_judged(
     sink: &mut dyn EventSink,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(ScanReport, AssessStats), ScanError> {
+    let mut known = KnownPairs::default();
     let mut inventory = match judging.inventory {
         Some((store, options)) => {
+            known = KnownPairs::load(&store, options.pseudonymiser.clone())?;
             let policy = Arc::new(std::sync::RwLock::new(judging.policy.clone()));
             InventorySink::new(store, options, policy, sink)?
         }
@@ -139,6 +141,7 @@ pub fn scan_judged(
         &mut inventory,
         judging.alert_sinks,
     );
+    assessor.set_known_pairs(known);
     let report = scan_files(paths, config, judging.signatures, &mut assessor, progress)?;
     let assessment = assessor.finish()?;
     inventory.finish()?;

@@ -178,8 +178,21 @@ fn every_number_in_the_inventory_traces_back_to_flows() {
     let missing = aigress(&["inventory", "--db", "/nonexistent/inv.db"]);
     assert_eq!(missing.status.code(), Some(2));
 
-    // Scanning again adds to the same rows.
-    scan_into(&db, "lab1", &ai_captures(), &[]);
+    // Scanning again adds to the same rows, and the pairs the inventory knows are not
+    // new any more.
+    let first_new = events
+        .iter()
+        .filter(|e| e["alert"]["rule"] == "new_ai_flow")
+        .count();
+    assert!(first_new > 5, "{first_new}");
+    let second = scan_into(&db, "lab1", &ai_captures(), &[]);
+    assert_eq!(
+        second
+            .iter()
+            .filter(|e| e["alert"]["rule"] == "new_ai_flow")
+            .count(),
+        0
+    );
     let again = store.flows(&Filter::default()).unwrap();
     assert_eq!(again.len(), rows.len());
     assert_eq!(again.iter().map(|r| r.bytes_sent).sum::<u64>(), 2 * sent);

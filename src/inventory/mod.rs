@@ -76,6 +76,39 @@ impl Pseudonymiser {
     }
 }
 
+/// The (internal host, vendor) pairs an inventory has already recorded, so a restarted
+/// sensor or a second scan does not call them new.
+#[derive(Debug, Default)]
+pub struct KnownPairs {
+    pseudonymiser: Option<Pseudonymiser>,
+    pairs: std::collections::HashSet<(String, String)>,
+}
+
+impl KnownPairs {
+    /// The pairs in `store`, its hosts written as `pseudonymiser` writes them.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub fn load(store: &Store, pseudonymiser: Option<Pseudonymiser>) -> Result<Self, StoreError> {
+        Ok(Self {
+            pairs: store.host_vendor_pairs()?.into_iter().collect(),
+            pseudonymiser,
+        })
+    }
+
+    /// Whether `ip` has been seen talking to `vendor`.
+    pub fn contains(&self, ip: IpAddr, vendor: &str) -> bool {
+        if self.pairs.is_empty() {
+            return false;
+        }
+        let host = match &self.pseudonymiser {
+            Some(p) => p.pseudonym(ip),
+            None => ip.to_string(),
+        };
+        self.pairs.contains(&(host, vendor.to_owned()))
+    }
+}
+
 /// How the inventory is written.
 #[derive(Debug, Clone)]
 pub struct InventoryOptions {

@@ -537,6 +537,21 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
+    /// Every (internal host, vendor) pair recorded: who has already talked to whom.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn host_vendor_pairs(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT internal_host, vendor FROM ai_flows")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
     /// A `meta` value.
     ///
     /// # Errors

@@ -32,7 +32,7 @@ use crate::capture::live::{self, Batch, CaptureLink, LiveCapture, LiveError, Liv
 use crate::engine::{Engine, EngineConfig};
 use crate::event::EventSink;
 use crate::inventory::store::{Store, StoreError};
-use crate::inventory::{InventoryOptions, InventorySink, PolicyHandle};
+use crate::inventory::{InventoryOptions, InventorySink, KnownPairs, PolicyHandle};
 use crate::landing::{LandingContext, LandingError};
 use crate::metrics::{CaptureCounts, Metrics, MetricsError, MetricsSink, OpenAiFlows};
 use crate::output::JsonSink;
@@ -381,8 +381,10 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     drop(tx);
 
     let policy_handle: PolicyHandle = Arc::new(RwLock::new(judging.policy.clone()));
+    let mut known = KnownPairs::default();
     let mut inventory = match store {
         Some((store, options)) => {
+            known = KnownPairs::load(&store, options.pseudonymiser.clone())?;
             InventorySink::new(store, options, Arc::clone(&policy_handle), &mut out)?
         }
         None => InventorySink::disabled(&mut out),
@@ -398,6 +400,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
         &mut metrics_sink,
         sinks,
     );
+    assessor.set_known_pairs(known);
     let mut engine = Engine::new(settings.engine, Arc::clone(&judging.signatures));
     let mut sources = settings.sources.clone();
     ready.store(true, Ordering::Relaxed);
