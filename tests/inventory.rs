@@ -162,6 +162,18 @@ fn every_number_in_the_inventory_traces_back_to_flows() {
             .all(|r| r["vendor"] == "amazon")
     );
     assert_eq!(report["summary"]["vendors"], 1);
+    // Each row's reason is its own: the same product landing in two regions does not
+    // borrow the other region's alert.
+    let bedrock_rows = report["rows"].as_array().unwrap();
+    let reason_of = |endpoint: &str| {
+        bedrock_rows
+            .iter()
+            .find(|r| r["endpoint"] == endpoint)
+            .map(|r| r["reason"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    assert!(reason_of("bedrock-runtime.eu-west-1.amazonaws.com").starts_with("Approved"));
+    assert!(reason_of("bedrock-runtime.us-west-2.amazonaws.com").contains("lands in US"));
     let future = aigress(&[
         "inventory",
         "--db",

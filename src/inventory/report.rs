@@ -100,8 +100,9 @@ pub struct Report {
     pub alerts: Vec<AlertRow>,
 }
 
-/// (internal host, vendor, product).
-type RowKey<'a> = (&'a str, &'a str, &'a str);
+/// (internal host, vendor, product, landing country): alerts are raised per landing, so
+/// the same product landing in two places gets each its own reasons.
+type RowKey<'a> = (&'a str, &'a str, &'a str, &'a str);
 
 fn verdict_rank(v: &str) -> u8 {
     match v {
@@ -169,6 +170,7 @@ impl Report {
                     a.internal_host.as_str(),
                     a.vendor.as_str(),
                     a.product.as_str(),
+                    a.landing_country.as_str(),
                 ))
                 .or_default()
                 .insert((rule_rank(&a.rule), a.reason.as_str()));
@@ -188,6 +190,7 @@ impl Report {
                         f.internal_host.as_str(),
                         f.vendor.as_str(),
                         f.product.as_str(),
+                        f.landing_country.as_str(),
                     ))
                     .cloned()
                     .unwrap_or_else(|| match f.verdict.as_str() {
@@ -665,13 +668,69 @@ h1{margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px solid #d6dde5;padd
 .card b{display:block;font-size:1.6rem}
 table{border-collapse:collapse;width:100%;font-size:.9rem;margin:.6rem 0}
 th,td{border-bottom:1px solid #e4e9ee;padding:.35rem .5rem;text-align:left;vertical-align:top}
-th{background:#f3f6f9}td.n{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f3f6f9}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td{overflow-wrap:anywhere}#flows-table td:last-child,#alerts td:last-child{min-width:26rem}
 .v-unapproved{color:#b3261e;font-weight:600}.v-violation{color:#b35c00;font-weight:600}
 .v-review{color:#7a5d00}.v-approved{color:#1e6b3a}
 ol li{margin:.3rem 0}";
 
-fn verdict_cell(v: &str) -> String {
-    format!("<td class=\"v-{}\">{}</td>", esc(v), esc(v))
+/// One cell of an HTML table.
+enum Cell {
+    /// Escaped here.
+    Text(String),
+    /// Right-aligned.
+    Number(String),
+    /// A verdict, coloured by its class.
+    Verdict(String),
+    /// Already HTML.
+    Html(String),
+}
+
+impl Cell {
+    fn text(t: &str) -> Self {
+        Self::Text(t.to_owned())
+    }
+
+    fn number(n: impl std::fmt::Display) -> Self {
+        Self::Number(n.to_string())
+    }
+
+    fn verdict(v: &str) -> Self {
+        Self::Verdict(v.to_owned())
+    }
+}
+
+/// A section with a heading and a table of `rows`.
+fn html_table(
+    h: &mut String,
+    id: &str,
+    title: &str,
+    headers: &[&str],
+    rows: impl Iterator<Item = Vec<Cell>>,
+) {
+    let _ = write!(
+        h,
+        "<section id=\"{}\"><h2>{}</h2><table><thead><tr>",
+        esc(id),
+        esc(title)
+    );
+    for header in headers {
+        let _ = write!(h, "<th>{}</th>", esc(header));
+    }
+    h.push_str("</tr></thead><tbody>");
+    for row in rows {
+        h.push_str("<tr>");
+        for cell in row {
+            let _ = match cell {
+                Cell::Text(t) => write!(h, "<td>{}</td>", esc(&t)),
+                Cell::Number(n) => write!(h, "<td class=\"n\">{}</td>", esc(&n)),
+                Cell::Verdict(v) => write!(h, "<td class=\"v-{0}\">{0}</td>", esc(&v)),
+                Cell::Html(x) => write!(h, "<td>{x}</td>"),
+            };
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</tbody></table></section>");
 }
 
 /// The HTML report: one self-contained file.
@@ -720,69 +779,114 @@ pub fn html(r: &Report) -> String {
         bytes_per_vendor_svg(r),
         landing_over_time_svg(r)
     );
-    h.push_str("<section id=\"vendors-table\"><h2>Per vendor</h2><table><thead><tr><th>Vendor</th><th>Products</th><th>Hosts</th><th>Flows</th><th>Sent</th><th>Received</th><th>Lands in</th><th>Verdict</th><th>Trains on inputs (default)</th><th>Headquarters</th><th>DPA</th><th>Sub-processors</th><th>Data use</th></tr></thead><tbody>");
-    for v in &r.vendors {
+    let vendor_rows = r.vendors.iter().map(|v| {
         let trains: Vec<String> = v
             .trains_on_inputs
             .iter()
             .map(|(p, t)| format!("{}: {}", esc(p), esc(t)))
             .collect();
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td>{}<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&v.name),
-            esc(&v.products.join(", ")),
-            v.internal_hosts,
-            v.flows,
-            human_bytes(v.bytes_sent),
-            human_bytes(v.bytes_received),
-            esc(&v.landing_countries.join(", ")),
-            verdict_cell(&v.verdict),
-            trains.join("<br>"),
-            v.headquarters
-                .as_deref()
-                .map_or_else(|| "<span class=\"muted\">unknown</span>".into(), esc),
-            link(v.dpa.as_ref(), "DPA"),
-            link(v.subprocessors.as_ref(), "list"),
-            link(v.data_use.as_ref(), "policy"),
-        );
-    }
-    h.push_str("</tbody></table></section>");
-    h.push_str("<section id=\"hosts-table\"><h2>Per internal host</h2><table><thead><tr><th>Internal host</th><th>Network</th><th>Vendors</th><th>Flows</th><th>Sent</th><th>Verdict</th></tr></thead><tbody>");
-    for x in &r.hosts {
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>{}</tr>",
-            esc(&x.internal_host),
-            esc(&x.host_label),
-            esc(&x.vendors.join(", ")),
-            x.flows,
-            human_bytes(x.bytes_sent),
-            verdict_cell(&x.verdict)
-        );
-    }
-    h.push_str("</tbody></table></section>");
-    h.push_str("<section id=\"flows-table\"><h2>Every flow group, with its verdict and reason</h2><table><thead><tr><th>Internal host</th><th>Vendor</th><th>Product</th><th>Endpoint</th><th>Lands in</th><th>Verdict</th><th>Flows</th><th>Sent</th><th>Received</th><th>First seen</th><th>Last seen</th><th>Reason</th></tr></thead><tbody>");
-    for row in &r.rows {
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td>{}<td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&row.internal_host),
-            esc(&row.vendor),
-            esc(&row.product),
-            esc(&row.endpoint),
-            esc(&row.landing_country),
-            if row.eea { " (EEA)" } else { "" },
-            verdict_cell(&row.verdict),
-            row.flows,
-            row.bytes_sent,
-            row.bytes_received,
-            row.first_seen,
-            row.last_seen,
-            esc(&row.reason)
-        );
-    }
-    h.push_str("</tbody></table></section>");
+        vec![
+            Cell::text(&v.name),
+            Cell::text(&v.products.join(", ")),
+            Cell::number(v.internal_hosts),
+            Cell::number(v.flows),
+            Cell::number(human_bytes(v.bytes_sent)),
+            Cell::number(human_bytes(v.bytes_received)),
+            Cell::text(&v.landing_countries.join(", ")),
+            Cell::verdict(&v.verdict),
+            Cell::Html(trains.join("<br>")),
+            Cell::Html(
+                v.headquarters
+                    .as_deref()
+                    .map_or_else(|| "<span class=\"muted\">unknown</span>".into(), esc),
+            ),
+            Cell::Html(link(v.dpa.as_ref(), "DPA")),
+            Cell::Html(link(v.subprocessors.as_ref(), "list")),
+            Cell::Html(link(v.data_use.as_ref(), "policy")),
+        ]
+    });
+    html_table(
+        &mut h,
+        "vendors-table",
+        "Per vendor",
+        &[
+            "Vendor",
+            "Products",
+            "Hosts",
+            "Flows",
+            "Sent",
+            "Received",
+            "Lands in",
+            "Verdict",
+            "Trains on inputs (default)",
+            "Headquarters",
+            "DPA",
+            "Sub-processors",
+            "Data use",
+        ],
+        vendor_rows,
+    );
+    let host_rows = r.hosts.iter().map(|x| {
+        vec![
+            Cell::text(&x.internal_host),
+            Cell::text(&x.host_label),
+            Cell::text(&x.vendors.join(", ")),
+            Cell::number(x.flows),
+            Cell::number(human_bytes(x.bytes_sent)),
+            Cell::verdict(&x.verdict),
+        ]
+    });
+    html_table(
+        &mut h,
+        "hosts-table",
+        "Per internal host",
+        &[
+            "Internal host",
+            "Network",
+            "Vendors",
+            "Flows",
+            "Sent",
+            "Verdict",
+        ],
+        host_rows,
+    );
+    let flow_rows = r.rows.iter().map(|row| {
+        let eea = if row.eea { " (EEA)" } else { "" };
+        vec![
+            Cell::text(&row.internal_host),
+            Cell::text(&row.vendor),
+            Cell::text(&row.product),
+            Cell::text(&row.endpoint),
+            Cell::text(&format!("{}{eea}", row.landing_country)),
+            Cell::verdict(&row.verdict),
+            Cell::number(row.flows),
+            Cell::number(row.bytes_sent),
+            Cell::number(row.bytes_received),
+            Cell::text(&row.first_seen.to_string()),
+            Cell::text(&row.last_seen.to_string()),
+            Cell::text(&row.reason),
+        ]
+    });
+    html_table(
+        &mut h,
+        "flows-table",
+        "Every flow group, with its verdict and reason",
+        &[
+            "Internal host",
+            "Vendor",
+            "Product",
+            "Endpoint",
+            "Lands in",
+            "Verdict",
+            "Flows",
+            "Sent",
+            "Received",
+            "First seen",
+            "Last seen",
+            "Reason",
+        ],
+        flow_rows,
+    );
     h.push_str("<section id=\"questions\"><h2>Questions to put to each vendor</h2><ol>\
         <li><b>Which of our tools talk to it, and from where?</b> The per-vendor and per-host tables above.</li>\
         <li><b>What data do we send, and how much?</b> Bytes sent per flow group; the client fingerprints below name the software.</li>\
@@ -791,35 +895,48 @@ pub fn html(r: &Report) -> String {
         <li><b>Is a data processing agreement in place, and who are the sub-processors?</b> The DPA and sub-processor links, where the database has them.</li>\
         </ol></section>");
     if !r.fingerprints.is_empty() {
-        h.push_str("<section id=\"fingerprints\"><h2>Client software seen</h2><table><thead><tr><th>Internal host</th><th>Vendor</th><th>Product</th><th>Kind</th><th>Value</th><th>Seen</th></tr></thead><tbody>");
-        for f in &r.fingerprints {
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td class=\"n\">{}</td></tr>",
-                esc(&f.internal_host),
-                esc(&f.vendor),
-                esc(&f.product),
-                esc(&f.kind),
-                esc(&f.value),
-                f.seen
-            );
-        }
-        h.push_str("</tbody></table></section>");
+        let rows = r.fingerprints.iter().map(|f| {
+            vec![
+                Cell::text(&f.internal_host),
+                Cell::text(&f.vendor),
+                Cell::text(&f.product),
+                Cell::text(&f.kind),
+                Cell::Html(format!("<code>{}</code>", esc(&f.value))),
+                Cell::number(f.seen),
+            ]
+        });
+        html_table(
+            &mut h,
+            "fingerprints",
+            "Client software seen",
+            &[
+                "Internal host",
+                "Vendor",
+                "Product",
+                "Kind",
+                "Value",
+                "Seen",
+            ],
+            rows,
+        );
     }
     if !r.alerts.is_empty() {
-        h.push_str("<section id=\"alerts\"><h2>Alert log</h2><table><thead><tr><th>Time</th><th>Rule</th><th>Severity</th><th>Count</th><th>Reason</th></tr></thead><tbody>");
-        for a in &r.alerts {
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-                Timestamp::from_micros(a.timestamp),
-                esc(&a.rule),
-                esc(&a.severity),
-                a.count,
-                esc(&a.reason)
-            );
-        }
-        h.push_str("</tbody></table></section>");
+        let rows = r.alerts.iter().map(|a| {
+            vec![
+                Cell::text(&Timestamp::from_micros(a.timestamp).to_string()),
+                Cell::text(&a.rule),
+                Cell::text(&a.severity),
+                Cell::number(a.count),
+                Cell::text(&a.reason),
+            ]
+        });
+        html_table(
+            &mut h,
+            "alerts",
+            "Alert log",
+            &["Time", "Rule", "Severity", "Count", "Reason"],
+            rows,
+        );
     }
     h.push_str("<p class=\"muted\">Every number is a sum over the stored flow groups; payload is never recorded. Landing: a region in the host name, the vendor's documented processing location, or GeoIP (never of a CDN front door, where the vendor's headquarters stands in).</p></body></html>\n");
     h
