@@ -123,7 +123,7 @@ impl TableSink {
             .clamp(6, 60);
         writeln!(
             out,
-            "{:<width$}  {:>6}  {:>7}  {:>9}  {:>9}  {:>11}  {:>11}  {:<6}  {:<7}  {:<10}  AI",
+            "{:<width$}  {:>6}  {:>7}  {:>9}  {:>9}  {:>11}  {:>11}  {:<8}  {:<7}  {:<10}  AI",
             "SERVER",
             "FLOWS",
             "CLIENTS",
@@ -139,7 +139,7 @@ impl TableSink {
             let protocols: Vec<&str> = r.protocols.iter().copied().collect();
             writeln!(
                 out,
-                "{:<width$}  {:>6}  {:>7}  {:>9}  {:>9}  {:>11}  {:>11}  {:<6}  {:<7}  {:<10}  {}",
+                "{:<width$}  {:>6}  {:>7}  {:>9}  {:>9}  {:>11}  {:>11}  {:<8}  {:<7}  {:<10}  {}",
                 truncate(name, width),
                 r.flows,
                 r.clients.len(),
