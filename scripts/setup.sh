@@ -7,7 +7,7 @@ set -euo pipefail
 
 packages=(libpcap-dev pkg-config)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(iproute2 curl openssl tcpreplay prometheus chromium)
+  packages+=(iproute2 procps curl openssl tcpreplay prometheus chromium)
 fi
 
 need=()
