@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::alert::dedup::{DedupKey, Deduper};
 use crate::alert::sinks::{AlertSink, SinkStats};
 use crate::alert::{AlertInfo, Verdict};
-use crate::event::{AiInfo, Body, Event, EventSink, Header, Transport};
+use crate::event::{Body, Event, EventSink, Header, Transport};
 use crate::inventory::KnownPairs;
 use crate::landing::{Landing, LandingContext};
 use crate::policy::{Finding, Policy};
@@ -32,6 +32,9 @@ pub struct AssessStats {
     pub verdicts: BTreeMap<&'static str, u64>,
     pub sinks: Vec<SinkStats>,
 }
+
+/// (internal host, vendor) pairs remembered for `new_ai_flow` at most.
+const MAX_PAIRS: usize = 262_144;
 
 /// What the assessor remembers about a flow until its flow event.
 #[derive(Debug, Default, Clone, Copy)]
@@ -181,13 +184,14 @@ impl<'a> Assessor<'a> {
             product: event.ai.as_ref().map(|a| a.product.clone()),
             landing: landing.and_then(|l| l.country.clone()),
         };
-        if self.dedup.admit(key, now, &alert) {
+        if self.dedup.admit(key, now, &alert, &mut self.pending) {
             self.pending.push(alert);
         }
     }
 
     /// Judges an AI event's flow, once per flow.
-    fn judge_ai(&mut self, event: &Event, ai: &AiInfo, landing: &Landing) -> Option<Verdict> {
+    fn judge_ai(&mut self, event: &Event, landing: &Landing) -> Option<Verdict> {
+        let ai = event.ai.as_ref()?;
         let policy = Arc::clone(self.policy.as_ref()?);
         let h = &event.header;
         if !policy.is_egress(h.src_ip, h.dest_ip) {
@@ -202,6 +206,15 @@ impl<'a> Assessor<'a> {
         state.verdict = Some(verdict);
         let n = self.stats.verdicts.entry(verdict.as_str()).or_default();
         *n = n.saturating_add(1);
+        // Source addresses come from packets: bound the set, at the price of calling a
+        // pair new again after it is cleared.
+        if self.pairs.len() >= MAX_PAIRS {
+            tracing::warn!(
+                pairs = MAX_PAIRS,
+                "Too many (host, vendor) pairs to remember; starting afresh."
+            );
+            self.pairs.clear();
+        }
         if self.pairs.insert((h.src_ip, ai.vendor.clone()))
             && !self.known.contains(h.src_ip, &ai.vendor)
             && let Some(f) = policy.new_flow(h.src_ip, ai, landing)
@@ -237,7 +250,8 @@ impl<'a> Assessor<'a> {
 
 /// Why an event shows a blind spot, if it does.
 fn visibility_gap(policy: &Policy, h: &Header, body: &Body) -> Option<String> {
-    let server = format!("{}:{}", h.dest_ip, h.dest_port);
+    // Written into a reason only when there is one; IPv6 in brackets.
+    let server = std::net::SocketAddr::new(h.dest_ip, h.dest_port);
     let hello = match body {
         Body::Tls(t) => Some((t.sni.as_deref(), t.ech, &t.alpn, "TLS")),
         Body::Quic(q) => Some((q.sni.as_deref(), q.ech, &q.alpn, "QUIC")),
@@ -298,9 +312,9 @@ impl EventSink for Assessor<'_> {
             Body::Tls(_) | Body::Quic(_) | Body::Http(_) | Body::Flow(_)
         );
         if carries_flow {
-            if let Some(ai) = event.ai.clone() {
-                let landing = self.landing.judge(&ai, event.header.dest_ip);
-                event.verdict = self.judge_ai(&event, &ai, &landing);
+            if let Some(ai) = &event.ai {
+                let landing = self.landing.judge(ai, event.header.dest_ip);
+                event.verdict = self.judge_ai(&event, &landing);
                 event.landing = Some(landing);
             }
             self.check_visibility(&event);

@@ -53,6 +53,23 @@ pub struct Header {
     pub vlans: Vlans,
 }
 
+#[cfg(test)]
+impl Header {
+    /// A TCP header from 10.0.0.1:40000 to 192.0.2.1:443, for unit tests.
+    pub(crate) fn sample(flow_id: u64, timestamp: Timestamp) -> Self {
+        Self {
+            timestamp,
+            flow_id,
+            src_ip: IpAddr::from([10, 0, 0, 1]),
+            src_port: 40000,
+            dest_ip: IpAddr::from([192, 0, 2, 1]),
+            dest_port: 443,
+            proto: Transport::Tcp,
+            vlans: Vlans::default(),
+        }
+    }
+}
+
 /// A TLS ClientHello.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TlsInfo {

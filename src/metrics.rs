@@ -627,21 +627,12 @@ mod tests {
 
     #[test]
     fn open_ai_flows_publish_bytes_as_they_go_and_are_not_counted_twice() {
-        use crate::event::{AiInfo, FlowEndReason, FlowInfo, Header, TlsInfo, Transport};
+        use crate::event::{AiInfo, FlowEndReason, FlowInfo, Header, TlsInfo};
         let metrics = Arc::new(Metrics::new().unwrap());
         let open = OpenAiFlows::default();
         let mut inner = crate::output::JsonSink::new(Vec::new());
         let mut sink = MetricsSink::new(Arc::clone(&metrics), Arc::clone(&open), &mut inner);
-        let header = Header {
-            timestamp: Timestamp::from_secs(1),
-            flow_id: 7,
-            src_ip: "10.0.0.1".parse().unwrap(),
-            src_port: 40000,
-            dest_ip: "192.0.2.1".parse().unwrap(),
-            dest_port: 443,
-            proto: Transport::Tcp,
-            vlans: Default::default(),
-        };
+        let header = Header::sample(7, Timestamp::from_secs(1));
         let ai = AiInfo {
             vendor: "openai".into(),
             vendor_name: "OpenAI".into(),

@@ -119,6 +119,26 @@ impl Lab {
         pid
     }
 
+    /// Starts `aigress [global...] run -i <server interface> --listen SENSOR [run...]` in
+    /// the server namespace, logging to `aigress.log`; returns its pid.
+    fn sensor(&mut self, global: &[&str], run: &[&str]) -> u32 {
+        let (server, server_if) = (self.server.clone(), self.server_if.clone());
+        let mut args = vec![env!("CARGO_BIN_EXE_aigress")];
+        args.extend_from_slice(global);
+        args.extend_from_slice(&["run", "-i", &server_if, "--listen", SENSOR]);
+        args.extend_from_slice(run);
+        self.spawn(&server, &args, "aigress.log")
+    }
+
+    /// A throwaway certificate for `name` and its key, as PEM files; their paths.
+    fn write_cert(&self, name: &str) -> (PathBuf, PathBuf) {
+        let cert = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
+        let (cert_path, key_path) = (self.path("cert.pem"), self.path("key.pem"));
+        std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+        std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+        (cert_path, key_path)
+    }
+
     /// An HTTP GET from inside the server namespace; (status, body).
     fn get(&self, url: &str) -> (u16, String) {
         let out = self
@@ -223,11 +243,8 @@ fn the_live_sensor_end_to_end() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
 
     // A TLS server answering for any name, with a throwaway certificate.
-    let cert = rcgen::generate_simple_self_signed(vec!["api.openai.com".to_owned()]).unwrap();
-    std::fs::write(lab.path("cert.pem"), cert.cert.pem()).unwrap();
-    std::fs::write(lab.path("key.pem"), cert.signing_key.serialize_pem()).unwrap();
+    let (cert_path, key_path) = lab.write_cert("api.openai.com");
     let server = lab.server.clone();
-    let (cert_path, key_path) = (lab.path("cert.pem"), lab.path("key.pem"));
     lab.spawn(
         &server,
         &[
@@ -258,18 +275,9 @@ fn the_live_sensor_end_to_end() {
     copy_dir(&root.join("signatures"), &signatures);
     let (events_path, alerts_path) = (lab.path("eve.json"), lab.path("alerts.json"));
     let inventory_path = lab.path("inventory.db");
-    let server_if = lab.server_if.clone();
-    let sensor = lab.spawn(
-        &server,
+    let sensor = lab.sensor(
+        &["--signatures", signatures.to_str().unwrap()],
         &[
-            env!("CARGO_BIN_EXE_aigress"),
-            "--signatures",
-            signatures.to_str().unwrap(),
-            "run",
-            "-i",
-            &server_if,
-            "--listen",
-            SENSOR,
             "--policy",
             policy.to_str().unwrap(),
             "--events",
@@ -281,7 +289,6 @@ fn the_live_sensor_end_to_end() {
             "--db-interval",
             "1s",
         ],
-        "aigress.log",
     );
     lab.wait_for("/readyz", Duration::from_secs(30), || {
         lab.get(&format!("http://{SENSOR}/readyz")).0 == 200
@@ -525,22 +532,13 @@ fn the_live_sensor_end_to_end() {
 #[ignore = "needs root, network namespaces and curl: scripts/test.sh runs it"]
 fn the_sensor_drops_privileges_serves_https_with_a_token_and_survives_a_lost_interface() {
     let mut lab = Lab::new();
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
-    std::fs::write(lab.path("cert.pem"), cert.cert.pem()).unwrap();
-    std::fs::write(lab.path("key.pem"), cert.signing_key.serialize_pem()).unwrap();
+    let (cert_path, key_path) = lab.write_cert("127.0.0.1");
     std::fs::write(lab.path("token"), "s3cret-token\n").unwrap();
     let (server, server_if) = (lab.server.clone(), lab.server_if.clone());
-    let (cert_path, key_path, token) =
-        (lab.path("cert.pem"), lab.path("key.pem"), lab.path("token"));
-    let sensor = lab.spawn(
-        &server,
+    let token = lab.path("token");
+    let sensor = lab.sensor(
+        &[],
         &[
-            env!("CARGO_BIN_EXE_aigress"),
-            "run",
-            "-i",
-            &server_if,
-            "--listen",
-            SENSOR,
             "--http-tls-cert",
             cert_path.to_str().unwrap(),
             "--http-tls-key",
@@ -550,7 +548,6 @@ fn the_sensor_drops_privileges_serves_https_with_a_token_and_survives_a_lost_int
             "--user",
             "nobody",
         ],
-        "aigress.log",
     );
     let https = |path: &str, token: Option<&str>| -> u16 {
         let mut args = vec![
@@ -633,23 +630,8 @@ fn the_sensor_drops_privileges_serves_https_with_a_token_and_survives_a_lost_int
 #[ignore = "needs root, network namespaces, curl and tcpreplay: scripts/test.sh runs it"]
 fn a_burst_beyond_the_kernel_buffer_is_counted_never_silently_lost() {
     let mut lab = Lab::new();
-    let (server, server_if) = (lab.server.clone(), lab.server_if.clone());
-    lab.spawn(
-        &server,
-        &[
-            env!("CARGO_BIN_EXE_aigress"),
-            "run",
-            "-i",
-            &server_if,
-            "--listen",
-            SENSOR,
-            "--buffer-mib",
-            "1",
-            "--events",
-            "/dev/null",
-        ],
-        "aigress.log",
-    );
+    let server_if = lab.server_if.clone();
+    lab.sensor(&[], &["--buffer-mib", "1", "--events", "/dev/null"]);
     lab.wait_for("/readyz", Duration::from_secs(30), || {
         lab.get(&format!("http://{SENSOR}/readyz")).0 == 200
     });

@@ -4,6 +4,10 @@
 //! the window closes with repeats a summary alert carries their number, so nothing is
 //! silently lost and nobody is paged twice for the same thing. Windows run on capture
 //! time, so a capture file replays to the same alerts.
+//!
+//! The hosts in the keys come from packets, which a spoofing sender controls, so the
+//! number of open windows is bounded: when the table is full every window closes early,
+//! writing its summary, and counting starts afresh.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -32,11 +36,15 @@ struct Window {
     alert: Event,
 }
 
+/// Open windows kept at most by default.
+pub const DEFAULT_MAX_OPEN: usize = 65_536;
+
 /// The open windows.
 #[derive(Debug)]
 pub struct Deduper {
     /// Microseconds; 0 turns deduplication off.
     window: i64,
+    max_open: usize,
     open: HashMap<DedupKey, Window>,
     /// The earliest time a window can close, to skip scans before it.
     next_close: Option<Timestamp>,
@@ -45,8 +53,14 @@ pub struct Deduper {
 
 impl Deduper {
     pub fn new(window_micros: i64) -> Self {
+        Self::with_limit(window_micros, DEFAULT_MAX_OPEN)
+    }
+
+    /// A deduplicator keeping at most `max_open` windows.
+    pub fn with_limit(window_micros: i64, max_open: usize) -> Self {
         Self {
             window: window_micros.max(0),
+            max_open: max_open.max(1),
             open: HashMap::new(),
             next_close: None,
             suppressed: 0,
@@ -64,8 +78,15 @@ impl Deduper {
     }
 
     /// Whether `alert` (an alert event at `now`) is the first of its window and goes out;
-    /// a repeat is counted instead.
-    pub fn admit(&mut self, key: DedupKey, now: Timestamp, alert: &Event) -> bool {
+    /// a repeat is counted instead. When the table is full, the summaries of the windows
+    /// closed to make room are appended to `out`.
+    pub fn admit(
+        &mut self,
+        key: DedupKey,
+        now: Timestamp,
+        alert: &Event,
+        out: &mut Vec<Event>,
+    ) -> bool {
         if self.window == 0 {
             return true;
         }
@@ -79,6 +100,9 @@ impl Deduper {
             w.last_repeat = w.last_repeat.max(now);
             self.suppressed = self.suppressed.saturating_add(1);
             return false;
+        }
+        if self.open.len() >= self.max_open && !self.open.contains_key(&key) {
+            self.flush(out);
         }
         let close = now.add_micros(self.window);
         self.next_close = Some(self.next_close.map_or(close, |c| c.min(close)));
@@ -154,21 +178,12 @@ fn summary(w: &Window) -> Option<Event> {
 mod tests {
     use super::*;
     use crate::alert::{AlertInfo, Severity, Verdict};
-    use crate::event::{Header, Transport};
+    use crate::event::Header;
 
     fn alert(at: i64) -> Event {
         let t = Timestamp::from_secs(at);
         Event {
-            header: Header {
-                timestamp: t,
-                flow_id: 1,
-                src_ip: "10.0.0.1".parse().unwrap(),
-                src_port: 40000,
-                dest_ip: "192.0.2.1".parse().unwrap(),
-                dest_port: 443,
-                proto: Transport::Tcp,
-                vlans: Default::default(),
-            },
+            header: Header::sample(1, t),
             body: Body::Alert(AlertInfo {
                 rule: Rule::UnapprovedAiVendor,
                 severity: Severity::High,
@@ -200,9 +215,9 @@ mod tests {
     fn repeats_in_a_window_become_one_summary_when_it_closes() {
         let mut d = Deduper::new(60_000_000);
         let mut out = Vec::new();
-        assert!(d.admit(key(), Timestamp::from_secs(0), &alert(0)));
-        assert!(!d.admit(key(), Timestamp::from_secs(10), &alert(10)));
-        assert!(!d.admit(key(), Timestamp::from_secs(59), &alert(59)));
+        assert!(d.admit(key(), Timestamp::from_secs(0), &alert(0), &mut out));
+        assert!(!d.admit(key(), Timestamp::from_secs(10), &alert(10), &mut out));
+        assert!(!d.admit(key(), Timestamp::from_secs(59), &alert(59), &mut out));
         d.expire(Timestamp::from_secs(59), &mut out);
         assert!(out.is_empty());
         d.expire(Timestamp::from_secs(60), &mut out);
@@ -221,18 +236,18 @@ mod tests {
         );
         assert_eq!(d.suppressed(), 2);
         // The next occurrence opens a new window and goes out.
-        assert!(d.admit(key(), Timestamp::from_secs(61), &alert(61)));
+        assert!(d.admit(key(), Timestamp::from_secs(61), &alert(61), &mut out));
     }
 
     #[test]
     fn a_window_without_repeats_closes_silently_and_flush_closes_all() {
         let mut d = Deduper::new(60_000_000);
         let mut out = Vec::new();
-        assert!(d.admit(key(), Timestamp::from_secs(0), &alert(0)));
+        assert!(d.admit(key(), Timestamp::from_secs(0), &alert(0), &mut out));
         d.expire(Timestamp::from_secs(100), &mut out);
         assert!(out.is_empty());
-        assert!(d.admit(key(), Timestamp::from_secs(100), &alert(100)));
-        assert!(!d.admit(key(), Timestamp::from_secs(101), &alert(101)));
+        assert!(d.admit(key(), Timestamp::from_secs(100), &alert(100), &mut out));
+        assert!(!d.admit(key(), Timestamp::from_secs(101), &alert(101), &mut out));
         d.flush(&mut out);
         assert_eq!(out.len(), 1);
     }
@@ -240,8 +255,42 @@ mod tests {
     #[test]
     fn a_zero_window_lets_everything_through() {
         let mut d = Deduper::new(0);
-        assert!(d.admit(key(), Timestamp::from_secs(0), &alert(0)));
-        assert!(d.admit(key(), Timestamp::from_secs(0), &alert(0)));
+        let mut out = Vec::new();
+        assert!(d.admit(key(), Timestamp::from_secs(0), &alert(0), &mut out));
+        assert!(d.admit(key(), Timestamp::from_secs(0), &alert(0), &mut out));
         assert_eq!(d.suppressed(), 0);
+    }
+
+    #[test]
+    fn a_full_table_closes_its_windows_with_their_summaries() {
+        let mut d = Deduper::with_limit(60_000_000, 2);
+        let mut out = Vec::new();
+        let other = |host: &str| DedupKey {
+            host: host.parse().unwrap(),
+            ..key()
+        };
+        assert!(d.admit(key(), Timestamp::from_secs(0), &alert(0), &mut out));
+        assert!(!d.admit(key(), Timestamp::from_secs(1), &alert(1), &mut out));
+        assert!(d.admit(
+            other("10.0.0.2"),
+            Timestamp::from_secs(2),
+            &alert(2),
+            &mut out
+        ));
+        assert!(out.is_empty());
+        // A third key finds the table full: both windows close, the repeat is reported.
+        assert!(d.admit(
+            other("10.0.0.3"),
+            Timestamp::from_secs(3),
+            &alert(3),
+            &mut out
+        ));
+        assert_eq!(out.len(), 1);
+        let Body::Alert(a) = &out[0].body else {
+            panic!("an alert")
+        };
+        assert!(a.summary && a.count == 1);
+        // The first key opens a fresh window: it alerts again.
+        assert!(d.admit(key(), Timestamp::from_secs(4), &alert(4), &mut out));
     }
 }

@@ -2,8 +2,7 @@
 //! logrotate), an HTTPS webhook (rustls, retries with backoff, a bounded queue, counted
 //! drops), and syslog (RFC 5424 over UDP).
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::alert::Severity;
+use crate::output::reopening::ReopeningFile;
 
 /// An alert sink takes each alert as one JSON line (without the newline).
 pub trait AlertSink: Send {
@@ -55,9 +55,7 @@ pub struct SinkStats {
 /// Alerts appended to a file as JSON lines. When `reopen` is set (by SIGHUP) the file is
 /// closed and opened again by name, so logrotate can move it away.
 pub struct FileSink {
-    path: PathBuf,
-    out: BufWriter<File>,
-    reopen: Arc<AtomicBool>,
+    out: ReopeningFile,
     sent: u64,
 }
 
@@ -68,29 +66,15 @@ impl FileSink {
     /// The file cannot be opened for appending.
     pub fn open(path: &Path, reopen: Arc<AtomicBool>) -> io::Result<Self> {
         Ok(Self {
-            path: path.to_owned(),
-            out: BufWriter::new(append(path)?),
-            reopen,
+            out: ReopeningFile::open(path, reopen)?,
             sent: 0,
         })
     }
 }
 
-fn append(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| io::Error::new(e.kind(), format!("opening {}: {e}", path.display())))
-}
-
 impl AlertSink for FileSink {
     fn alert(&mut self, _severity: Severity, json: &[u8]) -> io::Result<()> {
-        if self.reopen.swap(false, Ordering::Relaxed) {
-            self.out.flush()?;
-            self.out = BufWriter::new(append(&self.path)?);
-            tracing::info!(file = %self.path.display(), "Reopened the alert file.");
-        }
+        self.out.reopen_if_asked()?;
         self.out.write_all(json)?;
         self.out.write_all(b"\n")?;
         // Alerts are rare and read by tail -f and log shippers: write each at once.
@@ -106,7 +90,7 @@ impl AlertSink for FileSink {
 
     fn stats(&self) -> SinkStats {
         SinkStats {
-            sink: format!("file:{}", self.path.display()),
+            sink: format!("file:{}", self.out.path().display()),
             sent: self.sent,
             ..SinkStats::default()
         }
@@ -371,11 +355,7 @@ impl SyslogSink {
         } else {
             ([0u16; 8], 0).into()
         };
-        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .ok()
-            .filter(|h| !h.is_empty() && h.is_ascii() && !h.contains(' '))
-            .unwrap_or_else(|| "-".into());
+        let hostname = crate::output::host_name().unwrap_or_else(|| "-".into());
         Ok(Self {
             socket: UdpSocket::bind(bind)?,
             target,
@@ -398,12 +378,9 @@ pub fn syslog_message(severity: Severity, hostname: &str, pid: u32, json: &[u8])
         Severity::Info | Severity::Off => 6,
     };
     let pri = 16u16.saturating_mul(8).saturating_add(u16::from(level));
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
     let mut line = format!(
         "<{pri}>1 {} {hostname} aigress {pid} alert - ",
-        crate::time::Timestamp::from_micros(now)
+        crate::time::Timestamp::now()
     )
     .into_bytes();
     line.extend_from_slice(json);

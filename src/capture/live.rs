@@ -244,14 +244,17 @@ fn run(index: usize, mut capture: LiveCapture, link: &CaptureLink) {
                 continue;
             }
         }
+        // A full batch goes at once, a partial one when the wire goes quiet (the read
+        // found nothing), so events are never held back for long. The clock is read only
+        // then, not per packet.
+        if batch.len() < BATCH_PACKETS && !idle {
+            continue;
+        }
         if last_stats.elapsed() >= Duration::from_secs(1) {
             publish(base, &mut capture, link);
             last_stats = Instant::now();
-            idle = true;
         }
-        // A full batch goes at once; a partial one when the wire goes quiet or a second
-        // has passed, so events are never held back for long.
-        if (batch.len() >= BATCH_PACKETS || idle) && !send(&mut batch, link) {
+        if !send(&mut batch, link) {
             return;
         }
     }

@@ -121,11 +121,7 @@ pub struct InventoryOptions {
 
 /// The sensor's name by default: the host name.
 pub fn default_sensor_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "sensor".into())
+    crate::output::host_name().unwrap_or_else(|| "sensor".into())
 }
 
 /// The policy in use, shared with the packet loop so a reload reaches the inventory.

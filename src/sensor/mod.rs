@@ -36,6 +36,7 @@ use crate::inventory::{InventoryOptions, InventorySink, KnownPairs, PolicyHandle
 use crate::landing::{LandingContext, LandingError};
 use crate::metrics::{CaptureCounts, Metrics, MetricsError, MetricsSink, OpenAiFlows};
 use crate::output::JsonSink;
+use crate::output::reopening::ReopeningFile;
 use crate::policy::{Policy, PolicyError};
 use crate::signatures::{Database, DatabaseError, LoadError};
 use crate::time::Timestamp;
@@ -191,56 +192,38 @@ impl Signals {
     }
 }
 
-/// Where events are written: stdout, or a file reopened (at the next flush) once
-/// `reopen` is set.
+/// Where events are written: stdout, or a file reopened (at the next flush) once asked.
 enum EventOut {
     Stdout(io::BufWriter<io::Stdout>),
-    File {
-        path: PathBuf,
-        file: io::BufWriter<std::fs::File>,
-        reopen: Arc<AtomicBool>,
-    },
+    File(ReopeningFile),
 }
 
 impl EventOut {
     fn open(path: Option<&PathBuf>, reopen: &Arc<AtomicBool>) -> io::Result<Self> {
         Ok(match path {
-            Some(p) if p.as_os_str() != "-" => Self::File {
-                path: p.clone(),
-                file: io::BufWriter::new(append(p)?),
-                reopen: Arc::clone(reopen),
-            },
+            Some(p) if p.as_os_str() != "-" => {
+                Self::File(ReopeningFile::open(p, Arc::clone(reopen))?)
+            }
             _ => Self::Stdout(io::BufWriter::new(io::stdout())),
         })
     }
-}
-
-fn append(path: &std::path::Path) -> io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| io::Error::new(e.kind(), format!("opening {}: {e}", path.display())))
 }
 
 impl Write for EventOut {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Self::Stdout(s) => s.write(buf),
-            Self::File { file, .. } => file.write(buf),
+            Self::File(f) => f.write(buf),
         }
     }
 
+    /// The packet loop flushes between events, so this is where a file is reopened.
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Self::Stdout(s) => s.flush(),
-            Self::File { path, file, reopen } => {
-                file.flush()?;
-                if reopen.swap(false, Ordering::Relaxed) {
-                    *file = io::BufWriter::new(append(path)?);
-                    tracing::info!(file = %path.display(), "Reopened the event file.");
-                }
-                Ok(())
+            Self::File(f) => {
+                f.flush()?;
+                f.reopen_if_asked()
             }
         }
     }
@@ -402,12 +385,11 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     );
     assessor.set_known_pairs(known);
     let mut engine = Engine::new(settings.engine, Arc::clone(&judging.signatures));
-    let mut sources = settings.sources.clone();
     ready.store(true, Ordering::Relaxed);
     tracing::info!(
         interfaces = ?settings.interfaces.iter().map(|i| i.interface.as_str()).collect::<Vec<_>>(),
         signatures = %judging.signatures.version,
-        policy = ?sources.policy,
+        policy = ?settings.sources.policy,
         "Capturing."
     );
 
@@ -455,7 +437,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
             break Err(io_error("writing events")(e));
         }
         if signals.reload.swap(false, Ordering::Relaxed) {
-            match sources.load() {
+            match settings.sources.load() {
                 Ok(j) => {
                     engine.set_signatures(Arc::clone(&j.signatures));
                     assessor.set_landing(j.landing);
@@ -472,8 +454,6 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
                     tracing::error!(error = %e, "Reload failed; keeping the signatures, policy and GeoIP databases in use.");
                 }
             }
-            // The paths do not change on reload; only their contents.
-            sources = settings.sources.clone();
         }
         publish(&metrics, &engine, &assessor, &counts, &open_flows);
     };
