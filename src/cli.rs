@@ -155,6 +155,10 @@ pub struct RunArgs {
     pub max_flows: Option<usize>,
     #[arg(long, value_name = "N", env = "AIGRESS_DNS_CACHE")]
     pub dns_cache: Option<usize>,
+    /// Memory all flows together may hold for messages arriving in pieces, MiB (default 32).
+    #[arg(long, value_name = "MIB", env = "AIGRESS_BUFFER_MEMCAP",
+          value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    pub buffer_memcap: Option<u32>,
     #[command(flatten)]
     pub geo: GeoArgs,
     /// The policy file (reloaded on SIGHUP).
@@ -249,6 +253,11 @@ pub struct ScanArgs {
     /// Addresses remembered from DNS answers, to name flows that carry no SNI.
     #[arg(long, default_value_t = aigress::dns_cache::DEFAULT_CAPACITY, env = "AIGRESS_DNS_CACHE")]
     pub dns_cache: usize,
+    /// Memory all flows together may hold for ClientHellos, request heads and DNS messages
+    /// arriving in pieces, MiB; beyond it new partial messages are refused and counted.
+    #[arg(long, value_name = "MIB", default_value_t = aigress::flow::budget::DEFAULT_BUFFER_MEMCAP_MIB,
+          env = "AIGRESS_BUFFER_MEMCAP", value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    pub buffer_memcap: u32,
     #[command(flatten)]
     pub geo: GeoArgs,
     /// A policy file: approved vendors, allowed landings, alert rules. Without one,

@@ -65,6 +65,8 @@ pub struct CaptureConfig {
 pub struct EngineSection {
     pub max_flows: Option<usize>,
     pub dns_cache: Option<usize>,
+    /// Memory for messages arriving in pieces, all flows together, MiB.
+    pub buffer_memcap: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -147,6 +147,7 @@ mod tests {
             ],
             authorities: vec![],
             additionals: vec![],
+            work_limited: false,
         }
     }
 

@@ -17,12 +17,14 @@ use crate::dns_cache::{DnsCache, DnsCacheStats};
 use crate::event::{
     AiInfo, Body, DnsInfo, Event, EventSink, FlowEndReason, FlowInfo, Header, QuicInfo, Transport,
 };
-use crate::flow::app::{Finding, HalfStream};
+use crate::flow::app::Finding;
+use crate::flow::budget::BufferBudget;
 use crate::flow::quic::{QuicFinding, QuicInspection};
 use crate::flow::{
-    Counters, Direction, Endpoint, Flow, FlowKey, FlowStats, FlowTable, Inspection, TcpInspection,
-    TcpSeen,
+    Counters, Direction, Endpoint, Flow, FlowKey, FlowStats, FlowTable, Inspection, TcpSeen,
+    TcpStart,
 };
+use crate::guard::{Guard, GuardCounts};
 use crate::proto::{dns, quic, tls};
 use crate::signatures::{Database, MatchSource};
 use crate::time::Timestamp;
@@ -38,6 +40,9 @@ const MAX_PROBE_DATAGRAMS: u16 = 8;
 pub struct EngineConfig {
     pub max_flows: usize,
     pub dns_cache_entries: usize,
+    /// Bytes all flows together may hold while ClientHellos, request heads and DNS
+    /// messages arrive in pieces ([`crate::flow::budget`]).
+    pub buffer_budget_bytes: usize,
 }
 
 impl Default for EngineConfig {
@@ -45,6 +50,7 @@ impl Default for EngineConfig {
         Self {
             max_flows: crate::flow::DEFAULT_MAX_FLOWS,
             dns_cache_entries: crate::dns_cache::DEFAULT_CAPACITY,
+            buffer_budget_bytes: crate::flow::budget::DEFAULT_BUFFER_BUDGET_BYTES,
         }
     }
 }
@@ -78,6 +84,8 @@ pub struct Stats {
     pub http: HttpStats,
     /// TCP holes given up on during stream reassembly.
     pub reassembly_gaps: u64,
+    /// Bounds on work and memory that ended an inspection, by [`Guard::name`].
+    pub guards: GuardCounts,
 }
 
 /// Decode failures by [`DecodeError::reason`].
@@ -139,6 +147,8 @@ pub struct Engine {
     flows: FlowTable,
     defrag: Defragmenter,
     dns_cache: DnsCache,
+    /// What unfinished messages of all flows may hold.
+    buffers: BufferBudget,
     stats: Stats,
     /// Reused buffers, so the packet path does not allocate for them.
     findings: Vec<Finding>,
@@ -154,6 +164,7 @@ impl Engine {
             flows: FlowTable::new(config.max_flows),
             defrag: Defragmenter::default(),
             dns_cache: DnsCache::new(config.dns_cache_entries),
+            buffers: BufferBudget::new(config.buffer_budget_bytes),
             stats: Stats::default(),
             findings: Vec::new(),
             ended: Vec::new(),
@@ -188,6 +199,11 @@ impl Engine {
         }
     }
 
+    /// Bytes held now for unfinished messages, against the budget.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffers.used()
+    }
+
     /// Addresses in the DNS cache now.
     pub fn dns_cache_entries(&self) -> usize {
         self.dns_cache.len()
@@ -205,10 +221,8 @@ impl Engine {
     /// # Errors
     /// The sink's I/O errors.
     pub fn advance(&mut self, now: Timestamp, sink: &mut dyn EventSink) -> io::Result<()> {
-        if now <= self.last_seen {
-            return Ok(());
-        }
-        self.last_seen = now;
+        // Not gated on the latest packet's time: one packet stamped in the future must not
+        // stop expiry; the table's own schedule decides whether a sweep is due.
         self.flows.expire(now, &mut self.ended);
         self.end_flows(sink)?;
         for partial in self.defrag.expire(now) {
@@ -318,20 +332,23 @@ impl Engine {
             findings,
             ended,
             signatures,
+            buffers,
             ..
         } = self;
         let key = FlowKey::new(proto, src, dst, decoded.vlans);
         let cache = &*dns_cache;
-        let flow = flows.get_or_insert(
+        let Some(flow) = flows.get_or_insert(
             key,
             |id| new_flow(id, decoded, src, dst, now, cache),
             now,
             ended,
-        );
+        ) else {
+            return Ok(());
+        };
         let mut dir = flow.direction(src);
         count(flow, dir, now, wire_len);
         match &decoded.l4 {
-            L4::Tcp(seg) => inspect_tcp(flow, dir, seg, stats, findings),
+            L4::Tcp(seg) => inspect_tcp(flow, dir, seg, buffers, stats, findings),
             L4::Udp(udp) => dir = inspect_udp(flow, dir, udp.payload, findings),
             L4::Fragment(_) | L4::Other(_) => {}
         }
@@ -476,14 +493,7 @@ fn new_flow(
     };
     let dns = client.port == DNS_PORT || server.port == DNS_PORT;
     let inspection = match (transport, dns) {
-        (Transport::Tcp, true) => Inspection::Tcp(Box::new(TcpInspection {
-            to_server: HalfStream::dns(),
-            to_client: HalfStream::dns(),
-        })),
-        (Transport::Tcp, false) => Inspection::Tcp(Box::new(TcpInspection {
-            to_server: HalfStream::detect(),
-            to_client: HalfStream::detect(),
-        })),
+        (Transport::Tcp, dns) => Inspection::TcpStart(TcpStart::new(dns)),
         (Transport::Udp, true) => Inspection::Dns,
         (Transport::Udp, false) => Inspection::Probe { datagrams: 0 },
     };
@@ -514,6 +524,7 @@ fn inspect_tcp(
     flow: &mut Flow,
     dir: Direction,
     seg: &TcpSegment<'_>,
+    buffers: &BufferBudget,
     stats: &mut Stats,
     findings: &mut Vec<Finding>,
 ) {
@@ -530,6 +541,20 @@ fn inspect_tcp(
     }
     flow.tcp.rst |= seg.rst;
     let closed = flow.tcp.closed();
+    if let Inspection::TcpStart(start) = &mut flow.inspection {
+        if seg.syn {
+            start.syn(dir, seg.seq);
+        }
+        if closed {
+            flow.inspection = Inspection::Done;
+            return;
+        }
+        if seg.payload.is_empty() {
+            return;
+        }
+        let start = *start;
+        flow.inspection = Inspection::Tcp(Box::new(start.inspection(buffers)));
+    }
     let Inspection::Tcp(inspection) = &mut flow.inspection else {
         return;
     };
@@ -563,7 +588,7 @@ fn inspect_udp(
     findings: &mut Vec<Finding>,
 ) -> Direction {
     match &mut flow.inspection {
-        Inspection::Done | Inspection::Tcp(_) => {}
+        Inspection::Done | Inspection::TcpStart(_) | Inspection::Tcp(_) => {}
         Inspection::Dns => findings.push(match dns::parse_message(payload) {
             Ok(m) => Finding::Dns(m),
             Err(_) => Finding::DnsInvalid,
@@ -731,6 +756,9 @@ impl Reporter<'_> {
                 }
                 Finding::Dns(message) => {
                     bump(&mut self.stats.dns.messages);
+                    if message.work_limited {
+                        self.stats.guards.trip(Guard::DnsNameWork);
+                    }
                     flow.app_proto.get_or_insert("dns");
                     if message.response {
                         self.dns_cache.learn(self.now, &message);
@@ -785,6 +813,7 @@ impl Reporter<'_> {
                     flow.hello_unreadable = true;
                 }
                 Finding::DnsInvalid => bump(&mut self.stats.dns.invalid),
+                Finding::Guard(guard) => self.stats.guards.trip(guard),
             }
         }
         Ok(())

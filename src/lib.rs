@@ -44,6 +44,7 @@ pub mod engine;
 pub mod event;
 pub mod flow;
 pub mod geo;
+pub mod guard;
 pub mod inventory;
 pub mod landing;
 pub mod metrics;

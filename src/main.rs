@@ -225,6 +225,12 @@ fn alert_sinks(args: &ScanArgs) -> anyhow::Result<Vec<Box<dyn AlertSink>>> {
     Ok(sinks)
 }
 
+fn mib_to_bytes(mib: u32) -> usize {
+    usize::try_from(mib)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(1 << 20)
+}
+
 fn scan(args: &ScanArgs, signatures: Arc<Database>) -> anyhow::Result<ExitCode> {
     let policy = args
         .policy
@@ -237,6 +243,7 @@ fn scan(args: &ScanArgs, signatures: Arc<Database>) -> anyhow::Result<ExitCode> 
     let config = EngineConfig {
         max_flows: args.max_flows,
         dns_cache_entries: args.dns_cache,
+        buffer_budget_bytes: mib_to_bytes(args.buffer_memcap),
     };
     let total: u64 = args
         .files
@@ -430,6 +437,11 @@ fn settings(args: &RunArgs, signatures: Option<&Path>) -> anyhow::Result<sensor:
                 .dns_cache
                 .or(config.engine.dns_cache)
                 .unwrap_or(aigress::dns_cache::DEFAULT_CAPACITY),
+            buffer_budget_bytes: mib_to_bytes(
+                args.buffer_memcap
+                    .or(config.engine.buffer_memcap)
+                    .unwrap_or(aigress::flow::budget::DEFAULT_BUFFER_MEMCAP_MIB),
+            ),
         },
         sources,
         events: args.events.clone().or(config.output.events.clone()),

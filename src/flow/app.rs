@@ -8,7 +8,9 @@
 //! more to learn, so established flows cost only their counters.
 
 use crate::event::{HttpInfo, TlsInfo};
+use crate::flow::budget::{BufferBudget, Charge};
 use crate::flow::reassembly::{Delivery, Reassembler};
+use crate::guard::Guard;
 use crate::proto::ja4::{Carrier, ja4};
 use crate::proto::{dns, http, tls};
 
@@ -22,6 +24,14 @@ pub const MAX_DNS_BYTES: usize = 65_537;
 pub const MAX_UNKNOWN_DELIVERIES: u16 = 32;
 /// ClientHellos read per direction: a first one, and a second after a HelloRetryRequest.
 const MAX_HELLOS: u8 = 2;
+/// State changes in a row without a byte consumed. Real streams need at most two (detect,
+/// then the protocol's state); more means two states disagree about the same bytes, and
+/// the direction is given up instead of spinning.
+const MAX_SWITCHES_WITHOUT_PROGRESS: u8 = 4;
+/// A head shorter than this is parsed on every delivery, so bytes that start with a
+/// method but are not HTTP are recognised at once; past it, only a blank line can change
+/// httparse's answer from incomplete.
+const RESCAN_HEAD_BELOW: usize = 64;
 
 /// Something a direction's bytes revealed.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,15 +51,24 @@ pub enum Finding {
     DnsInvalid,
     /// What a QUIC client's Initial packets showed.
     Quic(crate::flow::quic::QuicFinding),
+    /// A bound on work or memory ended this direction's inspection.
+    Guard(Guard),
 }
 
 #[derive(Debug)]
 enum HttpPhase {
-    Head,
+    /// A request head is arriving; `scanned` bytes of it are known to hold no blank line,
+    /// so each byte is searched once however many segments the head comes in.
+    Head {
+        scanned: usize,
+    },
     Body(u64),
     ChunkSize,
     ChunkData(u64),
-    Trailer,
+    /// The trailer section; `scanned` as for the head.
+    Trailer {
+        scanned: usize,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -88,25 +107,28 @@ pub struct HalfStream {
     buf: Vec<u8>,
     state: State,
     unknown_deliveries: u16,
+    /// What `buf`, the handshake messages and the held segments take from the budget.
+    charge: Charge,
 }
 
 impl HalfStream {
     /// A direction that recognises its protocol by content.
-    pub fn detect() -> Self {
-        Self::with_state(State::Detect)
+    pub fn detect(budget: &BufferBudget) -> Self {
+        Self::with_state(State::Detect, budget)
     }
 
     /// A direction of a TCP port 53 connection: length-prefixed DNS messages.
-    pub fn dns() -> Self {
-        Self::with_state(State::Dns)
+    pub fn dns(budget: &BufferBudget) -> Self {
+        Self::with_state(State::Dns, budget)
     }
 
-    fn with_state(state: State) -> Self {
+    fn with_state(state: State, budget: &BufferBudget) -> Self {
         Self {
             reassembler: Reassembler::default(),
             buf: Vec::new(),
             state,
             unknown_deliveries: 0,
+            charge: Charge::new(budget),
         }
     }
 
@@ -135,10 +157,18 @@ impl HalfStream {
             buf,
             state,
             unknown_deliveries,
+            ..
         } = self;
         reassembler.push(seq, payload, &mut |d| {
             deliver(state, buf, unknown_deliveries, d, out);
         });
+        if !self.is_done() && !self.charge.set(self.footprint()) {
+            if matches!(&self.state, State::Tls(hs) if hs.has_partial_client_hello(&self.buf)) {
+                out.push(Finding::ClientHelloUnreadable);
+            }
+            out.push(Finding::Guard(Guard::BufferBudget));
+            self.state = State::Done;
+        }
         if self.is_done() {
             self.release();
         }
@@ -155,9 +185,22 @@ impl HalfStream {
         self.release();
     }
 
+    /// Heap bytes this direction holds for messages still incomplete.
+    fn footprint(&self) -> usize {
+        let messages = match &self.state {
+            State::Tls(hs) => hs.messages.capacity(),
+            _ => 0,
+        };
+        self.buf
+            .capacity()
+            .saturating_add(messages)
+            .saturating_add(self.reassembler.held_bytes())
+    }
+
     fn release(&mut self) {
         self.buf = Vec::new();
         self.reassembler = Reassembler::default();
+        self.charge.set(0);
     }
 }
 
@@ -192,20 +235,36 @@ fn deliver(
     if matches!(state, State::Done) || data.is_empty() {
         return;
     }
-    let limit = match state {
-        State::Dns => MAX_DNS_BYTES,
-        State::Http(_) => http::MAX_HEAD_LEN,
-        _ => MAX_TLS_BYTES,
-    };
+    if buf.is_empty() {
+        // Whole messages in one delivery are read in place; only a partial one is copied.
+        let used = parse(state, data, unknown, out);
+        data = data.get(used..).unwrap_or_default();
+        if matches!(state, State::Done) || data.is_empty() {
+            return;
+        }
+    }
+    let (limit, guard) = limit(state);
     if buf.len().saturating_add(data.len()) > limit {
         if matches!(state, State::Tls(hs) if hs.has_partial_client_hello(buf)) {
             out.push(Finding::ClientHelloUnreadable);
         }
+        out.extend(guard.map(Finding::Guard));
         *state = State::Done;
         return;
     }
     buf.extend_from_slice(data);
-    parse(state, buf, unknown, out);
+    let used = parse(state, buf, unknown, out);
+    buf.drain(..used.min(buf.len()));
+}
+
+/// What a state may buffer, and the guard that counts going past it.
+fn limit(state: &State) -> (usize, Option<Guard>) {
+    match state {
+        State::Dns => (MAX_DNS_BYTES, None),
+        State::Http(_) => (http::MAX_HEAD_LEN, Some(Guard::HttpHeadTooLong)),
+        State::Tls(_) => (MAX_TLS_BYTES, Some(Guard::TlsHandshakeTooLong)),
+        State::Detect | State::Done => (MAX_TLS_BYTES, None),
+    }
 }
 
 fn on_gap(state: &mut State, buf: &mut Vec<u8>, out: &mut Vec<Finding>) {
@@ -219,11 +278,17 @@ fn on_gap(state: &mut State, buf: &mut Vec<u8>, out: &mut Vec<Finding>) {
     };
 }
 
-/// Consumes as many whole messages from `buf` as it holds.
-fn parse(state: &mut State, buf: &mut Vec<u8>, unknown: &mut u16, out: &mut Vec<Finding>) {
+/// Reads as many whole messages from `bytes` as they hold; returns how many bytes that
+/// consumed.
+///
+/// Ends because every step either consumes bytes (at most `bytes.len()` in all) or changes
+/// state without consuming, which may happen [`MAX_SWITCHES_WITHOUT_PROGRESS`] times in a
+/// row before the direction is given up.
+fn parse(state: &mut State, bytes: &[u8], unknown: &mut u16, out: &mut Vec<Finding>) -> usize {
     let mut consumed = 0usize;
+    let mut switches = 0u8;
     loop {
-        let rest = buf.get(consumed..).unwrap_or_default();
+        let rest = bytes.get(consumed..).unwrap_or_default();
         if rest.is_empty() {
             break;
         }
@@ -234,17 +299,28 @@ fn parse(state: &mut State, buf: &mut Vec<u8>, unknown: &mut u16, out: &mut Vec<
             State::Http(phase) => http_step(phase, rest, out),
             State::Dns => dns_step(rest, out),
         };
-        match step {
-            Step::Consumed(n) => consumed = consumed.saturating_add(n),
-            Step::Switch(next) => *state = next,
-            Step::ConsumedThen(n, next) => {
-                consumed = consumed.saturating_add(n);
-                *state = next;
-            }
+        let (used, next) = match step {
+            Step::Consumed(n) => (n, None),
+            Step::Switch(next) => (0, Some(next)),
+            Step::ConsumedThen(n, next) => (n, Some(next)),
             Step::NeedMore => break,
+        };
+        if used > 0 {
+            switches = 0;
+        } else {
+            switches = switches.saturating_add(1);
+        }
+        consumed = consumed.saturating_add(used);
+        if let Some(next) = next {
+            *state = next;
+        }
+        if switches > MAX_SWITCHES_WITHOUT_PROGRESS {
+            out.push(Finding::Guard(Guard::NoProgress));
+            *state = State::Done;
+            break;
         }
     }
-    buf.drain(..consumed.min(buf.len()));
+    consumed
 }
 
 enum Step {
@@ -278,7 +354,7 @@ fn detect(rest: &[u8], unknown: &mut u16, out: &mut Vec<Finding>) -> Step {
         };
     }
     if http::looks_like_request(rest) {
-        return Step::Switch(State::Http(HttpPhase::Head));
+        return Step::Switch(State::Http(HttpPhase::Head { scanned: 0 }));
     }
     *unknown = unknown.saturating_add(1);
     if *unknown > MAX_UNKNOWN_DELIVERIES {
@@ -408,20 +484,39 @@ pub fn tls_info(hello: &tls::ClientHello<'_>, carrier: Carrier) -> TlsInfo {
 
 fn http_step(phase: &mut HttpPhase, rest: &[u8], out: &mut Vec<Finding>) -> Step {
     match phase {
-        HttpPhase::Head => match http::parse_request(rest) {
-            http::Scan::Incomplete => Step::NeedMore,
-            http::Scan::NotHttp => Step::Switch(State::Detect),
-            http::Scan::Complete(req) => {
-                out.push(Finding::HttpRequest(http_info(&req)));
-                let next = match req.body {
-                    _ if req.method.eq_ignore_ascii_case("CONNECT") => State::Detect,
-                    http::Body::Length(0) => State::Detect,
-                    http::Body::Length(n) => State::Http(HttpPhase::Body(n)),
-                    http::Body::Chunked => State::Http(HttpPhase::ChunkSize),
-                };
-                Step::ConsumedThen(req.head_len, next)
+        HttpPhase::Head { scanned } => {
+            // httparse reads the head from its start, so it runs once the head can be
+            // whole, not on every segment of a head that trickles in.
+            let from = scanned.saturating_sub(3);
+            let ended = rest
+                .get(from..)
+                .is_some_and(|tail| http::find_head_end(tail).is_some());
+            if !ended && *scanned >= RESCAN_HEAD_BELOW {
+                *scanned = rest.len();
+                return Step::NeedMore;
             }
-        },
+            *scanned = rest.len();
+            match http::parse_request(rest) {
+                http::Scan::Incomplete => Step::NeedMore,
+                http::Scan::TooLong => {
+                    out.push(Finding::Guard(Guard::HttpHeadTooLong));
+                    Step::Switch(State::Done)
+                }
+                // The method matched but the rest is not HTTP: these bytes are
+                // something else, skipped as detection skips what it does not know.
+                http::Scan::NotHttp => Step::ConsumedThen(rest.len(), State::Detect),
+                http::Scan::Complete(req) => {
+                    out.push(Finding::HttpRequest(http_info(&req)));
+                    let next = match req.body {
+                        _ if req.method.eq_ignore_ascii_case("CONNECT") => State::Detect,
+                        http::Body::Length(0) => State::Detect,
+                        http::Body::Length(n) => State::Http(HttpPhase::Body(n)),
+                        http::Body::Chunked => State::Http(HttpPhase::ChunkSize),
+                    };
+                    Step::ConsumedThen(req.head_len, next)
+                }
+            }
+        }
         HttpPhase::Body(left) | HttpPhase::ChunkData(left) => {
             let take = usize::try_from(*left).unwrap_or(usize::MAX).min(rest.len());
             *left = left.saturating_sub(take as u64);
@@ -440,19 +535,28 @@ fn http_step(phase: &mut HttpPhase, rest: &[u8], out: &mut Vec<Finding>) -> Step
                 State::Http(HttpPhase::ChunkData(data_len.saturating_add(2))),
             ),
             http::Chunk::Last { line_len } => {
-                Step::ConsumedThen(line_len, State::Http(HttpPhase::Trailer))
+                Step::ConsumedThen(line_len, State::Http(HttpPhase::Trailer { scanned: 0 }))
             }
             http::Chunk::Incomplete => Step::NeedMore,
             http::Chunk::Invalid => Step::Switch(State::Done),
         },
-        HttpPhase::Trailer => {
+        HttpPhase::Trailer { scanned } => {
             if rest.starts_with(b"\r\n") {
                 return Step::ConsumedThen(2, State::Detect);
             }
-            match rest.windows(4).position(|w| w == b"\r\n\r\n") {
-                Some(at) => Step::ConsumedThen(at.saturating_add(4), State::Detect),
+            let from = scanned.saturating_sub(3);
+            match rest
+                .get(from..)
+                .and_then(|tail| tail.windows(4).position(|w| w == b"\r\n\r\n"))
+            {
+                Some(at) => {
+                    Step::ConsumedThen(from.saturating_add(at).saturating_add(4), State::Detect)
+                }
                 None if rest.len() > http::MAX_HEAD_LEN => Step::Switch(State::Done),
-                None => Step::NeedMore,
+                None => {
+                    *scanned = rest.len();
+                    Step::NeedMore
+                }
             }
         }
     }
@@ -517,7 +621,7 @@ mod tests {
         let (a, b) = msg.split_at(40);
         let wire = [record(22, a), record(22, b)].concat();
         let (s1, s2) = wire.split_at(30);
-        let mut h = HalfStream::detect();
+        let mut h = HalfStream::detect(&BufferBudget::default());
         h.syn(0);
         // Second segment first, then the first one retransmitted.
         let out = feed(&mut h, &[(31, s2), (1, s1), (1, s1)]);
@@ -532,7 +636,7 @@ mod tests {
     #[test]
     fn a_starttls_preamble_is_skipped() {
         let wire = record(22, &client_hello_message());
-        let mut h = HalfStream::detect();
+        let mut h = HalfStream::detect(&BufferBudget::default());
         let out = feed(
             &mut h,
             &[(1, b"EHLO x\r\n"), (9, b"STARTTLS\r\n"), (19, &wire)],
@@ -543,7 +647,7 @@ mod tests {
     #[test]
     fn a_lost_segment_makes_the_hello_unreadable_not_silent() {
         let wire = record(22, &client_hello_message());
-        let mut h = HalfStream::detect();
+        let mut h = HalfStream::detect(&BufferBudget::default());
         let mut out = feed(&mut h, &[(1, &wire[..20])]);
         h.finish(&mut out);
         assert_eq!(out, vec![Finding::ClientHelloUnreadable]);
@@ -553,7 +657,7 @@ mod tests {
     fn keep_alive_requests_with_bodies_are_each_reported() {
         let wire = b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /b?q=1 HTTP/1.1\r\nHost: y\r\n\r\n\
 PUT /c HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /d HTTP/1.1\r\n\r\n";
-        let mut h = HalfStream::detect();
+        let mut h = HalfStream::detect(&BufferBudget::default());
         let mut out = Vec::new();
         for (i, chunk) in wire.chunks(7).enumerate() {
             h.segment(u32::try_from(1 + i * 7).unwrap(), chunk, &mut out);
@@ -568,6 +672,129 @@ PUT /c HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\
         assert_eq!(urls, vec!["/a", "/b", "/c", "/d"]);
     }
 
+    /// Runs `f` on its own thread and fails the test if it has not returned in `secs`:
+    /// a hang becomes a failure, not a stuck test run.
+    fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(f()));
+        rx.recv_timeout(std::time::Duration::from_secs(secs))
+            .expect("finished within the bound")
+    }
+
+    /// Request heads that start with a method but that httparse rejects or that never end.
+    fn malformed_heads() -> Vec<Vec<u8>> {
+        let mut many_headers = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..97 {
+            many_headers.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
+        }
+        many_headers.extend_from_slice(b"\r\n");
+        let mut endless = b"POST /x HTTP/1.1\r\nX-Pad: ".to_vec();
+        endless.resize(http::MAX_HEAD_LEN + 100, b'a');
+        vec![
+            b"GET  ".to_vec(),
+            b"GET /\r\n".to_vec(),
+            b"GET /bad.html\r\n".to_vec(),
+            b"GET / HTTP/2.0\r\n\r\n".to_vec(),
+            b"GET / HTTP/1.1\r\nHost : x\r\n\r\n".to_vec(),
+            many_headers,
+            endless,
+        ]
+    }
+
+    #[test]
+    fn malformed_request_heads_end_whole_or_in_one_byte_segments() {
+        for head in malformed_heads() {
+            let shown = String::from_utf8_lossy(&head[..head.len().min(24)]).into_owned();
+            let (whole, split) = within(10, move || {
+                let mut h = HalfStream::detect(&BufferBudget::default());
+                let whole = feed(&mut h, &[(1, &head)]);
+                let mut h = HalfStream::detect(&BufferBudget::default());
+                let mut split = Vec::new();
+                for (i, b) in head.iter().enumerate() {
+                    h.segment(
+                        u32::try_from(1 + i).unwrap(),
+                        std::slice::from_ref(b),
+                        &mut split,
+                    );
+                }
+                (whole, split)
+            });
+            assert_eq!(whole, split, "{shown:?}");
+            assert!(
+                whole.iter().all(|f| matches!(
+                    f,
+                    Finding::HttpRequest(_) | Finding::Guard(Guard::HttpHeadTooLong)
+                )),
+                "{shown:?}: {whole:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_after_bytes_that_are_not_http_is_still_read() {
+        let mut h = HalfStream::detect(&BufferBudget::default());
+        let out = feed(
+            &mut h,
+            &[
+                (1, b"GET a b c\r\n\r\n"),
+                (14, b"GET /ok HTTP/1.1\r\nHost: api.example\r\n\r\n"),
+            ],
+        );
+        assert!(
+            matches!(&out[..], [Finding::HttpRequest(r)] if r.url == "/ok"),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn a_long_head_in_one_byte_segments_is_read_in_linear_time() {
+        let mut head = b"GET /big HTTP/1.1\r\nHost: h\r\n".to_vec();
+        let line = [b"X-Long: ".as_slice(), &[b'a'; 500], b"\r\n"].concat();
+        while head.len() < http::MAX_HEAD_LEN - 200 {
+            head.extend_from_slice(&line);
+        }
+        head.truncate(http::MAX_HEAD_LEN - 200);
+        head.extend_from_slice(b"\r\nX: y\r\n\r\n");
+        let out = within(10, move || {
+            let mut h = HalfStream::detect(&BufferBudget::default());
+            let mut out = Vec::new();
+            for (i, b) in head.iter().enumerate() {
+                h.segment(
+                    u32::try_from(1 + i).unwrap(),
+                    std::slice::from_ref(b),
+                    &mut out,
+                );
+            }
+            out
+        });
+        assert!(
+            matches!(&out[..], [Finding::HttpRequest(r)] if r.url == "/big"),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn a_spent_buffer_budget_refuses_a_partial_hello_and_says_so() {
+        let wire = record(22, &client_hello_message());
+        let budget = BufferBudget::new(64);
+        let mut first = HalfStream::detect(&budget);
+        let out = feed(&mut first, &[(1, &wire[..20])]);
+        assert!(out.is_empty(), "{out:?}");
+        assert!(budget.used() > 0);
+        let mut second = HalfStream::detect(&budget);
+        let out = feed(&mut second, &[(1, &wire[..100])]);
+        assert_eq!(
+            out,
+            vec![
+                Finding::ClientHelloUnreadable,
+                Finding::Guard(Guard::BufferBudget)
+            ]
+        );
+        assert!(second.is_done());
+        drop(first);
+        assert_eq!(budget.used(), 0);
+    }
+
     #[test]
     fn dns_over_tcp_reads_every_message_in_a_segment() {
         let query = [0u8, 7, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'a', 0, 0, 1, 0, 1];
@@ -576,7 +803,7 @@ PUT /c HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\
             wire.extend_from_slice(&u16::try_from(query.len()).unwrap().to_be_bytes());
             wire.extend_from_slice(&query);
         }
-        let mut h = HalfStream::dns();
+        let mut h = HalfStream::dns(&BufferBudget::default());
         let out = feed(&mut h, &[(1, &wire)]);
         assert_eq!(
             out.iter().filter(|f| matches!(f, Finding::Dns(..))).count(),

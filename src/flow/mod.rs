@@ -5,11 +5,14 @@
 //! inspection has finished, a packet costs one hash lookup and two counter updates.
 
 pub mod app;
+pub mod budget;
 pub mod quic;
 pub mod reassembly;
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::net::IpAddr;
+
+use hashbrown::HashTable;
 
 use crate::decode::Vlans;
 use crate::event::{FlowEndReason, Transport};
@@ -94,6 +97,8 @@ impl TcpSeen {
 pub enum Inspection {
     /// Nothing: packets only move the counters.
     Done,
+    /// A TCP flow that has carried no data yet.
+    TcpStart(TcpStart),
     /// Both directions of a TCP stream.
     Tcp(Box<TcpInspection>),
     /// UDP port 53: every datagram is a DNS message.
@@ -104,6 +109,57 @@ pub enum Inspection {
     Quic(Box<quic::QuicInspection>),
     /// A Google QUIC connection: each client CHLO in clear is reported.
     Gquic { version: u32, datagrams: u16 },
+}
+
+/// A TCP flow before its first byte of data: only what the SYNs said is kept, so a flow
+/// that never carries data (a port scan, a SYN flood) allocates nothing for inspection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpStart {
+    /// The flow is on port 53: both directions carry length-prefixed DNS messages.
+    pub dns: bool,
+    syn_to_server: Option<u32>,
+    syn_to_client: Option<u32>,
+}
+
+impl TcpStart {
+    /// A flow on port 53 (`dns`) or any other.
+    pub fn new(dns: bool) -> Self {
+        Self {
+            dns,
+            ..Self::default()
+        }
+    }
+
+    /// Records the sequence number of a SYN travelling `dir`.
+    pub fn syn(&mut self, dir: Direction, seq: u32) {
+        match dir {
+            Direction::ToServer => self.syn_to_server.get_or_insert(seq),
+            Direction::ToClient => self.syn_to_client.get_or_insert(seq),
+        };
+    }
+
+    /// The stream inspection of both directions, starting where the SYNs said.
+    pub fn inspection(self, buffers: &budget::BufferBudget) -> TcpInspection {
+        let half = |syn: Option<u32>| {
+            let mut h = if self.dns {
+                HalfStream::dns(buffers)
+            } else {
+                HalfStream::detect(buffers)
+            };
+            if let Some(seq) = syn {
+                h.syn(seq);
+            }
+            h
+        };
+        TcpInspection {
+            to_server: half(self.syn_to_server),
+            to_client: half(self.syn_to_client),
+        }
+    }
+
+    fn reverse(&mut self) {
+        std::mem::swap(&mut self.syn_to_server, &mut self.syn_to_client);
+    }
 }
 
 /// Inspection state of both directions of a TCP flow.
@@ -170,8 +226,10 @@ impl Flow {
         std::mem::swap(&mut self.client, &mut self.server);
         std::mem::swap(&mut self.to_server, &mut self.to_client);
         std::mem::swap(&mut self.tcp.fin_to_server, &mut self.tcp.fin_to_client);
-        if let Inspection::Tcp(i) = &mut self.inspection {
-            std::mem::swap(&mut i.to_server, &mut i.to_client);
+        match &mut self.inspection {
+            Inspection::Tcp(i) => std::mem::swap(&mut i.to_server, &mut i.to_client),
+            Inspection::TcpStart(start) => start.reverse(),
+            _ => {}
         }
     }
 
@@ -180,6 +238,11 @@ impl Flow {
             Direction::ToServer => &mut self.to_server,
             Direction::ToClient => &mut self.to_client,
         }
+    }
+
+    /// The table key of this flow.
+    pub fn key(&self) -> FlowKey {
+        FlowKey::new(self.transport, self.client, self.server, self.vlans)
     }
 
     /// The state name for the flow event.
@@ -241,27 +304,54 @@ fn flow_id(key: &FlowKey, start: Timestamp) -> u64 {
     h & ((1 << 51) - 1)
 }
 
+/// Packets that must pass between two sweeps triggered by the clock going backwards, so
+/// timestamps that jump back and forth cannot make every packet walk the whole table.
+const MIN_PACKETS_BEFORE_REBASE: u64 = 4096;
+
 /// The bounded table of live flows.
+///
+/// Flows sit densely in a vector; a hash table of 4-byte positions finds them by key. An
+/// idle flow costs its `Flow` and about 10 bytes of index, so a million fit in about
+/// 230 MiB.
 pub struct FlowTable {
-    flows: HashMap<FlowKey, Flow, foldhash::fast::RandomState>,
+    flows: Vec<Flow>,
+    /// Positions in `flows`, hashed by the flow's key.
+    index: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
     capacity: usize,
+    /// When the next idle sweep is due, and the capture time of the last one.
     next_sweep: Option<Timestamp>,
+    packets_since_sweep: u64,
+    /// Reused by eviction, so a full table does not allocate for each batch.
+    by_age: Vec<(Timestamp, u32)>,
     stats: FlowStats,
 }
 
+/// A position in the flow vector as the index stores it. The table's capacity is at most
+/// `u32::MAX`, so every position fits.
+fn position(i: u32) -> usize {
+    usize::try_from(i).unwrap_or(usize::MAX)
+}
+
 impl FlowTable {
+    /// A table of at most `capacity` flows (at least one, at most `u32::MAX`).
     pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.clamp(1, usize::try_from(u32::MAX).unwrap_or(usize::MAX));
         Self {
-            flows: HashMap::with_hasher(foldhash::fast::RandomState::default()),
-            capacity: capacity.max(1),
+            flows: Vec::new(),
+            index: HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
+            capacity,
             next_sweep: None,
+            packets_since_sweep: 0,
+            by_age: Vec::new(),
             stats: FlowStats::default(),
         }
     }
 
     /// The flows in the table, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Flow> {
-        self.flows.values()
+        self.flows.iter()
     }
 
     pub fn len(&self) -> usize {
@@ -277,43 +367,109 @@ impl FlowTable {
     }
 
     /// The flow of `key`, created by `make` when new. Flows evicted to make room are moved
-    /// to `ended`.
+    /// to `ended`. `None` only if the table's own bookkeeping failed, which would be a bug.
     pub fn get_or_insert(
         &mut self,
         key: FlowKey,
         make: impl FnOnce(u64) -> Flow,
         now: Timestamp,
         ended: &mut Vec<(Flow, FlowEndReason)>,
-    ) -> &mut Flow {
-        if !self.flows.contains_key(&key) && self.flows.len() >= self.capacity {
-            self.evict_oldest(ended);
-        }
-        let stats = &mut self.stats;
-        self.flows.entry(key).or_insert_with(|| {
-            stats.created = stats.created.saturating_add(1);
-            make(flow_id(&key, now))
-        })
+    ) -> Option<&mut Flow> {
+        self.packets_since_sweep = self.packets_since_sweep.saturating_add(1);
+        let hash = self.hasher.hash_one(key);
+        let flows = &self.flows;
+        let found = self
+            .index
+            .find(hash, |&i| {
+                flows.get(position(i)).is_some_and(|f| f.key() == key)
+            })
+            .copied();
+        let at = match found {
+            Some(at) => at,
+            None => {
+                if self.flows.len() >= self.capacity {
+                    self.evict_oldest(ended);
+                }
+                let at = u32::try_from(self.flows.len()).ok()?;
+                self.stats.created = self.stats.created.saturating_add(1);
+                self.flows.push(make(flow_id(&key, now)));
+                let Self {
+                    index,
+                    flows,
+                    hasher,
+                    ..
+                } = self;
+                index.insert_unique(hash, at, |&i| {
+                    flows
+                        .get(position(i))
+                        .map_or(0, |f| hasher.hash_one(f.key()))
+                });
+                at
+            }
+        };
+        self.flows.get_mut(position(at))
     }
 
-    /// Moves flows idle past their timeout to `ended`, at most once per sweep interval.
-    pub fn expire(&mut self, now: Timestamp, ended: &mut Vec<(Flow, FlowEndReason)>) {
-        match self.next_sweep {
-            Some(at) if now < at => return,
-            _ => {
-                self.next_sweep = Some(Timestamp::from_micros(
-                    now.micros().saturating_add(SWEEP_INTERVAL_MICROS),
-                ))
+    /// Removes the flow at `at`; the last flow moves into its place.
+    fn remove_at(&mut self, at: usize) -> Option<Flow> {
+        let hash = self.hasher.hash_one(self.flows.get(at)?.key());
+        if let Ok(entry) = self.index.find_entry(hash, |&i| position(i) == at) {
+            entry.remove();
+        }
+        let last = self.flows.len().checked_sub(1)?;
+        let flow = self.flows.swap_remove(at);
+        if at != last
+            && let Some(moved) = self.flows.get(at)
+        {
+            let hash = self.hasher.hash_one(moved.key());
+            if let Some(slot) = self.index.find_mut(hash, |&i| position(i) == last) {
+                *slot = u32::try_from(at).ok()?;
             }
         }
-        let expired: Vec<FlowKey> = self
-            .flows
-            .iter()
-            .filter(|(_, f)| now.micros_since(f.last_seen) > f.idle_timeout())
-            .map(|(k, _)| *k)
-            .collect();
+        Some(flow)
+    }
+
+    /// Moves flows idle past their timeout to `ended`, at most once per sweep interval of
+    /// capture time.
+    ///
+    /// Time comes from packets, and a capture's clock can jump: one timestamp far in the
+    /// future must not stop expiry for the rest of the run, nor a live clock stepped back.
+    /// When the clock is more than an interval behind the last sweep, the sweep schedule
+    /// starts again from the present (after [`MIN_PACKETS_BEFORE_REBASE`] packets, so a
+    /// clock swinging back and forth costs a sweep per thousands of packets, not per
+    /// packet), and flows stamped later than the present count as active now.
+    pub fn expire(&mut self, now: Timestamp, ended: &mut Vec<(Flow, FlowEndReason)>) {
+        let due = match self.next_sweep {
+            None => true,
+            Some(at) if now >= at => true,
+            Some(at) => {
+                let behind = now.micros() < at.micros().saturating_sub(2 * SWEEP_INTERVAL_MICROS);
+                let floor = MIN_PACKETS_BEFORE_REBASE
+                    .max(u64::try_from(self.flows.len() / 8).unwrap_or(u64::MAX));
+                behind && self.packets_since_sweep >= floor
+            }
+        };
+        if !due {
+            return;
+        }
+        self.packets_since_sweep = 0;
+        self.next_sweep = Some(Timestamp::from_micros(
+            now.micros().saturating_add(SWEEP_INTERVAL_MICROS),
+        ));
         let start = ended.len();
-        for key in expired {
-            if let Some(flow) = self.flows.remove(&key) {
+        // Downwards, so the flow that moves into a removed place was already looked at.
+        let mut at = self.flows.len();
+        while let Some(i) = at.checked_sub(1) {
+            at = i;
+            let Some(flow) = self.flows.get_mut(i) else {
+                continue;
+            };
+            if flow.last_seen > now {
+                flow.last_seen = now;
+            }
+            if now.micros_since(flow.last_seen) > flow.idle_timeout()
+                && let Some(flow) = self.remove_at(i)
+            {
                 self.stats.timed_out = self.stats.timed_out.saturating_add(1);
                 ended.push((flow, FlowEndReason::Timeout));
             }
@@ -323,29 +479,34 @@ impl FlowTable {
 
     /// Evicts the longest-idle sixteenth of the table.
     fn evict_oldest(&mut self, ended: &mut Vec<(Flow, FlowEndReason)>) {
-        let mut by_age: Vec<(Timestamp, FlowKey)> =
-            self.flows.iter().map(|(k, f)| (f.last_seen, *k)).collect();
+        let mut by_age = std::mem::take(&mut self.by_age);
+        by_age.clear();
+        by_age.extend(self.flows.iter().zip(0u32..).map(|(f, i)| (f.last_seen, i)));
         let n = (self.flows.len() / EVICT_FRACTION).max(1);
         if n < by_age.len() {
             by_age.select_nth_unstable_by_key(n, |(t, _)| *t);
             by_age.truncate(n);
         }
+        // Highest position first: removing one moves the last flow, which is never one
+        // still to be removed.
+        by_age.sort_unstable_by_key(|(_, i)| std::cmp::Reverse(*i));
         let start = ended.len();
-        for (_, key) in by_age {
-            if let Some(flow) = self.flows.remove(&key) {
+        for (_, i) in &by_age {
+            if let Some(flow) = self.remove_at(position(*i)) {
                 self.stats.evicted = self.stats.evicted.saturating_add(1);
                 ended.push((flow, FlowEndReason::Capacity));
             }
         }
+        self.by_age = by_age;
         sort_by_start(ended.get_mut(start..).unwrap_or_default());
     }
 
     /// Removes every flow (end of input), oldest first.
     pub fn drain(&mut self) -> Vec<(Flow, FlowEndReason)> {
-        let mut all: Vec<_> = self
-            .flows
-            .drain()
-            .map(|(_, f)| (f, FlowEndReason::Shutdown))
+        self.index.clear();
+        let mut all: Vec<_> = std::mem::take(&mut self.flows)
+            .into_iter()
+            .map(|f| (f, FlowEndReason::Shutdown))
             .collect();
         sort_by_start(&mut all);
         all
@@ -368,11 +529,12 @@ mod tests {
         }
     }
 
-    fn flow(id: u64, at: i64) -> Flow {
+    /// A UDP flow from port `port` of 10.0.0.1 to 10.0.0.2:53, as a key from [`key`] names.
+    fn flow(port: u16, id: u64, at: i64) -> Flow {
         Flow {
             id,
             transport: Transport::Udp,
-            client: ep(1, 5000),
+            client: ep(1, port),
             server: ep(2, 53),
             vlans: Vlans::default(),
             first_seen: Timestamp::from_micros(at),
@@ -391,6 +553,10 @@ mod tests {
         }
     }
 
+    fn key(port: u16) -> FlowKey {
+        FlowKey::new(Transport::Udp, ep(1, port), ep(2, 53), Vlans::default())
+    }
+
     #[test]
     fn both_directions_share_a_key() {
         let v = Vlans::default();
@@ -405,9 +571,9 @@ mod tests {
         let mut t = FlowTable::new(32);
         let mut ended = Vec::new();
         for i in 0..40u16 {
-            let key = FlowKey::new(Transport::Udp, ep(1, 1000 + i), ep(2, 53), Vlans::default());
+            let key = key(1000 + i);
             let now = Timestamp::from_micros(i64::from(i));
-            t.get_or_insert(key, |id| flow(id, i64::from(i)), now, &mut ended);
+            t.get_or_insert(key, |id| flow(1000 + i, id, i64::from(i)), now, &mut ended);
         }
         assert!(t.len() <= 32);
         assert_eq!(t.stats().evicted as usize, ended.len());
@@ -419,11 +585,72 @@ mod tests {
     }
 
     #[test]
+    fn a_timestamp_far_in_the_future_does_not_stop_expiry() {
+        let mut t = FlowTable::new(1024);
+        let mut ended = Vec::new();
+        let far = Timestamp::from_micros(4_000_000_000_000_000);
+        t.get_or_insert(key(1), |id| flow(1, id, far.micros()), far, &mut ended);
+        t.expire(far, &mut ended);
+        // Back to the real clock: flows come and go as before.
+        let mut now = 0i64;
+        for i in 0..(MIN_PACKETS_BEFORE_REBASE as i64 * 2) {
+            now = i * 1_000;
+            let port = 1000 + u16::try_from(i % 50).unwrap();
+            let at = Timestamp::from_micros(now);
+            t.get_or_insert(key(port), |id| flow(port, id, now), at, &mut ended);
+            t.expire(at, &mut ended);
+        }
+        let later = Timestamp::from_micros(now + UDP_IDLE_MICROS + 2 * SWEEP_INTERVAL_MICROS);
+        for _ in 0..MIN_PACKETS_BEFORE_REBASE {
+            t.get_or_insert(key(1), |id| flow(1, id, later.micros()), later, &mut ended);
+            t.expire(later, &mut ended);
+        }
+        assert!(
+            ended
+                .iter()
+                .filter(|(_, r)| *r == FlowEndReason::Timeout)
+                .count()
+                >= 50,
+            "{} ended",
+            ended.len()
+        );
+        assert!(t.len() <= 2, "{} left", t.len());
+    }
+
+    #[test]
+    fn removal_keeps_every_remaining_flow_findable() {
+        let mut t = FlowTable::new(64);
+        let mut ended = Vec::new();
+        for p in 0..64u16 {
+            let at = Timestamp::from_micros(i64::from(p));
+            t.get_or_insert(key(p), |id| flow(p, id, i64::from(p)), at, &mut ended);
+        }
+        // The 65th evicts the 4 longest idle; everything else is still found, not re-made.
+        let at = Timestamp::from_micros(100);
+        t.get_or_insert(key(100), |id| flow(100, id, 100), at, &mut ended);
+        assert_eq!(ended.len(), 4);
+        let created = t.stats().created;
+        for p in 4..64u16 {
+            let at = Timestamp::from_micros(200);
+            let f = t
+                .get_or_insert(key(p), |id| flow(p, id, 200), at, &mut ended)
+                .unwrap();
+            assert_eq!(f.first_seen.micros(), i64::from(p));
+        }
+        assert_eq!(t.stats().created, created);
+    }
+
+    #[test]
     fn idle_flows_time_out_by_capture_time() {
         let mut t = FlowTable::new(8);
         let mut ended = Vec::new();
-        let key = FlowKey::new(Transport::Udp, ep(1, 1000), ep(2, 53), Vlans::default());
-        t.get_or_insert(key, |id| flow(id, 0), Timestamp::from_micros(0), &mut ended);
+        let key = key(1000);
+        t.get_or_insert(
+            key,
+            |id| flow(1000, id, 0),
+            Timestamp::from_micros(0),
+            &mut ended,
+        );
         t.expire(Timestamp::from_micros(UDP_IDLE_MICROS), &mut ended);
         assert!(ended.is_empty());
         t.expire(

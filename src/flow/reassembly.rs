@@ -56,26 +56,47 @@ impl Reassembler {
         self.stats
     }
 
+    /// Bytes held out of order now.
+    pub fn held_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
     /// Adds a segment and delivers whatever became contiguous.
+    ///
+    /// The bounds hold at every moment: a segment that would not fit beside the held ones
+    /// first turns the earliest hole into a gap (each such gap delivers at least one held
+    /// segment, so making room ends), and a segment larger than the whole bound is never
+    /// held: the hole before it becomes a gap at once.
     pub fn push(&mut self, seq: u32, data: &[u8], deliver: &mut impl FnMut(Delivery<'_>)) {
         if data.is_empty() {
             return;
         }
         // Without a SYN, the stream starts at the first data seen.
-        let next = *self.next.get_or_insert(seq);
-        let offset = seq_diff(seq, next);
-        if offset <= 0 {
-            let already = usize::try_from(offset.unsigned_abs()).unwrap_or(usize::MAX);
-            if let Some(fresh) = data.get(already..).filter(|f| !f.is_empty()) {
-                self.advance(fresh.len());
-                deliver(Delivery::Data(fresh));
-                self.drain(deliver);
+        let mut next = *self.next.get_or_insert(seq);
+        if seq_diff(seq, next) > 0 {
+            while !self.pending.is_empty()
+                && (self.pending_bytes.saturating_add(data.len()) > MAX_PENDING_BYTES
+                    || self.pending.len() >= MAX_PENDING_SEGMENTS)
+            {
+                self.skip_gap(deliver);
             }
-            return;
+            next = self.next.unwrap_or(seq);
+            if seq_diff(seq, next) > 0 {
+                if data.len() <= MAX_PENDING_BYTES {
+                    self.hold(seq, data);
+                    return;
+                }
+                self.stats.gaps = self.stats.gaps.saturating_add(1);
+                self.next = Some(seq);
+                next = seq;
+                deliver(Delivery::Gap);
+            }
         }
-        self.hold(seq, data);
-        if self.pending_bytes > MAX_PENDING_BYTES || self.pending.len() > MAX_PENDING_SEGMENTS {
-            self.skip_gap(deliver);
+        let already = usize::try_from(seq_diff(next, seq)).unwrap_or(usize::MAX);
+        if let Some(fresh) = data.get(already..).filter(|f| !f.is_empty()) {
+            self.advance(fresh.len());
+            deliver(Delivery::Data(fresh));
+            self.drain(deliver);
         }
     }
 
@@ -97,7 +118,8 @@ impl Reassembler {
         self.pending.push((seq, data.to_vec()));
     }
 
-    /// Delivers held segments that now start at or before `next`.
+    /// Delivers held segments that now start at or before `next`; ends because each
+    /// round removes one held segment.
     fn drain(&mut self, deliver: &mut impl FnMut(Delivery<'_>)) {
         loop {
             let Some(next) = self.next else { return };
@@ -195,6 +217,31 @@ mod tests {
             }
         });
         assert_eq!(out, b"abcd");
+    }
+
+    #[test]
+    fn held_segments_never_pass_their_bounds() {
+        let mut r = Reassembler::default();
+        r.syn(99);
+        let big = vec![1u8; 64 * 1024];
+        let mut delivered = 0usize;
+        let mut gaps = 0;
+        // Offloaded 64 KB frames, each after a hole: none may be held beyond the bound.
+        for i in 0..40u32 {
+            r.push(1000 + i * 70_000, &big, &mut |d| match d {
+                Delivery::Data(b) => delivered += b.len(),
+                Delivery::Gap => gaps += 1,
+            });
+            assert!(r.held_bytes() <= MAX_PENDING_BYTES);
+            assert!(r.pending.len() <= MAX_PENDING_SEGMENTS);
+        }
+        assert_eq!(delivered, 40 * big.len());
+        assert_eq!(gaps, 40);
+        let small = [2u8; 10];
+        for i in 0..100u32 {
+            r.push(u32::MAX / 2 + i * 20, &small, &mut |_| {});
+            assert!(r.pending.len() <= MAX_PENDING_SEGMENTS);
+        }
     }
 
     #[test]

@@ -13,6 +13,12 @@ pub const MAX_NAME_LEN: usize = 255;
 /// Compression pointers followed for one name. A legitimate name needs one per label at
 /// most; 64 is above any real chain and stops loops at once.
 pub const MAX_POINTER_JUMPS: usize = 64;
+/// Labels and pointers followed while reading all the names of one message. A name costs
+/// at most ~190 steps (127 one-byte labels reach the length bound, plus the jumps), and a
+/// real 64 KiB zone-transfer message of 2,000 records about 10,000; beyond this budget the
+/// remaining records are not read, so a message built of pointer chains costs microseconds,
+/// not seconds.
+pub const MAX_NAME_STEPS: usize = 16_384;
 /// Entries kept from one SVCB parameter list (alpn ids, address hints).
 const MAX_SVC_VALUES: usize = 32;
 
@@ -28,6 +34,8 @@ pub enum DnsError {
     NameTooLong,
     #[error("DNS label type not defined")]
     BadLabel,
+    #[error("DNS names of the message need more than {MAX_NAME_STEPS} steps to read")]
+    TooMuchWork,
 }
 
 impl From<Truncated> for DnsError {
@@ -98,6 +106,8 @@ pub struct Message {
     pub answers: Vec<Record>,
     pub authorities: Vec<Record>,
     pub additionals: Vec<Record>,
+    /// The [`MAX_NAME_STEPS`] budget ran out: records after that point were not read.
+    pub work_limited: bool,
 }
 
 /// Record types by name, as Suricata's EVE and `dig` print them.
@@ -175,28 +185,36 @@ pub fn parse_message(msg: &[u8]) -> Result<Message, DnsError> {
         answers: Vec::new(),
         authorities: Vec::new(),
         additionals: Vec::new(),
+        work_limited: false,
     };
+    let mut names = Names {
+        msg,
+        steps_left: MAX_NAME_STEPS,
+    };
+    // Each question and record consumes at least one byte, so these loops end with the
+    // message even when a count claims 65,535 entries.
     for _ in 0..qd {
-        let name = read_name(msg, &mut r)?;
+        let name = names.read(&mut r)?;
         let qtype = r.u16()?;
         r.u16()?;
         message.questions.push(Question { name, qtype });
     }
-    let _complete = read_records(msg, &mut r, an, &mut message.answers)
-        && read_records(msg, &mut r, ns, &mut message.authorities)
-        && read_records(msg, &mut r, ar, &mut message.additionals);
+    let _complete = read_records(&mut names, &mut r, an, &mut message.answers)
+        && read_records(&mut names, &mut r, ns, &mut message.authorities)
+        && read_records(&mut names, &mut r, ar, &mut message.additionals);
+    message.work_limited = names.steps_left == 0;
     Ok(message)
 }
 
 /// Reads up to `count` records; false when the message ended early.
 fn read_records<'a>(
-    msg: &'a [u8],
+    names: &mut Names<'a>,
     r: &mut Reader<'a>,
     count: usize,
     out: &mut Vec<Record>,
 ) -> bool {
     for _ in 0..count {
-        match read_record(msg, r) {
+        match read_record(names, r) {
             Ok(record) => out.push(record),
             Err(_) => return false,
         }
@@ -204,8 +222,8 @@ fn read_records<'a>(
     true
 }
 
-fn read_record<'a>(msg: &'a [u8], r: &mut Reader<'a>) -> Result<Record, DnsError> {
-    let name = read_name(msg, r)?;
+fn read_record<'a>(names: &mut Names<'a>, r: &mut Reader<'a>) -> Result<Record, DnsError> {
+    let name = names.read(r)?;
     let rtype = r.u16()?;
     let _class = r.u16()?;
     let ttl = r.u32()?;
@@ -214,7 +232,7 @@ fn read_record<'a>(msg: &'a [u8], r: &mut Reader<'a>) -> Result<Record, DnsError
     let rdata = r.bytes(rdlen)?;
     // RDATA is bounded by its length field, so one that does not decode (an UPDATE's
     // empty delete record, a lying length) costs only its own value.
-    let data = read_rdata(msg, rtype, rdata, start).unwrap_or(RData::Other(rdlen));
+    let data = read_rdata(names, rtype, rdata, start).unwrap_or(RData::Other(rdlen));
     Ok(Record {
         name,
         rtype,
@@ -223,7 +241,13 @@ fn read_record<'a>(msg: &'a [u8], r: &mut Reader<'a>) -> Result<Record, DnsError
     })
 }
 
-fn read_rdata(msg: &[u8], rtype: u16, rdata: &[u8], start: usize) -> Result<RData, DnsError> {
+fn read_rdata(
+    names: &mut Names<'_>,
+    rtype: u16,
+    rdata: &[u8],
+    start: usize,
+) -> Result<RData, DnsError> {
+    let msg = names.msg;
     // Names inside RDATA may point anywhere in the message, so they are read with a
     // reader over the whole message positioned at the RDATA.
     let mut at = Reader::new(msg);
@@ -235,17 +259,17 @@ fn read_rdata(msg: &[u8], rtype: u16, rdata: &[u8], start: usize) -> Result<RDat
         28 => RData::Aaaa(Ipv6Addr::from(
             <[u8; 16]>::try_from(rdata).map_err(|_| DnsError::Truncated)?,
         )),
-        2 | 5 | 12 | 39 => RData::Name(read_name(msg, &mut at)?),
+        2 | 5 | 12 | 39 => RData::Name(names.read(&mut at)?),
         15 => {
             let preference = at.u16()?;
             RData::Mx {
                 preference,
-                exchange: read_name(msg, &mut at)?,
+                exchange: names.read(&mut at)?,
             }
         }
         6 => {
-            let mname = read_name(msg, &mut at)?;
-            let rname = read_name(msg, &mut at)?;
+            let mname = names.read(&mut at)?;
+            let rname = names.read(&mut at)?;
             RData::Soa {
                 mname,
                 rname,
@@ -260,16 +284,20 @@ fn read_rdata(msg: &[u8], rtype: u16, rdata: &[u8], start: usize) -> Result<RDat
             }
             RData::Txt(strings)
         }
-        64 | 65 => RData::Svcb(read_svcb(msg, &mut at, rdata.len())?),
+        64 | 65 => RData::Svcb(read_svcb(names, &mut at, rdata.len())?),
         _ => RData::Other(rdata.len()),
     })
 }
 
 /// SVCB/HTTPS RDATA (RFC 9460 §2.2): priority, target, then key/value parameters.
-fn read_svcb<'a>(msg: &'a [u8], at: &mut Reader<'a>, rdlen: usize) -> Result<Svcb, DnsError> {
+fn read_svcb<'a>(
+    names: &mut Names<'a>,
+    at: &mut Reader<'a>,
+    rdlen: usize,
+) -> Result<Svcb, DnsError> {
     let start = at.position();
     let priority = at.u16()?;
-    let target = read_name(msg, at)?;
+    let target = names.read(at)?;
     let used = at.position().saturating_sub(start);
     let params = at.bytes(rdlen.checked_sub(used).ok_or(DnsError::Truncated)?)?;
     let mut svcb = Svcb {
@@ -311,70 +339,93 @@ pub const NAME_TOO_LONG: &str = "<Name too long>";
 /// The text tshark shows for a name whose compression pointers loop; the record is kept.
 pub const NAME_LOOPS: &str = "<Name contains a pointer that loops>";
 
-/// Reads a possibly compressed name at the reader's position and advances past it.
-///
-/// Labels are joined with dots and lower-cased; control bytes are written `\ooo` (octal,
-/// as tshark writes them) and bytes that are not UTF-8 become U+FFFD. The root name is
-/// `<Root>`. A name that is too long or whose pointers loop is still walked to its end on
-/// the wire, so the records after it are read; it is reported as [`NAME_TOO_LONG`] or
-/// [`NAME_LOOPS`], as tshark reports it.
-fn read_name<'a>(msg: &'a [u8], r: &mut Reader<'a>) -> Result<String, DnsError> {
-    let mut name: Vec<u8> = Vec::with_capacity(32);
-    let mut wire_len = 0usize;
-    let mut cursor = *r;
-    let mut jumped = false;
-    let mut jumps = 0usize;
-    let mut placeholder = None;
-    loop {
-        let len = cursor.u8()?;
-        match len >> 6 {
-            0 => {
-                if len == 0 {
-                    break;
-                }
-                let label = cursor.bytes(usize::from(len))?;
-                wire_len = wire_len.saturating_add(label.len()).saturating_add(1);
-                if wire_len > MAX_NAME_LEN {
-                    placeholder.get_or_insert(NAME_TOO_LONG);
-                }
-                if placeholder.is_none() {
-                    if !name.is_empty() {
-                        name.push(b'.');
+/// The names of one message, read against its [`MAX_NAME_STEPS`] budget.
+struct Names<'a> {
+    msg: &'a [u8],
+    steps_left: usize,
+}
+
+impl<'a> Names<'a> {
+    /// Reads a possibly compressed name at the reader's position and advances past it.
+    ///
+    /// Labels are joined with dots and lower-cased; control bytes are written `\ooo`
+    /// (octal, as tshark writes them) and bytes that are not UTF-8 become U+FFFD. The root
+    /// name is `<Root>`. A name that is too long or whose pointers loop is reported as
+    /// [`NAME_TOO_LONG`] or [`NAME_LOOPS`], as tshark reports it, and the records after it
+    /// are still read: its labels in place are walked to their end to find where it stops
+    /// on the wire, but nothing is followed past a pointer once its text is settled.
+    ///
+    /// Ends because each step consumes a label or a pointer from the budget, and within
+    /// one run of labels the cursor only moves forward.
+    fn read(&mut self, r: &mut Reader<'a>) -> Result<String, DnsError> {
+        let msg = self.msg;
+        let mut name: Vec<u8> = Vec::with_capacity(32);
+        let mut wire_len = 0usize;
+        let mut cursor = *r;
+        let mut jumped = false;
+        let mut jumps = 0usize;
+        let mut placeholder = None;
+        loop {
+            self.steps_left = self
+                .steps_left
+                .checked_sub(1)
+                .ok_or(DnsError::TooMuchWork)?;
+            let len = cursor.u8()?;
+            match len >> 6 {
+                0 => {
+                    if len == 0 {
+                        break;
                     }
-                    push_label(&mut name, label);
+                    let label = cursor.bytes(usize::from(len))?;
+                    wire_len = wire_len.saturating_add(label.len()).saturating_add(1);
+                    if wire_len > MAX_NAME_LEN {
+                        placeholder.get_or_insert(NAME_TOO_LONG);
+                        if jumped {
+                            break;
+                        }
+                    }
+                    if placeholder.is_none() {
+                        if !name.is_empty() {
+                            name.push(b'.');
+                        }
+                        push_label(&mut name, label);
+                    }
                 }
+                3 => {
+                    let low = cursor.u8()?;
+                    let target = usize::from(u16::from_be_bytes([len & 0x3f, low]));
+                    if !jumped {
+                        *r = cursor;
+                        jumped = true;
+                    }
+                    jumps = jumps.saturating_add(1);
+                    if target >= msg.len() {
+                        return Err(DnsError::BadPointer);
+                    }
+                    if placeholder.is_some() {
+                        break;
+                    }
+                    if jumps > MAX_POINTER_JUMPS {
+                        placeholder = Some(NAME_LOOPS);
+                        break;
+                    }
+                    cursor = Reader::new(msg);
+                    cursor.skip(target)?;
+                }
+                _ => return Err(DnsError::BadLabel),
             }
-            3 => {
-                let low = cursor.u8()?;
-                let target = usize::from(u16::from_be_bytes([len & 0x3f, low]));
-                if !jumped {
-                    *r = cursor;
-                    jumped = true;
-                }
-                jumps = jumps.saturating_add(1);
-                if target >= msg.len() {
-                    return Err(DnsError::BadPointer);
-                }
-                if jumps > MAX_POINTER_JUMPS {
-                    placeholder = Some(NAME_LOOPS);
-                    break;
-                }
-                cursor = Reader::new(msg);
-                cursor.skip(target)?;
-            }
-            _ => return Err(DnsError::BadLabel),
         }
+        if !jumped {
+            *r = cursor;
+        }
+        if let Some(text) = placeholder {
+            return Ok(text.to_owned());
+        }
+        if name.is_empty() {
+            return Ok("<Root>".to_owned());
+        }
+        Ok(String::from_utf8_lossy(&name).into_owned())
     }
-    if !jumped {
-        *r = cursor;
-    }
-    if let Some(text) = placeholder {
-        return Ok(text.to_owned());
-    }
-    if name.is_empty() {
-        return Ok("<Root>".to_owned());
-    }
-    Ok(String::from_utf8_lossy(&name).into_owned())
 }
 
 fn push_label(name: &mut Vec<u8>, label: &[u8]) {
@@ -395,6 +446,72 @@ fn push_label(name: &mut Vec<u8>, label: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A response whose question is a label run that loops back on itself and whose
+    /// answers all point at it: every name costs a long walk. `records` answers of type A
+    /// with empty RDATA.
+    fn pointer_chain_message(records: usize) -> Vec<u8> {
+        let mut m = vec![0, 1, 0x81, 0x80, 0, 1];
+        m.extend_from_slice(&u16::try_from(records).unwrap().to_be_bytes());
+        m.extend_from_slice(&[0, 0, 0, 0]);
+        // The question's name is the run itself.
+        let chain = m.len();
+        for _ in 0..100 {
+            m.extend_from_slice(&[1, b'a']);
+        }
+        m.extend_from_slice(&[0xc0, u8::try_from(chain).unwrap(), 0, 1, 0, 1]);
+        for _ in 0..records {
+            m.extend_from_slice(&[
+                0xc0,
+                u8::try_from(chain).unwrap(),
+                0,
+                1,
+                0,
+                1,
+                0,
+                0,
+                0,
+                60,
+                0,
+                0,
+            ]);
+        }
+        m
+    }
+
+    #[test]
+    fn names_built_of_pointer_chains_spend_a_bounded_budget() {
+        let udp = pointer_chain_message(100);
+        let m = parse_message(&udp).unwrap();
+        assert_eq!(m.answers.len(), 100);
+        assert!(!m.work_limited);
+        assert!(m.answers.iter().all(|a| a.name == NAME_TOO_LONG));
+        // A 64 KiB message over TCP: the budget stops it long before its end.
+        let tcp = pointer_chain_message(5_000);
+        assert!(tcp.len() <= 65_535);
+        let started = std::time::Instant::now();
+        let m = parse_message(&tcp).unwrap();
+        assert!(m.work_limited);
+        assert!(m.answers.len() < 200, "{}", m.answers.len());
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_large_real_message_is_read_whole() {
+        let records = 3_000usize;
+        let mut m = vec![0, 1, 0x81, 0x80, 0, 1];
+        m.extend_from_slice(&u16::try_from(records).unwrap().to_be_bytes());
+        m.extend_from_slice(&[0, 0, 0, 0]);
+        m.extend_from_slice(b"\x07example\x03com\x00\x00\x01\x00\x01");
+        for i in 0..records {
+            m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+            m.extend_from_slice(&u32::try_from(i).unwrap().to_be_bytes());
+        }
+        let parsed = parse_message(&m).unwrap();
+        assert_eq!(parsed.answers.len(), records);
+        assert!(!parsed.work_limited);
+        assert!(parsed.answers.iter().all(|a| a.name == "example.com"));
+    }
 
     #[rustfmt::skip]
     const RESPONSE: &[u8] = &[

@@ -64,6 +64,8 @@ pub struct Request<'a> {
 pub enum Scan<'a> {
     Complete(Request<'a>),
     Incomplete,
+    /// A head that has not ended within [`MAX_HEAD_LEN`].
+    TooLong,
     NotHttp,
 }
 
@@ -82,6 +84,11 @@ pub fn looks_like_request(stream: &[u8]) -> bool {
 }
 
 /// Reads the request head at the start of `stream`.
+///
+/// httparse reads well-formed heads. A head it rejects but that has a request line and
+/// ends in a blank line — a header name with a stray byte, an HTTP/0.9-style line without
+/// a version — is read leniently, line by line, as tshark and servers in the wild read it:
+/// what matters is the request line and the Host header, not strictness.
 pub fn parse_request(stream: &[u8]) -> Scan<'_> {
     if !looks_like_request(stream) {
         return Scan::NotHttp;
@@ -91,40 +98,121 @@ pub fn parse_request(stream: &[u8]) -> Scan<'_> {
     let head_len = match req.parse(stream) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if stream.len() < MAX_HEAD_LEN => return Scan::Incomplete,
-        _ => return Scan::NotHttp,
+        Ok(httparse::Status::Partial) => return Scan::TooLong,
+        Err(_) => return parse_lenient(stream),
     };
     let (Some(method), Some(target)) = (req.method, req.path) else {
         return Scan::NotHttp;
     };
-    let mut host = None;
-    let mut user_agent = None;
-    let mut body = Body::Length(0);
+    let mut fields = HeadFields::default();
     for h in req.headers.iter() {
-        if h.name.eq_ignore_ascii_case("host") {
-            host.get_or_insert(h.value);
-        } else if h.name.eq_ignore_ascii_case("user-agent") {
-            user_agent.get_or_insert(h.value);
-        } else if h.name.eq_ignore_ascii_case("content-length") {
-            if let Some(n) = std::str::from_utf8(h.value)
+        fields.read(h.name.as_bytes(), h.value);
+    }
+    Scan::Complete(fields.request(method, target, head_len))
+}
+
+/// The headers aigress reads from a head.
+#[derive(Default)]
+struct HeadFields<'a> {
+    host: Option<&'a [u8]>,
+    user_agent: Option<&'a [u8]>,
+    body: Option<Body>,
+}
+
+impl<'a> HeadFields<'a> {
+    fn read(&mut self, name: &[u8], value: &'a [u8]) {
+        if name.eq_ignore_ascii_case(b"host") {
+            self.host.get_or_insert(value);
+        } else if name.eq_ignore_ascii_case(b"user-agent") {
+            self.user_agent.get_or_insert(value);
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            if let Some(n) = std::str::from_utf8(value)
                 .ok()
                 .and_then(|s| s.trim().parse().ok())
+                && self.body != Some(Body::Chunked)
             {
-                body = Body::Length(n);
+                self.body = Some(Body::Length(n));
             }
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding")
-            && h.value.to_ascii_lowercase().ends_with(b"chunked")
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding")
+            && value.to_ascii_lowercase().ends_with(b"chunked")
         {
-            body = Body::Chunked;
+            self.body = Some(Body::Chunked);
         }
     }
-    let path = target.split(['?', '#']).next().unwrap_or(target);
-    Scan::Complete(Request {
-        method,
-        path,
-        host,
-        user_agent,
-        head_len,
-        body,
+
+    fn request(self, method: &'a str, target: &'a str, head_len: usize) -> Request<'a> {
+        Request {
+            method,
+            path: target.split(['?', '#']).next().unwrap_or(target),
+            host: self.host,
+            user_agent: self.user_agent,
+            head_len,
+            body: self.body.unwrap_or(Body::Length(0)),
+        }
+    }
+}
+
+/// A head httparse rejected: the request line must be `METHOD SP target [SP HTTP/x.y]`
+/// and the head must end in a blank line; header lines without a colon are skipped.
+/// Ends because each header line consumes bytes up to its line feed, within the head.
+fn parse_lenient(stream: &[u8]) -> Scan<'_> {
+    let Some(end) = find_head_end(stream) else {
+        return if stream.len() < MAX_HEAD_LEN {
+            Scan::Incomplete
+        } else {
+            Scan::TooLong
+        };
+    };
+    // The blank line is LF LF or LF CR LF.
+    let terminator = if stream.get(end.saturating_add(1)) == Some(&b'\r') {
+        3
+    } else {
+        2
+    };
+    let head_len = end.saturating_add(terminator);
+    let Some(head) = stream.get(..end) else {
+        return Scan::NotHttp;
+    };
+    let mut lines = head
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let Some(line) = lines.next() else {
+        return Scan::NotHttp;
+    };
+    let mut parts = line.split(|b| *b == b' ');
+    let (Some(method), Some(target), version, None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Scan::NotHttp;
+    };
+    let token = |b: &[u8]| !b.is_empty() && b.iter().all(|c| c.is_ascii_graphic());
+    if !token(method) || !token(target) || version.is_some_and(|v| !v.starts_with(b"HTTP/")) {
+        return Scan::NotHttp;
+    }
+    let (Ok(method), Ok(target)) = (std::str::from_utf8(method), std::str::from_utf8(target))
+    else {
+        return Scan::NotHttp;
+    };
+    let mut fields = HeadFields::default();
+    for header in lines.take(MAX_HEADERS) {
+        if let Some(colon) = header.iter().position(|b| *b == b':')
+            && let (Some(name), Some(value)) =
+                (header.get(..colon), header.get(colon.saturating_add(1)..))
+        {
+            fields.read(name, value.trim_ascii());
+        }
+    }
+    Scan::Complete(fields.request(method, target, head_len))
+}
+
+/// Where the blank line ending a head starts, if `bytes` hold one: CRLF CRLF, or the bare
+/// LF LF that httparse also accepts. A caller that searched a prefix already can resume
+/// three bytes before its end.
+pub fn find_head_end(bytes: &[u8]) -> Option<usize> {
+    bytes.windows(2).enumerate().find_map(|(i, w)| match w {
+        b"\n\n" => Some(i),
+        b"\n\r" if bytes.get(i.saturating_add(2)) == Some(&b'\n') => Some(i),
+        _ => None,
     })
 }
 
@@ -184,6 +272,30 @@ User-Agent: OpenAI/Python 1.54.0\r\nContent-Length: 12\r\n\r\n{\"model\":1}\n";
         assert_eq!(parse_request(b"\x16\x03\x01\x02\x00"), Scan::NotHttp);
         assert_eq!(parse_request(b"GETTER / HTTP/1.1\r\n"), Scan::NotHttp);
         assert!(looks_like_request(b"M-SEARCH * HTTP/1.1\r\n"));
+    }
+
+    #[test]
+    fn heads_httparse_rejects_are_read_as_tshark_reads_them() {
+        let Scan::Complete(r) = parse_request(b"GET /\r\n\r\nrest") else {
+            panic!()
+        };
+        assert_eq!(
+            (r.method, r.path, r.host, r.head_len),
+            ("GET", "/", None, 9)
+        );
+        let head = b"POST /mms HTTP/1.1\r\nH\xf4st: a\r\nHost: b\r\nContent-Length: 3\r\n\r\nabc";
+        let Scan::Complete(r) = parse_request(head) else {
+            panic!()
+        };
+        assert_eq!(r.host, Some(&b"b"[..]));
+        assert_eq!(r.body, Body::Length(3));
+        assert_eq!(r.head_len, head.len() - 3);
+        assert_eq!(parse_request(b"GET /bad.html\r\n"), Scan::Incomplete);
+        assert_eq!(parse_request(b"GET a b c\r\n\r\n"), Scan::NotHttp);
+        assert_eq!(parse_request(b"GET / FTP/1\r\n\r\n"), Scan::NotHttp);
+        assert_eq!(find_head_end(b"a\nb\r\n\r\n"), Some(4));
+        assert_eq!(find_head_end(b"a\n\n"), Some(1));
+        assert_eq!(find_head_end(b"a\r\nb"), None);
     }
 
     #[test]

@@ -18,7 +18,8 @@ pub fn captures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/captures")
 }
 
-/// Every capture file shipped for the tests, sorted.
+/// Every capture file shipped for the tests, sorted. Fails when the folder has lost its
+/// captures, so no test over them can pass by finding nothing.
 pub fn captures() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(captures_dir())
         .expect("tests/data/captures exists")
@@ -31,6 +32,11 @@ pub fn captures() -> Vec<PathBuf> {
         })
         .collect();
     v.sort();
+    assert!(
+        v.len() >= 50,
+        "tests/data/captures holds {} captures; expected the 50+ shipped ones",
+        v.len()
+    );
     v
 }
 
