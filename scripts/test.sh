@@ -9,3 +9,5 @@ cargo clippy --all-targets --locked -- -D warnings
 # The fuzz targets live in their own workspace; make sure they still build.
 cargo check --manifest-path fuzz/Cargo.toml --locked --bins
 cargo test --locked -- --include-ignored
+# Every fuzz target briefly, with hang detection, from seeds of the shipped captures.
+scripts/fuzz.sh --seconds 15

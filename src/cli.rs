@@ -155,6 +155,10 @@ pub struct RunArgs {
     pub max_flows: Option<usize>,
     #[arg(long, value_name = "N", env = "AIGRESS_DNS_CACHE")]
     pub dns_cache: Option<usize>,
+    /// The watchdog calls the packet loop stalled (and /healthz fails) once it has been
+    /// inside one batch this long (default 5s).
+    #[arg(long, value_name = "DURATION", env = "AIGRESS_STALL_AFTER", value_parser = humantime::parse_duration)]
+    pub stall_after: Option<std::time::Duration>,
     /// Memory all flows together may hold for messages arriving in pieces, MiB (default 32).
     #[arg(long, value_name = "MIB", env = "AIGRESS_BUFFER_MEMCAP",
           value_parser = clap::value_parser!(u32).range(1..=1_048_576))]

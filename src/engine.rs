@@ -8,6 +8,7 @@
 
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
@@ -154,6 +155,9 @@ pub struct Engine {
     findings: Vec<Finding>,
     ended: Vec<(Flow, FlowEndReason)>,
     last_seen: Timestamp,
+    /// Where the id of the flow being processed is published for the live sensor's
+    /// watchdog, so a stall can be traced to its flow.
+    activity: Option<Arc<AtomicU64>>,
 }
 
 impl Engine {
@@ -169,7 +173,13 @@ impl Engine {
             findings: Vec::new(),
             ended: Vec::new(),
             last_seen: Timestamp::default(),
+            activity: None,
         }
+    }
+
+    /// Publishes the id of each packet's flow to `cell` before inspecting it.
+    pub fn publish_activity(&mut self, cell: Arc<AtomicU64>) {
+        self.activity = Some(cell);
     }
 
     /// Counters so far.
@@ -333,6 +343,7 @@ impl Engine {
             ended,
             signatures,
             buffers,
+            activity,
             ..
         } = self;
         let key = FlowKey::new(proto, src, dst, decoded.vlans);
@@ -345,6 +356,9 @@ impl Engine {
         ) else {
             return Ok(());
         };
+        if let Some(cell) = activity {
+            cell.store(flow.id, Ordering::Relaxed);
+        }
         let mut dir = flow.direction(src);
         count(flow, dir, now, wire_len);
         match &decoded.l4 {

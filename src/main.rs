@@ -449,6 +449,9 @@ fn settings(args: &RunArgs, signatures: Option<&Path>) -> anyhow::Result<sensor:
         http,
         user: args.user.clone().or(config.capture.user.clone()),
         inventory: inventory_recording(&args.inventory, &config.inventory)?,
+        stall_after: args
+            .stall_after
+            .unwrap_or(aigress::sensor::watchdog::DEFAULT_STALL_AFTER),
     })
 }
 

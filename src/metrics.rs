@@ -22,6 +22,7 @@ use crate::alert::sinks::SinkStats;
 use crate::decode::DecodeError;
 use crate::engine::Stats;
 use crate::event::{Body, Event, EventSink};
+use crate::guard::Guard;
 use crate::signatures::Database;
 use crate::time::Timestamp;
 
@@ -51,6 +52,9 @@ pub struct Metrics {
     http_requests: IntCounter,
     dns_cache_entries: IntGauge,
     reassembly_gaps: IntCounter,
+    guard_trips: IntCounterVec,
+    buffered_bytes: IntGauge,
+    loop_stalled: IntGauge,
     capture_received: IntCounterVec,
     capture_dropped: IntCounterVec,
     capture_reopens: IntCounterVec,
@@ -206,6 +210,22 @@ impl Metrics {
                 "aigress_tcp_reassembly_gaps_total",
                 "TCP holes given up on while reassembling handshakes.",
             )?,
+            guard_trips: counter_vec(
+                &r,
+                "aigress_inspection_guard_trips_total",
+                "Inspections ended by a bound on work or memory, by guard.",
+                &["guard"],
+            )?,
+            buffered_bytes: gauge(
+                &r,
+                "aigress_buffered_bytes",
+                "Bytes held for ClientHellos, request heads and DNS messages still arriving, all flows together.",
+            )?,
+            loop_stalled: gauge(
+                &r,
+                "aigress_packet_loop_stalled",
+                "1 while the packet loop has been inside one batch longer than the watchdog's bound.",
+            )?,
             capture_received: counter_vec(
                 &r,
                 "aigress_capture_received_packets_total",
@@ -322,6 +342,7 @@ impl Metrics {
         stats: &Stats,
         flows_active: usize,
         dns_entries: usize,
+        buffered_bytes: usize,
         last_seen: Timestamp,
     ) {
         let mut published = self
@@ -387,6 +408,13 @@ impl Metrics {
             .inc_by(delta(stats.http.requests, old.http.requests));
         self.reassembly_gaps
             .inc_by(delta(stats.reassembly_gaps, old.reassembly_gaps));
+        for g in Guard::ALL {
+            self.guard_trips
+                .with_label_values(&[g.name()])
+                .inc_by(delta(stats.guards.get(g), old.guards.get(g)));
+        }
+        self.buffered_bytes
+            .set(i64::try_from(buffered_bytes).unwrap_or(i64::MAX));
         self.flows_active
             .set(i64::try_from(flows_active).unwrap_or(i64::MAX));
         self.dns_cache_entries
@@ -395,6 +423,11 @@ impl Metrics {
             self.last_packet.set(last_seen.micros() / 1_000_000);
         }
         published.engine = stats.clone();
+    }
+
+    /// Whether the watchdog finds the packet loop stuck.
+    pub fn set_loop_stalled(&self, stalled: bool) {
+        self.loop_stalled.set(i64::from(stalled));
     }
 
     /// Adds what an interface's capture counted since the last call.
@@ -614,9 +647,9 @@ mod tests {
             bytes: 1000,
             ..Stats::default()
         };
-        m.publish_engine(&stats, 3, 7, Timestamp::from_secs(1_700_000_000));
+        m.publish_engine(&stats, 3, 7, 0, Timestamp::from_secs(1_700_000_000));
         stats.packets = 15;
-        m.publish_engine(&stats, 2, 7, Timestamp::from_secs(1_700_000_001));
+        m.publish_engine(&stats, 2, 7, 0, Timestamp::from_secs(1_700_000_001));
         let text = m.render();
         assert!(text.contains("aigress_packets_total 15\n"), "{text}");
         assert!(text.contains("aigress_bytes_total 1000\n"));

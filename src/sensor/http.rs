@@ -37,6 +37,8 @@ pub struct Shared {
     pub ready: Arc<AtomicBool>,
     /// Wall-clock microseconds of the packet loop's last tick.
     pub heartbeat: Arc<AtomicI64>,
+    /// What the watchdog found of the packet loop.
+    pub packet_loop: Arc<super::watchdog::LoopState>,
     /// The inventory database and the signature database its reports cite.
     pub inventory: Option<(PathBuf, Arc<Database>)>,
 }
@@ -305,6 +307,12 @@ async fn metrics(State(s): State<Shared>) -> impl IntoResponse {
 }
 
 async fn healthz(State(s): State<Shared>) -> impl IntoResponse {
+    if s.packet_loop.is_stalled() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the packet loop is stuck inside one batch\n".to_owned(),
+        );
+    }
     let beat = s.heartbeat.load(Ordering::Relaxed);
     let age = Timestamp::now().micros().saturating_sub(beat) / 1_000_000;
     if beat > 0 && age <= HEALTHY_WITHIN_SECS {

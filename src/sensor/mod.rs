@@ -15,6 +15,7 @@
 //! ends every flow, flushes the sinks and returns.
 
 pub mod http;
+pub mod watchdog;
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -40,6 +41,7 @@ use crate::output::reopening::ReopeningFile;
 use crate::policy::{Policy, PolicyError};
 use crate::signatures::{Database, DatabaseError, LoadError};
 use crate::time::Timestamp;
+use watchdog::{LoopState, Watchdog};
 
 /// Batches waiting for the packet loop, per sensor.
 const QUEUE_BATCHES: usize = 64;
@@ -161,6 +163,9 @@ pub struct Settings {
     pub user: Option<String>,
     /// Record the inventory in this database.
     pub inventory: Option<(PathBuf, InventoryOptions)>,
+    /// How long the packet loop may stay inside one batch before the watchdog calls it
+    /// stalled.
+    pub stall_after: Duration,
 }
 
 /// The signal flags the packet loop polls.
@@ -301,6 +306,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     let open_flows: OpenAiFlows = Arc::default();
     let ready = Arc::new(AtomicBool::new(false));
     let heartbeat = Arc::new(AtomicI64::new(Timestamp::now().micros()));
+    let loop_state = Arc::new(LoopState::default());
     let mut server = match &settings.http {
         Some(h) => {
             let tls = h
@@ -313,6 +319,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
                 flows: Arc::clone(&open_flows),
                 ready: Arc::clone(&ready),
                 heartbeat: Arc::clone(&heartbeat),
+                packet_loop: Arc::clone(&loop_state),
                 inventory: settings
                     .inventory
                     .as_ref()
@@ -385,7 +392,16 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     );
     assessor.set_known_pairs(known);
     let mut engine = Engine::new(settings.engine, Arc::clone(&judging.signatures));
+    engine.publish_activity(loop_state.flow_cell());
+    let watchdog = Watchdog::start(
+        Arc::clone(&loop_state),
+        settings.stall_after,
+        Arc::clone(&metrics),
+        Arc::clone(&signals.stop),
+    )
+    .map_err(io_error("starting the watchdog"))?;
     ready.store(true, Ordering::Relaxed);
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     tracing::info!(
         interfaces = ?settings.interfaces.iter().map(|i| i.interface.as_str()).collect::<Vec<_>>(),
         signatures = %judging.signatures.version,
@@ -396,7 +412,10 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     let mut last_tick = Instant::now();
     let mut stopping = false;
     let result = loop {
-        match rx.recv_timeout(Duration::from_millis(200)) {
+        loop_state.idle();
+        let received = rx.recv_timeout(Duration::from_millis(200));
+        loop_state.busy(Timestamp::now());
+        match received {
             Ok(batch) => {
                 let mut failed = None;
                 for packet in batch.packets() {
@@ -457,6 +476,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
         }
         publish(&metrics, &engine, &assessor, &counts, &open_flows);
     };
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     capture_stop.store(true, Ordering::Relaxed);
     // After an output error the loop no longer drains the queue: closing it unblocks a
     // capture thread waiting to hand over a batch, so it can end.
@@ -482,6 +502,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     out.stats(engine.last_seen(), &engine.stats(), &assessment)
         .and_then(|()| out.finish().map(drop))
         .map_err(io_error("writing events"))?;
+    drop(watchdog);
     if let Some(s) = &mut server {
         s.stop();
     }
@@ -510,6 +531,7 @@ fn publish(
         &engine.stats(),
         engine.flows_active(),
         engine.dns_cache_entries(),
+        engine.buffered_bytes(),
         engine.last_seen(),
     );
     for (name, count) in counts {

@@ -1,0 +1,180 @@
+//! The live sensor's watchdog: notices a packet loop stuck inside one batch.
+//!
+//! The packet loop marks when it starts work on what it received and when it is back to
+//! waiting; the engine records the flow it touched last. A thread of its own looks at
+//! these four times a second. Once the loop has been busy longer than the bound,
+//! `/healthz` fails, `aigress_packet_loop_stalled` goes to 1 and the stall is logged with
+//! its flow id (the `flow_id` of that flow's events); when the loop comes back, all three
+//! say so. Under systemd (`WatchdogSec=`), the watchdog pings only while the loop is
+//! healthy, so a stuck sensor is killed and restarted; the inventory store keeps every
+//! batch written before. A stop requested while the loop is stuck ends the process
+//! after one more bound, since the loop cannot drain.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::metrics::Metrics;
+use crate::time::Timestamp;
+
+/// How long the loop may stay inside one batch by default: a batch of 256 packets takes
+/// well under a millisecond, and a blocked output a few seconds is already a stall.
+pub const DEFAULT_STALL_AFTER: Duration = Duration::from_secs(5);
+/// How often the watchdog looks.
+const CHECK_EVERY: Duration = Duration::from_millis(250);
+
+/// What the packet loop publishes for the watchdog, and what the watchdog concludes.
+#[derive(Debug, Default)]
+pub struct LoopState {
+    /// Wall-clock microseconds at which the loop started its current work; 0 while it
+    /// waits for packets.
+    busy_since: AtomicI64,
+    /// The id of the flow the engine touched last (shared with the engine).
+    flow: Arc<AtomicU64>,
+    stalled: AtomicBool,
+}
+
+/// A stall, as `/healthz` and the log describe it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stall {
+    pub seconds: i64,
+    pub flow_id: u64,
+}
+
+impl LoopState {
+    /// The cell the engine writes the current flow's id to.
+    pub fn flow_cell(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.flow)
+    }
+
+    /// The loop starts work on what it received.
+    pub fn busy(&self, now: Timestamp) {
+        self.busy_since
+            .store(now.micros().max(1), Ordering::Relaxed);
+    }
+
+    /// The loop is back to waiting for packets.
+    pub fn idle(&self) {
+        self.busy_since.store(0, Ordering::Relaxed);
+    }
+
+    /// The stall at `now`, if the loop has been busy for longer than `bound`.
+    pub fn stall(&self, now: Timestamp, bound: Duration) -> Option<Stall> {
+        let since = self.busy_since.load(Ordering::Relaxed);
+        let busy = now.micros().saturating_sub(since);
+        let bound = i64::try_from(bound.as_micros()).unwrap_or(i64::MAX);
+        (since > 0 && busy > bound).then(|| Stall {
+            seconds: busy / 1_000_000,
+            flow_id: self.flow.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Whether the watchdog last found the loop stalled.
+    pub fn is_stalled(&self) -> bool {
+        self.stalled.load(Ordering::Relaxed)
+    }
+}
+
+/// The watchdog thread; stops when dropped.
+pub struct Watchdog {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Watchdog {
+    /// Starts watching `state` with `bound`; `stop_requested` is the sensor's SIGTERM flag.
+    ///
+    /// # Errors
+    /// When the thread cannot be started.
+    pub fn start(
+        state: Arc<LoopState>,
+        bound: Duration,
+        metrics: Arc<Metrics>,
+        stop_requested: Arc<AtomicBool>,
+    ) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::clone(&stop);
+        let mut systemd_usec = 0u64;
+        let systemd = sd_notify::watchdog_enabled(false, &mut systemd_usec);
+        // Ping twice per systemd period, as sd_watchdog_enabled(3) advises.
+        let ping_every = Duration::from_micros(systemd_usec / 2);
+        let thread = std::thread::Builder::new()
+            .name("watchdog".into())
+            .spawn(move || {
+                let mut last_ping = std::time::Instant::now();
+                while !done.load(Ordering::Relaxed) {
+                    std::thread::sleep(CHECK_EVERY);
+                    let now = Timestamp::now();
+                    let stall = state.stall(now, bound);
+                    let was = state.stalled.swap(stall.is_some(), Ordering::Relaxed);
+                    match (stall, was) {
+                        (Some(s), false) => {
+                            metrics.set_loop_stalled(true);
+                            tracing::error!(
+                                seconds = s.seconds,
+                                flow_id = s.flow_id,
+                                "The packet loop is stuck inside one batch; /healthz fails until it moves again."
+                            );
+                        }
+                        (None, true) => {
+                            metrics.set_loop_stalled(false);
+                            tracing::warn!("The packet loop moves again.");
+                        }
+                        _ => {}
+                    }
+                    if systemd && stall.is_none() && last_ping.elapsed() >= ping_every {
+                        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+                        last_ping = std::time::Instant::now();
+                    }
+                    if stop_requested.load(Ordering::Relaxed)
+                        && state.stall(now, bound.saturating_mul(2)).is_some()
+                    {
+                        tracing::error!(
+                            "Stopping while the packet loop is stuck: exiting without draining."
+                        );
+                        std::process::exit(1);
+                    }
+                }
+            })?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_loop_busy_past_the_bound_is_a_stall_on_its_flow() {
+        let state = LoopState::default();
+        let t0 = Timestamp::from_micros(1_000_000_000);
+        let bound = Duration::from_secs(5);
+        assert_eq!(state.stall(t0, bound), None, "idle is never a stall");
+        state.busy(t0);
+        state.flow_cell().store(42, Ordering::Relaxed);
+        let at = |s: i64| Timestamp::from_micros(t0.micros() + s * 1_000_000);
+        assert_eq!(state.stall(at(5), bound), None);
+        assert_eq!(
+            state.stall(at(7), bound),
+            Some(Stall {
+                seconds: 7,
+                flow_id: 42
+            })
+        );
+        state.idle();
+        assert_eq!(state.stall(at(60), bound), None);
+    }
+}
