@@ -363,7 +363,7 @@ impl Engine {
         count(flow, dir, now, wire_len);
         match &decoded.l4 {
             L4::Tcp(seg) => inspect_tcp(flow, dir, seg, buffers, stats, findings),
-            L4::Udp(udp) => dir = inspect_udp(flow, dir, udp.payload, findings),
+            L4::Udp(udp) => dir = inspect_udp(flow, dir, udp.payload, buffers, findings),
             L4::Fragment(_) | L4::Other(_) => {}
         }
         if findings.is_empty() {
@@ -435,9 +435,8 @@ impl Engine {
         for partial in self.defrag.flush() {
             self.datagram(&partial, sink)?;
         }
-        let all = self.flows.drain();
-        for (flow, reason) in all {
-            self.end_flow(flow, reason, sink)?;
+        for flow in self.flows.drain() {
+            self.end_flow(flow, FlowEndReason::Shutdown, sink)?;
         }
         Ok(())
     }
@@ -582,8 +581,14 @@ fn inspect_tcp(
     } else {
         seg.seq
     };
+    let before = findings.len();
     half.segment(seq, seg.payload, findings);
-    if closed {
+    // A bound that ends one direction ends the flow's inspection: its state is freed now,
+    // not when the flow ends, so a flood of refused flows costs only their counters.
+    let tripped = findings
+        .get(before..)
+        .is_some_and(|new| new.iter().any(|f| matches!(f, Finding::Guard(_))));
+    if closed || tripped {
         inspection.to_server.finish(findings);
         inspection.to_client.finish(findings);
     }
@@ -599,6 +604,7 @@ fn inspect_udp(
     flow: &mut Flow,
     mut dir: Direction,
     payload: &[u8],
+    buffers: &BufferBudget,
     findings: &mut Vec<Finding>,
 ) -> Direction {
     match &mut flow.inspection {
@@ -611,7 +617,7 @@ fn inspect_udp(
             *datagrams = datagrams.saturating_add(1);
             let probed = *datagrams;
             let mut quic_findings = Vec::new();
-            if let Some(quic) = QuicInspection::start(payload, &mut quic_findings) {
+            if let Some(quic) = QuicInspection::start(payload, buffers, &mut quic_findings) {
                 // The sender of the first client Initial is the client.
                 if dir == Direction::ToClient && !flow.orientation_known {
                     flow.reverse();
@@ -817,6 +823,9 @@ impl Reporter<'_> {
                         landing: None,
                         verdict: None,
                     })?;
+                }
+                Finding::Quic(QuicFinding::BudgetRefused) => {
+                    self.stats.guards.trip(Guard::BufferBudget);
                 }
                 Finding::Quic(QuicFinding::Unreadable) => {
                     bump(&mut self.stats.quic.client_hellos_unreadable);

@@ -66,6 +66,15 @@ impl OffsetBuffer {
         self.bytes.get(..self.contiguous_len()).unwrap_or_default()
     }
 
+    /// Heap bytes the buffer holds, bytes and range list together.
+    pub fn heap_bytes(&self) -> usize {
+        self.bytes.capacity().saturating_add(
+            self.ranges
+                .capacity()
+                .saturating_mul(std::mem::size_of::<(usize, usize)>()),
+        )
+    }
+
     /// Pieces placed so far.
     pub fn pieces(&self) -> usize {
         self.ranges.len()

@@ -5,6 +5,7 @@
 mod common;
 
 use aigress::decode::{L4, LinkType, decode};
+use aigress::flow::budget::BufferBudget;
 use aigress::flow::quic::{QuicFinding, QuicInspection};
 
 /// The client's first two datagrams to chat.mistral.ai.
@@ -39,7 +40,7 @@ fn hellos(datagrams: &[&[u8]]) -> Vec<QuicFinding> {
     let Some((first, rest)) = datagrams.split_first() else {
         return out;
     };
-    let Some(mut quic) = QuicInspection::start(first, &mut out) else {
+    let Some(mut quic) = QuicInspection::start(first, &BufferBudget::default(), &mut out) else {
         return out;
     };
     for d in rest {
@@ -90,12 +91,37 @@ fn tampered_and_truncated_initials_are_not_read() {
     let mut tampered = d[0].clone();
     let last = tampered.len() - 1;
     tampered[last] ^= 1;
-    assert!(QuicInspection::start(&tampered, &mut Vec::new()).is_none());
+    assert!(QuicInspection::start(&tampered, &BufferBudget::default(), &mut Vec::new()).is_none());
     for cut in [0, 1, 5, 20, 40, d[0].len() / 2, d[0].len() - 1] {
         assert!(
-            QuicInspection::start(&d[0][..cut], &mut Vec::new()).is_none(),
+            QuicInspection::start(&d[0][..cut], &BufferBudget::default(), &mut Vec::new())
+                .is_none(),
             "cut {cut}"
         );
     }
-    assert!(QuicInspection::start(b"\xc0\x00\x00\x00\x01garbage", &mut Vec::new()).is_none());
+    assert!(
+        QuicInspection::start(
+            b"\xc0\x00\x00\x00\x01garbage",
+            &BufferBudget::default(),
+            &mut Vec::new()
+        )
+        .is_none()
+    );
+}
+
+#[test]
+fn a_spent_buffer_budget_refuses_the_crypto_data_and_gives_it_back() {
+    let d = chromium_first_flight();
+    let budget = BufferBudget::new(1024);
+    let mut out = Vec::new();
+    let quic = QuicInspection::start(&d[0], &budget, &mut out).expect("a client Initial");
+    assert!(quic.is_done());
+    assert!(out.contains(&QuicFinding::BudgetRefused), "{out:?}");
+    assert_eq!(budget.used(), 0);
+    // With room, the first datagram's part of the hello is held and counted.
+    let budget = BufferBudget::default();
+    let quic = QuicInspection::start(&d[0], &budget, &mut Vec::new()).expect("a client Initial");
+    assert!(budget.used() > 0);
+    drop(quic);
+    assert_eq!(budget.used(), 0);
 }

@@ -2,6 +2,7 @@
 //! reassembles CRYPTO frames, over datagrams split from the input.
 #![no_main]
 
+use aigress::flow::budget::BufferBudget;
 use aigress::flow::quic::QuicInspection;
 use aigress::proto::quic;
 use libfuzzer_sys::fuzz_target;
@@ -23,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
     let mut out = Vec::new();
     let mut datagrams = data.split(|b| *b == 0xff).filter(|d| !d.is_empty());
     if let Some(first) = datagrams.next() {
-        if let Some(mut inspection) = QuicInspection::start(first, &mut out) {
+        if let Some(mut inspection) = QuicInspection::start(first, &BufferBudget::default(), &mut out) {
             for d in datagrams {
                 inspection.client_datagram(d, &mut out);
             }

@@ -260,7 +260,8 @@ fn deliver(
 /// What a state may buffer, and the guard that counts going past it.
 fn limit(state: &State) -> (usize, Option<Guard>) {
     match state {
-        State::Dns => (MAX_DNS_BYTES, None),
+        // The end of one message and the start of the next may be buffered together.
+        State::Dns => (MAX_DNS_BYTES.saturating_mul(2), None),
         State::Http(_) => (http::MAX_HEAD_LEN, Some(Guard::HttpHeadTooLong)),
         State::Tls(_) => (MAX_TLS_BYTES, Some(Guard::TlsHandshakeTooLong)),
         State::Detect | State::Done => (MAX_TLS_BYTES, None),

@@ -304,6 +304,8 @@ fn flow_id(key: &FlowKey, start: Timestamp) -> u64 {
     h & ((1 << 51) - 1)
 }
 
+/// Flows the table reserves room for when it is made (see [`FlowTable::new`]).
+const PRESIZE_FLOWS: usize = 1 << 20;
 /// Packets that must pass between two sweeps triggered by the clock going backwards, so
 /// timestamps that jump back and forth cannot make every packet walk the whole table.
 const MIN_PACKETS_BEFORE_REBASE: u64 = 4096;
@@ -335,11 +337,16 @@ fn position(i: u32) -> usize {
 
 impl FlowTable {
     /// A table of at most `capacity` flows (at least one, at most `u32::MAX`).
+    ///
+    /// Room for up to [`PRESIZE_FLOWS`] flows is reserved at once: address space only
+    /// until flows arrive, and a flood then fills the table without copying it at each
+    /// doubling.
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.clamp(1, usize::try_from(u32::MAX).unwrap_or(usize::MAX));
+        let presize = capacity.min(PRESIZE_FLOWS);
         Self {
-            flows: Vec::new(),
-            index: HashTable::new(),
+            flows: Vec::with_capacity(presize),
+            index: HashTable::with_capacity(presize),
             hasher: foldhash::fast::RandomState::default(),
             capacity,
             next_sweep: None,
@@ -501,14 +508,12 @@ impl FlowTable {
         sort_by_start(ended.get_mut(start..).unwrap_or_default());
     }
 
-    /// Removes every flow (end of input), oldest first.
-    pub fn drain(&mut self) -> Vec<(Flow, FlowEndReason)> {
+    /// Removes every flow (end of input), oldest first. Sorted in place, so the end of a
+    /// run does not hold a second copy of a full table.
+    pub fn drain(&mut self) -> Vec<Flow> {
         self.index.clear();
-        let mut all: Vec<_> = std::mem::take(&mut self.flows)
-            .into_iter()
-            .map(|f| (f, FlowEndReason::Shutdown))
-            .collect();
-        sort_by_start(&mut all);
+        let mut all = std::mem::take(&mut self.flows);
+        all.sort_unstable_by_key(|f| (f.first_seen, f.id));
         all
     }
 }

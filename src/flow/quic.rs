@@ -11,6 +11,7 @@
 
 use crate::event::TlsInfo;
 use crate::flow::app::tls_info;
+use crate::flow::budget::{BufferBudget, Charge};
 use crate::offsets::OffsetBuffer;
 use crate::proto::ja4::Carrier;
 use crate::proto::quic::{self, Handshake, InitialKeys, VersionInfo};
@@ -45,6 +46,8 @@ pub enum QuicFinding {
     },
     /// A ClientHello started but could not be completed.
     Unreadable,
+    /// The shared buffer budget could not hold this flow's CRYPTO data: inspection ended.
+    BudgetRefused,
 }
 
 /// The decryption context of the Initial packets currently being read.
@@ -82,6 +85,9 @@ pub struct QuicInspection {
     context: Context,
     client_datagrams: u16,
     done: bool,
+    /// What the CRYPTO buffer takes from the shared budget: a crafted Initial can claim
+    /// any offset below the bound, and a flood of them must not grow memory unbounded.
+    charge: Charge,
 }
 
 impl std::fmt::Debug for QuicInspection {
@@ -97,13 +103,18 @@ impl std::fmt::Debug for QuicInspection {
 impl QuicInspection {
     /// Starts inspecting when `datagram` begins with a client Initial that decrypts; the
     /// datagram's findings go to `out`.
-    pub fn start(datagram: &[u8], out: &mut Vec<QuicFinding>) -> Option<Self> {
+    pub fn start(
+        datagram: &[u8],
+        buffers: &BufferBudget,
+        out: &mut Vec<QuicFinding>,
+    ) -> Option<Self> {
         let header = quic::parse_long_header(datagram).ok()?;
         let context = Context::new(header.initial?, header.dcid)?;
         let mut inspection = QuicInspection {
             context,
             client_datagrams: 0,
             done: false,
+            charge: Charge::new(buffers),
         };
         inspection.client_datagram(datagram, out);
         // A packet number is recorded only for an Initial whose AEAD tag verified.
@@ -117,6 +128,26 @@ impl QuicInspection {
 
     /// Reads a datagram from the client.
     pub fn client_datagram(&mut self, datagram: &[u8], out: &mut Vec<QuicFinding>) {
+        self.read_datagram(datagram, out);
+        let held = if self.done {
+            0
+        } else {
+            self.context.crypto.heap_bytes()
+        };
+        if !self.charge.set(held) {
+            if !self.context.hello_read() {
+                out.push(QuicFinding::Unreadable);
+            }
+            out.push(QuicFinding::BudgetRefused);
+            self.done = true;
+        }
+        if self.done {
+            self.context.crypto = OffsetBuffer::default();
+            self.charge.set(0);
+        }
+    }
+
+    fn read_datagram(&mut self, datagram: &[u8], out: &mut Vec<QuicFinding>) {
         if self.done {
             return;
         }
