@@ -181,7 +181,8 @@ pub struct RunArgs {
         hide_env_values = true
     )]
     pub webhook_token: Option<String>,
-    #[arg(long, value_name = "N")]
+    /// Attempts per alert before the webhook gives up on it (1 to 100).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
     pub webhook_attempts: Option<u32>,
     #[arg(long, value_name = "ADDR:PORT")]
     pub syslog: Option<std::net::SocketAddr>,
@@ -286,8 +287,9 @@ pub struct ScanArgs {
         hide_env_values = true
     )]
     pub webhook_token: Option<String>,
-    /// Attempts per alert before the webhook gives up on it.
-    #[arg(long, value_name = "N", default_value_t = 5, requires = "webhook")]
+    /// Attempts per alert before the webhook gives up on it (1 to 100).
+    #[arg(long, value_name = "N", default_value_t = 5, requires = "webhook",
+          value_parser = clap::value_parser!(u32).range(1..=100))]
     pub webhook_attempts: u32,
     /// Also send alerts as RFC 5424 syslog messages over UDP to this address.
     #[arg(long, value_name = "ADDR:PORT", requires = "policy")]

@@ -377,8 +377,13 @@ fn settings(args: &RunArgs, signatures: Option<&Path>) -> anyhow::Result<sensor:
             w.attempts = args
                 .webhook_attempts
                 .or(config.output.webhook_attempts)
-                .unwrap_or(5)
-                .max(1);
+                .unwrap_or(5);
+            if !(1..=100).contains(&w.attempts) {
+                anyhow::bail!(
+                    "output.webhook_attempts is {}: give 1 to 100 attempts per alert",
+                    w.attempts
+                );
+            }
             Some(w)
         }
     };

@@ -572,6 +572,31 @@ fn the_sensor_drops_privileges_serves_https_with_a_token_and_survives_a_lost_int
     lab.wait_for("/readyz over HTTPS", Duration::from_secs(30), || {
         https("/readyz", Some("s3cret-token")) == 200
     });
+    // Probes answer without credentials; a client that never completes its TLS
+    // handshake keeps nobody else out.
+    assert_eq!(https("/healthz", None), 200);
+    let mut silent: Vec<_> = (0..4)
+        .map(|_| {
+            lab.in_ns(
+                &server,
+                &["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9477; sleep 30"],
+            )
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    assert_eq!(https("/metrics", Some("s3cret-token")), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    for s in &mut silent {
+        s.kill().ok();
+        s.wait().ok();
+    }
     assert_eq!(https("/metrics", None), 401);
     assert_eq!(https("/metrics", Some("wrong-token!")), 401);
     assert_eq!(https("/metrics", Some("s3cret-token")), 200);

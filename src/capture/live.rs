@@ -30,6 +30,8 @@ const BATCH_PACKETS: usize = 256;
 const READ_TIMEOUT_MS: u16 = 100;
 /// The longest wait between attempts to reopen a failed interface.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The first wait before reopening a failed interface.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 
 /// How to open an interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,6 +212,11 @@ fn run(index: usize, mut capture: LiveCapture, link: &CaptureLink) {
     let mut base = CaptureCounts::default();
     let mut last_stats = Instant::now();
     let mut batch = Batch::new(index, capture.link);
+    // The wait before the next reopen. It starts again from the shortest only once a
+    // capture has stayed up for a whole maximum wait: an interface that opens but fails
+    // every read is retried ever more slowly, not twice a second forever.
+    let mut backoff = FIRST_BACKOFF;
+    let mut opened_at = Instant::now();
     while !link.stop.load(Ordering::Relaxed) {
         let mut idle = false;
         match capture.capture.next_packet() {
@@ -235,10 +242,14 @@ fn run(index: usize, mut capture: LiveCapture, link: &CaptureLink) {
                 if !send(&mut batch, link) {
                     return;
                 }
-                let Some(fresh) = reopen(&capture.options, link) else {
+                if opened_at.elapsed() >= MAX_BACKOFF {
+                    backoff = FIRST_BACKOFF;
+                }
+                let Some(fresh) = reopen(&capture.options, link, &mut backoff) else {
                     return;
                 };
                 capture = fresh;
+                opened_at = Instant::now();
                 base.reopens = base.reopens.saturating_add(1);
                 batch.link = capture.link;
                 continue;
@@ -323,26 +334,27 @@ fn totals(base: CaptureCounts, capture: &mut LiveCapture, link: &CaptureLink) ->
     current(base, capture)
 }
 
-/// Opens the interface again, waiting longer after each failure; `None` when asked to
-/// stop first.
-fn reopen(options: &LiveOptions, link: &CaptureLink) -> Option<LiveCapture> {
-    let mut wait = Duration::from_millis(500);
+/// Opens the interface again after `wait`, doubling it (to [`MAX_BACKOFF`]) after each
+/// attempt, so the caller's next reopen waits longer still; `None` when asked to stop
+/// first.
+fn reopen(options: &LiveOptions, link: &CaptureLink, wait: &mut Duration) -> Option<LiveCapture> {
     loop {
         let started = Instant::now();
-        while started.elapsed() < wait {
+        while started.elapsed() < *wait {
             if link.stop.load(Ordering::Relaxed) {
                 return None;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        match LiveCapture::open(options) {
+        let opened = LiveCapture::open(options);
+        *wait = wait.saturating_mul(2).min(MAX_BACKOFF);
+        match opened {
             Ok(c) => {
                 tracing::info!(interface = %options.interface, "Capture reopened.");
                 return Some(c);
             }
             Err(e) => {
                 tracing::warn!(error = %e, retry_in_s = wait.as_secs_f32(), "Reopening the capture failed.");
-                wait = wait.saturating_mul(2).min(MAX_BACKOFF);
             }
         }
     }

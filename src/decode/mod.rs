@@ -706,9 +706,24 @@ mod tests {
             (LinkType::Nflog, vec![2, 0, 0, 0, 8, 0, 9, 0, 0x45, 0, 0, 0]),
         ];
         for (link, frame) in frames {
+            // Whatever a prefix decodes to lies within the prefix.
             for cut in 0..=frame.len() {
-                let _ = decode(link, &frame[..cut]);
+                let prefix = &frame[..cut];
+                if let Ok(d) = decode(link, prefix) {
+                    let inside = |b: &[u8]| {
+                        let (start, end) =
+                            (prefix.as_ptr() as usize, prefix.as_ptr() as usize + cut);
+                        let at = b.as_ptr() as usize;
+                        b.is_empty() || (at >= start && at + b.len() <= end)
+                    };
+                    match d.l4 {
+                        L4::Tcp(t) => assert!(inside(t.payload)),
+                        L4::Udp(u) => assert!(inside(u.payload)),
+                        _ => {}
+                    }
+                }
             }
+            assert!(decode(link, &frame[..0]).is_err());
         }
     }
 }

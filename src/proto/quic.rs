@@ -715,7 +715,7 @@ mod tests {
         );
         let packet = hex("c300000001088394c8f03e5157080000449e00000002");
         for cut in 0..packet.len() {
-            let _ = parse_long_header(&packet[..cut]);
+            assert!(parse_long_header(&packet[..cut]).is_err(), "{cut}");
         }
         // ACK (largest 5, no extra ranges), PING, then a CRYPTO frame cut short.
         let frames_in = [0x02, 0x05, 0x00, 0x00, 0x00, 0x01, 0x06, 0x10, 0x03, b'a'];
@@ -751,7 +751,7 @@ mod tests {
         assert_eq!(chlo.sni.as_deref(), Some("example.com"));
         assert_eq!(chlo.user_agent.as_deref(), Some("abcd"));
         for cut in 0..msg.len() {
-            let _ = parse_chlo(&msg[..cut]);
+            assert!(parse_chlo(&msg[..cut]).is_none(), "{cut}");
         }
         let mut q043 = vec![0x09];
         q043.extend_from_slice(&[1; 8]);

@@ -2,7 +2,9 @@
 //! `/healthz` (the packet loop is alive), `/readyz` (captures open, loop running) and
 //! `/flows` (the AI flows open now, as JSON), and the inventory as JSON (`/inventory`)
 //! and as the HTML report (`/inventory.html`). Optional HTTPS through rustls, and bearer
-//! or basic authentication, as Prometheus exporters offer them.
+//! or basic authentication, as Prometheus exporters offer them; the probes (`/healthz`,
+//! `/readyz`) answer without credentials, as a kubelet or load balancer asks them, and
+//! tell nothing but whether the sensor runs.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -201,11 +203,10 @@ fn serve(
                     .await
             }
             Some(config) => {
-                let tls = TlsListener {
-                    tcp: listener,
-                    acceptor: tokio_rustls::TlsAcceptor::from(config),
-                };
-                axum::serve(tls, app).with_graceful_shutdown(stop).await
+                match TlsListener::new(listener, tokio_rustls::TlsAcceptor::from(config)) {
+                    Ok(tls) => axum::serve(tls, app).with_graceful_shutdown(stop).await,
+                    Err(e) => Err(e),
+                }
             }
         };
         if let Err(e) = served {
@@ -214,52 +215,94 @@ fn serve(
     });
 }
 
-/// Accepts TCP connections and completes their TLS handshake before axum sees them.
+/// TLS handshakes in progress at once; connections beyond it are closed at once, so a
+/// flood of silent clients costs bounded memory and cannot keep others out.
+const MAX_PENDING_HANDSHAKES: usize = 64;
+/// How long a client may take to complete its handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts TCP connections and completes their TLS handshakes, each in a task of its own,
+/// before axum sees them: one slow or silent client delays only itself.
 struct TlsListener {
-    tcp: tokio::net::TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
+    handshaken: tokio::sync::mpsc::Receiver<(TlsStream, SocketAddr)>,
+    local: SocketAddr,
+}
+
+type TlsStream = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+
+impl TlsListener {
+    fn new(
+        tcp: tokio::net::TcpListener,
+        acceptor: tokio_rustls::TlsAcceptor,
+    ) -> std::io::Result<Self> {
+        let local = tcp.local_addr()?;
+        let (tx, handshaken) = tokio::sync::mpsc::channel(MAX_PENDING_HANDSHAKES);
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_HANDSHAKES));
+        tokio::spawn(async move {
+            loop {
+                let (stream, peer) = match tcp.accept().await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "Accepting a connection failed.");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                    tracing::debug!(%peer, "Too many TLS handshakes in progress; closing.");
+                    continue;
+                };
+                let (tx, acceptor) = (tx.clone(), acceptor.clone());
+                tokio::spawn(async move {
+                    let handshake =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+                    drop(slot);
+                    match handshake {
+                        Ok(Ok(tls)) => {
+                            // The server is shutting down when nobody receives.
+                            let _ = tx.send((tls, peer)).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed."),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out."),
+                    }
+                });
+            }
+        });
+        Ok(Self { handshaken, local })
+    }
 }
 
 impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Io = TlsStream;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let (stream, peer) = match self.tcp.accept().await {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::debug!(error = %e, "Accepting a connection failed.");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let handshake =
-                tokio::time::timeout(Duration::from_secs(10), self.acceptor.accept(stream)).await;
-            match handshake {
-                Ok(Ok(tls)) => return (tls, peer),
-                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed."),
-                Err(_) => tracing::debug!(%peer, "TLS handshake timed out."),
-            }
+        match self.handshaken.recv().await {
+            Some(connection) => connection,
+            // The accepting task is gone only when the runtime stops.
+            None => std::future::pending().await,
         }
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
+        Ok(self.local)
     }
 }
 
 fn router(shared: Shared, auth: Auth) -> Router {
     let expected = auth.expected();
-    Router::new()
-        .route("/metrics", get(metrics))
+    let probes = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .with_state(shared.clone());
+    Router::new()
+        .route("/metrics", get(metrics))
         .route("/flows", get(flows))
         .route("/inventory", get(inventory_json))
         .route("/inventory.html", get(inventory_html))
         .with_state(shared)
         .layer(middleware::from_fn_with_state(expected, authorize))
+        .merge(probes)
 }
 
 async fn authorize(
