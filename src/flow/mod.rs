@@ -304,21 +304,19 @@ fn flow_id(key: &FlowKey, start: Timestamp) -> u64 {
     h & ((1 << 51) - 1)
 }
 
-/// Flows the table reserves room for when it is made (see [`FlowTable::new`]).
-const PRESIZE_FLOWS: usize = 1 << 20;
 /// Packets that must pass between two sweeps triggered by the clock going backwards, so
 /// timestamps that jump back and forth cannot make every packet walk the whole table.
 const MIN_PACKETS_BEFORE_REBASE: u64 = 4096;
 
 /// The bounded table of live flows.
 ///
-/// Flows sit densely in a vector; a hash table of 4-byte positions finds them by key. An
-/// idle flow costs its `Flow` and about 10 bytes of index, so a million fit in about
-/// 230 MiB.
+/// Flows sit densely in a vector; a hash table of 8-byte entries finds them by key. An
+/// idle flow costs its `Flow` and about 18 bytes of index, so a million fit in about
+/// 240 MiB.
 pub struct FlowTable {
     flows: Vec<Flow>,
-    /// Positions in `flows`, hashed by the flow's key.
-    index: HashTable<u32>,
+    /// One [`Slot`] per flow.
+    index: HashTable<Slot>,
     hasher: foldhash::fast::RandomState,
     capacity: usize,
     /// When the next idle sweep is due, and the capture time of the last one.
@@ -329,24 +327,37 @@ pub struct FlowTable {
     stats: FlowStats,
 }
 
-/// A position in the flow vector as the index stores it. The table's capacity is at most
-/// `u32::MAX`, so every position fits.
-fn position(i: u32) -> usize {
-    usize::try_from(i).unwrap_or(usize::MAX)
+/// An index entry: 32 bits of the key's hash and the flow's position in the vector. The
+/// index is hashed by those 32 bits alone, so growing it never reads a flow, and a lookup
+/// compares keys only where the stored bits agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot {
+    hash: u32,
+    at: u32,
+}
+
+impl Slot {
+    /// The table hash of a 32-bit key hash, spread over all 64 bits (hashbrown uses the
+    /// top bits as tags and the low bits as the bucket).
+    fn table_hash(hash: u32) -> u64 {
+        u64::from(hash).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+
+    /// The position in the flow vector; the table's capacity is at most `u32::MAX`.
+    fn position(self) -> usize {
+        usize::try_from(self.at).unwrap_or(usize::MAX)
+    }
 }
 
 impl FlowTable {
-    /// A table of at most `capacity` flows (at least one, at most `u32::MAX`).
-    ///
-    /// Room for up to [`PRESIZE_FLOWS`] flows is reserved at once: address space only
-    /// until flows arrive, and a flood then fills the table without copying it at each
-    /// doubling.
+    /// A table of at most `capacity` flows (at least one, at most `u32::MAX`). It grows
+    /// as flows arrive: reserving the whole capacity up front cost more, for the many
+    /// short runs over small captures, than the growth of the table costs a flood.
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.clamp(1, usize::try_from(u32::MAX).unwrap_or(usize::MAX));
-        let presize = capacity.min(PRESIZE_FLOWS);
         Self {
-            flows: Vec::with_capacity(presize),
-            index: HashTable::with_capacity(presize),
+            flows: Vec::new(),
+            index: HashTable::new(),
             hasher: foldhash::fast::RandomState::default(),
             capacity,
             next_sweep: None,
@@ -373,6 +384,11 @@ impl FlowTable {
         self.stats
     }
 
+    /// 32 bits of the seeded hash of a key.
+    fn key_hash(&self, key: FlowKey) -> u32 {
+        u32::try_from(self.hasher.hash_one(key) >> 32).unwrap_or_default()
+    }
+
     /// The flow of `key`, created by `make` when new. Flows evicted to make room are moved
     /// to `ended`. `None` only if the table's own bookkeeping failed, which would be a bug.
     pub fn get_or_insert(
@@ -383,44 +399,41 @@ impl FlowTable {
         ended: &mut Vec<(Flow, FlowEndReason)>,
     ) -> Option<&mut Flow> {
         self.packets_since_sweep = self.packets_since_sweep.saturating_add(1);
-        let hash = self.hasher.hash_one(key);
+        let hash = self.key_hash(key);
         let flows = &self.flows;
         let found = self
             .index
-            .find(hash, |&i| {
-                flows.get(position(i)).is_some_and(|f| f.key() == key)
+            .find(Slot::table_hash(hash), |s| {
+                s.hash == hash && flows.get(s.position()).is_some_and(|f| f.key() == key)
             })
             .copied();
-        let at = match found {
-            Some(at) => at,
+        let slot = match found {
+            Some(slot) => slot,
             None => {
                 if self.flows.len() >= self.capacity {
                     self.evict_oldest(ended);
                 }
-                let at = u32::try_from(self.flows.len()).ok()?;
+                let slot = Slot {
+                    hash,
+                    at: u32::try_from(self.flows.len()).ok()?,
+                };
                 self.stats.created = self.stats.created.saturating_add(1);
                 self.flows.push(make(flow_id(&key, now)));
-                let Self {
-                    index,
-                    flows,
-                    hasher,
-                    ..
-                } = self;
-                index.insert_unique(hash, at, |&i| {
-                    flows
-                        .get(position(i))
-                        .map_or(0, |f| hasher.hash_one(f.key()))
-                });
-                at
+                self.index
+                    .insert_unique(Slot::table_hash(hash), slot, |s| Slot::table_hash(s.hash));
+                slot
             }
         };
-        self.flows.get_mut(position(at))
+        self.flows.get_mut(slot.position())
     }
 
     /// Removes the flow at `at`; the last flow moves into its place.
     fn remove_at(&mut self, at: usize) -> Option<Flow> {
-        let hash = self.hasher.hash_one(self.flows.get(at)?.key());
-        if let Ok(entry) = self.index.find_entry(hash, |&i| position(i) == at) {
+        let hash = self.key_hash(self.flows.get(at)?.key());
+        if let Ok(entry) = self
+            .index
+            .find_entry(Slot::table_hash(hash), |s| s.position() == at)
+        {
             entry.remove();
         }
         let last = self.flows.len().checked_sub(1)?;
@@ -428,9 +441,12 @@ impl FlowTable {
         if at != last
             && let Some(moved) = self.flows.get(at)
         {
-            let hash = self.hasher.hash_one(moved.key());
-            if let Some(slot) = self.index.find_mut(hash, |&i| position(i) == last) {
-                *slot = u32::try_from(at).ok()?;
+            let hash = self.key_hash(moved.key());
+            if let Some(slot) = self
+                .index
+                .find_mut(Slot::table_hash(hash), |s| s.position() == last)
+            {
+                slot.at = u32::try_from(at).ok()?;
             }
         }
         Some(flow)
@@ -499,7 +515,7 @@ impl FlowTable {
         by_age.sort_unstable_by_key(|(_, i)| std::cmp::Reverse(*i));
         let start = ended.len();
         for (_, i) in &by_age {
-            if let Some(flow) = self.remove_at(position(*i)) {
+            if let Some(flow) = self.remove_at(usize::try_from(*i).unwrap_or(usize::MAX)) {
                 self.stats.evicted = self.stats.evicted.saturating_add(1);
                 ended.push((flow, FlowEndReason::Capacity));
             }
