@@ -159,6 +159,9 @@ pub struct RunArgs {
     /// inside one batch this long (default 5s).
     #[arg(long, value_name = "DURATION", env = "AIGRESS_STALL_AFTER", value_parser = humantime::parse_duration)]
     pub stall_after: Option<std::time::Duration>,
+    /// The seed of every event's Community ID (default 0); use the one the other tools use.
+    #[arg(long, value_name = "N", env = "AIGRESS_COMMUNITY_ID_SEED")]
+    pub community_id_seed: Option<u16>,
     /// Memory all flows together may hold for messages arriving in pieces, MiB (default 32).
     #[arg(long, value_name = "MIB", env = "AIGRESS_BUFFER_MEMCAP",
           value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
@@ -258,6 +261,14 @@ pub struct ScanArgs {
     /// Addresses remembered from DNS answers, to name flows that carry no SNI.
     #[arg(long, default_value_t = aigress::dns_cache::DEFAULT_CAPACITY, env = "AIGRESS_DNS_CACHE")]
     pub dns_cache: usize,
+    /// The seed of every event's Community ID; use the one the other tools use.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        env = "AIGRESS_COMMUNITY_ID_SEED"
+    )]
+    pub community_id_seed: u16,
     /// Memory all flows together may hold for ClientHellos, request heads and DNS messages
     /// arriving in pieces, MiB; beyond it new partial messages are refused and counted.
     #[arg(long, value_name = "MIB", default_value_t = aigress::flow::budget::DEFAULT_BUFFER_MEMCAP_MIB,

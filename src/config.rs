@@ -67,6 +67,8 @@ pub struct EngineSection {
     pub dns_cache: Option<usize>,
     /// Memory for messages arriving in pieces, all flows together, MiB.
     pub buffer_memcap: Option<u32>,
+    /// The seed of every event's Community ID.
+    pub community_id_seed: Option<u16>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

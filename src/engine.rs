@@ -44,6 +44,8 @@ pub struct EngineConfig {
     /// Bytes all flows together may hold while ClientHellos, request heads and DNS
     /// messages arrive in pieces ([`crate::flow::budget`]).
     pub buffer_budget_bytes: usize,
+    /// The seed of every event's Community ID; tools that correlate must use the same.
+    pub community_id_seed: u16,
 }
 
 impl Default for EngineConfig {
@@ -52,6 +54,7 @@ impl Default for EngineConfig {
             max_flows: crate::flow::DEFAULT_MAX_FLOWS,
             dns_cache_entries: crate::dns_cache::DEFAULT_CAPACITY,
             buffer_budget_bytes: crate::flow::budget::DEFAULT_BUFFER_BUDGET_BYTES,
+            community_id_seed: 0,
         }
     }
 }
@@ -150,6 +153,7 @@ pub struct Engine {
     dns_cache: DnsCache,
     /// What unfinished messages of all flows may hold.
     buffers: BufferBudget,
+    community_id_seed: u16,
     stats: Stats,
     /// Reused buffers, so the packet path does not allocate for them.
     findings: Vec<Finding>,
@@ -169,6 +173,7 @@ impl Engine {
             defrag: Defragmenter::default(),
             dns_cache: DnsCache::new(config.dns_cache_entries),
             buffers: BufferBudget::new(config.buffer_budget_bytes),
+            community_id_seed: config.community_id_seed,
             stats: Stats::default(),
             findings: Vec::new(),
             ended: Vec::new(),
@@ -344,6 +349,7 @@ impl Engine {
             signatures,
             buffers,
             activity,
+            community_id_seed,
             ..
         } = self;
         let key = FlowKey::new(proto, src, dst, decoded.vlans);
@@ -369,7 +375,8 @@ impl Engine {
         if findings.is_empty() {
             return Ok(());
         }
-        let header = packet_header(flow, now, decoded, proto, src_port, dst_port);
+        let mut header = packet_header(flow, now, decoded, proto, src_port, dst_port);
+        header.community_id_seed = *community_id_seed;
         Reporter {
             signatures,
             stats,
@@ -424,7 +431,9 @@ impl Engine {
         if let Some(pending) = flow.pending_tls.take() {
             sink.event(*pending)?;
         }
-        sink.event(flow_event(&flow, reason, &self.signatures))
+        let mut event = flow_event(&flow, reason, &self.signatures);
+        event.header.community_id_seed = self.community_id_seed;
+        sink.event(event)
     }
 
     /// Ends every flow (end of input) and writes their records.
@@ -684,6 +693,7 @@ fn packet_header(
         dest_port,
         proto,
         vlans: decoded.vlans,
+        community_id_seed: 0,
     }
 }
 
@@ -879,6 +889,7 @@ fn flow_event(flow: &Flow, reason: FlowEndReason, signatures: &Database) -> Even
             dest_port: flow.server.port,
             proto: flow.transport,
             vlans: flow.vlans,
+            community_id_seed: 0,
         },
         body: Body::Flow(FlowInfo {
             pkts_toserver: flow.to_server.packets,

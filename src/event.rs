@@ -51,6 +51,8 @@ pub struct Header {
     pub dest_port: u16,
     pub proto: Transport,
     pub vlans: Vlans,
+    /// The seed of the event's `community_id` (0 unless configured).
+    pub community_id_seed: u16,
 }
 
 #[cfg(test)]
@@ -66,6 +68,7 @@ impl Header {
             dest_port: 443,
             proto: Transport::Tcp,
             vlans: Vlans::default(),
+            community_id_seed: 0,
         }
     }
 }
@@ -384,6 +387,17 @@ impl Serialize for Event {
         m.serialize_entry("dest_ip", &h.dest_ip)?;
         m.serialize_entry("dest_port", &h.dest_port)?;
         m.serialize_entry("proto", h.proto.as_str())?;
+        m.serialize_entry(
+            "community_id",
+            &crate::community_id::v1(
+                h.community_id_seed,
+                h.proto.number(),
+                h.src_ip,
+                h.src_port,
+                h.dest_ip,
+                h.dest_port,
+            ),
+        )?;
         if !h.vlans.as_slice().is_empty() {
             m.serialize_entry("vlan", h.vlans.as_slice())?;
         }

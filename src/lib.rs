@@ -36,6 +36,7 @@
 pub mod alert;
 pub mod assess;
 pub mod capture;
+pub mod community_id;
 pub mod config;
 pub mod decode;
 pub mod diag;

@@ -244,6 +244,7 @@ fn scan(args: &ScanArgs, signatures: Arc<Database>) -> anyhow::Result<ExitCode> 
         max_flows: args.max_flows,
         dns_cache_entries: args.dns_cache,
         buffer_budget_bytes: mib_to_bytes(args.buffer_memcap),
+        community_id_seed: args.community_id_seed,
     };
     let total: u64 = args
         .files
@@ -447,6 +448,10 @@ fn settings(args: &RunArgs, signatures: Option<&Path>) -> anyhow::Result<sensor:
                     .or(config.engine.buffer_memcap)
                     .unwrap_or(aigress::flow::budget::DEFAULT_BUFFER_MEMCAP_MIB),
             ),
+            community_id_seed: args
+                .community_id_seed
+                .or(config.engine.community_id_seed)
+                .unwrap_or(0),
         },
         sources,
         events: args.events.clone().or(config.output.events.clone()),

@@ -80,6 +80,7 @@ fuzz_target!(|data: &[u8]| {
         max_flows: 64,
         dns_cache_entries: 64,
         buffer_budget_bytes: 1 << 20,
+        community_id_seed: 0,
     };
     let mut engine = Engine::new(config, signatures);
     let mut sink = Discard;
