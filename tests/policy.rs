@@ -139,9 +139,9 @@ fn a_consumer_chat_app_reached_from_a_server_subnet_raises_training_endpoint() {
         .collect();
     vendors.sort_unstable();
     vendors.dedup();
-    // Le Chat, Grok and Perplexity train on inputs unless the account opts out; AI
-    // Studio's default is not sourced, so it does not count.
-    assert_eq!(vendors, ["mistral", "perplexity", "xai"]);
+    // Le Chat, Grok and Perplexity train on inputs unless the account opts out, and AI
+    // Studio trains on them by default (Gemini API terms, unpaid services).
+    assert_eq!(vendors, ["google", "mistral", "perplexity", "xai"]);
     for a in &training {
         assert_eq!(a["alert"]["verdict"], "unapproved");
         assert!(
