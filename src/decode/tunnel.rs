@@ -221,6 +221,7 @@ pub(super) fn nflog_payload(frame: &[u8]) -> Result<&[u8], DecodeError> {
     const NFULA_PAYLOAD: u16 = 9;
     let mut r = Reader::new(frame);
     r.skip(4).map_err(|_| DecodeError::LinkTruncated)?;
+    // Ends: each attribute consumes at least its 4-byte header.
     while !r.is_empty() {
         let len = usize::from(u16::from_le_bytes(r.array()?));
         let kind = u16::from_le_bytes(r.array()?);

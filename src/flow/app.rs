@@ -411,6 +411,8 @@ fn tls_step(hs: &mut TlsHandshake, rest: &[u8], out: &mut Vec<Finding>) -> Step 
 fn handshake_messages(hs: &mut TlsHandshake, out: &mut Vec<Finding>) -> bool {
     let mut used = 0usize;
     let mut done = false;
+    // Ends: each whole message moves `used` past its 4-byte header and body; an
+    // incomplete one breaks out.
     while let Some(rest) = hs.messages.get(used..) {
         let Some((msg_type, body_len)) = tls::handshake_header(rest) else {
             break;

@@ -279,6 +279,7 @@ fn read_rdata(
         16 => {
             let mut strings = Vec::new();
             let mut t = Reader::new(rdata);
+            // Ends: each string consumes its length byte and its bytes.
             while !t.is_empty() {
                 strings.push(String::from_utf8_lossy(t.vec8()?).into_owned());
             }
@@ -306,6 +307,7 @@ fn read_svcb<'a>(
         ..Svcb::default()
     };
     let mut p = Reader::new(params);
+    // Ends: each parameter consumes its 4-byte key and length and its value.
     while !p.is_empty() {
         let key = p.u16()?;
         let value = p.vec16()?;

@@ -436,6 +436,7 @@ pub fn frames(
 ) -> impl Iterator<Item = Result<Frame<'_>, QuicError>> + '_ {
     let mut r = Reader::new(payload);
     let mut failed = false;
+    // Ends: every frame consumes at least its type byte, and the first error stops it.
     std::iter::from_fn(move || {
         if failed || r.is_empty() {
             return None;
@@ -468,6 +469,8 @@ fn next_frame<'a>(r: &mut Reader<'a>, crypto_frame: u64) -> Result<Frame<'a>, Qu
             read_varint(r)?;
             let ranges = read_varint(r)?;
             read_varint(r)?;
+            // The count is the sender's, up to 2^62; each range consumes two varints of
+            // at least a byte each, so the payload's end stops the loop first.
             for _ in 0..ranges {
                 read_varint(r)?;
                 read_varint(r)?;

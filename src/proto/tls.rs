@@ -317,6 +317,7 @@ pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello<'_>, TlsError> {
 
 fn read_extensions<'a>(hello: &mut ClientHello<'a>, extensions: &'a [u8]) -> Result<(), TlsError> {
     let mut ext = Reader::new(extensions);
+    // Ends: each extension consumes its 4-byte header and its length from `ext`.
     while !ext.is_empty() {
         let kind = ext.u16()?;
         let data = ext.vec16()?;
@@ -325,6 +326,7 @@ fn read_extensions<'a>(hello: &mut ClientHello<'a>, extensions: &'a [u8]) -> Res
             extension::ALPN => {
                 let list = Reader::new(data).vec16()?;
                 let mut names = Reader::new(list);
+                // Ends: each name consumes its length byte and its bytes.
                 while !names.is_empty() {
                     names.vec8()?;
                 }
@@ -413,6 +415,7 @@ pub fn sslv2_client_hello(stream: &[u8]) -> Sslv2Scan<'_> {
 fn server_name(data: &[u8]) -> Result<Option<&[u8]>, TlsError> {
     let list = Reader::new(data).vec16()?;
     let mut r = Reader::new(list);
+    // Ends: each entry consumes at least its type byte and 2-byte length.
     while !r.is_empty() {
         let name_type = r.u8()?;
         let name = r.vec16()?;
@@ -426,6 +429,7 @@ fn server_name(data: &[u8]) -> Result<Option<&[u8]>, TlsError> {
 fn has_pq_share(data: &[u8]) -> Result<bool, TlsError> {
     let shares = Reader::new(data).vec16()?;
     let mut r = Reader::new(shares);
+    // Ends: each share consumes its group, length and key bytes.
     while !r.is_empty() {
         let group = r.u16()?;
         r.vec16()?;
@@ -463,6 +467,7 @@ pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello, TlsError> {
     let mut version = legacy_version;
     if !r.is_empty() {
         let mut ext = Reader::new(r.vec16()?);
+        // Ends: each extension consumes its 4-byte header and its length.
         while !ext.is_empty() {
             let kind = ext.u16()?;
             let data = ext.vec16()?;
