@@ -243,10 +243,14 @@ pub enum SignaturesCommand {
         #[arg(required = true, value_name = "HOST_OR_IP")]
         queries: Vec<String>,
     },
-    /// Validate a database directory (the built-in database when none is given).
+    /// Validate a database directory (the built-in database when none is given), and warn
+    /// about vendors whose facts were checked longer ago than --max-age-days or never.
     Check {
         #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// Facts checked longer ago than this many days are stale.
+        #[arg(long, value_name = "DAYS", default_value_t = 365)]
+        max_age_days: u64,
     },
 }
 

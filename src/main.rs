@@ -38,8 +38,8 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::Scan(args) => database(cli.signatures.as_deref()).and_then(|db| scan(&args, db)),
-        Command::Signatures(SignaturesCommand::Check { dir }) => {
-            check(dir.as_deref().or(cli.signatures.as_deref()))
+        Command::Signatures(SignaturesCommand::Check { dir, max_age_days }) => {
+            check(dir.as_deref().or(cli.signatures.as_deref()), max_age_days)
         }
         Command::Signatures(command) => {
             database(cli.signatures.as_deref()).and_then(|db| signatures(&command, &db))
@@ -103,7 +103,7 @@ fn database(dir: Option<&Path>) -> anyhow::Result<Arc<Database>> {
     Ok(Arc::new(db))
 }
 
-fn check(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+fn check(dir: Option<&Path>, max_age_days: u64) -> anyhow::Result<ExitCode> {
     let loaded = match dir {
         Some(dir) => Database::from_dir(dir).map_err(anyhow::Error::from),
         None => Database::embedded().map_err(anyhow::Error::from),
@@ -119,12 +119,44 @@ fn check(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
                 db.endpoints.len(),
                 db.pattern_count()
             )?;
+            warn_stale(&db, max_age_days);
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
             eprintln!("{e}");
             Ok(ExitCode::from(1))
         }
+    }
+}
+
+/// Warns on stderr about vendors whose facts are older than `max_age_days`, or undated.
+fn warn_stale(db: &Database, max_age_days: u64) {
+    let now = std::time::SystemTime::now();
+    let max_age = std::time::Duration::from_secs(max_age_days.saturating_mul(86_400));
+    let mut undated = Vec::new();
+    for v in &db.vendors {
+        let Some(checked) = &v.checked else {
+            undated.push(v.id.as_str());
+            continue;
+        };
+        let age = aigress::signatures::load::checked_date(checked)
+            .and_then(|d| now.duration_since(d).ok())
+            .unwrap_or_default();
+        if age > max_age {
+            eprintln!(
+                "warning: {}: {}: facts last checked {checked}, {} days ago (more than {max_age_days})",
+                v.file,
+                v.id,
+                age.as_secs() / 86_400
+            );
+        }
+    }
+    if !undated.is_empty() {
+        eprintln!(
+            "warning: {} vendors give no date their facts were checked: {}",
+            undated.len(),
+            undated.join(", ")
+        );
     }
 }
 

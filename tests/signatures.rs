@@ -650,3 +650,49 @@ fn real_ai_client_traffic_is_classified() {
         .expect("flow record");
     assert_eq!(flow["ai"]["match_source"], "sni");
 }
+
+#[test]
+fn check_warns_about_facts_checked_too_long_ago_or_never() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = vendor_file(&endpoint("a", r#"["api.acme.com"]"#));
+    for (name, text) in &files {
+        let text = text.replace(
+            "name = \"Acme\"\n",
+            "name = \"Acme\"\nchecked = \"2020-01-31\"\n",
+        );
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let d = dir.path().to_str().unwrap();
+    let stale = aigress(&["signatures", "check", d]);
+    assert!(stale.status.success(), "a warning is not a failure");
+    let err = String::from_utf8_lossy(&stale.stderr);
+    assert!(
+        err.contains("acme: facts last checked 2020-01-31") && err.contains("more than 365"),
+        "{err}"
+    );
+    let fresh = aigress(&["signatures", "check", "--max-age-days", "100000", d]);
+    assert!(String::from_utf8_lossy(&fresh.stderr).is_empty());
+
+    for (name, text) in &files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let undated = aigress(&["signatures", "check", d]);
+    assert!(
+        String::from_utf8_lossy(&undated.stderr)
+            .contains("1 vendors give no date their facts were checked: acme")
+    );
+
+    let bad: Vec<(String, String)> = files
+        .iter()
+        .map(|(n, t)| {
+            (
+                n.clone(),
+                t.replace(
+                    "name = \"Acme\"\n",
+                    "name = \"Acme\"\nchecked = \"2026-13-01\"\n",
+                ),
+            )
+        })
+        .collect();
+    assert!(problems(&bad).contains("acme: checked \"2026-13-01\" is not a date"));
+}

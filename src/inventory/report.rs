@@ -71,6 +71,34 @@ pub struct VendorSummary {
     pub dpa: Option<String>,
     pub subprocessors: Option<String>,
     pub data_use: Option<String>,
+    /// The contract questions the database cannot answer for this vendor, which remain
+    /// for the auditor to ask: of training, sub-processors, data location, retention and
+    /// DPA.
+    pub open_questions: Vec<&'static str>,
+}
+
+impl VendorSummary {
+    /// Fills [`Self::open_questions`] from what the summary holds.
+    fn settle_open_questions(&mut self) {
+        let open = [
+            (
+                "training",
+                self.trains_on_inputs.values().any(|t| t == "unknown"),
+            ),
+            ("sub-processors", self.subprocessors.is_none()),
+            (
+                "data location",
+                self.landing_countries.iter().any(|c| c == "unknown"),
+            ),
+            // The database records no retention periods yet.
+            ("retention", true),
+            ("DPA", self.dpa.is_none()),
+        ];
+        self.open_questions = open
+            .into_iter()
+            .filter_map(|(question, unanswered)| unanswered.then_some(question))
+            .collect();
+    }
 }
 
 /// One internal host.
@@ -295,6 +323,9 @@ impl Report {
             if let Some(v) = vendors.get_mut(id) {
                 v.internal_hosts = set.len();
             }
+        }
+        for v in vendors.values_mut() {
+            v.settle_open_questions();
         }
         summary.vendors = vendors.len();
         summary.internal_hosts = hosts.len();
@@ -803,6 +834,7 @@ pub fn html(r: &Report) -> String {
             Cell::Html(link(v.dpa.as_ref(), "DPA")),
             Cell::Html(link(v.subprocessors.as_ref(), "list")),
             Cell::Html(link(v.data_use.as_ref(), "policy")),
+            Cell::text(&v.open_questions.join(", ")),
         ]
     });
     html_table(
@@ -823,6 +855,7 @@ pub fn html(r: &Report) -> String {
             "DPA",
             "Sub-processors",
             "Data use",
+            "Still to ask",
         ],
         vendor_rows,
     );
@@ -893,7 +926,8 @@ pub fn html(r: &Report) -> String {
         <li><b>Where is it processed?</b> The landing country and whether it is in the EEA or covered by an adequacy decision.</li>\
         <li><b>Does the vendor train on it?</b> The default per product, from the vendor's own documentation.</li>\
         <li><b>Is a data processing agreement in place, and who are the sub-processors?</b> The DPA and sub-processor links, where the database has them.</li>\
-        </ol></section>");
+        <li><b>How long is it kept?</b> Not in the database yet: ask every vendor.</li>\
+        </ol><p>The per-vendor table's last column lists, for each vendor, which of these contract questions (training, sub-processors, data location, retention, DPA) the database cannot answer and remain to be asked.</p></section>");
     if !r.fingerprints.is_empty() {
         let rows = r.fingerprints.iter().map(|f| {
             vec![
@@ -945,6 +979,34 @@ pub fn html(r: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_questions_are_those_the_database_cannot_answer() {
+        let mut v = VendorSummary {
+            trains_on_inputs: [("API".to_owned(), "no".to_owned())].into(),
+            landing_countries: vec!["DE".into()],
+            dpa: Some("https://example.com/dpa".into()),
+            subprocessors: Some("https://example.com/sub".into()),
+            ..VendorSummary::default()
+        };
+        v.settle_open_questions();
+        assert_eq!(v.open_questions, ["retention"]);
+        v.trains_on_inputs.insert("Chat".into(), "unknown".into());
+        v.landing_countries.push("unknown".into());
+        v.dpa = None;
+        v.subprocessors = None;
+        v.settle_open_questions();
+        assert_eq!(
+            v.open_questions,
+            [
+                "training",
+                "sub-processors",
+                "data location",
+                "retention",
+                "DPA"
+            ]
+        );
+    }
 
     #[test]
     fn html_escapes_and_stays_self_contained() {

@@ -25,6 +25,7 @@ struct ListEntry<'a> {
     dpa: Option<&'a str>,
     subprocessors: Option<&'a str>,
     data_use: Option<&'a str>,
+    checked: Option<&'a str>,
 }
 
 /// One line per endpoint: a table, or a JSON object per line.
@@ -59,6 +60,7 @@ pub fn list(
             dpa: v.dpa.as_deref(),
             subprocessors: v.subprocessors.as_deref(),
             data_use: v.data_use.as_deref(),
+            checked: v.checked.as_deref(),
         })
     });
     if json {
@@ -70,8 +72,8 @@ pub fn list(
     }
     writeln!(
         out,
-        "{:<14} {:<34} {:<17} {:<8} {:<4} HOSTS",
-        "VENDOR", "PRODUCT", "KIND", "TRAINS", "HQ"
+        "{:<14} {:<34} {:<17} {:<8} {:<4} {:<10} HOSTS",
+        "VENDOR", "PRODUCT", "KIND", "TRAINS", "HQ", "CHECKED"
     )?;
     for e in entries {
         let mut hosts = e.hosts.join(" ");
@@ -80,12 +82,13 @@ pub fn list(
         }
         writeln!(
             out,
-            "{:<14} {:<34} {:<17} {:<8} {:<4} {}",
+            "{:<14} {:<34} {:<17} {:<8} {:<4} {:<10} {}",
             e.vendor,
             e.product,
             e.kind,
             e.trains_on_inputs,
             e.vendor_country.unwrap_or("-"),
+            e.checked.unwrap_or("-"),
             hosts
         )?;
     }

@@ -66,6 +66,7 @@ struct VendorSpec {
     dpa: Option<Spanned<String>>,
     subprocessors: Option<Spanned<String>>,
     data_use: Option<Spanned<String>>,
+    checked: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -328,6 +329,15 @@ pub fn load(files: &[(String, String)]) -> Result<Loaded, LoadError> {
                 "country and country_source go together".into(),
             );
         }
+        if let Some(checked) = &spec.vendor.checked
+            && checked_date(checked.get_ref()).is_none()
+        {
+            c.report(
+                checked.span(),
+                Some(&vid),
+                format!("checked {:?} is not a date (YYYY-MM-DD)", checked.get_ref()),
+            );
+        }
         let vendor = Vendor {
             id: vid.clone(),
             name: spec.vendor.name.clone(),
@@ -336,6 +346,7 @@ pub fn load(files: &[(String, String)]) -> Result<Loaded, LoadError> {
             dpa: c.optional_url(&spec.vendor.dpa, &vid, "dpa"),
             subprocessors: c.optional_url(&spec.vendor.subprocessors, &vid, "subprocessors"),
             data_use: c.optional_url(&spec.vendor.data_use, &vid, "data_use"),
+            checked: spec.vendor.checked.as_ref().map(|d| d.get_ref().clone()),
             file: file.to_owned(),
         };
         let vendor_index = vendors.len();
@@ -479,4 +490,12 @@ pub fn load(files: &[(String, String)]) -> Result<Loaded, LoadError> {
         regions,
         host_lines,
     })
+}
+
+/// The time at the start of a `YYYY-MM-DD` date, UTC.
+pub fn checked_date(date: &str) -> Option<std::time::SystemTime> {
+    if date.len() != 10 {
+        return None;
+    }
+    humantime::parse_rfc3339(&format!("{date}T00:00:00Z")).ok()
 }

@@ -89,6 +89,8 @@ pub struct Vendor {
     pub subprocessors: Option<String>,
     /// The policy on how customer data is used.
     pub data_use: Option<String>,
+    /// When the vendor's facts were last checked against their sources (`YYYY-MM-DD`).
+    pub checked: Option<String>,
     /// The file it was loaded from.
     #[serde(skip)]
     pub file: String,
