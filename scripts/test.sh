@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The full check: formatting, lints, the fuzz targets' build, and every test, including
-# the end-to-end ones that need root (network namespaces) and promtool. CI runs exactly this.
+# The full check: formatting, lints, the fuzz targets' build, every test, including the
+# end-to-end ones that need root (network namespaces) and promtool, and every fuzz target
+# briefly with hang detection. CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
