@@ -466,6 +466,15 @@ fn loader_errors_name_file_line_entry_and_problem() {
             "is also in endpoint a",
         ),
         (
+            endpoint("a", r#"["a.acme.com"]"#) + "retention = \"30 days\"\n",
+            "a: retention and retention_source go together",
+        ),
+        (
+            endpoint("a", r#"["a.acme.com"]"#)
+                + "eu_residency_source = \"https://example.com/eu\"\n",
+            "a: eu_residency and eu_residency_source go together",
+        ),
+        (
             endpoint("a", r#"["a.acme.com"]"#).replace("kind = \"api\"", "kind = \"robot\""),
             "unknown variant `robot`",
         ),

@@ -67,6 +67,8 @@ pub struct VendorSummary {
     pub verdict: String,
     /// Product → trains on inputs by default (`yes`, `no`, `opt_out`, `unknown`).
     pub trains_on_inputs: BTreeMap<String, String>,
+    /// Product → how long the vendor keeps what it is sent, where the database says.
+    pub retention: BTreeMap<String, String>,
     pub headquarters: Option<String>,
     pub dpa: Option<String>,
     pub subprocessors: Option<String>,
@@ -90,8 +92,12 @@ impl VendorSummary {
                 "data location",
                 self.landing_countries.iter().any(|c| c == "unknown"),
             ),
-            // The database records no retention periods yet.
-            ("retention", true),
+            (
+                "retention",
+                self.products
+                    .iter()
+                    .any(|p| !self.retention.contains_key(p)),
+            ),
             ("DPA", self.dpa.is_none()),
         ];
         self.open_questions = open
@@ -300,16 +306,16 @@ impl Report {
             });
             if !v.products.contains(&r.product) {
                 v.products.push(r.product.clone());
-                let trains = db
-                    .endpoints
-                    .iter()
-                    .find(|e| {
-                        e.product == r.product
-                            && db.vendors.get(e.vendor).is_some_and(|x| x.id == r.vendor)
-                    })
-                    .map_or("unknown", |e| e.trains_on_inputs.as_str());
+                let endpoint = db.endpoints.iter().find(|e| {
+                    e.product == r.product
+                        && db.vendors.get(e.vendor).is_some_and(|x| x.id == r.vendor)
+                });
+                let trains = endpoint.map_or("unknown", |e| e.trains_on_inputs.as_str());
                 v.trains_on_inputs
                     .insert(r.product.clone(), trains.to_owned());
+                if let Some(retention) = endpoint.and_then(|e| e.retention.clone()) {
+                    v.retention.insert(r.product.clone(), retention);
+                }
             }
             if !v.landing_countries.contains(&r.landing_country) {
                 v.landing_countries.push(r.landing_country.clone());
@@ -827,6 +833,13 @@ pub fn html(r: &Report) -> String {
             Cell::verdict(&v.verdict),
             Cell::Html(trains.join("<br>")),
             Cell::Html(
+                v.retention
+                    .iter()
+                    .map(|(p, t)| format!("{}: {}", esc(p), esc(t)))
+                    .collect::<Vec<_>>()
+                    .join("<br>"),
+            ),
+            Cell::Html(
                 v.headquarters
                     .as_deref()
                     .map_or_else(|| "<span class=\"muted\">unknown</span>".into(), esc),
@@ -851,6 +864,7 @@ pub fn html(r: &Report) -> String {
             "Lands in",
             "Verdict",
             "Trains on inputs (default)",
+            "Retention",
             "Headquarters",
             "DPA",
             "Sub-processors",
@@ -926,7 +940,7 @@ pub fn html(r: &Report) -> String {
         <li><b>Where is it processed?</b> The landing country and whether it is in the EEA or covered by an adequacy decision.</li>\
         <li><b>Does the vendor train on it?</b> The default per product, from the vendor's own documentation.</li>\
         <li><b>Is a data processing agreement in place, and who are the sub-processors?</b> The DPA and sub-processor links, where the database has them.</li>\
-        <li><b>How long is it kept?</b> Not in the database yet: ask every vendor.</li>\
+        <li><b>How long is it kept?</b> The retention per product, where the vendor documents it.</li>\
         </ol><p>The per-vendor table's last column lists, for each vendor, which of these contract questions (training, sub-processors, data location, retention, DPA) the database cannot answer and remain to be asked.</p></section>");
     if !r.fingerprints.is_empty() {
         let rows = r.fingerprints.iter().map(|f| {
@@ -983,14 +997,17 @@ mod tests {
     #[test]
     fn open_questions_are_those_the_database_cannot_answer() {
         let mut v = VendorSummary {
+            products: vec!["API".into()],
             trains_on_inputs: [("API".to_owned(), "no".to_owned())].into(),
+            retention: [("API".to_owned(), "30 days".to_owned())].into(),
             landing_countries: vec!["DE".into()],
             dpa: Some("https://example.com/dpa".into()),
             subprocessors: Some("https://example.com/sub".into()),
             ..VendorSummary::default()
         };
         v.settle_open_questions();
-        assert_eq!(v.open_questions, ["retention"]);
+        assert!(v.open_questions.is_empty(), "{:?}", v.open_questions);
+        v.products.push("Chat".into());
         v.trains_on_inputs.insert("Chat".into(), "unknown".into());
         v.landing_countries.push("unknown".into());
         v.dpa = None;

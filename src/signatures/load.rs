@@ -81,6 +81,12 @@ struct EndpointSpec {
     trains_source: Option<Spanned<String>>,
     processing: Option<Spanned<String>>,
     processing_source: Option<Spanned<String>>,
+    retention: Option<Spanned<String>>,
+    retention_source: Option<Spanned<String>>,
+    eu_residency: Option<Spanned<String>>,
+    eu_residency_source: Option<Spanned<String>>,
+    #[serde(default)]
+    routes_to_other_vendors: bool,
     regions: Option<Spanned<String>>,
     #[serde(default)]
     cidrs: Vec<Spanned<String>>,
@@ -439,6 +445,21 @@ pub fn load(files: &[(String, String)]) -> Result<Loaded, LoadError> {
                     );
                 }
             }
+            let retention_source = c.optional_url(&e.retention_source, &eid, "retention_source");
+            let eu_residency_source =
+                c.optional_url(&e.eu_residency_source, &eid, "eu_residency_source");
+            for (fact, source, name) in [
+                (&e.retention, &retention_source, "retention"),
+                (&e.eu_residency, &eu_residency_source, "eu_residency"),
+            ] {
+                if fact.is_some() != source.is_some() {
+                    c.report(
+                        e.id.span(),
+                        Some(&eid),
+                        format!("{name} and {name}_source go together"),
+                    );
+                }
+            }
             let mut cidrs = Vec::new();
             for cidr in &e.cidrs {
                 match cidr.get_ref().parse::<ipnet::IpNet>() {
@@ -470,6 +491,11 @@ pub fn load(files: &[(String, String)]) -> Result<Loaded, LoadError> {
                 trains_source,
                 processing: e.processing.map(Spanned::into_inner),
                 processing_source,
+                retention: e.retention.map(Spanned::into_inner),
+                retention_source,
+                eu_residency: e.eu_residency.map(Spanned::into_inner),
+                eu_residency_source,
+                routes_to_other_vendors: e.routes_to_other_vendors,
                 regions: e.regions.map(Spanned::into_inner),
                 cidrs,
                 cidr_source,

@@ -114,6 +114,16 @@ pub struct Endpoint {
     /// `EU`), when it does.
     pub processing: Option<String>,
     pub processing_source: Option<String>,
+    /// How long the vendor keeps what is sent to this endpoint, in its own words, short.
+    pub retention: Option<String>,
+    pub retention_source: Option<String>,
+    /// Whether and how the vendor offers to keep this endpoint's data in the EU, in its own
+    /// words, short (`eu.api.openai.com` for eligible projects; none).
+    pub eu_residency: Option<String>,
+    pub eu_residency_source: Option<String>,
+    /// The endpoint passes requests on to other vendors' models (OpenRouter, Hugging Face
+    /// Inference Providers, AI gateways): its own facts are not the whole answer.
+    pub routes_to_other_vendors: bool,
     /// The region table the `{region}` placeholder is looked up in.
     pub regions: Option<String>,
     /// Address ranges the vendor publishes for the endpoint.
