@@ -124,6 +124,18 @@ pub struct AiInfo {
     pub processing: Option<String>,
     /// The vendor's headquarters country, when the database has a source for it.
     pub vendor_country: Option<String>,
+    /// How long the vendor keeps what is sent to this endpoint, in its words; absent when
+    /// the database does not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention: Option<String>,
+    /// The EU data-residency option the vendor documents for the endpoint; absent when the
+    /// database does not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eu_residency: Option<String>,
+    /// Present (true) when the endpoint passes requests on to other vendors' models, so
+    /// its own facts are not the whole answer.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub routes_to_other_vendors: bool,
 }
 
 /// A QUIC ClientHello (or a Google QUIC CHLO).

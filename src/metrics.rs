@@ -679,6 +679,9 @@ mod tests {
             region_country: None,
             processing: None,
             vendor_country: Some("US".into()),
+            retention: None,
+            eu_residency: None,
+            routes_to_other_vendors: false,
         };
         let tls = TlsInfo {
             sni: Some("api.openai.com".into()),

@@ -207,6 +207,9 @@ impl Database {
             region_country,
             processing: endpoint.and_then(|e| e.processing.clone()),
             vendor_country: vendor.and_then(|v| v.country.clone()),
+            retention: endpoint.and_then(|e| e.retention.clone()),
+            eu_residency: endpoint.and_then(|e| e.eu_residency.clone()),
+            routes_to_other_vendors: endpoint.is_some_and(|e| e.routes_to_other_vendors),
         }
     }
 }
