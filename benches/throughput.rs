@@ -115,6 +115,16 @@ fn syn_flood(n: u32) -> Vec<Packet> {
         .collect()
 }
 
+/// One capture through a fresh engine, events discarded.
+fn engine_pass(capture: &[Packet], signatures: &Arc<Database>) {
+    let mut engine = Engine::new(EngineConfig::default(), Arc::clone(signatures));
+    let mut sink = Discard;
+    for p in capture {
+        engine.process(p.link, &raw(p), &mut sink).expect("discard");
+    }
+    engine.finish(&mut sink).expect("discard");
+}
+
 /// Packets per second of `run` over all captures, best of several rounds.
 fn measure(captures: &[Vec<Packet>], mut run: impl FnMut(&[Packet])) -> f64 {
     let packets: usize = captures.iter().map(Vec::len).sum();
@@ -154,14 +164,7 @@ fn main() {
             let _ = black_box(decode::decode(p.link, black_box(&p.data)));
         }
     });
-    let engine_rate = measure(&captures, |capture| {
-        let mut engine = Engine::new(EngineConfig::default(), Arc::clone(&signatures));
-        let mut sink = Discard;
-        for p in capture {
-            engine.process(p.link, &raw(p), &mut sink).expect("discard");
-        }
-        engine.finish(&mut sink).expect("discard");
-    });
+    let engine_rate = measure(&captures, |capture| engine_pass(capture, &signatures));
     let judged_rate = measure(&captures, |capture| {
         let mut out = JsonSink::new(std::io::sink());
         let mut assessor = aigress::assess::Assessor::new(
@@ -192,14 +195,7 @@ fn main() {
     // full and evicting, every flow ended with its record), against the same engine on
     // the captures above, in the same run.
     let flood = [syn_flood(300_000)];
-    let flood_engine = measure(&flood, |capture| {
-        let mut engine = Engine::new(EngineConfig::default(), Arc::clone(&signatures));
-        let mut sink = Discard;
-        for p in capture {
-            engine.process(p.link, &raw(p), &mut sink).expect("discard");
-        }
-        engine.finish(&mut sink).expect("discard");
-    });
+    let flood_engine = measure(&flood, |capture| engine_pass(capture, &signatures));
     println!(
         "syn flood engine  {flood_engine:>14.0}  {:>12.2}  ({:.2}x the engine's cost per packet on the captures)",
         decode_rate / flood_engine,
