@@ -12,16 +12,21 @@ use sha1::{Digest, Sha1};
 
 /// The id of the flow between `(a, a_port)` and `(b, b_port)` over IP protocol `proto`.
 pub fn v1(seed: u16, proto: u8, a: IpAddr, a_port: u16, b: IpAddr, b_port: u16) -> String {
-    let octets = |ip: IpAddr| match ip {
-        IpAddr::V4(v4) => v4.octets().to_vec(),
-        IpAddr::V6(v6) => v6.octets().to_vec(),
+    // `IpAddr` orders addresses of one family by their network-order bytes, as the
+    // specification orders them.
+    let (lo, hi) = if (a, a_port) <= (b, b_port) {
+        ((a, a_port), (b, b_port))
+    } else {
+        ((b, b_port), (a, a_port))
     };
-    let (a, b) = ((octets(a), a_port), (octets(b), b_port));
-    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
     let mut h = Sha1::new();
     h.update(seed.to_be_bytes());
-    h.update(&lo.0);
-    h.update(&hi.0);
+    for ip in [lo.0, hi.0] {
+        match ip {
+            IpAddr::V4(v4) => h.update(v4.octets()),
+            IpAddr::V6(v6) => h.update(v6.octets()),
+        }
+    }
     h.update([proto, 0]);
     h.update(lo.1.to_be_bytes());
     h.update(hi.1.to_be_bytes());

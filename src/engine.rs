@@ -375,8 +375,7 @@ impl Engine {
         if findings.is_empty() {
             return Ok(());
         }
-        let mut header = packet_header(flow, now, decoded, proto, src_port, dst_port);
-        header.community_id_seed = *community_id_seed;
+        let header = packet_header(flow, now, decoded, src_port, dst_port, *community_id_seed);
         Reporter {
             signatures,
             stats,
@@ -431,9 +430,12 @@ impl Engine {
         if let Some(pending) = flow.pending_tls.take() {
             sink.event(*pending)?;
         }
-        let mut event = flow_event(&flow, reason, &self.signatures);
-        event.header.community_id_seed = self.community_id_seed;
-        sink.event(event)
+        sink.event(flow_event(
+            &flow,
+            reason,
+            &self.signatures,
+            self.community_id_seed,
+        ))
     }
 
     /// Ends every flow (end of input) and writes their records.
@@ -680,9 +682,9 @@ fn packet_header(
     flow: &Flow,
     now: Timestamp,
     decoded: &Decoded<'_>,
-    proto: Transport,
     src_port: u16,
     dest_port: u16,
+    community_id_seed: u16,
 ) -> Header {
     Header {
         timestamp: now,
@@ -691,9 +693,9 @@ fn packet_header(
         src_port,
         dest_ip: decoded.dst,
         dest_port,
-        proto,
+        proto: flow.transport,
         vlans: decoded.vlans,
-        community_id_seed: 0,
+        community_id_seed,
     }
 }
 
@@ -862,7 +864,12 @@ fn orient(flow: &mut Flow, dir: &mut Direction) {
     flow.orientation_known = true;
 }
 
-fn flow_event(flow: &Flow, reason: FlowEndReason, signatures: &Database) -> Event {
+fn flow_event(
+    flow: &Flow,
+    reason: FlowEndReason,
+    signatures: &Database,
+    community_id_seed: u16,
+) -> Event {
     let name_source = if flow.app_proto == Some("quic") {
         MatchSource::QuicSni
     } else {
@@ -889,7 +896,7 @@ fn flow_event(flow: &Flow, reason: FlowEndReason, signatures: &Database) -> Even
             dest_port: flow.server.port,
             proto: flow.transport,
             vlans: flow.vlans,
-            community_id_seed: 0,
+            community_id_seed,
         },
         body: Body::Flow(FlowInfo {
             pkts_toserver: flow.to_server.packets,

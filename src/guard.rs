@@ -75,11 +75,6 @@ impl GuardCounts {
     pub fn get(&self, guard: Guard) -> u64 {
         self.0.get(guard.index()).copied().unwrap_or(0)
     }
-
-    /// Trips of all guards together.
-    pub fn total(&self) -> u64 {
-        self.0.iter().fold(0, |a, b| a.saturating_add(*b))
-    }
 }
 
 impl Serialize for GuardCounts {
@@ -106,6 +101,5 @@ mod tests {
         }
         let names: std::collections::BTreeSet<_> = Guard::ALL.iter().map(|g| g.name()).collect();
         assert_eq!(names.len(), Guard::ALL.len());
-        assert_eq!(counts.total(), 15);
     }
 }

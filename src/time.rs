@@ -63,44 +63,42 @@ impl Timestamp {
 impl fmt::Display for Timestamp {
     /// RFC 3339 in UTC with microseconds: `2024-05-01T12:34:56.789012Z`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secs = self.0.div_euclid(1_000_000);
-        let micros = self.0.rem_euclid(1_000_000);
-        let days = secs.div_euclid(86_400);
-        let of_day = secs.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
+        let [y, m, d, hh, mm, ss, micros] = self.fields();
         write!(
             f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-            of_day / 3600,
-            of_day % 3600 / 60,
-            of_day % 60
+            "{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{micros:06}Z"
         )
     }
 }
 
 impl Timestamp {
+    /// Year, month, day, hour, minute, second and microsecond, UTC.
+    fn fields(self) -> [i64; 7] {
+        let secs = self.0.div_euclid(1_000_000);
+        let of_day = secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+        [
+            y,
+            m,
+            d,
+            of_day / 3600,
+            of_day % 3600 / 60,
+            of_day % 60,
+            self.0.rem_euclid(1_000_000),
+        ]
+    }
+
     /// The RFC 3339 text of a time in years 0 to 9999, written without `fmt`: every event
     /// carries one to three timestamps, and formatting them was a tenth of the cost of
     /// writing a flow record.
     fn rfc3339(self) -> Option<[u8; 27]> {
-        let secs = self.0.div_euclid(1_000_000);
-        let micros = self.0.rem_euclid(1_000_000);
-        let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-        let of_day = secs.rem_euclid(86_400);
-        if !(0..=9999).contains(&y) {
+        let fields = self.fields();
+        if !(0..=9999).contains(&fields[0]) {
             return None;
         }
         let mut out = *b"0000-00-00T00:00:00.000000Z";
-        let fields: [(i64, std::ops::Range<usize>); 7] = [
-            (y, 0..4),
-            (m, 5..7),
-            (d, 8..10),
-            (of_day / 3600, 11..13),
-            (of_day % 3600 / 60, 14..16),
-            (of_day % 60, 17..19),
-            (micros, 20..26),
-        ];
-        for (mut value, range) in fields {
+        let places = [0..4, 5..7, 8..10, 11..13, 14..16, 17..19, 20..26];
+        for (mut value, range) in fields.into_iter().zip(places) {
             for digit in out.get_mut(range)?.iter_mut().rev() {
                 *digit = *b"0123456789".get(usize::try_from(value.rem_euclid(10)).ok()?)?;
                 value = value.div_euclid(10);

@@ -684,6 +684,20 @@ PUT /c HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\
             .expect("finished within the bound")
     }
 
+    /// What a new detecting direction finds in `stream` sent one byte per segment.
+    fn feed_byte_by_byte(stream: &[u8]) -> Vec<Finding> {
+        let mut h = HalfStream::detect(&BufferBudget::default());
+        let mut out = Vec::new();
+        for (i, b) in stream.iter().enumerate() {
+            h.segment(
+                u32::try_from(1 + i).unwrap(),
+                std::slice::from_ref(b),
+                &mut out,
+            );
+        }
+        out
+    }
+
     /// Request heads that start with a method but that httparse rejects or that never end.
     fn malformed_heads() -> Vec<Vec<u8>> {
         let mut many_headers = b"GET / HTTP/1.1\r\n".to_vec();
@@ -711,15 +725,7 @@ PUT /c HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\
             let (whole, split) = within(10, move || {
                 let mut h = HalfStream::detect(&BufferBudget::default());
                 let whole = feed(&mut h, &[(1, &head)]);
-                let mut h = HalfStream::detect(&BufferBudget::default());
-                let mut split = Vec::new();
-                for (i, b) in head.iter().enumerate() {
-                    h.segment(
-                        u32::try_from(1 + i).unwrap(),
-                        std::slice::from_ref(b),
-                        &mut split,
-                    );
-                }
+                let split = feed_byte_by_byte(&head);
                 (whole, split)
             });
             assert_eq!(whole, split, "{shown:?}");
@@ -758,18 +764,7 @@ PUT /c HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\
         }
         head.truncate(http::MAX_HEAD_LEN - 200);
         head.extend_from_slice(b"\r\nX: y\r\n\r\n");
-        let out = within(10, move || {
-            let mut h = HalfStream::detect(&BufferBudget::default());
-            let mut out = Vec::new();
-            for (i, b) in head.iter().enumerate() {
-                h.segment(
-                    u32::try_from(1 + i).unwrap(),
-                    std::slice::from_ref(b),
-                    &mut out,
-                );
-            }
-            out
-        });
+        let out = within(10, move || feed_byte_by_byte(&head));
         assert!(
             matches!(&out[..], [Finding::HttpRequest(r)] if r.url == "/big"),
             "{out:?}"

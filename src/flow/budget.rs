@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// once, far more than a span port has in flight between the two segments of each.
 pub const DEFAULT_BUFFER_MEMCAP_MIB: u32 = 32;
 /// [`DEFAULT_BUFFER_MEMCAP_MIB`] in bytes.
-pub const DEFAULT_BUFFER_BUDGET_BYTES: usize = 32 * 1024 * 1024;
+pub const DEFAULT_BUFFER_BUDGET_BYTES: usize = (DEFAULT_BUFFER_MEMCAP_MIB as usize) << 20;
 
 /// A shared bound on buffered bytes; clones share the same account.
 #[derive(Debug, Clone)]
@@ -37,11 +37,6 @@ impl BufferBudget {
     /// Bytes held now by every [`Charge`] against this budget.
     pub fn used(&self) -> usize {
         self.0.used.load(Ordering::Relaxed)
-    }
-
-    /// The bound.
-    pub fn limit(&self) -> usize {
-        self.0.limit
     }
 }
 

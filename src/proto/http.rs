@@ -134,7 +134,11 @@ impl<'a> HeadFields<'a> {
                 self.body = Some(Body::Length(n));
             }
         } else if name.eq_ignore_ascii_case(b"transfer-encoding")
-            && value.to_ascii_lowercase().ends_with(b"chunked")
+            && value
+                .len()
+                .checked_sub(b"chunked".len())
+                .and_then(|start| value.get(start..))
+                .is_some_and(|last| last.eq_ignore_ascii_case(b"chunked"))
         {
             self.body = Some(Body::Chunked);
         }

@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
@@ -27,9 +27,6 @@ use crate::metrics::{Metrics, OpenAiFlows};
 use crate::signatures::Database;
 use crate::time::Timestamp;
 
-/// The packet loop counts as alive when it ticked within this many seconds.
-const HEALTHY_WITHIN_SECS: i64 = 10;
-
 /// What the endpoint shows, shared with the packet loop.
 #[derive(Clone)]
 pub struct Shared {
@@ -37,9 +34,7 @@ pub struct Shared {
     pub flows: OpenAiFlows,
     /// Set once every capture is open and the packet loop runs.
     pub ready: Arc<AtomicBool>,
-    /// Wall-clock microseconds of the packet loop's last tick.
-    pub heartbeat: Arc<AtomicI64>,
-    /// What the watchdog found of the packet loop.
+    /// When the packet loop started its current work, and on which flow.
     pub packet_loop: Arc<super::watchdog::LoopState>,
     /// The inventory database and the signature database its reports cite.
     pub inventory: Option<(PathBuf, Arc<Database>)>,
@@ -350,21 +345,15 @@ async fn metrics(State(s): State<Shared>) -> impl IntoResponse {
 }
 
 async fn healthz(State(s): State<Shared>) -> impl IntoResponse {
-    if s.packet_loop.is_stalled() {
-        return (
+    match s.packet_loop.stall(Timestamp::now()) {
+        None => (StatusCode::OK, "ok\n".to_owned()),
+        Some(stall) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "the packet loop is stuck inside one batch\n".to_owned(),
-        );
-    }
-    let beat = s.heartbeat.load(Ordering::Relaxed);
-    let age = Timestamp::now().micros().saturating_sub(beat) / 1_000_000;
-    if beat > 0 && age <= HEALTHY_WITHIN_SECS {
-        (StatusCode::OK, "ok\n".to_owned())
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("the packet loop has not run for {age} s\n"),
-        )
+            format!(
+                "the packet loop has been inside one batch for {} s (flow {})\n",
+                stall.seconds, stall.flow_id
+            ),
+        ),
     }
 }
 

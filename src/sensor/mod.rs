@@ -20,7 +20,7 @@ pub mod watchdog;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -305,8 +305,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     metrics.set_signatures(&judging.signatures);
     let open_flows: OpenAiFlows = Arc::default();
     let ready = Arc::new(AtomicBool::new(false));
-    let heartbeat = Arc::new(AtomicI64::new(Timestamp::now().micros()));
-    let loop_state = Arc::new(LoopState::default());
+    let loop_state = Arc::new(LoopState::new(settings.stall_after));
     let mut server = match &settings.http {
         Some(h) => {
             let tls = h
@@ -318,7 +317,6 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
                 metrics: Arc::clone(&metrics),
                 flows: Arc::clone(&open_flows),
                 ready: Arc::clone(&ready),
-                heartbeat: Arc::clone(&heartbeat),
                 packet_loop: Arc::clone(&loop_state),
                 inventory: settings
                     .inventory
@@ -395,13 +393,12 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     engine.publish_activity(loop_state.flow_cell());
     let watchdog = Watchdog::start(
         Arc::clone(&loop_state),
-        settings.stall_after,
         Arc::clone(&metrics),
         Arc::clone(&signals.stop),
     )
     .map_err(io_error("starting the watchdog"))?;
     ready.store(true, Ordering::Relaxed);
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    watchdog::notify_systemd(sd_notify::NotifyState::Ready);
     tracing::info!(
         interfaces = ?settings.interfaces.iter().map(|i| i.interface.as_str()).collect::<Vec<_>>(),
         signatures = %judging.signatures.version,
@@ -447,7 +444,6 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
         }
         last_tick = Instant::now();
         let now = Timestamp::now();
-        heartbeat.store(now.micros(), Ordering::Relaxed);
         if let Err(e) = engine
             .advance(now, &mut assessor)
             .and_then(|()| assessor.tick(now))
@@ -476,7 +472,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
         }
         publish(&metrics, &engine, &assessor, &counts, &open_flows);
     };
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    watchdog::notify_systemd(sd_notify::NotifyState::Stopping);
     capture_stop.store(true, Ordering::Relaxed);
     // After an output error the loop no longer drains the queue: closing it unblocks a
     // capture thread waiting to hand over a batch, so it can end.

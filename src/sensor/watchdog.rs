@@ -1,11 +1,11 @@
 //! The live sensor's watchdog: notices a packet loop stuck inside one batch.
 //!
 //! The packet loop marks when it starts work on what it received and when it is back to
-//! waiting; the engine records the flow it touched last. A thread of its own looks at
-//! these four times a second. Once the loop has been busy longer than the bound,
-//! `/healthz` fails, `aigress_packet_loop_stalled` goes to 1 and the stall is logged with
-//! its flow id (the `flow_id` of that flow's events); when the loop comes back, all three
-//! say so. Under systemd (`WatchdogSec=`), the watchdog pings only while the loop is
+//! waiting; the engine records the flow it touched last. Once the loop has been busy
+//! longer than the bound, `/healthz` (which reads the same marks) fails; a thread of its
+//! own, looking four times a second, sets `aigress_packet_loop_stalled` to 1 and logs the
+//! stall with its flow id (the `flow_id` of that flow's events). When the loop comes
+//! back, all three say so. Under systemd (`WatchdogSec=`), the watchdog pings only while the loop is
 //! healthy, so a stuck sensor is killed and restarted; the inventory store keeps every
 //! batch written before. A stop requested while the loop is stuck ends the process
 //! after one more bound, since the loop cannot drain.
@@ -24,15 +24,16 @@ pub const DEFAULT_STALL_AFTER: Duration = Duration::from_secs(5);
 /// How often the watchdog looks.
 const CHECK_EVERY: Duration = Duration::from_millis(250);
 
-/// What the packet loop publishes for the watchdog, and what the watchdog concludes.
-#[derive(Debug, Default)]
+/// What the packet loop publishes for the watchdog and `/healthz`.
+#[derive(Debug)]
 pub struct LoopState {
+    /// How long the loop may stay busy before it counts as stalled.
+    bound: Duration,
     /// Wall-clock microseconds at which the loop started its current work; 0 while it
     /// waits for packets.
     busy_since: AtomicI64,
     /// The id of the flow the engine touched last (shared with the engine).
     flow: Arc<AtomicU64>,
-    stalled: AtomicBool,
 }
 
 /// A stall, as `/healthz` and the log describe it.
@@ -43,6 +44,15 @@ pub struct Stall {
 }
 
 impl LoopState {
+    /// A loop that counts as stalled once busy for longer than `bound`.
+    pub fn new(bound: Duration) -> Self {
+        Self {
+            bound,
+            busy_since: AtomicI64::new(0),
+            flow: Arc::default(),
+        }
+    }
+
     /// The cell the engine writes the current flow's id to.
     pub fn flow_cell(&self) -> Arc<AtomicU64> {
         Arc::clone(&self.flow)
@@ -59,8 +69,12 @@ impl LoopState {
         self.busy_since.store(0, Ordering::Relaxed);
     }
 
-    /// The stall at `now`, if the loop has been busy for longer than `bound`.
-    pub fn stall(&self, now: Timestamp, bound: Duration) -> Option<Stall> {
+    /// The stall at `now`, if the loop has been busy for longer than its bound.
+    pub fn stall(&self, now: Timestamp) -> Option<Stall> {
+        self.busy_longer_than(now, self.bound)
+    }
+
+    fn busy_longer_than(&self, now: Timestamp, bound: Duration) -> Option<Stall> {
         let since = self.busy_since.load(Ordering::Relaxed);
         let busy = now.micros().saturating_sub(since);
         let bound = i64::try_from(bound.as_micros()).unwrap_or(i64::MAX);
@@ -68,11 +82,6 @@ impl LoopState {
             seconds: busy / 1_000_000,
             flow_id: self.flow.load(Ordering::Relaxed),
         })
-    }
-
-    /// Whether the watchdog last found the loop stalled.
-    pub fn is_stalled(&self) -> bool {
-        self.stalled.load(Ordering::Relaxed)
     }
 }
 
@@ -83,13 +92,12 @@ pub struct Watchdog {
 }
 
 impl Watchdog {
-    /// Starts watching `state` with `bound`; `stop_requested` is the sensor's SIGTERM flag.
+    /// Starts watching `state`; `stop_requested` is the sensor's SIGTERM flag.
     ///
     /// # Errors
     /// When the thread cannot be started.
     pub fn start(
         state: Arc<LoopState>,
-        bound: Duration,
         metrics: Arc<Metrics>,
         stop_requested: Arc<AtomicBool>,
     ) -> std::io::Result<Self> {
@@ -103,11 +111,12 @@ impl Watchdog {
             .name("watchdog".into())
             .spawn(move || {
                 let mut last_ping = std::time::Instant::now();
+                let mut was_stalled = false;
                 while !done.load(Ordering::Relaxed) {
                     std::thread::sleep(CHECK_EVERY);
                     let now = Timestamp::now();
-                    let stall = state.stall(now, bound);
-                    let was = state.stalled.swap(stall.is_some(), Ordering::Relaxed);
+                    let stall = state.stall(now);
+                    let was = std::mem::replace(&mut was_stalled, stall.is_some());
                     match (stall, was) {
                         (Some(s), false) => {
                             metrics.set_loop_stalled(true);
@@ -124,11 +133,13 @@ impl Watchdog {
                         _ => {}
                     }
                     if systemd && stall.is_none() && last_ping.elapsed() >= ping_every {
-                        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+                        notify_systemd(sd_notify::NotifyState::Watchdog);
                         last_ping = std::time::Instant::now();
                     }
                     if stop_requested.load(Ordering::Relaxed)
-                        && state.stall(now, bound.saturating_mul(2)).is_some()
+                        && state
+                            .busy_longer_than(now, state.bound.saturating_mul(2))
+                            .is_some()
                     {
                         tracing::error!(
                             "Stopping while the packet loop is stuck: exiting without draining."
@@ -141,6 +152,14 @@ impl Watchdog {
             stop,
             thread: Some(thread),
         })
+    }
+}
+
+/// Tells systemd `state` when it runs the sensor (`Type=notify`); elsewhere it does
+/// nothing. A failure is logged, never fatal: the sensor works without systemd.
+pub fn notify_systemd(state: sd_notify::NotifyState<'_>) {
+    if let Err(e) = sd_notify::notify(false, &[state]) {
+        tracing::debug!(error = %e, "Could not notify systemd.");
     }
 }
 
@@ -159,22 +178,21 @@ mod tests {
 
     #[test]
     fn a_loop_busy_past_the_bound_is_a_stall_on_its_flow() {
-        let state = LoopState::default();
+        let state = LoopState::new(Duration::from_secs(5));
         let t0 = Timestamp::from_micros(1_000_000_000);
-        let bound = Duration::from_secs(5);
-        assert_eq!(state.stall(t0, bound), None, "idle is never a stall");
+        assert_eq!(state.stall(t0), None, "idle is never a stall");
         state.busy(t0);
         state.flow_cell().store(42, Ordering::Relaxed);
         let at = |s: i64| Timestamp::from_micros(t0.micros() + s * 1_000_000);
-        assert_eq!(state.stall(at(5), bound), None);
+        assert_eq!(state.stall(at(5)), None);
         assert_eq!(
-            state.stall(at(7), bound),
+            state.stall(at(7)),
             Some(Stall {
                 seconds: 7,
                 flow_id: 42
             })
         );
         state.idle();
-        assert_eq!(state.stall(at(60), bound), None);
+        assert_eq!(state.stall(at(60)), None);
     }
 }
