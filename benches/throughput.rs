@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use aigress::capture::{FileSource, Next};
 use aigress::decode::{self, LinkType};
-use aigress::engine::{Engine, EngineConfig, RawPacket};
+use aigress::engine::{Engine, EngineConfig, PacketSource, RawPacket};
 use aigress::event::{Event, EventSink};
 use aigress::landing::LandingContext;
 use aigress::output::JsonSink;
@@ -31,6 +31,8 @@ use aigress::time::Timestamp;
 
 struct Packet {
     link: LinkType,
+    /// The packet's number in its capture, from 1.
+    number: u64,
     timestamp: Timestamp,
     wire_len: u32,
     data: Vec<u8>,
@@ -59,6 +61,7 @@ fn load() -> Vec<Vec<Packet>> {
             while let Next::Packet(p) = source.next_packet() {
                 packets.push(Packet {
                     link,
+                    number: packets.len() as u64 + 1,
                     timestamp: p.timestamp,
                     wire_len: p.wire_len,
                     data: p.data.to_vec(),
@@ -83,6 +86,7 @@ fn raw(p: &Packet) -> RawPacket<'_> {
         timestamp: p.timestamp,
         data: &p.data,
         wire_len: p.wire_len,
+        source: PacketSource::File { packet: p.number },
     }
 }
 
@@ -107,6 +111,7 @@ fn syn_flood(n: u32) -> Vec<Packet> {
             f.extend_from_slice(&[0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
             Packet {
                 link: LinkType::Ethernet,
+                number: u64::from(i) + 1,
                 timestamp: Timestamp::from_micros(1_700_000_000_000_000 + i64::from(i) * 10),
                 wire_len: f.len() as u32,
                 data: f,

@@ -14,8 +14,8 @@ use serde::Serialize;
 
 use crate::alert::dedup::{DedupKey, Deduper};
 use crate::alert::sinks::{AlertSink, SinkStats};
-use crate::alert::{AlertInfo, Verdict};
-use crate::event::{Body, Event, EventSink, Header, Transport};
+use crate::alert::{AlertInfo, UploadInfo, Verdict};
+use crate::event::{AlertApp, Body, Event, EventSink, Header, Transport};
 use crate::inventory::KnownPairs;
 use crate::landing::{Landing, LandingContext};
 use crate::policy::{Finding, Policy};
@@ -37,10 +37,25 @@ pub struct AssessStats {
 const MAX_PAIRS: usize = 262_144;
 
 /// What the assessor remembers about a flow until its flow event.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 struct FlowState {
     verdict: Option<Verdict>,
     gap_reported: bool,
+    /// The flow's first AI event, judged: what a `large_upload` alert raised before the
+    /// flow ends is about.
+    first_ai: Option<Box<Event>>,
+    /// Bytes to the server already added to the upload tally.
+    counted: u64,
+}
+
+/// What one internal host sent one AI product (vendor and product) in the current
+/// `large_upload` window.
+#[derive(Debug, Clone, Copy)]
+struct UploadTally {
+    start: Timestamp,
+    bytes: u64,
+    flows: u64,
+    fired: bool,
 }
 
 /// Landing, policy and alerts, in front of an event sink.
@@ -55,6 +70,8 @@ pub struct Assessor<'a> {
     pairs: HashSet<(IpAddr, String)>,
     /// Pairs an inventory recorded before this run.
     known: KnownPairs,
+    /// Upload tallies by (internal host, vendor, product), for `large_upload`.
+    uploads: HashMap<(IpAddr, String, String), UploadTally>,
     stats: AssessStats,
     pending: Vec<Event>,
 }
@@ -77,6 +94,7 @@ impl<'a> Assessor<'a> {
             flows: HashMap::new(),
             pairs: HashSet::new(),
             known: KnownPairs::default(),
+            uploads: HashMap::new(),
             stats: AssessStats::default(),
             pending: Vec::new(),
         }
@@ -159,7 +177,26 @@ impl<'a> Assessor<'a> {
         verdict: Verdict,
         landing: Option<&Landing>,
     ) {
-        let now = event.header.timestamp;
+        self.raise_at(
+            event,
+            event.header.timestamp,
+            finding,
+            verdict,
+            landing,
+            None,
+        );
+    }
+
+    /// [`Self::raise`] at time `now`, with the upload figures of a `large_upload` alert.
+    fn raise_at(
+        &mut self,
+        event: &Event,
+        now: Timestamp,
+        finding: Finding,
+        verdict: Verdict,
+        landing: Option<&Landing>,
+        upload: Option<UploadInfo>,
+    ) {
         let alert = Event {
             header: event.header.clone(),
             body: Body::Alert(AlertInfo {
@@ -172,6 +209,8 @@ impl<'a> Assessor<'a> {
                 summary: false,
                 first_seen: now,
                 last_seen: now,
+                app: AlertApp::of(&event.body),
+                upload,
             }),
             ai: event.ai.clone(),
             landing: landing.cloned(),
@@ -204,6 +243,10 @@ impl<'a> Assessor<'a> {
         let judgement = policy.judge(h.src_ip, ai, landing);
         let verdict = judgement.verdict;
         state.verdict = Some(verdict);
+        let mut first = event.clone();
+        first.landing = Some(landing.clone());
+        first.verdict = Some(verdict);
+        state.first_ai = Some(Box::new(first));
         let n = self.stats.verdicts.entry(verdict.as_str()).or_default();
         *n = n.saturating_add(1);
         // Source addresses come from packets: bound the set, at the price of calling a
@@ -225,6 +268,101 @@ impl<'a> Assessor<'a> {
             self.raise(event, f, verdict, Some(landing));
         }
         Some(verdict)
+    }
+
+    /// Takes the bytes open AI flows have sent so far (`(flow id, bytes to the server)`),
+    /// so a large upload is reported while its flow is still open.
+    ///
+    /// # Errors
+    /// The inner sink's or an alert sink's I/O errors.
+    pub fn upload_progress(&mut self, sent: &[(u64, u64)], now: Timestamp) -> io::Result<()> {
+        for &(flow_id, bytes) in sent {
+            self.count_upload(flow_id, bytes, now, None);
+        }
+        for alert in std::mem::take(&mut self.pending) {
+            self.emit_alert(alert)?;
+        }
+        Ok(())
+    }
+
+    /// Adds what the flow sent since last counted to its (host, vendor, product) tally, and
+    /// raises `large_upload` when the tally passes its limit within the window. `ended`
+    /// is the flow's record, when it ended.
+    fn count_upload(&mut self, flow_id: u64, bytes: u64, now: Timestamp, ended: Option<&Event>) {
+        let Some(policy) = self.policy.as_ref().map(Arc::clone) else {
+            return;
+        };
+        let Some(state) = self.flows.get_mut(&flow_id) else {
+            return;
+        };
+        let Some(first) = state.first_ai.as_deref() else {
+            return;
+        };
+        let Some(ai) = first.ai.as_ref() else {
+            return;
+        };
+        let delta = bytes.saturating_sub(state.counted);
+        let new_flow = state.counted == 0;
+        state.counted = state.counted.max(bytes);
+        if delta == 0 {
+            return;
+        }
+        let src = first.header.src_ip;
+        if self.uploads.len() >= MAX_PAIRS {
+            tracing::warn!(
+                tallies = MAX_PAIRS,
+                "Too many (host, product) upload tallies to keep; starting afresh."
+            );
+            self.uploads.clear();
+        }
+        let tally = self
+            .uploads
+            .entry((src, ai.vendor.clone(), ai.product.clone()))
+            .or_insert(UploadTally {
+                start: now,
+                bytes: 0,
+                flows: 0,
+                fired: false,
+            });
+        if now.micros_since(tally.start) > policy.large_upload.window {
+            *tally = UploadTally {
+                start: now,
+                bytes: 0,
+                flows: 0,
+                fired: false,
+            };
+        }
+        tally.bytes = tally.bytes.saturating_add(delta);
+        if new_flow {
+            tally.flows = tally.flows.saturating_add(1);
+        }
+        let limit = policy.large_upload.limit(ai.kind);
+        if tally.fired || tally.bytes <= limit {
+            return;
+        }
+        tally.fired = true;
+        let tally = *tally;
+        let Some(finding) = policy.large_upload(src, ai, tally.bytes, tally.flows) else {
+            return;
+        };
+        let about = ended.unwrap_or(first).clone();
+        let verdict = first.verdict.unwrap_or(Verdict::Approved);
+        let landing = first.landing.clone();
+        let upload = UploadInfo {
+            bytes_toserver: tally.bytes,
+            flows: tally.flows,
+            limit,
+            window_seconds: u64::try_from(policy.large_upload.window / 1_000_000).unwrap_or(0),
+            window_start: tally.start,
+        };
+        self.raise_at(
+            &about,
+            now,
+            finding,
+            verdict,
+            landing.as_ref(),
+            Some(upload),
+        );
     }
 
     /// Reports what hides a flow's destination, once per flow.
@@ -319,7 +457,8 @@ impl EventSink for Assessor<'_> {
             }
             self.check_visibility(&event);
         }
-        if matches!(event.body, Body::Flow(_)) {
+        if let Body::Flow(f) = &event.body {
+            self.count_upload(event.header.flow_id, f.bytes_toserver, f.end, Some(&event));
             self.flows.remove(&event.header.flow_id);
         }
         let alerts = std::mem::take(&mut self.pending);

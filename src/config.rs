@@ -69,6 +69,8 @@ pub struct EngineSection {
     pub buffer_memcap: Option<u32>,
     /// The seed of every event's Community ID.
     pub community_id_seed: Option<u16>,
+    /// The word DNS query events carry in `dns.type`: `query` or `request`.
+    pub dns_request_type: Option<crate::event::DnsRequestType>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

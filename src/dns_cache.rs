@@ -124,6 +124,7 @@ mod tests {
     fn answer(name: &str, ip: [u8; 4], ttl: u32) -> Message {
         Message {
             id: 1,
+            flags: 0x8180,
             response: true,
             opcode: 0,
             rcode: 0,

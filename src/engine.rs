@@ -16,7 +16,8 @@ use crate::decode::defrag::{DefragStats, Defragmenter, Reassembled};
 use crate::decode::{self, DecodeError, Decoded, L4, LinkType, TcpSegment};
 use crate::dns_cache::{DnsCache, DnsCacheStats};
 use crate::event::{
-    AiInfo, Body, DnsInfo, Event, EventSink, FlowEndReason, FlowInfo, Header, QuicInfo, Transport,
+    AiInfo, Body, DnsInfo, DnsRequestType, Event, EventSink, FlowEndReason, FlowInfo, Header,
+    QuicInfo, Transport,
 };
 use crate::flow::app::Finding;
 use crate::flow::budget::BufferBudget;
@@ -46,6 +47,8 @@ pub struct EngineConfig {
     pub buffer_budget_bytes: usize,
     /// The seed of every event's Community ID; tools that correlate must use the same.
     pub community_id_seed: u16,
+    /// The word DNS query events carry in `dns.type`.
+    pub dns_request_type: DnsRequestType,
 }
 
 impl Default for EngineConfig {
@@ -55,6 +58,7 @@ impl Default for EngineConfig {
             dns_cache_entries: crate::dns_cache::DEFAULT_CAPACITY,
             buffer_budget_bytes: crate::flow::budget::DEFAULT_BUFFER_BUDGET_BYTES,
             community_id_seed: 0,
+            dns_request_type: DnsRequestType::Query,
         }
     }
 }
@@ -66,6 +70,16 @@ pub struct RawPacket<'a> {
     pub data: &'a [u8],
     /// The frame's length on the wire; more than `data.len()` when the snap length cut it.
     pub wire_len: u32,
+    pub source: PacketSource,
+}
+
+/// Where a packet came from, for the `pcap_cnt` and `in_iface` of its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PacketSource {
+    /// The packet's number in its capture file, from 1.
+    File { packet: u64 },
+    /// An interface, by its position in [`Engine::name_interfaces`].
+    Interface(u16),
 }
 
 /// What the engine counted over a run.
@@ -154,6 +168,9 @@ pub struct Engine {
     /// What unfinished messages of all flows may hold.
     buffers: BufferBudget,
     community_id_seed: u16,
+    dns_request_type: DnsRequestType,
+    /// Interface names by [`PacketSource::Interface`] number, for `in_iface`.
+    interfaces: Vec<Arc<str>>,
     stats: Stats,
     /// Reused buffers, so the packet path does not allocate for them.
     findings: Vec<Finding>,
@@ -174,12 +191,19 @@ impl Engine {
             dns_cache: DnsCache::new(config.dns_cache_entries),
             buffers: BufferBudget::new(config.buffer_budget_bytes),
             community_id_seed: config.community_id_seed,
+            dns_request_type: config.dns_request_type,
+            interfaces: Vec::new(),
             stats: Stats::default(),
             findings: Vec::new(),
             ended: Vec::new(),
             last_seen: Timestamp::default(),
             activity: None,
         }
+    }
+
+    /// Names the interfaces [`PacketSource::Interface`] numbers, in order.
+    pub fn name_interfaces<I: IntoIterator<Item = S>, S: AsRef<str>>(&mut self, names: I) {
+        self.interfaces = names.into_iter().map(|n| Arc::from(n.as_ref())).collect();
     }
 
     /// Publishes the id of each packet's flow to `cell` before inspecting it.
@@ -241,7 +265,7 @@ impl Engine {
         self.flows.expire(now, &mut self.ended);
         self.end_flows(sink)?;
         for partial in self.defrag.expire(now) {
-            self.datagram(&partial, sink)?;
+            self.datagram(&partial, None, sink)?;
         }
         Ok(())
     }
@@ -266,9 +290,10 @@ impl Engine {
         self.flows.expire(now, &mut self.ended);
         self.end_flows(sink)?;
         for partial in self.defrag.expire(now) {
-            self.datagram(&partial, sink)?;
+            self.datagram(&partial, None, sink)?;
         }
 
+        let source = Some(packet.source);
         let decoded = match decode::decode(link, packet.data) {
             Ok(d) => d,
             Err(e) => {
@@ -286,15 +311,21 @@ impl Engine {
                 packet.wire_len,
             );
             return match whole {
-                Some(datagram) => self.datagram(&datagram, sink),
+                Some(datagram) => self.datagram(&datagram, source, sink),
                 None => Ok(()),
             };
         }
-        self.transport(now, packet.wire_len, &decoded, sink)
+        self.transport(now, packet.wire_len, &decoded, source, sink)
     }
 
-    /// Continues with a reassembled datagram, or with the start of one that never completed.
-    fn datagram(&mut self, datagram: &Reassembled, sink: &mut dyn EventSink) -> io::Result<()> {
+    /// Continues with a reassembled datagram, or with the start of one that never completed
+    /// (`source` is the packet that completed it, if one did).
+    fn datagram(
+        &mut self,
+        datagram: &Reassembled,
+        source: Option<PacketSource>,
+        sink: &mut dyn EventSink,
+    ) -> io::Result<()> {
         match decode::decode_transport(
             datagram.src,
             datagram.dst,
@@ -304,7 +335,7 @@ impl Engine {
         ) {
             Ok(inner) => {
                 let wire_len = u32::try_from(datagram.wire_bytes).unwrap_or(u32::MAX);
-                self.transport(datagram.first_seen, wire_len, &inner, sink)
+                self.transport(datagram.first_seen, wire_len, &inner, source, sink)
             }
             Err(e) => {
                 self.stats.decode.add(e);
@@ -320,6 +351,7 @@ impl Engine {
         now: Timestamp,
         wire_len: u32,
         decoded: &Decoded<'_>,
+        source: Option<PacketSource>,
         sink: &mut dyn EventSink,
     ) -> io::Result<()> {
         let (proto, src_port, dst_port) = match decoded.l4 {
@@ -350,13 +382,19 @@ impl Engine {
             buffers,
             activity,
             community_id_seed,
+            dns_request_type,
+            interfaces,
             ..
         } = self;
+        let interface = match source {
+            Some(PacketSource::Interface(i)) => Some(i),
+            _ => None,
+        };
         let key = FlowKey::new(proto, src, dst, decoded.vlans);
         let cache = &*dns_cache;
         let Some(flow) = flows.get_or_insert(
             key,
-            |id| new_flow(id, decoded, src, dst, now, cache),
+            |id| new_flow(id, decoded, src, dst, now, cache, interface),
             now,
             ended,
         ) else {
@@ -375,13 +413,29 @@ impl Engine {
         if findings.is_empty() {
             return Ok(());
         }
-        let header = packet_header(flow, now, decoded, src_port, dst_port, *community_id_seed);
+        let header = Header {
+            timestamp: now,
+            flow_id: flow.id,
+            src_ip: decoded.src,
+            src_port,
+            dest_ip: decoded.dst,
+            dest_port: dst_port,
+            proto: flow.transport,
+            vlans: decoded.vlans,
+            community_id_seed: *community_id_seed,
+            pcap_cnt: match source {
+                Some(PacketSource::File { packet }) => Some(packet),
+                _ => None,
+            },
+            in_iface: interface_name(interfaces, interface),
+        };
         Reporter {
             signatures,
             stats,
             dns_cache,
             sink,
             now,
+            dns_request_type: *dns_request_type,
         }
         .apply(flow, dir, &header, findings)
     }
@@ -430,12 +484,9 @@ impl Engine {
         if let Some(pending) = flow.pending_tls.take() {
             sink.event(*pending)?;
         }
-        sink.event(flow_event(
-            &flow,
-            reason,
-            &self.signatures,
-            self.community_id_seed,
-        ))
+        let mut event = flow_event(&flow, reason, &self.signatures, self.community_id_seed);
+        event.header.in_iface = interface_name(&self.interfaces, flow.interface);
+        sink.event(event)
     }
 
     /// Ends every flow (end of input) and writes their records.
@@ -444,7 +495,7 @@ impl Engine {
     /// The sink's I/O errors.
     pub fn finish(&mut self, sink: &mut dyn EventSink) -> io::Result<()> {
         for partial in self.defrag.flush() {
-            self.datagram(&partial, sink)?;
+            self.datagram(&partial, None, sink)?;
         }
         for flow in self.flows.drain() {
             self.end_flow(flow, FlowEndReason::Shutdown, sink)?;
@@ -506,6 +557,7 @@ fn new_flow(
     dst: Endpoint,
     now: Timestamp,
     cache: &DnsCache,
+    interface: Option<u16>,
 ) -> Flow {
     let (transport, (client, server), orientation_known) = match decoded.l4 {
         L4::Tcp(seg) => match (seg.syn, seg.ack) {
@@ -540,6 +592,7 @@ fn new_flow(
         dns_name: cache.lookup(server.ip, now).map(str::to_owned),
         pending_tls: None,
         hello_unreadable: false,
+        interface,
     }
 }
 
@@ -678,25 +731,9 @@ fn count(flow: &mut Flow, dir: Direction, now: Timestamp, wire_len: u32) {
     flow.last_seen = flow.last_seen.max(now);
 }
 
-fn packet_header(
-    flow: &Flow,
-    now: Timestamp,
-    decoded: &Decoded<'_>,
-    src_port: u16,
-    dest_port: u16,
-    community_id_seed: u16,
-) -> Header {
-    Header {
-        timestamp: now,
-        flow_id: flow.id,
-        src_ip: decoded.src,
-        src_port,
-        dest_ip: decoded.dst,
-        dest_port,
-        proto: flow.transport,
-        vlans: decoded.vlans,
-        community_id_seed,
-    }
+/// The name of interface `number`, shared by every event from it.
+fn interface_name(names: &[Arc<str>], number: Option<u16>) -> Option<Arc<str>> {
+    names.get(usize::from(number?)).map(Arc::clone)
 }
 
 /// Where findings go: counters, the DNS cache, and the event sink.
@@ -706,6 +743,7 @@ struct Reporter<'a> {
     dns_cache: &'a mut DnsCache,
     sink: &'a mut dyn EventSink,
     now: Timestamp,
+    dns_request_type: DnsRequestType,
 }
 
 impl Reporter<'_> {
@@ -801,7 +839,7 @@ impl Reporter<'_> {
                     });
                     self.sink.event(Event {
                         header: header.clone(),
-                        body: Body::Dns(DnsInfo::from_message(&message)),
+                        body: Body::Dns(DnsInfo::from_message(&message, self.dns_request_type)),
                         ai,
                         landing: None,
                         verdict: None,
@@ -897,6 +935,8 @@ fn flow_event(
             proto: flow.transport,
             vlans: flow.vlans,
             community_id_seed,
+            pcap_cnt: None,
+            in_iface: None,
         },
         body: Body::Flow(FlowInfo {
             pkts_toserver: flow.to_server.packets,

@@ -2,10 +2,14 @@
 //! exists, so SIEM pipelines that read Suricata read aigress unchanged).
 //!
 //! Every event has `timestamp`, `flow_id`, `event_type`, `src_ip`, `src_port`, `dest_ip`,
-//! `dest_port`, `proto` and, when the frame was tagged, `vlan`; then one object named after
-//! the event type. The README's event reference documents each field.
+//! `dest_port`, `proto`, `community_id` and, when the frame was tagged, `vlan`; `pcap_cnt`
+//! (from a file) or `in_iface` (live); then one object named after the event type. Every
+//! field Suricata's EVE schema defines has Suricata's name, type and format, and fields
+//! Suricata omits when empty are omitted, not null. `schema/eve.schema.json` is the schema
+//! of what aigress writes; EVENTS.md documents each field.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
@@ -53,6 +57,10 @@ pub struct Header {
     pub vlans: Vlans,
     /// The seed of the event's `community_id` (0 unless configured).
     pub community_id_seed: u16,
+    /// The number of the packet in the capture that produced the event (files only).
+    pub pcap_cnt: Option<u64>,
+    /// The interface the packet was captured on (live capture only).
+    pub in_iface: Option<Arc<str>>,
 }
 
 #[cfg(test)]
@@ -69,6 +77,8 @@ impl Header {
             proto: Transport::Tcp,
             vlans: Vlans::default(),
             community_id_seed: 0,
+            pcap_cnt: None,
+            in_iface: None,
         }
     }
 }
@@ -76,11 +86,16 @@ impl Header {
 /// A TLS ClientHello.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TlsInfo {
-    /// server_name; null when the ClientHello has none. With ECH, the outer (public) name.
+    /// server_name; absent when the ClientHello has none. With ECH, the outer (public)
+    /// name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sni: Option<String>,
-    /// ALPN protocols offered, in the client's order.
+    /// ALPN protocols offered, in the client's order (also written as Suricata's
+    /// `client_alpns` when there are any).
     pub alpn: Vec<String>,
-    /// The version the server chose (from its ServerHello), null when none was seen.
+    /// The version the server chose (from its ServerHello), in Suricata's words
+    /// ([`crate::proto::tls::version_name`]); absent when no ServerHello was seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// The highest version the client offered.
     pub client_version: String,
@@ -113,6 +128,8 @@ pub struct AiInfo {
     /// What was matched: `sni`, `quic_sni`, `http_host`, `dns_query`, `dns_name`,
     /// `ip_range` (or `query` from the command line).
     pub match_source: &'static str,
+    /// The name (or address) that matched, lower case, without port or trailing dot.
+    pub host: String,
     /// `yes`, `no`, `opt_out` or `unknown`: whether inputs train the vendor's models by
     /// default.
     pub trains_on_inputs: &'static str,
@@ -141,21 +158,23 @@ pub struct AiInfo {
 /// A QUIC ClientHello (or a Google QUIC CHLO).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct QuicInfo {
-    /// The QUIC version of the Initial packets, as 8 hex digits (`0x00000001` is v1,
-    /// `0x6b3343cf` v2, `0xff00001d` draft-29, `0x51303530` Google's Q050).
+    /// The QUIC version of the Initial packets as Suricata writes it
+    /// ([`crate::proto::quic::version_text`]: `1`, `v2`, `ff00001d`, `Q050`).
     pub version: String,
-    /// server_name (the CHLO's SNI tag for Google QUIC); null when absent.
+    /// server_name (the CHLO's SNI tag for Google QUIC); absent when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sni: Option<String>,
     pub alpn: Vec<String>,
-    /// The JA4 fingerprint, with the `q` prefix; null for Google QUIC CHLOs, which are
+    /// The JA4 fingerprint, with the `q` prefix; absent for Google QUIC CHLOs, which are
     /// not TLS.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ja4: Option<String>,
     pub ech: bool,
     pub pq_key_share: bool,
     pub resumption: bool,
     pub malformed: bool,
     /// The Google QUIC user agent id (`UAID`), e.g. a Chrome version.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "ua", skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
 }
 
@@ -192,22 +211,100 @@ impl QuicInfo {
 /// An HTTP/1.x request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HttpInfo {
-    /// The Host header as sent (port included), null when absent.
+    /// The Host header's name, without a port; absent when there is no Host header.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// The port the Host header names, when it names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_port: Option<u16>,
     pub http_method: String,
     /// The request target without its query string: queries can carry personal data.
     pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub http_user_agent: Option<String>,
+}
+
+impl HttpInfo {
+    /// Splits a Host header's value as Suricata does: `api.example:8080` is hostname
+    /// `api.example` and port 8080; `[2001:db8::1]:80` is `2001:db8::1` and 80.
+    pub fn split_host(host: &str) -> (String, Option<u16>) {
+        if let Some(v6) = host.strip_prefix('[') {
+            return match v6.split_once(']') {
+                Some((addr, rest)) => (
+                    addr.to_owned(),
+                    rest.strip_prefix(':').and_then(|p| p.parse().ok()),
+                ),
+                None => (host.to_owned(), None),
+            };
+        }
+        match host.rsplit_once(':') {
+            Some((name, port)) if !name.contains(':') => match port.parse() {
+                Ok(port) => (name.to_owned(), Some(port)),
+                Err(_) => (host.to_owned(), None),
+            },
+            _ => (host.to_owned(), None),
+        }
+    }
+}
+
+/// The DNS message types as aigress writes them. Suricata's EVE version 3 says `request`
+/// where aigress says `query`; `--dns-request-type request` writes Suricata's word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DnsRequestType {
+    #[default]
+    Query,
+    Request,
+}
+
+impl std::str::FromStr for DnsRequestType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "query" => Ok(Self::Query),
+            "request" => Ok(Self::Request),
+            other => Err(format!("{other:?}: expected query or request")),
+        }
+    }
+}
+
+impl DnsRequestType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Query => "query",
+            Self::Request => "request",
+        }
+    }
 }
 
 /// A DNS query or response, in Suricata's EVE version 3 layout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DnsInfo {
+    /// The layout's version, 3.
+    pub version: u8,
+    /// `query` (or `request`, see [`DnsRequestType`]) or `response`.
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub id: u16,
-    /// The response code by name; null on queries.
-    pub rcode: Option<String>,
+    /// The header's flags word in hex, as Suricata writes it (`8180`).
+    pub flags: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub qr: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub aa: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tc: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rd: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ra: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub z: bool,
+    pub opcode: u8,
+    /// The response code by name (`NOERROR` on queries too, as Suricata writes it).
+    pub rcode: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub queries: Vec<DnsQuery>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub answers: Vec<DnsAnswer>,
@@ -250,12 +347,26 @@ pub struct SvcbInfo {
 
 impl DnsInfo {
     /// The EVE form of a parsed message.
-    pub fn from_message(m: &dns::Message) -> Self {
+    pub fn from_message(m: &dns::Message, request_type: DnsRequestType) -> Self {
         let records = |rs: &[dns::Record]| rs.iter().map(DnsAnswer::from_record).collect();
+        let bit = |mask: u16| m.flags & mask != 0;
         DnsInfo {
-            kind: if m.response { "response" } else { "query" },
+            version: 3,
+            kind: if m.response {
+                "response"
+            } else {
+                request_type.as_str()
+            },
             id: m.id,
-            rcode: m.response.then(|| dns::rcode_name(m.rcode)),
+            flags: format!("{:x}", m.flags),
+            qr: bit(0x8000),
+            aa: bit(0x0400),
+            tc: bit(0x0200),
+            rd: bit(0x0100),
+            ra: bit(0x0080),
+            z: bit(0x0040),
+            opcode: m.opcode,
+            rcode: dns::rcode_name(m.rcode),
             queries: m
                 .questions
                 .iter()
@@ -329,7 +440,9 @@ pub struct FlowInfo {
     pub pkts_toclient: u64,
     pub bytes_toserver: u64,
     pub bytes_toclient: u64,
+    #[serde(serialize_with = "crate::time::serialize_eve")]
     pub start: Timestamp,
+    #[serde(serialize_with = "crate::time::serialize_eve")]
     pub end: Timestamp,
     /// Seconds from start to end.
     pub age: u64,
@@ -340,9 +453,12 @@ pub struct FlowInfo {
     /// top level of the event, as Suricata does.
     #[serde(skip)]
     pub app_proto: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sni: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub http_host: Option<String>,
     /// The name a DNS answer seen earlier resolved to the server's address.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dns_name: Option<String>,
     /// A TLS or QUIC ClientHello started but could not be read (lost segments, a bound,
     /// malformed); written only when true.
@@ -383,16 +499,51 @@ pub struct Event {
     pub ai: Option<AiInfo>,
     /// Where the data of an AI flow lands.
     pub landing: Option<Landing>,
-    /// The policy's verdict on an AI flow, when a policy is applied.
+    /// The policy's verdict on an AI flow, when a policy is applied. Written as
+    /// `policy_verdict`: Suricata's `verdict` is an object about packet actions.
     pub verdict: Option<Verdict>,
+}
+
+/// A TLS object with Suricata's `client_alpns` beside aigress's `alpn`.
+#[derive(Serialize)]
+struct TlsEve<'a> {
+    #[serde(flatten)]
+    info: &'a TlsInfo,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    client_alpns: &'a [String],
+}
+
+impl<'a> From<&'a TlsInfo> for TlsEve<'a> {
+    fn from(info: &'a TlsInfo) -> Self {
+        Self {
+            info,
+            client_alpns: &info.alpn,
+        }
+    }
+}
+
+/// The name of a server as a flow record knows it, written as the app-layer object of an
+/// alert raised by a flow record (`{"tls": {"sni": …}}`).
+#[derive(Serialize)]
+struct ServerName<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sni: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hostname: Option<&'a str>,
 }
 
 impl Serialize for Event {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let h = &self.header;
         let mut m = s.serialize_map(None)?;
-        m.serialize_entry("timestamp", &h.timestamp)?;
+        m.serialize_entry("timestamp", &EveTime(h.timestamp))?;
         m.serialize_entry("flow_id", &h.flow_id)?;
+        if let Some(n) = h.pcap_cnt {
+            m.serialize_entry("pcap_cnt", &n)?;
+        }
+        if let Some(iface) = &h.in_iface {
+            m.serialize_entry("in_iface", &**iface)?;
+        }
         m.serialize_entry("event_type", self.body.event_type())?;
         m.serialize_entry("src_ip", &h.src_ip)?;
         m.serialize_entry("src_port", &h.src_port)?;
@@ -414,15 +565,63 @@ impl Serialize for Event {
             m.serialize_entry("vlan", h.vlans.as_slice())?;
         }
         match &self.body {
-            Body::Tls(t) => m.serialize_entry("tls", t)?,
+            Body::Tls(t) => m.serialize_entry("tls", &TlsEve::from(t))?,
             Body::Quic(q) => m.serialize_entry("quic", q)?,
             Body::Http(x) => m.serialize_entry("http", x)?,
             Body::Dns(d) => m.serialize_entry("dns", d)?,
             Body::Flow(f) => {
-                m.serialize_entry("app_proto", &f.app_proto)?;
+                if let Some(app) = f.app_proto {
+                    m.serialize_entry("app_proto", app)?;
+                }
                 m.serialize_entry("flow", f)?;
             }
-            Body::Alert(a) => m.serialize_entry("alert", a)?,
+            Body::Alert(a) => {
+                m.serialize_entry(
+                    "alert",
+                    &AlertEve {
+                        alert: a,
+                        header: h,
+                    },
+                )?;
+                match &a.app {
+                    Some(AlertApp::Tls(t)) => {
+                        m.serialize_entry("app_proto", "tls")?;
+                        m.serialize_entry("tls", &TlsEve::from(t))?;
+                    }
+                    Some(AlertApp::Quic(q)) => {
+                        m.serialize_entry("app_proto", "quic")?;
+                        m.serialize_entry("quic", q)?;
+                    }
+                    Some(AlertApp::Http(x)) => {
+                        m.serialize_entry("app_proto", "http")?;
+                        m.serialize_entry("http", x)?;
+                    }
+                    Some(AlertApp::Flow { app_proto, name }) => {
+                        m.serialize_entry("app_proto", app_proto)?;
+                        let name = name.as_deref();
+                        let (key, object) = match *app_proto {
+                            "http" => (
+                                "http",
+                                ServerName {
+                                    sni: None,
+                                    hostname: name,
+                                },
+                            ),
+                            other => (
+                                other,
+                                ServerName {
+                                    sni: name,
+                                    hostname: None,
+                                },
+                            ),
+                        };
+                        if matches!(key, "tls" | "quic" | "http") {
+                            m.serialize_entry(key, &object)?;
+                        }
+                    }
+                    None => {}
+                }
+            }
         }
         if let Some(ai) = &self.ai {
             m.serialize_entry("ai", ai)?;
@@ -431,9 +630,104 @@ impl Serialize for Event {
             m.serialize_entry("landing", landing)?;
         }
         if let Some(verdict) = &self.verdict {
-            m.serialize_entry("verdict", verdict)?;
+            m.serialize_entry("policy_verdict", verdict)?;
         }
         m.end()
+    }
+}
+
+/// A time written as Suricata writes it.
+struct EveTime(Timestamp);
+
+impl Serialize for EveTime {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::time::serialize_eve(&self.0, s)
+    }
+}
+
+/// The `alert` object: Suricata's fields (`action`, `gid`, `signature_id`, `rev`,
+/// `signature`, `category`, numeric `severity`, `source`, `target`), then aigress's.
+struct AlertEve<'a> {
+    alert: &'a AlertInfo,
+    header: &'a Header,
+}
+
+impl Serialize for AlertEve<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Peer {
+            ip: IpAddr,
+            port: u16,
+        }
+        let (a, h) = (self.alert, self.header);
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("action", "allowed")?;
+        m.serialize_entry("gid", &crate::alert::GID)?;
+        m.serialize_entry("signature_id", &a.rule.signature_id())?;
+        m.serialize_entry("rev", &a.rule.rev())?;
+        m.serialize_entry("signature", a.rule.signature())?;
+        m.serialize_entry("category", a.rule.category())?;
+        m.serialize_entry("severity", &a.severity.number())?;
+        m.serialize_entry(
+            "source",
+            &Peer {
+                ip: h.src_ip,
+                port: h.src_port,
+            },
+        )?;
+        m.serialize_entry(
+            "target",
+            &Peer {
+                ip: h.dest_ip,
+                port: h.dest_port,
+            },
+        )?;
+        m.serialize_entry("rule", &a.rule)?;
+        m.serialize_entry("severity_name", &a.severity)?;
+        m.serialize_entry("verdict", &a.verdict)?;
+        m.serialize_entry("reason", &a.reason)?;
+        m.serialize_entry("policy", &a.policy)?;
+        m.serialize_entry("count", &a.count)?;
+        m.serialize_entry("summary", &a.summary)?;
+        m.serialize_entry("first_seen", &EveTime(a.first_seen))?;
+        m.serialize_entry("last_seen", &EveTime(a.last_seen))?;
+        if let Some(upload) = &a.upload {
+            m.serialize_entry("upload", upload)?;
+        }
+        m.end()
+    }
+}
+
+/// What an alert says about the application layer of the flow that raised it, so the
+/// alert names the server without a join on `flow_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertApp {
+    Tls(TlsInfo),
+    Quic(QuicInfo),
+    Http(HttpInfo),
+    /// Raised by a flow record: its protocol and the server name it carries.
+    Flow {
+        app_proto: &'static str,
+        name: Option<String>,
+    },
+}
+
+impl AlertApp {
+    /// The app-layer object of the event an alert is raised on.
+    pub fn of(body: &Body) -> Option<Self> {
+        match body {
+            Body::Tls(t) => Some(Self::Tls(t.clone())),
+            Body::Quic(q) => Some(Self::Quic(q.clone())),
+            Body::Http(x) => Some(Self::Http(x.clone())),
+            Body::Flow(f) => f.app_proto.map(|app_proto| Self::Flow {
+                app_proto,
+                name: match app_proto {
+                    "http" => f.http_host.clone(),
+                    _ => f.sni.clone(),
+                },
+            }),
+            Body::Dns(_) | Body::Alert(_) => None,
+        }
     }
 }
 

@@ -277,6 +277,7 @@ fn scan(args: &ScanArgs, signatures: Arc<Database>) -> anyhow::Result<ExitCode> 
         dns_cache_entries: args.dns_cache,
         buffer_budget_bytes: mib_to_bytes(args.buffer_memcap),
         community_id_seed: args.community_id_seed,
+        dns_request_type: args.dns_request_type,
     };
     let total: u64 = args
         .files
@@ -484,6 +485,10 @@ fn settings(args: &RunArgs, signatures: Option<&Path>) -> anyhow::Result<sensor:
                 .community_id_seed
                 .or(config.engine.community_id_seed)
                 .unwrap_or(0),
+            dns_request_type: args
+                .dns_request_type
+                .or(config.engine.dns_request_type)
+                .unwrap_or_default(),
         },
         sources,
         events: args.events.clone().or(config.output.events.clone()),

@@ -674,6 +674,7 @@ mod tests {
             kind: "api",
             matched: "api.openai.com".into(),
             match_source: "sni",
+            host: "api.openai.com".into(),
             trains_on_inputs: "no",
             region: None,
             region_country: None,

@@ -92,11 +92,23 @@ impl Timestamp {
     /// carries one to three timestamps, and formatting them was a tenth of the cost of
     /// writing a flow record.
     fn rfc3339(self) -> Option<[u8; 27]> {
+        self.digits(*b"0000-00-00T00:00:00.000000Z")
+    }
+
+    /// The text Suricata's EVE writes, `2024-05-01T12:34:56.789012+0000`, for years 0 to
+    /// 9999.
+    fn eve(self) -> Option<[u8; 31]> {
+        self.digits(*b"0000-00-00T00:00:00.000000+0000")
+    }
+
+    /// `template` with the date and time digits written in; the template's first 26 bytes
+    /// are the date and time, the rest is the zone.
+    fn digits<const N: usize>(self, template: [u8; N]) -> Option<[u8; N]> {
         let fields = self.fields();
         if !(0..=9999).contains(&fields[0]) {
             return None;
         }
-        let mut out = *b"0000-00-00T00:00:00.000000Z";
+        let mut out = template;
         let places = [0..4, 5..7, 8..10, 11..13, 14..16, 17..19, 20..26];
         for (mut value, range) in fields.into_iter().zip(places) {
             for digit in out.get_mut(range)?.iter_mut().rev() {
@@ -114,6 +126,21 @@ impl Serialize for Timestamp {
             Some(text) => s.serialize_str(std::str::from_utf8(&text).unwrap_or_default()),
             None => s.collect_str(self),
         }
+    }
+}
+
+/// Serialises a time as Suricata's EVE writes it (`+0000` for the zone, not `Z`), for
+/// the fields of events: pipelines that parse Suricata's timestamps parse these.
+///
+/// # Errors
+/// The serializer's.
+pub fn serialize_eve<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    match t.eve() {
+        Some(text) => s.serialize_str(std::str::from_utf8(&text).unwrap_or_default()),
+        None => s.collect_str(&format_args!(
+            "{}+0000",
+            t.to_string().trim_end_matches('Z')
+        )),
     }
 }
 
@@ -157,6 +184,23 @@ mod tests {
         let far = Timestamp::from_micros(i64::MAX);
         assert!(far.rfc3339().is_none());
         assert_eq!(serde_json::to_string(&far).unwrap(), format!("\"{far}\""));
+    }
+
+    #[test]
+    fn eve_time_ends_in_a_numeric_zone() {
+        let eve = |t: Timestamp| {
+            let mut out = Vec::new();
+            serialize_eve(&t, &mut serde_json::Serializer::new(&mut out)).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let t = Timestamp::from_secs_nanos(1_795_420_252, 338_141_999);
+        assert_eq!(eve(t), "\"2026-11-23T07:50:52.338141+0000\"");
+        assert_eq!(
+            eve(Timestamp::from_micros(-1)),
+            "\"1969-12-31T23:59:59.999999+0000\""
+        );
+        let far = Timestamp::from_micros(i64::MAX);
+        assert!(eve(far).ends_with("+0000\""), "{}", eve(far));
     }
 
     #[test]

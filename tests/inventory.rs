@@ -79,7 +79,9 @@ fn every_number_in_the_inventory_traces_back_to_flows() {
     // to the outside, i.e. the ones the policy judged.
     let flows: Vec<_> = events
         .iter()
-        .filter(|e| e["event_type"] == "flow" && !e["ai"].is_null() && !e["verdict"].is_null())
+        .filter(|e| {
+            e["event_type"] == "flow" && !e["ai"].is_null() && !e["policy_verdict"].is_null()
+        })
         .collect();
     assert!(flows.len() > 40, "{}", flows.len());
     let sent: u64 = flows

@@ -83,7 +83,8 @@ fn the_same_vendor_in_a_us_region_raises_non_eea_landing() {
     let a = bedrock[0];
     assert_eq!(a["landing"]["country"], "US");
     assert_eq!(a["alert"]["verdict"], "violation");
-    assert_eq!(a["alert"]["severity"], "high");
+    assert_eq!(a["alert"]["severity"], 1);
+    assert_eq!(a["alert"]["severity_name"], "high");
     assert_eq!(a["src_ip"], "192.168.77.10");
     let reason = a["alert"]["reason"].as_str().unwrap();
     assert!(
@@ -92,7 +93,7 @@ fn the_same_vendor_in_a_us_region_raises_non_eea_landing() {
     );
     // eu-west-1 is approved and in the EEA: no alert but the first-flow notice.
     let eu = tls_to(&ev, "bedrock-runtime.eu-west-1.amazonaws.com");
-    assert_eq!(eu[0]["verdict"], "approved");
+    assert_eq!(eu[0]["policy_verdict"], "approved");
 }
 
 #[test]
@@ -104,7 +105,7 @@ fn a_dpf_certified_vendor_in_the_us_is_adequate() {
     let ev = events("ai-clients__b_python_sdks.pcap", Some(policy_text(&text)));
     let us = tls_to(&ev, "bedrock-runtime.us-west-2.amazonaws.com");
     assert_eq!(us[0]["landing"]["adequacy"], true);
-    assert_eq!(us[0]["verdict"], "approved");
+    assert_eq!(us[0]["policy_verdict"], "approved");
     assert!(
         alerts(&ev, "non_eea_landing")
             .iter()
@@ -242,7 +243,7 @@ fn an_exception_silences_its_rule_only() {
             .iter()
             .all(|a| a["ai"]["vendor"] != "anthropic")
     );
-    assert_eq!(anthropic[0]["verdict"], "approved");
+    assert_eq!(anthropic[0]["policy_verdict"], "approved");
 }
 
 #[test]
@@ -267,7 +268,7 @@ fn no_policy_means_landings_but_no_verdicts_or_alerts() {
     let ev = events("ai-clients__b_python_sdks.pcap", None);
     assert!(
         ev.iter()
-            .all(|e| e["event_type"] != "alert" && e["verdict"].is_null())
+            .all(|e| e["event_type"] != "alert" && e["policy_verdict"].is_null())
     );
     assert!(ev.iter().any(|e| !e["landing"].is_null()));
 }

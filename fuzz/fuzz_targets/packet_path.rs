@@ -14,7 +14,7 @@
 use std::sync::{Arc, OnceLock};
 
 use aigress::decode::LinkType;
-use aigress::engine::{Engine, EngineConfig, RawPacket};
+use aigress::engine::{Engine, EngineConfig, PacketSource, RawPacket};
 use aigress::event::{Event, EventSink};
 use aigress::signatures::Database;
 use aigress::time::Timestamp;
@@ -81,17 +81,20 @@ fuzz_target!(|data: &[u8]| {
         dns_cache_entries: 64,
         buffer_budget_bytes: 1 << 20,
         community_id_seed: 0,
+        dns_request_type: Default::default(),
     };
     let mut engine = Engine::new(config, signatures);
     let mut sink = Discard;
     let mut rest = data;
     let mut micros = 0i64;
+    let mut number = 0u64;
     // Next sequence number per flow and direction.
     let mut seqs = [[1000u32; 2]; 4];
     while let [kind, hi, lo, tail @ ..] = rest {
         let len = usize::from(u16::from_be_bytes([*hi, *lo])) % 2048;
         let (bytes, next) = tail.split_at(len.min(tail.len()));
         rest = next;
+        number += 1;
         micros += i64::from(*lo) * 1_000_000;
         let (link, wire) = if kind & 0x80 != 0 {
             let link = if kind & 0x40 == 0 { LinkType::Ethernet } else { LinkType::Raw };
@@ -110,6 +113,7 @@ fuzz_target!(|data: &[u8]| {
             timestamp: Timestamp::from_micros(micros),
             data: &wire,
             wire_len: u32::try_from(wire.len()).unwrap_or(u32::MAX),
+            source: PacketSource::File { packet: number },
         };
         let _ = engine.process(link, &packet, &mut sink);
     }

@@ -194,6 +194,8 @@ mod tests {
                 summary: false,
                 first_seen: t,
                 last_seen: t,
+                app: None,
+                upload: None,
             }),
             ai: None,
             landing: None,

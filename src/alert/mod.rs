@@ -7,7 +7,12 @@ pub mod sinks;
 
 use serde::{Deserialize, Serialize};
 
+use crate::event::AlertApp;
 use crate::time::Timestamp;
+
+/// The generator id of aigress's alerts: the `gid` Suricata gives its text rules, so
+/// (`gid`, `signature_id`) reads as a rule id in any SIEM that knows Suricata.
+pub const GID: u32 = 1;
 
 /// What an alert is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
@@ -28,16 +33,20 @@ pub enum Rule {
     /// Something hides where traffic goes: ECH to a shared name, an encrypted DNS
     /// resolver, a ClientHello that could not be read.
     VisibilityGap,
+    /// One internal host sent more than the policy's limit to one AI product within its
+    /// window: pasted records, uploaded files.
+    LargeUpload,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 6] = [
+    pub const ALL: [Rule; 7] = [
         Self::UnapprovedAiVendor,
         Self::NonEeaLanding,
         Self::UnknownLanding,
         Self::TrainingEndpoint,
         Self::NewAiFlow,
         Self::VisibilityGap,
+        Self::LargeUpload,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +57,52 @@ impl Rule {
             Self::TrainingEndpoint => "training_endpoint",
             Self::NewAiFlow => "new_ai_flow",
             Self::VisibilityGap => "visibility_gap",
+            Self::LargeUpload => "large_upload",
+        }
+    }
+
+    /// The rule's `signature_id`: stable, never reused for another rule. The block
+    /// 9,441,001–9,441,999 is aigress's, apart from the ranges rule sets allocate (local
+    /// rules 1,000,000–1,999,999, Emerging Threats 2,000,000–2,999,999).
+    pub fn signature_id(self) -> u32 {
+        match self {
+            Self::UnapprovedAiVendor => 9_441_001,
+            Self::NonEeaLanding => 9_441_002,
+            Self::UnknownLanding => 9_441_003,
+            Self::TrainingEndpoint => 9_441_004,
+            Self::NewAiFlow => 9_441_005,
+            Self::VisibilityGap => 9_441_006,
+            Self::LargeUpload => 9_441_007,
+        }
+    }
+
+    /// The revision of the rule's meaning; raised when what makes it fire changes.
+    pub fn rev(self) -> u32 {
+        1
+    }
+
+    /// The rule as a one-line signature, in the style of Suricata rule messages.
+    pub fn signature(self) -> &'static str {
+        match self {
+            Self::UnapprovedAiVendor => "AIGRESS POLICY AI service not approved by policy",
+            Self::NonEeaLanding => "AIGRESS POLICY AI data lands outside the allowed jurisdictions",
+            Self::UnknownLanding => "AIGRESS INFO AI data landing location unknown",
+            Self::TrainingEndpoint => "AIGRESS POLICY AI endpoint trains on inputs by default",
+            Self::NewAiFlow => "AIGRESS INFO First AI flow from internal host to vendor",
+            Self::VisibilityGap => "AIGRESS INFO Traffic destination hidden from inspection",
+            Self::LargeUpload => "AIGRESS POLICY Large upload to AI service",
+        }
+    }
+
+    /// The rule's class, in the words of Suricata's `classification.config`, so alerts
+    /// group with other tools' privacy-violation and informational alerts.
+    pub fn category(self) -> &'static str {
+        match self {
+            Self::UnapprovedAiVendor
+            | Self::NonEeaLanding
+            | Self::TrainingEndpoint
+            | Self::LargeUpload => "Potential Corporate Privacy Violation",
+            Self::UnknownLanding | Self::NewAiFlow | Self::VisibilityGap => "Misc activity",
         }
     }
 
@@ -60,6 +115,7 @@ impl Rule {
             Self::TrainingEndpoint => 3,
             Self::NewAiFlow => 4,
             Self::VisibilityGap => 5,
+            Self::LargeUpload => 6,
         }
     }
 }
@@ -85,6 +141,16 @@ impl Severity {
             Self::Medium => "medium",
             Self::High => "high",
             Self::Critical => "critical",
+        }
+    }
+
+    /// Suricata's numeric severity (its rule priority): 1 is the most urgent, 3 the
+    /// least.
+    pub fn number(self) -> u8 {
+        match self {
+            Self::Critical | Self::High => 1,
+            Self::Medium => 2,
+            Self::Off | Self::Info | Self::Low => 3,
         }
     }
 }
@@ -117,15 +183,16 @@ impl Verdict {
     pub fn of(rule: Rule) -> Self {
         match rule {
             Rule::UnapprovedAiVendor => Self::Unapproved,
-            Rule::NonEeaLanding | Rule::TrainingEndpoint => Self::Violation,
+            Rule::NonEeaLanding | Rule::TrainingEndpoint | Rule::LargeUpload => Self::Violation,
             Rule::UnknownLanding | Rule::VisibilityGap => Self::Review,
             Rule::NewAiFlow => Self::Approved,
         }
     }
 }
 
-/// The `alert` object of an alert event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The `alert` object of an alert event (written by [`crate::event::Event`]'s serializer,
+/// which adds Suricata's fields).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertInfo {
     pub rule: Rule,
     pub severity: Severity,
@@ -142,4 +209,24 @@ pub struct AlertInfo {
     pub summary: bool,
     pub first_seen: Timestamp,
     pub last_seen: Timestamp,
+    /// The app-layer object of the flow that raised it (written beside the `alert`
+    /// object, as Suricata does).
+    pub app: Option<AlertApp>,
+    /// What a `large_upload` alert counted.
+    pub upload: Option<UploadInfo>,
+}
+
+/// The figures behind a `large_upload` alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct UploadInfo {
+    /// Bytes the host sent the product within the window (frames on the wire).
+    pub bytes_toserver: u64,
+    /// Flows that carried them.
+    pub flows: u64,
+    /// The policy's limit for the product's kind.
+    pub limit: u64,
+    pub window_seconds: u64,
+    /// When the window began.
+    #[serde(serialize_with = "crate::time::serialize_eve")]
+    pub window_start: Timestamp,
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use pcap::{Active, Capture, Precision};
 
 use crate::decode::LinkType;
-use crate::engine::RawPacket;
+use crate::engine::{PacketSource, RawPacket};
 use crate::metrics::CaptureCounts;
 use crate::time::Timestamp;
 
@@ -179,6 +179,7 @@ impl Batch {
                 timestamp: *timestamp,
                 data: self.data.get(range.clone()).unwrap_or_default(),
                 wire_len: *wire_len,
+                source: PacketSource::Interface(u16::try_from(self.interface).unwrap_or(u16::MAX)),
             })
     }
 }

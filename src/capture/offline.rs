@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use pcap::{Capture, Offline, Precision};
 
 use crate::decode::{LinkType, UnsupportedLinkType};
-use crate::engine::RawPacket;
+use crate::engine::{PacketSource, RawPacket};
 use crate::time::Timestamp;
 
 /// Why a capture file cannot be read.
@@ -103,6 +103,9 @@ impl FileSource {
                     ),
                     data: p.data,
                     wire_len: p.header.len,
+                    source: PacketSource::File {
+                        packet: self.packets,
+                    },
                 })
             }
             Err(pcap::Error::NoMorePackets) => Next::End,

@@ -568,8 +568,16 @@ fn http_step(phase: &mut HttpPhase, rest: &[u8], out: &mut Vec<Finding>) -> Step
 /// The event form of a request head.
 fn http_info(req: &http::Request<'_>) -> HttpInfo {
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let (hostname, http_port) = match req.host {
+        Some(host) => {
+            let (name, port) = HttpInfo::split_host(&String::from_utf8_lossy(host));
+            (Some(name), port)
+        }
+        None => (None, None),
+    };
     HttpInfo {
-        hostname: req.host.map(text),
+        hostname,
+        http_port,
         http_method: req.method.to_owned(),
         url: req.path.to_owned(),
         http_user_agent: req.user_agent.map(text),

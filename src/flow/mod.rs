@@ -209,6 +209,8 @@ pub struct Flow {
     pub pending_tls: Option<Box<crate::event::Event>>,
     /// A TLS or QUIC ClientHello started on this flow but could not be read.
     pub hello_unreadable: bool,
+    /// The interface the flow's first packet came from (live capture).
+    pub interface: Option<u16>,
 }
 
 impl Flow {
@@ -593,6 +595,7 @@ mod tests {
             dns_name: None,
             pending_tls: None,
             hello_unreadable: false,
+            interface: None,
         }
     }
 

@@ -38,6 +38,7 @@ impl<W: Write> JsonSink<W> {
         }
         #[derive(Serialize)]
         struct StatsEvent<'a> {
+            #[serde(serialize_with = "crate::time::serialize_eve")]
             timestamp: Timestamp,
             event_type: &'static str,
             stats: All<'a>,

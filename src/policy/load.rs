@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Allowed, Approval, Exception, From, Group, Policy, Visibility};
+use super::{Allowed, Approval, Exception, From, Group, LargeUpload, Policy, Visibility};
 use crate::alert::{Rule, Severity};
 use crate::diag::{Problem, Problems, is_country};
 use crate::signatures::{Database, Kind, Training};
@@ -99,6 +99,17 @@ struct AlertsSpec {
     dedup_window: Option<Spanned<String>>,
     #[serde(default)]
     severity: BTreeMap<Spanned<String>, Severity>,
+    #[serde(default)]
+    large_upload: LargeUploadSpec,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LargeUploadSpec {
+    window: Option<Spanned<String>>,
+    /// Sizes (`"2 MiB"`) by product kind, and `default` for the kinds not named.
+    #[serde(default)]
+    bytes: BTreeMap<Spanned<String>, Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -250,6 +261,7 @@ fn default_severity(rule: Rule) -> Severity {
         Rule::UnknownLanding => Severity::Medium,
         Rule::VisibilityGap => Severity::Low,
         Rule::NewAiFlow => Severity::Info,
+        Rule::LargeUpload => Severity::Medium,
     }
 }
 
@@ -391,6 +403,8 @@ impl Policy {
             }
         };
 
+        let large_upload = r.large_upload(&spec.alerts.large_upload);
+
         let mut exceptions = Vec::new();
         for (i, e) in spec.exception.iter().enumerate() {
             let label = format!("exception[{}]", i.saturating_add(1));
@@ -475,7 +489,67 @@ impl Policy {
             exceptions,
             dedup_window,
             visibility,
+            large_upload,
         })
+    }
+}
+
+impl Reader<'_> {
+    /// `alerts.large_upload`: the built-in limits, with the policy's window and sizes.
+    fn large_upload(&mut self, spec: &LargeUploadSpec) -> LargeUpload {
+        let mut limits = LargeUpload::default();
+        if let Some(w) = &spec.window {
+            match humantime::parse_duration(w.get_ref()) {
+                Ok(d) if !d.is_zero() => {
+                    limits.window = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+                }
+                Ok(_) => self.problem(
+                    w.span(),
+                    Some("alerts.large_upload.window"),
+                    "the window must be longer than zero".into(),
+                ),
+                Err(e) => self.problem(
+                    w.span(),
+                    Some("alerts.large_upload.window"),
+                    format!("{:?} is not a duration like \"1h\": {e}", w.get_ref()),
+                ),
+            }
+        }
+        for (name, size) in &spec.bytes {
+            let entry = format!("alerts.large_upload.bytes.{}", name.get_ref());
+            let bytes = match size.get_ref().parse::<bytesize::ByteSize>() {
+                Ok(b) if b.as_u64() > 0 => b.as_u64(),
+                Ok(_) => {
+                    self.problem(size.span(), Some(&entry), "the size must be above 0".into());
+                    continue;
+                }
+                Err(e) => {
+                    self.problem(
+                        size.span(),
+                        Some(&entry),
+                        format!("{:?} is not a size like \"2 MiB\": {e}", size.get_ref()),
+                    );
+                    continue;
+                }
+            };
+            if name.get_ref() == "default" {
+                limits.default_bytes = bytes;
+                continue;
+            }
+            match Kind::ALL.iter().find(|k| k.as_str() == name.get_ref()) {
+                Some(kind) => limits.set(*kind, bytes),
+                None => self.problem(
+                    name.span(),
+                    Some(&entry),
+                    format!(
+                        "no product kind {:?} (kinds: {}, or default)",
+                        name.get_ref(),
+                        Kind::ALL.map(Kind::as_str).join(", ")
+                    ),
+                ),
+            }
+        }
+        limits
     }
 }
 

@@ -103,6 +103,56 @@ pub struct Policy {
     /// Microseconds.
     pub dedup_window: i64,
     pub visibility: Visibility,
+    pub large_upload: LargeUpload,
+}
+
+/// How much one internal host may send to one AI product within a window before
+/// `large_upload` fires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LargeUpload {
+    /// Microseconds.
+    pub window: i64,
+    /// The limit for kinds without their own.
+    pub default_bytes: u64,
+    /// Limits by kind, overriding the default.
+    pub by_kind: Vec<(Kind, u64)>,
+}
+
+impl Default for LargeUpload {
+    /// An hour; 2 MiB to a consumer chat app (a long paste or a document), 20 MiB to an API
+    /// or coding assistant (which send context all day), 50 MiB to speech and image or
+    /// video services (audio and pictures are large by nature), 10 MiB to the rest.
+    fn default() -> Self {
+        const MIB: u64 = 1 << 20;
+        Self {
+            window: 3_600_000_000,
+            default_bytes: 10 * MIB,
+            by_kind: vec![
+                (Kind::ConsumerChat, 2 * MIB),
+                (Kind::Api, 20 * MIB),
+                (Kind::CodingAssistant, 20 * MIB),
+                (Kind::Speech, 50 * MIB),
+                (Kind::ImageVideo, 50 * MIB),
+            ],
+        }
+    }
+}
+
+impl LargeUpload {
+    /// The limit for a kind (`ai.kind`).
+    pub fn limit(&self, kind: &str) -> u64 {
+        self.by_kind
+            .iter()
+            .find(|(k, _)| k.as_str() == kind)
+            .map_or(self.default_bytes, |(_, bytes)| *bytes)
+    }
+
+    pub(crate) fn set(&mut self, kind: Kind, bytes: u64) {
+        match self.by_kind.iter_mut().find(|(k, _)| *k == kind) {
+            Some(entry) => entry.1 = bytes,
+            None => self.by_kind.push((kind, bytes)),
+        }
+    }
 }
 
 /// One rule that fired for a flow.
@@ -352,6 +402,39 @@ impl Policy {
             None,
             "visibility".into(),
             reason,
+        );
+        findings.pop()
+    }
+
+    /// A large-upload finding: `src` sent `bytes` in `flows` flows to the product of `ai`
+    /// within the window, more than the limit for its kind.
+    pub fn large_upload(
+        &self,
+        src: IpAddr,
+        ai: &AiInfo,
+        bytes: u64,
+        flows: u64,
+    ) -> Option<Finding> {
+        let mut findings = Vec::new();
+        let window =
+            std::time::Duration::from_micros(u64::try_from(self.large_upload.window).unwrap_or(0));
+        self.fire(
+            &mut findings,
+            Rule::LargeUpload,
+            src,
+            Some(ai),
+            "alerts.large_upload".into(),
+            format!(
+                "{src} sent {} to {} ({}, {}) in {flows} flow{} within {}, more than the {} the policy allows for {} in that time.",
+                bytesize::ByteSize(bytes).display().iec(),
+                ai.vendor_name,
+                ai.product,
+                ai.kind,
+                if flows == 1 { "" } else { "s" },
+                humantime::format_duration(window),
+                bytesize::ByteSize(self.large_upload.limit(ai.kind)).display().iec(),
+                ai.kind,
+            ),
         );
         findings.pop()
     }

@@ -99,6 +99,8 @@ pub struct Record {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     pub id: u16,
+    /// The header's flags word, as sent.
+    pub flags: u16,
     pub response: bool,
     pub opcode: u8,
     pub rcode: u8,
@@ -178,6 +180,7 @@ pub fn parse_message(msg: &[u8]) -> Result<Message, DnsError> {
     let [qd, an, ns, ar] = counts.map(usize::from);
     let mut message = Message {
         id,
+        flags,
         response: flags & 0x8000 != 0,
         opcode: u8::try_from((flags >> 11) & 0xf).unwrap_or(0),
         rcode: u8::try_from(flags & 0xf).unwrap_or(0),

@@ -159,9 +159,17 @@ pub fn is_gquic(version: u32) -> bool {
     q == b'Q' && a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit()
 }
 
-/// The version as events show it: `0x00000001`.
+/// The version as Suricata's EVE writes it: hex without leading zeros (`1`, `ff00001d`),
+/// `v2` for QUIC v2, and Google QUIC's ASCII versions by name (`Q050`).
 pub fn version_text(version: u32) -> String {
-    format!("0x{version:08x}")
+    let [q, a, b, c] = version.to_be_bytes();
+    match version {
+        0x6b33_43cf => "v2".into(),
+        _ if q == b'Q' && [a, b, c].iter().all(u8::is_ascii_digit) => {
+            String::from_utf8_lossy(&[q, a, b, c]).into_owned()
+        }
+        _ => format!("{version:x}"),
+    }
 }
 
 /// A variable-length integer (RFC 9000 §16).
@@ -579,6 +587,16 @@ mod tests {
     }
 
     const DCID: &str = "8394c8f03e515708";
+
+    #[test]
+    fn versions_read_as_suricata_writes_them() {
+        assert_eq!(version_text(1), "1");
+        assert_eq!(version_text(0x6b33_43cf), "v2");
+        assert_eq!(version_text(0xff00_001d), "ff00001d");
+        assert_eq!(version_text(0x5130_3530), "Q050");
+        assert_eq!(version_text(0x5130_3436), "Q046");
+        assert_eq!(version_text(0x5130_35ff), "513035ff");
+    }
 
     /// A published vector: version, then the hex of the client Initial secret, key, iv,
     /// header-protection key, and a sample with the mask it gives.

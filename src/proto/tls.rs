@@ -483,11 +483,13 @@ pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello, TlsError> {
     })
 }
 
-/// A version number as people write it ("TLS 1.3"), or hex for unknown values.
+/// A version number as Suricata's EVE writes it (`TLSv1` for 1.0, then `TLS 1.1` to
+/// `TLS 1.3`), or hex for unknown values.
 pub fn version_name(version: u16) -> String {
     match version {
+        0x0002 => "SSLv2".into(),
         0x0300 => "SSLv3".into(),
-        0x0301 => "TLS 1.0".into(),
+        0x0301 => "TLSv1".into(),
         0x0302 => "TLS 1.1".into(),
         0x0303 => "TLS 1.2".into(),
         0x0304 => "TLS 1.3".into(),

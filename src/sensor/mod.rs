@@ -391,6 +391,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     assessor.set_known_pairs(known);
     let mut engine = Engine::new(settings.engine, Arc::clone(&judging.signatures));
     engine.publish_activity(loop_state.flow_cell());
+    engine.name_interfaces(settings.interfaces.iter().map(|i| i.interface.as_str()));
     let watchdog = Watchdog::start(
         Arc::clone(&loop_state),
         Arc::clone(&metrics),
@@ -470,7 +471,10 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
                 }
             }
         }
-        publish(&metrics, &engine, &assessor, &counts, &open_flows);
+        let sent = publish(&metrics, &engine, &assessor, &counts, &open_flows);
+        if let Err(e) = assessor.upload_progress(&sent, now) {
+            break Err(io_error("writing events")(e));
+        }
     };
     watchdog::notify_systemd(sd_notify::NotifyState::Stopping);
     capture_stop.store(true, Ordering::Relaxed);
@@ -506,19 +510,23 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     Ok(())
 }
 
+/// Publishes the counters, and returns what each open AI flow has sent so far
+/// (`(flow id, bytes to the server)`).
 fn publish(
     metrics: &Metrics,
     engine: &Engine,
     assessor: &Assessor<'_>,
     counts: &[(String, Arc<Mutex<CaptureCounts>>)],
     open_flows: &OpenAiFlows,
-) {
+) -> Vec<(u64, u64)> {
+    let mut progress = Vec::new();
     {
         let mut open = open_flows.lock().unwrap_or_else(PoisonError::into_inner);
         if !open.is_empty() {
             engine.for_each_flow(|id, sent, received| {
                 if let Some(flow) = open.get_mut(&id) {
                     metrics.ai_flow_progress(flow, sent, received);
+                    progress.push((id, sent));
                 }
             });
         }
@@ -537,4 +545,5 @@ fn publish(
     for (kind, stats) in assessor.sink_stats() {
         metrics.publish_sink(kind, &stats);
     }
+    progress
 }

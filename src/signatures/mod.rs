@@ -178,16 +178,16 @@ impl Database {
             return self.classify_ip(ip);
         }
         let hit = self.matcher.match_name(name)?;
-        Some(self.info(hit, source))
+        Some(self.info(hit, source, name))
     }
 
     /// Classifies a server address by the vendors' published ranges.
     pub fn classify_ip(&self, ip: IpAddr) -> Option<AiInfo> {
         let hit = self.matcher.match_ip(ip)?;
-        Some(self.info(hit, MatchSource::IpRange))
+        Some(self.info(hit, MatchSource::IpRange, &ip.to_string()))
     }
 
-    fn info(&self, hit: matcher::Hit<'_>, source: MatchSource) -> AiInfo {
+    fn info(&self, hit: matcher::Hit<'_>, source: MatchSource, host: &str) -> AiInfo {
         let endpoint = self.endpoints.get(hit.endpoint);
         let vendor = endpoint.and_then(|e| self.vendors.get(e.vendor));
         let region_country = hit.region.as_ref().and_then(|r| {
@@ -202,6 +202,7 @@ impl Database {
             kind: endpoint.map_or("", |e| e.kind.as_str()),
             matched: hit.pattern.to_owned(),
             match_source: source.as_str(),
+            host: host.to_owned(),
             trains_on_inputs: endpoint.map_or("unknown", |e| e.trains_on_inputs.as_str()),
             region: hit.region,
             region_country,

@@ -29,6 +29,18 @@ pub enum Kind {
 }
 
 impl Kind {
+    pub const ALL: [Kind; 9] = [
+        Self::Api,
+        Self::ConsumerChat,
+        Self::CodingAssistant,
+        Self::SaasAiFeature,
+        Self::ModelHosting,
+        Self::Speech,
+        Self::ImageVideo,
+        Self::Agent,
+        Self::Search,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Api => "api",
