@@ -526,6 +526,11 @@ fn the_live_sensor_end_to_end() {
         .count();
     // Nine from curl, one from the replayed SDK capture.
     assert_eq!(hellos, 10);
+    // Live events name the interface they were captured on, not a packet number.
+    for e in eve.iter().filter(|e| e["event_type"] != "stats") {
+        assert_eq!(e["in_iface"], lab.server_if.as_str(), "{e}");
+        assert!(e.get("pcap_cnt").is_none(), "{e}");
+    }
 }
 
 #[test]
