@@ -153,6 +153,53 @@ pub struct AiInfo {
     /// its own facts are not the whole answer.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub routes_to_other_vendors: bool,
+    /// The endpoint is a SaaS whose AI features send customer data on to AI
+    /// sub-processors from the SaaS's servers: the AI is reached through it.
+    pub indirect: bool,
+    /// For an indirect flow, the SaaS's AI: `subprocessors`, `ai_features`,
+    /// `ai_on_by_default` (written into the `ai` object).
+    #[serde(flatten)]
+    pub saas: Option<Arc<SaasAi>>,
+}
+
+/// What the database says about the AI behind a SaaS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SaasAi {
+    /// Every AI provider the SaaS's AI features may send data to.
+    pub subprocessors: Vec<SubprocessorInfo>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ai_features: Vec<String>,
+    /// `yes`, `no` or `unknown`: the AI features are on unless an admin turns them off.
+    pub ai_on_by_default: &'static str,
+    /// What an admin checks in the SaaS's settings, in the vendor's words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_settings: Option<String>,
+}
+
+impl SaasAi {
+    /// The sub-processors' countries, sorted, each once; `unknown` for a sub-processor
+    /// whose country the SaaS does not state.
+    pub fn countries(&self) -> Vec<String> {
+        let mut countries: Vec<String> = self
+            .subprocessors
+            .iter()
+            .map(|s| s.country.clone().unwrap_or_else(|| "unknown".into()))
+            .collect();
+        countries.sort();
+        countries.dedup();
+        countries
+    }
+}
+
+/// One AI sub-processor of a SaaS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SubprocessorInfo {
+    /// The provider's vendor id in the database, when it has one.
+    pub vendor: Option<String>,
+    /// The provider as the SaaS names it.
+    pub name: String,
+    /// Where it processes the data, when the SaaS says (country code or `EU`).
+    pub country: Option<String>,
 }
 
 /// A QUIC ClientHello (or a Google QUIC CHLO).

@@ -61,6 +61,8 @@ pub struct Metrics {
     ai_flows: IntCounterVec,
     ai_bytes_sent: IntCounterVec,
     ai_bytes_received: IntCounterVec,
+    saas_ai_flows: IntCounterVec,
+    saas_ai_bytes_sent: IntCounterVec,
     ai_flows_active: IntGauge,
     alerts: IntCounterVec,
     alert_sink: IntCounterVec,
@@ -261,6 +263,18 @@ impl Metrics {
                 "aigress_ai_received_bytes_total",
                 "Bytes received from AI endpoints, counted when the flow ends.",
                 &AI_LABELS,
+            )?,
+            saas_ai_flows: counter_vec(
+                &r,
+                "aigress_saas_ai_flows_total",
+                "Finished flows to SaaS whose AI features send data to AI sub-processors (kept apart from direct AI flows).",
+                &["vendor", "product", "verdict"],
+            )?,
+            saas_ai_bytes_sent: counter_vec(
+                &r,
+                "aigress_saas_ai_sent_bytes_total",
+                "Bytes sent to SaaS whose AI features send data to AI sub-processors, counted when the flow ends.",
+                &["vendor", "product"],
             )?,
             ai_flows_active: gauge(
                 &r,
@@ -560,6 +574,21 @@ impl EventSink for MetricsSink<'_> {
             .as_ref()
             .and_then(|l| l.country.as_deref())
             .unwrap_or("unknown");
+        if let (Body::Flow(f), Some(ai)) = (&event.body, &event.ai)
+            && ai.indirect
+        {
+            let labels = [ai.vendor.as_str(), ai.product.as_str()];
+            let verdict = event.verdict.map_or("none", |v| v.as_str());
+            self.metrics
+                .saas_ai_flows
+                .with_label_values(&[labels[0], labels[1], verdict])
+                .inc();
+            self.metrics
+                .saas_ai_bytes_sent
+                .with_label_values(&labels)
+                .inc_by(f.bytes_toserver);
+            return self.inner.event(event);
+        }
         match (&event.body, &event.ai) {
             (Body::Alert(a), ai) => {
                 let vendor = ai.as_ref().map_or("none", |ai| ai.vendor.as_str());
@@ -603,7 +632,7 @@ impl EventSink for MetricsSink<'_> {
                     }
                 }
             }
-            (Body::Tls(_) | Body::Quic(_) | Body::Http(_), Some(ai)) => {
+            (Body::Tls(_) | Body::Quic(_) | Body::Http(_), Some(ai)) if !ai.indirect => {
                 let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
                 open.entry(event.header.flow_id)
                     .or_insert_with(|| OpenAiFlow {
@@ -683,6 +712,8 @@ mod tests {
             retention: None,
             eu_residency: None,
             routes_to_other_vendors: false,
+            indirect: false,
+            saas: None,
         };
         let tls = TlsInfo {
             sni: Some("api.openai.com".into()),

@@ -36,10 +36,13 @@ pub enum Rule {
     /// One internal host sent more than the policy's limit to one AI product within its
     /// window: pasted records, uploaded files.
     LargeUpload,
+    /// An internal network uses a SaaS whose AI features send customer data on to AI
+    /// sub-processors, and the policy does not approve the SaaS with its AI.
+    SaasAiSubprocessor,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 7] = [
+    pub const ALL: [Rule; 8] = [
         Self::UnapprovedAiVendor,
         Self::NonEeaLanding,
         Self::UnknownLanding,
@@ -47,6 +50,7 @@ impl Rule {
         Self::NewAiFlow,
         Self::VisibilityGap,
         Self::LargeUpload,
+        Self::SaasAiSubprocessor,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +62,7 @@ impl Rule {
             Self::NewAiFlow => "new_ai_flow",
             Self::VisibilityGap => "visibility_gap",
             Self::LargeUpload => "large_upload",
+            Self::SaasAiSubprocessor => "saas_ai_subprocessor",
         }
     }
 
@@ -73,6 +78,7 @@ impl Rule {
             Self::NewAiFlow => 9_441_005,
             Self::VisibilityGap => 9_441_006,
             Self::LargeUpload => 9_441_007,
+            Self::SaasAiSubprocessor => 9_441_008,
         }
     }
 
@@ -91,6 +97,7 @@ impl Rule {
             Self::NewAiFlow => "AIGRESS INFO First AI flow from internal host to vendor",
             Self::VisibilityGap => "AIGRESS INFO Traffic destination hidden from inspection",
             Self::LargeUpload => "AIGRESS POLICY Large upload to AI service",
+            Self::SaasAiSubprocessor => "AIGRESS POLICY SaaS passes data to AI sub-processors",
         }
     }
 
@@ -101,7 +108,8 @@ impl Rule {
             Self::UnapprovedAiVendor
             | Self::NonEeaLanding
             | Self::TrainingEndpoint
-            | Self::LargeUpload => "Potential Corporate Privacy Violation",
+            | Self::LargeUpload
+            | Self::SaasAiSubprocessor => "Potential Corporate Privacy Violation",
             Self::UnknownLanding | Self::NewAiFlow | Self::VisibilityGap => "Misc activity",
         }
     }
@@ -116,6 +124,7 @@ impl Rule {
             Self::NewAiFlow => 4,
             Self::VisibilityGap => 5,
             Self::LargeUpload => 6,
+            Self::SaasAiSubprocessor => 7,
         }
     }
 }
@@ -184,7 +193,7 @@ impl Verdict {
         match rule {
             Rule::UnapprovedAiVendor => Self::Unapproved,
             Rule::NonEeaLanding | Rule::TrainingEndpoint | Rule::LargeUpload => Self::Violation,
-            Rule::UnknownLanding | Rule::VisibilityGap => Self::Review,
+            Rule::UnknownLanding | Rule::VisibilityGap | Rule::SaasAiSubprocessor => Self::Review,
             Rule::NewAiFlow => Self::Approved,
         }
     }

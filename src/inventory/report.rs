@@ -36,6 +36,9 @@ pub struct Row {
     pub packets: u64,
     /// Why the verdict: the latest alert reason for the host, vendor and product.
     pub reason: String,
+    /// The flows went to a SaaS whose AI runs at sub-processors (kind `saas`), not to an
+    /// AI service directly. Last, so the columns before it keep their places.
+    pub indirect: bool,
 }
 
 /// The headline numbers.
@@ -132,6 +135,33 @@ pub struct Report {
     pub daily: Vec<DailyRow>,
     pub fingerprints: Vec<FingerprintRow>,
     pub alerts: Vec<AlertRow>,
+    /// AI reached through SaaS, kept apart from the direct AI flows the summary, vendors and
+    /// hosts count.
+    pub saas: Vec<SaasSummary>,
+}
+
+/// One SaaS whose AI features send data on to AI sub-processors.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SaasSummary {
+    pub vendor: String,
+    pub name: String,
+    pub products: Vec<String>,
+    pub internal_hosts: Vec<String>,
+    pub flows: u64,
+    pub bytes_sent: u64,
+    pub verdict: String,
+    pub ai_features: Vec<String>,
+    /// Every AI provider the SaaS's AI features may use, with its country when stated.
+    pub subprocessors: Vec<String>,
+    /// Whether the SaaS trains models on customer data by default.
+    pub trains_on_customer_data: String,
+    /// `yes`, `no` or `unknown`.
+    pub ai_on_by_default: String,
+    pub admin_settings: Option<String>,
+    pub subprocessor_list: Option<String>,
+    pub dpa: Option<String>,
+    /// What to ask the SaaS vendor.
+    pub questions: Vec<String>,
 }
 
 /// (internal host, vendor, product, landing country): alerts are raised per landing, so
@@ -237,6 +267,7 @@ impl Report {
                     vendor: f.vendor.clone(),
                     product: f.product.clone(),
                     kind: f.kind.clone(),
+                    indirect: f.kind == crate::signatures::Kind::Saas.as_str(),
                     endpoint: f.endpoint.clone(),
                     landing_country: if f.landing_country.is_empty() {
                         "unknown".into()
@@ -262,7 +293,7 @@ impl Report {
         let mut hosts: BTreeMap<&str, HostSummary> = BTreeMap::new();
         let mut vendors: BTreeMap<&str, VendorSummary> = BTreeMap::new();
         let mut vendor_hosts: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-        for r in &rows {
+        for r in rows.iter().filter(|r| !r.indirect) {
             summary.flows = summary.flows.saturating_add(r.flows);
             summary.bytes_sent = summary.bytes_sent.saturating_add(r.bytes_sent);
             summary.bytes_received = summary.bytes_received.saturating_add(r.bytes_received);
@@ -356,6 +387,7 @@ impl Report {
                 .cmp(&a.bytes_sent)
                 .then(a.internal_host.cmp(&b.internal_host))
         });
+        let saas = saas_summaries(&rows, db);
         let sensors: BTreeSet<String> = rows.iter().map(|r| r.sensor.clone()).collect();
         Self {
             generated: Timestamp::now(),
@@ -369,8 +401,112 @@ impl Report {
             daily,
             fingerprints,
             alerts,
+            saas,
         }
     }
+}
+
+/// The SaaS section: per SaaS, who uses it and what its AI does with the data.
+fn saas_summaries(rows: &[Row], db: &Database) -> Vec<SaasSummary> {
+    let mut by_vendor: BTreeMap<&str, SaasSummary> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.indirect) {
+        let s = by_vendor.entry(&r.vendor).or_insert_with(|| {
+            let facts = db.vendors.iter().find(|x| x.id == r.vendor);
+            SaasSummary {
+                vendor: r.vendor.clone(),
+                name: facts.map_or_else(|| r.vendor.clone(), |x| x.name.clone()),
+                verdict: "none".into(),
+                subprocessor_list: facts.and_then(|x| x.subprocessors.clone()),
+                dpa: facts.and_then(|x| x.dpa.clone()),
+                trains_on_customer_data: "unknown".into(),
+                ai_on_by_default: "unknown".into(),
+                ..SaasSummary::default()
+            }
+        });
+        if !s.internal_hosts.contains(&r.internal_host) {
+            s.internal_hosts.push(r.internal_host.clone());
+        }
+        s.flows = s.flows.saturating_add(r.flows);
+        s.bytes_sent = s.bytes_sent.saturating_add(r.bytes_sent);
+        s.verdict = worst([s.verdict.as_str(), r.verdict.as_str()].into_iter());
+        if s.products.contains(&r.product) {
+            continue;
+        }
+        s.products.push(r.product.clone());
+        let Some(e) = db.endpoints.iter().find(|e| {
+            e.product == r.product && db.vendors.get(e.vendor).is_some_and(|x| x.id == r.vendor)
+        }) else {
+            continue;
+        };
+        s.trains_on_customer_data = e.trains_on_inputs.as_str().to_owned();
+        s.ai_on_by_default = e
+            .ai_on_by_default
+            .as_ref()
+            .map_or("unknown", |(t, _)| t.as_str())
+            .to_owned();
+        s.admin_settings = e.admin_settings.as_ref().map(|(text, _)| text.clone());
+        for f in &e.ai_features {
+            if !s.ai_features.contains(f) {
+                s.ai_features.push(f.clone());
+            }
+        }
+        for p in &e.subprocessors {
+            let named = match &p.country {
+                Some(c) => format!("{} ({c})", p.name),
+                None => format!("{} (country not stated)", p.name),
+            };
+            if !s.subprocessors.contains(&named) {
+                s.subprocessors.push(named);
+            }
+        }
+    }
+    let mut out: Vec<SaasSummary> = by_vendor.into_values().collect();
+    for s in &mut out {
+        s.internal_hosts.sort();
+        s.questions = saas_questions(s);
+    }
+    out.sort_by(|a, b| {
+        b.bytes_sent
+            .cmp(&a.bytes_sent)
+            .then(a.vendor.cmp(&b.vendor))
+    });
+    out
+}
+
+/// What to ask a SaaS vendor about the AI behind it, given what the database knows.
+fn saas_questions(s: &SaasSummary) -> Vec<String> {
+    let mut q = vec![format!(
+        "Which of {}'s AI features are on for our account, and which of our data do they send to {}?",
+        s.name,
+        s.subprocessors.join(", ")
+    )];
+    if s.subprocessors
+        .iter()
+        .any(|p| p.ends_with("(country not stated)"))
+    {
+        q.push(
+            "Where do the AI sub-processors whose country is not stated process our data?".into(),
+        );
+    }
+    match s.trains_on_customer_data.as_str() {
+        "yes" | "opt_out" => q.push(format!(
+            "{} trains models on customer data by default: is it switched off for our account?",
+            s.name
+        )),
+        "unknown" => q.push(format!("Does {} train models on our data?", s.name)),
+        _ => {}
+    }
+    if s.ai_on_by_default != "no" {
+        q.push(format!(
+            "Who in our organisation decides whether {}'s AI is on (it is on by default: {})?",
+            s.name, s.ai_on_by_default
+        ));
+    }
+    if s.dpa.is_none() {
+        q.push(format!("Where is {}'s data processing agreement?", s.name));
+    }
+    q.push("Do the AI sub-processors keep our prompts and outputs, and for how long?".into());
+    q
 }
 
 /// Report formats.
@@ -432,6 +568,17 @@ fn table(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         s.unapproved_flows,
         s.alerts
     )?;
+    if !r.saas.is_empty() {
+        writeln!(
+            out,
+            "AI reached through SaaS (not counted above): {}",
+            r.saas
+                .iter()
+                .map(|x| format!("{} ({} sent)", x.name, human_bytes(x.bytes_sent)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
+    }
     writeln!(
         out,
         "{:<24}  {:<14}  {:<30}  {:<40}  {:<7}  {:<10}  {:>6}  {:>10}  {:>10}",
@@ -517,12 +664,32 @@ fn markdown(r: &Report) -> String {
             md(&trains.join("; "))
         );
     }
+    if !r.saas.is_empty() {
+        let _ = writeln!(
+            m,
+            "\n## AI reached through SaaS\n\nThese SaaS send data on to AI sub-processors from their own servers; they are not counted above.\n\n| SaaS | internal hosts | flows | sent to the SaaS | AI sub-processors | trains on customer data | AI on by default | questions |\n|---|---|---|---|---|---|---|---|"
+        );
+        for x in &r.saas {
+            let _ = writeln!(
+                m,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                md(&x.name),
+                md(&x.internal_hosts.join(", ")),
+                x.flows,
+                human_bytes(x.bytes_sent),
+                md(&x.subprocessors.join(", ")),
+                x.trains_on_customer_data,
+                x.ai_on_by_default,
+                md(&x.questions.join(" "))
+            );
+        }
+    }
     let _ = writeln!(m, "\n## Flows\n");
     let _ = writeln!(
         m,
         "| internal host | vendor | product | endpoint | landing | verdict | flows | sent | reason |\n|---|---|---|---|---|---|---|---|---|"
     );
-    for row in &r.rows {
+    for row in r.rows.iter().filter(|row| !row.indirect) {
         let _ = writeln!(
             m,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -897,7 +1064,7 @@ pub fn html(r: &Report) -> String {
         ],
         host_rows,
     );
-    let flow_rows = r.rows.iter().map(|row| {
+    let flow_rows = r.rows.iter().filter(|row| !row.indirect).map(|row| {
         let eea = if row.eea { " (EEA)" } else { "" };
         vec![
             Cell::text(&row.internal_host),
@@ -934,6 +1101,50 @@ pub fn html(r: &Report) -> String {
         ],
         flow_rows,
     );
+    if !r.saas.is_empty() {
+        let saas_rows = r.saas.iter().map(|x| {
+            vec![
+                Cell::text(&x.name),
+                Cell::text(&x.internal_hosts.join(", ")),
+                Cell::number(x.flows),
+                Cell::number(human_bytes(x.bytes_sent)),
+                Cell::verdict(&x.verdict),
+                Cell::text(&x.ai_features.join(", ")),
+                Cell::text(&x.subprocessors.join(", ")),
+                Cell::text(&x.trains_on_customer_data),
+                Cell::text(&x.ai_on_by_default),
+                Cell::text(x.admin_settings.as_deref().unwrap_or("")),
+                Cell::Html(link(x.subprocessor_list.as_ref(), "list")),
+                Cell::Html(
+                    x.questions
+                        .iter()
+                        .map(|q| esc(q))
+                        .collect::<Vec<_>>()
+                        .join("<br>"),
+                ),
+            ]
+        });
+        html_table(
+            &mut h,
+            "saas-table",
+            "AI reached through SaaS (not counted above: the SaaS sends the data on from its own servers)",
+            &[
+                "SaaS",
+                "Internal hosts",
+                "Flows",
+                "Sent to the SaaS",
+                "Verdict",
+                "AI features",
+                "AI sub-processors",
+                "Trains on customer data",
+                "AI on by default",
+                "Admin settings to check",
+                "Sub-processor list",
+                "Questions for the SaaS vendor",
+            ],
+            saas_rows,
+        );
+    }
     h.push_str("<section id=\"questions\"><h2>Questions to put to each vendor</h2><ol>\
         <li><b>Which of our tools talk to it, and from where?</b> The per-vendor and per-host tables above.</li>\
         <li><b>What data do we send, and how much?</b> Bytes sent per flow group; the client fingerprints below name the software.</li>\

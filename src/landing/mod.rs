@@ -93,6 +93,15 @@ pub struct Landing {
     /// The destination address's GeoIP country, when the databases know it (for a front
     /// door this is the edge, not the landing).
     pub geoip_country: Option<String>,
+    /// Where a SaaS's AI sub-processors process the data (the second hop), sorted, with
+    /// `unknown` for a sub-processor whose place the SaaS does not state; absent for direct
+    /// AI flows.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub subprocessor_countries: Vec<String>,
+    /// Every sub-processor country is in the EEA or has an adequacy decision covering that
+    /// provider; absent for direct AI flows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subprocessors_eea_or_adequate: Option<bool>,
 }
 
 /// Everything the landing judgement reads besides the flow itself.
@@ -166,6 +175,20 @@ impl LandingContext {
             ),
             None => (false, false),
         };
+        let (subprocessor_countries, subprocessors_eea_or_adequate) = match &ai.saas {
+            Some(saas) => {
+                let safe = saas.subprocessors.iter().all(|s| {
+                    s.country.as_deref().is_some_and(|c| {
+                        self.jurisdictions.is_eea(c)
+                            || self
+                                .jurisdictions
+                                .is_adequate(c, s.vendor.as_deref().unwrap_or_default())
+                    })
+                });
+                (saas.countries(), Some(safe))
+            }
+            None => (Vec::new(), None),
+        };
         Landing {
             country,
             eea,
@@ -174,6 +197,8 @@ impl LandingContext {
             confidence,
             front_door,
             geoip_country: geo.country,
+            subprocessor_countries,
+            subprocessors_eea_or_adequate,
         }
     }
 }

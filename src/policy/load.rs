@@ -65,6 +65,9 @@ struct ApproveSpec {
     kinds: Vec<Kind>,
     from: Option<Vec<Spanned<String>>>,
     note: Option<String>,
+    /// For a SaaS: its AI features (and their sub-processors) are approved too.
+    #[serde(default)]
+    ai: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -74,6 +77,9 @@ struct LandingSpec {
     #[serde(default)]
     dpf_certified: Vec<Spanned<String>>,
     adequacy: Option<Vec<Spanned<String>>>,
+    /// Judge where a SaaS's AI sub-processors process the data, too.
+    #[serde(default)]
+    judge_subprocessors: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -262,6 +268,7 @@ fn default_severity(rule: Rule) -> Severity {
         Rule::VisibilityGap => Severity::Low,
         Rule::NewAiFlow => Severity::Info,
         Rule::LargeUpload => Severity::Medium,
+        Rule::SaasAiSubprocessor => Severity::Low,
     }
 }
 
@@ -328,6 +335,7 @@ impl Policy {
                 from,
                 label,
                 note: a.note.clone(),
+                ai: a.ai,
             });
         }
 
@@ -490,6 +498,7 @@ impl Policy {
             dedup_window,
             visibility,
             large_upload,
+            judge_subprocessors: spec.landing.judge_subprocessors,
         })
     }
 }

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::alert::{Rule, Severity, Verdict};
-use crate::event::AiInfo;
+use crate::event::{AiInfo, SaasAi};
 use crate::landing::Landing;
 use crate::signatures::{Kind, Training};
 
@@ -46,6 +46,8 @@ pub struct Approval {
     pub label: String,
     /// Why it was approved (a DPA, a ticket).
     pub note: Option<String>,
+    /// For a SaaS: its AI features, and the sub-processors they use, are approved too.
+    pub ai: bool,
 }
 
 /// Jurisdictions data may land in.
@@ -104,6 +106,8 @@ pub struct Policy {
     pub dedup_window: i64,
     pub visibility: Visibility,
     pub large_upload: LargeUpload,
+    /// Judge a SaaS's AI sub-processor countries against `landing.allowed` too.
+    pub judge_subprocessors: bool,
 }
 
 /// How much one internal host may send to one AI product within a window before
@@ -310,6 +314,9 @@ impl Policy {
 
     /// Judges an egress flow from `src` to the AI endpoint `ai` landing in `landing`.
     pub fn judge(&self, src: IpAddr, ai: &AiInfo, landing: &Landing) -> Judgement {
+        if let Some(saas) = ai.saas.as_deref() {
+            return self.judge_saas(src, ai, saas, landing);
+        }
         let mut findings = Vec::new();
         let what = format!("{} ({}, {})", ai.vendor_name, ai.product, ai.kind);
         let approved = self.approval(src, ai);
@@ -390,6 +397,104 @@ impl Policy {
                 Verdict::Unapproved
             });
         Judgement { verdict, findings }
+    }
+
+    /// Judges a flow to a SaaS whose AI runs at sub-processors: the rules about choosing an
+    /// AI vendor do not apply (nobody chose one); what matters is whether the policy
+    /// accepts the SaaS with its AI, and, when asked, where the sub-processors are.
+    fn judge_saas(&self, src: IpAddr, ai: &AiInfo, saas: &SaasAi, landing: &Landing) -> Judgement {
+        let mut findings = Vec::new();
+        let recipients = saas
+            .subprocessors
+            .iter()
+            .map(|s| match &s.country {
+                Some(c) => format!("{} ({c})", s.name),
+                None => format!("{} (country not stated)", s.name),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let features = match saas.ai_features.as_slice() {
+            [] => "AI features".to_owned(),
+            list => format!("AI features ({})", list.join(", ")),
+        };
+        let approval = self.approval(src, ai);
+        let approved_with_ai = approval.as_ref().is_ok_and(|a| a.ai);
+        if !approved_with_ai {
+            let status = match &approval {
+                Ok(a) => format!(
+                    "the policy approves {} but not its AI ({})",
+                    ai.product, a.label
+                ),
+                Err(_) => format!("the policy does not approve {} with its AI", ai.product),
+            };
+            let default = match saas.ai_on_by_default {
+                "yes" => "AI is on by default",
+                "no" => "AI is off unless an admin turns it on",
+                _ => "Whether AI is on by default is not documented",
+            };
+            let training = match ai.trains_on_inputs {
+                "yes" => format!("{} trains models on customer data", ai.vendor_name),
+                "opt_out" => format!(
+                    "{} trains models on customer data unless an admin opts out",
+                    ai.vendor_name
+                ),
+                "no" => format!("{} does not train models on customer data", ai.vendor_name),
+                _ => format!(
+                    "whether {} trains on customer data is not documented",
+                    ai.vendor_name
+                ),
+            };
+            let check = match &saas.admin_settings {
+                Some(settings) => format!(" Check the admin settings: {settings}."),
+                None => format!(
+                    " Check in {}'s admin settings whether AI is on and whether customer data may train models.",
+                    ai.product
+                ),
+            };
+            self.fire(
+                &mut findings,
+                Rule::SaasAiSubprocessor,
+                src,
+                Some(ai),
+                "approve".into(),
+                format!(
+                    "{src}, {}, uses {}, whose {features} may send customer data to {recipients}; {status}. {default}; {training}.{check}",
+                    self.membership(src),
+                    ai.product,
+                ),
+            );
+        }
+        if self.judge_subprocessors && landing.subprocessors_eea_or_adequate == Some(false) {
+            self.fire(
+                &mut findings,
+                Rule::NonEeaLanding,
+                src,
+                Some(ai),
+                "landing.judge_subprocessors".into(),
+                format!(
+                    "Data from {src} to {} may go on to AI sub-processors outside the allowed jurisdictions: {recipients}.",
+                    ai.product
+                ),
+            );
+        }
+        let verdict = findings
+            .iter()
+            .map(|f| Verdict::of(f.rule))
+            .max()
+            .unwrap_or(Verdict::Approved);
+        Judgement { verdict, findings }
+    }
+
+    /// The network a host's alerts about a SaaS are counted under: the address of the
+    /// narrowest internal network holding it.
+    pub fn network_of(&self, ip: IpAddr) -> IpAddr {
+        self.groups
+            .iter()
+            .flat_map(|g| g.nets.iter())
+            .chain(self.internal.iter())
+            .filter(|n| n.contains(&ip))
+            .max_by_key(|n| n.prefix_len())
+            .map_or(ip, IpNet::network)
     }
 
     /// A visibility-gap finding, when the policy has it on and no exception silences it.

@@ -12,7 +12,7 @@ use std::fmt;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::model::{Endpoint, Kind, RegionTable, Training, Vendor};
+use super::model::{Endpoint, Kind, RegionTable, Subprocessor, Training, Vendor};
 
 /// The file holding the database version and date.
 pub const DATABASE_FILE: &str = "database.toml";
@@ -91,6 +91,26 @@ struct EndpointSpec {
     #[serde(default)]
     cidrs: Vec<Spanned<String>>,
     cidr_source: Option<Spanned<String>>,
+    #[serde(default)]
+    ai_features: Vec<String>,
+    ai_features_source: Option<Spanned<String>>,
+    ai_on_by_default: Option<Spanned<Training>>,
+    ai_on_by_default_source: Option<Spanned<String>>,
+    admin_settings: Option<Spanned<String>>,
+    admin_settings_source: Option<Spanned<String>>,
+    #[serde(default)]
+    subprocessors: Vec<SubprocessorSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubprocessorSpec {
+    name: Spanned<String>,
+    vendor: Option<Spanned<String>>,
+    country: Option<Spanned<String>>,
+    /// What the SaaS uses it for (a feature, "LLM provider").
+    purpose: Option<String>,
+    source: Spanned<String>,
 }
 
 /// The validated contents of a database directory, before matching is compiled.
@@ -139,6 +159,114 @@ impl Checker<'_> {
         v.clone()
     }
 
+    /// The SaaS facts of an endpoint: a `saas` endpoint names its AI sub-processors, and
+    /// only a `saas` endpoint may; every fact has its source.
+    fn saas_facts(&mut self, e: &EndpointSpec, eid: &str) -> SaasFacts {
+        let is_saas = e.kind == Kind::Saas;
+        if is_saas && e.subprocessors.is_empty() {
+            self.report(
+                e.id.span(),
+                Some(eid),
+                "a saas endpoint names its AI sub-processors ([[endpoints.subprocessors]])".into(),
+            );
+        }
+        if !is_saas
+            && (!e.subprocessors.is_empty()
+                || !e.ai_features.is_empty()
+                || e.ai_on_by_default.is_some()
+                || e.admin_settings.is_some())
+        {
+            self.report(
+                e.id.span(),
+                Some(eid),
+                "sub-processors, ai_features, ai_on_by_default and admin_settings belong to kind = \"saas\"".into(),
+            );
+        }
+        let features_source = self.optional_url(&e.ai_features_source, eid, "ai_features_source");
+        if e.ai_features.is_empty() == features_source.is_some() {
+            self.report(
+                e.id.span(),
+                Some(eid),
+                "ai_features and ai_features_source go together".into(),
+            );
+        }
+        let default_source =
+            self.optional_url(&e.ai_on_by_default_source, eid, "ai_on_by_default_source");
+        let ai_on_by_default = match (&e.ai_on_by_default, default_source) {
+            (Some(d), Some(source)) if *d.get_ref() != Training::OptOut => {
+                Some((*d.get_ref(), source))
+            }
+            (Some(d), _) if *d.get_ref() == Training::OptOut => {
+                self.report(
+                    d.span(),
+                    Some(eid),
+                    "ai_on_by_default is yes, no or unknown".into(),
+                );
+                None
+            }
+            (Some(d), None) if *d.get_ref() != Training::Unknown => {
+                self.report(
+                    d.span(),
+                    Some(eid),
+                    "ai_on_by_default needs ai_on_by_default_source".into(),
+                );
+                None
+            }
+            _ => None,
+        };
+        let settings_source =
+            self.optional_url(&e.admin_settings_source, eid, "admin_settings_source");
+        let admin_settings = match (&e.admin_settings, settings_source) {
+            (Some(text), Some(source)) => Some((text.get_ref().clone(), source)),
+            (None, None) => None,
+            _ => {
+                self.report(
+                    e.id.span(),
+                    Some(eid),
+                    "admin_settings and admin_settings_source go together".into(),
+                );
+                None
+            }
+        };
+        let mut subprocessors = Vec::new();
+        for sp in &e.subprocessors {
+            if let Some(v) = &sp.vendor
+                && !is_id(v.get_ref())
+            {
+                self.report(
+                    v.span(),
+                    Some(eid),
+                    format!("sub-processor vendor {:?} is not a vendor id", v.get_ref()),
+                );
+            }
+            if let Some(country) = &sp.country
+                && !is_country(country.get_ref())
+                && country.get_ref() != "EU"
+            {
+                self.report(
+                    country.span(),
+                    Some(eid),
+                    format!(
+                        "sub-processor country {:?} must be a country code or EU",
+                        country.get_ref()
+                    ),
+                );
+            }
+            subprocessors.push(Subprocessor {
+                vendor: sp.vendor.as_ref().map(|v| v.get_ref().clone()),
+                name: sp.name.get_ref().clone(),
+                country: sp.country.as_ref().map(|c| c.get_ref().clone()),
+                purpose: sp.purpose.clone(),
+                source: self.url(&sp.source, eid, "sub-processor source"),
+            });
+        }
+        SaasFacts {
+            ai_on_by_default,
+            admin_settings,
+            subprocessors,
+        }
+    }
+
     fn optional_url(
         &mut self,
         value: &Option<Spanned<String>>,
@@ -147,6 +275,13 @@ impl Checker<'_> {
     ) -> Option<String> {
         value.as_ref().map(|v| self.url(v, entry, field))
     }
+}
+
+/// The checked SaaS facts of an endpoint.
+struct SaasFacts {
+    ai_on_by_default: Option<(Training, String)>,
+    admin_settings: Option<(String, String)>,
+    subprocessors: Vec<Subprocessor>,
 }
 
 fn is_country(code: &str) -> bool {
@@ -480,6 +615,7 @@ pub fn load(files: &[(String, String)]) -> Result<Loaded, LoadError> {
             if !e.cidrs.is_empty() && cidr_source.is_none() {
                 c.report(e.id.span(), Some(&eid), "cidrs need cidr_source".into());
             }
+            let saas = c.saas_facts(&e, &eid);
             endpoints.push(Endpoint {
                 id: eid.clone(),
                 vendor: vendor_index,
@@ -499,8 +635,27 @@ pub fn load(files: &[(String, String)]) -> Result<Loaded, LoadError> {
                 regions: e.regions.map(Spanned::into_inner),
                 cidrs,
                 cidr_source,
+                ai_features: e.ai_features,
+                ai_on_by_default: saas.ai_on_by_default,
+                admin_settings: saas.admin_settings,
+                subprocessors: saas.subprocessors,
             });
             host_lines.push(lines);
+        }
+    }
+    for (e, lines) in endpoints.iter().zip(&host_lines) {
+        for sp in &e.subprocessors {
+            if let Some(v) = &sp.vendor
+                && !vendors.iter().any(|known| &known.id == v)
+            {
+                let (file, line) = lines.first().cloned().unwrap_or_default();
+                problems.push(Problem {
+                    file,
+                    line,
+                    entry: Some(e.id.clone()),
+                    message: format!("sub-processor vendor {v:?} is not in the database"),
+                });
+            }
         }
     }
     if !problems.is_empty() {

@@ -13,11 +13,12 @@ pub mod model;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 pub use load::{LoadError, Problem};
 pub use model::{Endpoint, Kind, RegionTable, Training, Vendor};
 
-use crate::event::AiInfo;
+use crate::event::{AiInfo, SaasAi, SubprocessorInfo};
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded_signatures.rs"));
@@ -74,6 +75,8 @@ pub struct Database {
     pub vendors: Vec<Vendor>,
     pub endpoints: Vec<Endpoint>,
     pub regions: BTreeMap<String, RegionTable>,
+    /// For each endpoint, the AI behind it when it is a SaaS, shared by its events.
+    saas: Vec<Option<Arc<SaasAi>>>,
     matcher: matcher::Matcher,
 }
 
@@ -136,12 +139,14 @@ impl Database {
         let loaded = load::load(files)?;
         let matcher =
             matcher::Matcher::build(&loaded).map_err(|problems| LoadError { problems })?;
+        let saas = loaded.endpoints.iter().map(saas_ai).collect();
         Ok(Database {
             version: loaded.version,
             date: loaded.date,
             vendors: loaded.vendors,
             endpoints: loaded.endpoints,
             regions: loaded.regions,
+            saas,
             matcher,
         })
     }
@@ -211,8 +216,34 @@ impl Database {
             retention: endpoint.and_then(|e| e.retention.clone()),
             eu_residency: endpoint.and_then(|e| e.eu_residency.clone()),
             routes_to_other_vendors: endpoint.is_some_and(|e| e.routes_to_other_vendors),
+            indirect: endpoint.is_some_and(|e| e.kind == Kind::Saas),
+            saas: self.saas.get(hit.endpoint).cloned().flatten(),
         }
     }
+}
+
+/// The AI behind a SaaS endpoint, as events show it.
+fn saas_ai(e: &Endpoint) -> Option<Arc<SaasAi>> {
+    if e.kind != Kind::Saas {
+        return None;
+    }
+    Some(Arc::new(SaasAi {
+        subprocessors: e
+            .subprocessors
+            .iter()
+            .map(|s| SubprocessorInfo {
+                vendor: s.vendor.clone(),
+                name: s.name.clone(),
+                country: s.country.clone(),
+            })
+            .collect(),
+        ai_features: e.ai_features.clone(),
+        ai_on_by_default: e
+            .ai_on_by_default
+            .as_ref()
+            .map_or("unknown", |(t, _)| t.as_str()),
+        admin_settings: e.admin_settings.as_ref().map(|(text, _)| text.clone()),
+    }))
 }
 
 /// `host:port` → `host`; `[v6]:port` → `[v6]`; a bare IPv6 literal is left alone.

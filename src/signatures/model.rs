@@ -26,10 +26,13 @@ pub enum Kind {
     Agent,
     /// AI search and answer engines.
     Search,
+    /// A business SaaS whose AI features send customer data on to AI sub-processors from
+    /// the SaaS's own servers: the AI is reached indirectly.
+    Saas,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Self::Api,
         Self::ConsumerChat,
         Self::CodingAssistant,
@@ -39,6 +42,7 @@ impl Kind {
         Self::ImageVideo,
         Self::Agent,
         Self::Search,
+        Self::Saas,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +56,7 @@ impl Kind {
             Self::ImageVideo => "image_video",
             Self::Agent => "agent",
             Self::Search => "search",
+            Self::Saas => "saas",
         }
     }
 }
@@ -138,9 +143,32 @@ pub struct Endpoint {
     pub routes_to_other_vendors: bool,
     /// The region table the `{region}` placeholder is looked up in.
     pub regions: Option<String>,
+    /// The SaaS's AI features, when the endpoint is a SaaS (`kind = "saas"`).
+    pub ai_features: Vec<String>,
+    /// Whether the SaaS's AI features are on unless an admin turns them off.
+    pub ai_on_by_default: Option<(Training, String)>,
+    /// What an admin checks in the SaaS's settings, in the vendor's words, with its source.
+    pub admin_settings: Option<(String, String)>,
+    /// The AI sub-processors the SaaS's AI features may send customer data to. Non-empty
+    /// makes the endpoint an indirect AI flow.
+    pub subprocessors: Vec<Subprocessor>,
     /// Address ranges the vendor publishes for the endpoint.
     pub cidrs: Vec<ipnet::IpNet>,
     pub cidr_source: Option<String>,
+}
+
+/// An AI provider a SaaS passes customer data to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Subprocessor {
+    /// The provider's vendor id in the database, when it has one.
+    pub vendor: Option<String>,
+    /// The provider as the SaaS's sub-processor list names it.
+    pub name: String,
+    /// Where it processes the data (ISO 3166-1 alpha-2 or `EU`), when the list says.
+    pub country: Option<String>,
+    /// What the SaaS uses it for, as the list says.
+    pub purpose: Option<String>,
+    pub source: String,
 }
 
 /// A cloud provider's regions and the countries they are in.
