@@ -761,6 +761,56 @@ mod tests {
         let text = metrics.render();
         assert!(text.contains(&format!("{series} 150\n")), "{text}");
         assert!(open.lock().unwrap().is_empty());
+
+        // A flow to a SaaS whose AI runs at sub-processors counts in its own families.
+        let slack = AiInfo {
+            vendor: "slack".into(),
+            product: "Slack".into(),
+            kind: "saas",
+            indirect: true,
+            saas: Some(Arc::new(crate::event::SaasAi {
+                subprocessors: Vec::new(),
+                ai_features: Vec::new(),
+                ai_on_by_default: "unknown",
+                admin_settings: None,
+            })),
+            ..ai.clone()
+        };
+        sink.event(Event {
+            ai: Some(slack),
+            ..event(Body::Flow(FlowInfo {
+                pkts_toserver: 2,
+                pkts_toclient: 2,
+                bytes_toserver: 70,
+                bytes_toclient: 90,
+                start: Timestamp::from_secs(3),
+                end: Timestamp::from_secs(4),
+                age: 1,
+                state: "closed",
+                reason: FlowEndReason::Timeout,
+                app_proto: Some("tls"),
+                sni: None,
+                http_host: None,
+                dns_name: None,
+                hello_unreadable: false,
+            }))
+        })
+        .unwrap();
+        let text = metrics.render();
+        assert!(
+            text.contains(
+                "aigress_saas_ai_sent_bytes_total{product=\"Slack\",vendor=\"slack\"} 70\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(
+            "aigress_saas_ai_flows_total{product=\"Slack\",vendor=\"slack\",verdict=\"none\"} 1\n"
+        ));
+        assert!(text.contains(&format!("{series} 150\n")), "{text}");
+        assert!(
+            !text.contains("aigress_ai_sent_bytes_total{kind=\"saas\""),
+            "{text}"
+        );
     }
 
     #[test]
