@@ -248,10 +248,12 @@ impl<'a> Assessor<'a> {
         let judgement = policy.judge(h.src_ip, ai, landing);
         let verdict = judgement.verdict;
         state.verdict = Some(verdict);
-        let mut first = event.clone();
-        first.landing = Some(landing.clone());
-        first.verdict = Some(verdict);
-        state.first_ai = Some(Box::new(first));
+        if !ai.indirect {
+            let mut first = event.clone();
+            first.landing = Some(landing.clone());
+            first.verdict = Some(verdict);
+            state.first_ai = Some(Box::new(first));
+        }
         let n = self.stats.verdicts.entry(verdict.as_str()).or_default();
         *n = n.saturating_add(1);
         // Source addresses come from packets: bound the set, at the price of calling a
