@@ -448,7 +448,7 @@ impl Policy {
                 Some(settings) => format!(" Check the admin settings: {settings}."),
                 None => format!(
                     " Check in {}'s admin settings whether AI is on and whether customer data may train models.",
-                    ai.product
+                    ai.vendor_name
                 ),
             };
             self.fire(
