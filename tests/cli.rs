@@ -344,3 +344,29 @@ fn alerts_go_to_the_stream_and_to_the_alert_file() {
         "alert sinks need a policy"
     );
 }
+
+#[test]
+fn dns_queries_can_say_request_as_suricata_8_does() {
+    let cap = capture("ai-clients__a_curl.pcap");
+    let types = |extra: &[&str]| -> std::collections::BTreeSet<String> {
+        let mut args = vec!["scan", "--format", "json"];
+        args.extend_from_slice(extra);
+        args.push(path_str(&cap));
+        let out = aigress(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|e| e["event_type"] == "dns")
+            .map(|e| e["dns"]["type"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(types(&[]), ["query", "response"].map(String::from).into());
+    assert_eq!(
+        types(&["--dns-request-type", "request"]),
+        ["request", "response"].map(String::from).into()
+    );
+    let bad = aigress(&["scan", "--dns-request-type", "ask", path_str(&cap)]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("expected query or request"));
+}
