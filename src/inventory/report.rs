@@ -496,11 +496,16 @@ fn saas_questions(s: &SaasSummary) -> Vec<String> {
         "unknown" => q.push(format!("Does {} train models on our data?", s.name)),
         _ => {}
     }
-    if s.ai_on_by_default != "no" {
-        q.push(format!(
-            "Who in our organisation decides whether {}'s AI is on (it is on by default: {})?",
-            s.name, s.ai_on_by_default
-        ));
+    match s.ai_on_by_default.as_str() {
+        "yes" => q.push(format!(
+            "{}'s AI is on by default: who in our organisation decided to keep it on?",
+            s.name
+        )),
+        "no" => {}
+        _ => q.push(format!(
+            "Is {}'s AI on by default, and who in our organisation decides whether it is on?",
+            s.name
+        )),
     }
     if s.dpa.is_none() {
         q.push(format!("Where is {}'s data processing agreement?", s.name));
@@ -799,7 +804,18 @@ fn bytes_per_vendor_svg(r: &Report) -> String {
 fn landing_over_time_svg(r: &Report) -> String {
     let mut days: BTreeMap<&str, BTreeMap<&str, u64>> = BTreeMap::new();
     let mut countries: BTreeMap<&str, u64> = BTreeMap::new();
-    for d in &r.daily {
+    // Direct AI only, as the summary: a SaaS's bytes go to the SaaS, not to an AI service.
+    let saas_only: BTreeSet<&str> = r
+        .saas
+        .iter()
+        .map(|s| s.vendor.as_str())
+        .filter(|v| !r.vendors.iter().any(|d| d.vendor == *v))
+        .collect();
+    for d in r
+        .daily
+        .iter()
+        .filter(|d| !saas_only.contains(d.vendor.as_str()))
+    {
         let c = if d.landing_country.is_empty() {
             "unknown"
         } else {
