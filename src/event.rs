@@ -200,6 +200,9 @@ pub struct SubprocessorInfo {
     pub name: String,
     /// Where it processes the data, when the SaaS says (country code or `EU`).
     pub country: Option<String>,
+    /// Whether the provider trains on what its model APIs are sent, by default, per the
+    /// database (`unknown` when its API endpoints disagree or it has none).
+    pub trains_on_inputs: &'static str,
 }
 
 /// A QUIC ClientHello (or a Google QUIC CHLO).

@@ -78,6 +78,16 @@ fn signatures_match_names_the_ai_behind_common_saas() {
         }
     }
     assert!(indirect.len() >= 15, "only {indirect:?}");
+    // A sub-processor the database knows brings its own training default: Zoom sends to
+    // OpenAI, whose API does not train on inputs.
+    let zoom = matched("us02web.zoom.us");
+    let openai = zoom["subprocessors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["vendor"] == "openai")
+        .expect("OpenAI among Zoom's sub-processors");
+    assert_eq!(openai["trains_on_inputs"], "no");
     // Direct AI stays direct; names that merely look like a SaaS match nothing.
     assert_eq!(matched("api.openai.com")["indirect"], false);
     for lookalike in [

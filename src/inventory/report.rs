@@ -451,9 +451,12 @@ fn saas_summaries(rows: &[Row], db: &Database) -> Vec<SaasSummary> {
             }
         }
         for p in &e.subprocessors {
-            let named = match &p.country {
-                Some(c) => format!("{} ({c})", p.name),
-                None => format!("{} (country not stated)", p.name),
+            let place = p.country.as_deref().unwrap_or("country not stated");
+            let named = match p.vendor.as_deref().map(|v| db.provider_training(v)) {
+                Some(t @ ("yes" | "no" | "opt_out")) => {
+                    format!("{} ({place}; its API trains on inputs: {t})", p.name)
+                }
+                _ => format!("{} ({place})", p.name),
             };
             if !s.subprocessors.contains(&named) {
                 s.subprocessors.push(named);
@@ -482,7 +485,7 @@ fn saas_questions(s: &SaasSummary) -> Vec<String> {
     )];
     if s.subprocessors
         .iter()
-        .any(|p| p.ends_with("(country not stated)"))
+        .any(|p| p.contains("(country not stated"))
     {
         q.push(
             "Where do the AI sub-processors whose country is not stated process our data?".into(),

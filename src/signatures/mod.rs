@@ -139,7 +139,11 @@ impl Database {
         let loaded = load::load(files)?;
         let matcher =
             matcher::Matcher::build(&loaded).map_err(|problems| LoadError { problems })?;
-        let saas = loaded.endpoints.iter().map(saas_ai).collect();
+        let saas = loaded
+            .endpoints
+            .iter()
+            .map(|e| saas_ai(e, &loaded))
+            .collect();
         Ok(Database {
             version: loaded.version,
             date: loaded.date,
@@ -149,6 +153,12 @@ impl Database {
             saas,
             matcher,
         })
+    }
+
+    /// Whether `vendor` trains on what its model APIs are sent, by default: `yes`, `no`,
+    /// `opt_out`, or `unknown` when its API endpoints disagree or it has none.
+    pub fn provider_training(&self, vendor: &str) -> &'static str {
+        provider_training(vendor, &self.vendors, &self.endpoints)
     }
 
     /// Host patterns in the database.
@@ -222,8 +232,24 @@ impl Database {
     }
 }
 
+/// Whether a provider trains on what its model APIs are sent, when all its API and
+/// model-hosting endpoints in the database agree: what a SaaS sends it arrives that way.
+fn provider_training(vendor: &str, vendors: &[Vendor], endpoints: &[Endpoint]) -> &'static str {
+    let Some(index) = vendors.iter().position(|v| v.id == vendor) else {
+        return "unknown";
+    };
+    let mut answers = endpoints
+        .iter()
+        .filter(|e| e.vendor == index && matches!(e.kind, Kind::Api | Kind::ModelHosting))
+        .map(|e| e.trains_on_inputs);
+    match answers.next() {
+        Some(first) if answers.all(|t| t == first) => first.as_str(),
+        _ => "unknown",
+    }
+}
+
 /// The AI behind a SaaS endpoint, as events show it.
-fn saas_ai(e: &Endpoint) -> Option<Arc<SaasAi>> {
+fn saas_ai(e: &Endpoint, db: &load::Loaded) -> Option<Arc<SaasAi>> {
     if e.kind != Kind::Saas {
         return None;
     }
@@ -235,6 +261,9 @@ fn saas_ai(e: &Endpoint) -> Option<Arc<SaasAi>> {
                 vendor: s.vendor.clone(),
                 name: s.name.clone(),
                 country: s.country.clone(),
+                trains_on_inputs: s.vendor.as_deref().map_or("unknown", |v| {
+                    provider_training(v, &db.vendors, &db.endpoints)
+                }),
             })
             .collect(),
         ai_features: e.ai_features.clone(),
