@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::alert::dedup::{DedupKey, Deduper};
 use crate::alert::sinks::{AlertSink, SinkStats};
-use crate::alert::{AlertInfo, Rule, UploadInfo, Verdict};
+use crate::alert::{AlertInfo, UploadInfo, Verdict};
 use crate::event::{AlertApp, Body, Event, EventSink, Header, Transport};
 use crate::inventory::KnownPairs;
 use crate::landing::{Landing, LandingContext};
@@ -216,14 +216,9 @@ impl<'a> Assessor<'a> {
             landing: landing.cloned(),
             verdict: Some(verdict),
         };
-        // Alerts about a SaaS's AI are about the network's use of the SaaS, not one host's.
-        let host = match (&self.policy, finding.rule) {
-            (Some(p), Rule::SaasAiSubprocessor) => p.network_of(event.header.src_ip),
-            _ => event.header.src_ip,
-        };
         let key = DedupKey {
             rule: finding.rule,
-            host,
+            host: finding.about,
             vendor: event.ai.as_ref().map(|a| a.vendor.clone()),
             product: event.ai.as_ref().map(|a| a.product.clone()),
             landing: landing.and_then(|l| l.country.clone()),
@@ -248,7 +243,7 @@ impl<'a> Assessor<'a> {
         let judgement = policy.judge(h.src_ip, ai, landing);
         let verdict = judgement.verdict;
         state.verdict = Some(verdict);
-        if !ai.indirect {
+        if !ai.indirect() {
             let mut first = event.clone();
             first.landing = Some(landing.clone());
             first.verdict = Some(verdict);
@@ -265,7 +260,7 @@ impl<'a> Assessor<'a> {
             );
             self.pairs.clear();
         }
-        if !ai.indirect
+        if !ai.indirect()
             && self.pairs.insert((h.src_ip, ai.vendor.clone()))
             && !self.known.contains(h.src_ip, &ai.vendor)
             && let Some(f) = policy.new_flow(h.src_ip, ai, landing)
@@ -306,7 +301,7 @@ impl<'a> Assessor<'a> {
         let Some(first) = state.first_ai.as_deref() else {
             return;
         };
-        let Some(ai) = first.ai.as_ref().filter(|ai| !ai.indirect) else {
+        let Some(ai) = first.ai.as_ref().filter(|ai| !ai.indirect()) else {
             return;
         };
         let delta = bytes.saturating_sub(state.counted);

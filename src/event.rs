@@ -153,13 +153,33 @@ pub struct AiInfo {
     /// its own facts are not the whole answer.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub routes_to_other_vendors: bool,
-    /// The endpoint is a SaaS whose AI features send customer data on to AI
-    /// sub-processors from the SaaS's servers: the AI is reached through it.
-    pub indirect: bool,
-    /// For an indirect flow, the SaaS's AI: `subprocessors`, `ai_features`,
-    /// `ai_on_by_default` (written into the `ai` object).
-    #[serde(flatten)]
+    /// For an endpoint that is a SaaS whose AI features send customer data on to AI
+    /// sub-processors: that AI. Written into the `ai` object as `indirect` (always) and,
+    /// when present, `subprocessors`, `ai_features`, `ai_on_by_default`.
+    #[serde(flatten, serialize_with = "serialize_saas")]
     pub saas: Option<Arc<SaasAi>>,
+}
+
+impl AiInfo {
+    /// The AI is reached through a SaaS, not directly.
+    pub fn indirect(&self) -> bool {
+        self.saas.is_some()
+    }
+}
+
+/// `indirect`, then the SaaS's AI when there is one.
+fn serialize_saas<S: Serializer>(saas: &Option<Arc<SaasAi>>, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Indirect<'a> {
+        indirect: bool,
+        #[serde(flatten)]
+        saas: Option<&'a SaasAi>,
+    }
+    Indirect {
+        indirect: saas.is_some(),
+        saas: saas.as_deref(),
+    }
+    .serialize(s)
 }
 
 /// What the database says about the AI behind a SaaS.
@@ -272,29 +292,6 @@ pub struct HttpInfo {
     pub url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_user_agent: Option<String>,
-}
-
-impl HttpInfo {
-    /// Splits a Host header's value as Suricata does: `api.example:8080` is hostname
-    /// `api.example` and port 8080; `[2001:db8::1]:80` is `2001:db8::1` and 80.
-    pub fn split_host(host: &str) -> (String, Option<u16>) {
-        if let Some(v6) = host.strip_prefix('[') {
-            return match v6.split_once(']') {
-                Some((addr, rest)) => (
-                    addr.to_owned(),
-                    rest.strip_prefix(':').and_then(|p| p.parse().ok()),
-                ),
-                None => (host.to_owned(), None),
-            };
-        }
-        match host.rsplit_once(':') {
-            Some((name, port)) if !name.contains(':') => match port.parse() {
-                Ok(port) => (name.to_owned(), Some(port)),
-                Err(_) => (host.to_owned(), None),
-            },
-            _ => (host.to_owned(), None),
-        }
-    }
 }
 
 /// The DNS message types as aigress writes them. Suricata's EVE version 3 says `request`
@@ -649,24 +646,22 @@ impl Serialize for Event {
                     Some(AlertApp::Flow { app_proto, name }) => {
                         m.serialize_entry("app_proto", app_proto)?;
                         let name = name.as_deref();
-                        let (key, object) = match *app_proto {
-                            "http" => (
+                        match *app_proto {
+                            "http" => m.serialize_entry(
                                 "http",
-                                ServerName {
+                                &ServerName {
                                     sni: None,
                                     hostname: name,
                                 },
-                            ),
-                            other => (
-                                other,
-                                ServerName {
+                            )?,
+                            "tls" | "quic" => m.serialize_entry(
+                                app_proto,
+                                &ServerName {
                                     sni: name,
                                     hostname: None,
                                 },
-                            ),
-                        };
-                        if matches!(key, "tls" | "quic" | "http") {
-                            m.serialize_entry(key, &object)?;
+                            )?,
+                            _ => {}
                         }
                     }
                     None => {}

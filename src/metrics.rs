@@ -575,7 +575,7 @@ impl EventSink for MetricsSink<'_> {
             .and_then(|l| l.country.as_deref())
             .unwrap_or("unknown");
         if let (Body::Flow(f), Some(ai)) = (&event.body, &event.ai)
-            && ai.indirect
+            && ai.indirect()
         {
             let labels = [ai.vendor.as_str(), ai.product.as_str()];
             let verdict = event.verdict.map_or("none", |v| v.as_str());
@@ -632,7 +632,7 @@ impl EventSink for MetricsSink<'_> {
                     }
                 }
             }
-            (Body::Tls(_) | Body::Quic(_) | Body::Http(_), Some(ai)) if !ai.indirect => {
+            (Body::Tls(_) | Body::Quic(_) | Body::Http(_), Some(ai)) if !ai.indirect() => {
                 let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
                 open.entry(event.header.flow_id)
                     .or_insert_with(|| OpenAiFlow {
@@ -712,7 +712,6 @@ mod tests {
             retention: None,
             eu_residency: None,
             routes_to_other_vendors: false,
-            indirect: false,
             saas: None,
         };
         let tls = TlsInfo {
@@ -741,23 +740,26 @@ mod tests {
             metrics.ai_flow_progress(flow, 100, 1000);
         }
         assert!(metrics.render().contains(&format!("{series} 100\n")));
-        sink.event(event(Body::Flow(FlowInfo {
-            pkts_toserver: 3,
-            pkts_toclient: 3,
-            bytes_toserver: 150,
-            bytes_toclient: 1200,
-            start: Timestamp::from_secs(1),
-            end: Timestamp::from_secs(2),
-            age: 1,
-            state: "closed",
-            reason: FlowEndReason::Timeout,
-            app_proto: Some("tls"),
-            sni: None,
-            http_host: None,
-            dns_name: None,
-            hello_unreadable: false,
-        })))
-        .unwrap();
+        // A closed one-second TLS flow that started at `start` seconds.
+        let ended = |bytes_toserver, bytes_toclient, start| {
+            Body::Flow(FlowInfo {
+                pkts_toserver: 3,
+                pkts_toclient: 3,
+                bytes_toserver,
+                bytes_toclient,
+                start: Timestamp::from_secs(start),
+                end: Timestamp::from_secs(start + 1),
+                age: 1,
+                state: "closed",
+                reason: FlowEndReason::Timeout,
+                app_proto: Some("tls"),
+                sni: None,
+                http_host: None,
+                dns_name: None,
+                hello_unreadable: false,
+            })
+        };
+        sink.event(event(ended(150, 1200, 1))).unwrap();
         let text = metrics.render();
         assert!(text.contains(&format!("{series} 150\n")), "{text}");
         assert!(open.lock().unwrap().is_empty());
@@ -767,7 +769,6 @@ mod tests {
             vendor: "slack".into(),
             product: "Slack".into(),
             kind: "saas",
-            indirect: true,
             saas: Some(Arc::new(crate::event::SaasAi {
                 subprocessors: Vec::new(),
                 ai_features: Vec::new(),
@@ -778,22 +779,7 @@ mod tests {
         };
         sink.event(Event {
             ai: Some(slack),
-            ..event(Body::Flow(FlowInfo {
-                pkts_toserver: 2,
-                pkts_toclient: 2,
-                bytes_toserver: 70,
-                bytes_toclient: 90,
-                start: Timestamp::from_secs(3),
-                end: Timestamp::from_secs(4),
-                age: 1,
-                state: "closed",
-                reason: FlowEndReason::Timeout,
-                app_proto: Some("tls"),
-                sni: None,
-                http_host: None,
-                dns_name: None,
-                hello_unreadable: false,
-            }))
+            ..event(ended(70, 90, 3))
         })
         .unwrap();
         let text = metrics.render();

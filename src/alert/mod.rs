@@ -114,6 +114,13 @@ impl Rule {
         }
     }
 
+    /// The rule is about a network's use of a service rather than one host's, so its
+    /// alerts are deduplicated per network: a SaaS everyone uses is one alert, not one per
+    /// host.
+    pub fn is_about_a_network(self) -> bool {
+        matches!(self, Self::SaasAiSubprocessor)
+    }
+
     /// Position in [`Rule::ALL`], for per-rule tables.
     pub fn index(self) -> usize {
         match self {

@@ -570,8 +570,9 @@ fn http_info(req: &http::Request<'_>) -> HttpInfo {
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let (hostname, http_port) = match req.host {
         Some(host) => {
-            let (name, port) = HttpInfo::split_host(&String::from_utf8_lossy(host));
-            (Some(name), port)
+            let host = String::from_utf8_lossy(host);
+            let (name, port) = http::split_host(&host);
+            (Some(name.to_owned()), port)
         }
         None => (None, None),
     };

@@ -167,6 +167,9 @@ pub struct Finding {
     pub reason: String,
     /// The policy entry that decided.
     pub policy: String,
+    /// Whom the alert is about, for deduplication: the internal host, or for a rule about
+    /// a network's use of a service ([`Rule::is_about_a_network`]) the host's network.
+    pub about: IpAddr,
 }
 
 /// The policy's judgement on an AI flow.
@@ -264,11 +267,17 @@ impl Policy {
         if severity == Severity::Off || self.exception(rule, src, ai).is_some() {
             return;
         }
+        let about = if rule.is_about_a_network() {
+            self.network_of(src)
+        } else {
+            src
+        };
         findings.push(Finding {
             rule,
             severity,
             reason,
             policy,
+            about,
         });
     }
 
@@ -487,7 +496,7 @@ impl Policy {
 
     /// The network a host's alerts about a SaaS are counted under: the address of the
     /// narrowest internal network holding it.
-    pub fn network_of(&self, ip: IpAddr) -> IpAddr {
+    fn network_of(&self, ip: IpAddr) -> IpAddr {
         self.groups
             .iter()
             .flat_map(|g| g.nets.iter())

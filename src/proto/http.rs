@@ -209,6 +209,25 @@ fn parse_lenient(stream: &[u8]) -> Scan<'_> {
     Scan::Complete(fields.request(method, target, head_len))
 }
 
+/// A Host header's name and port, as Suricata splits them: `api.example:8080` is
+/// (`api.example`, 8080), `[2001:db8::1]:80` is (`2001:db8::1`, 80), a bare IPv6 literal or
+/// a name without a port is the name alone. A port of digits that does not fit 16 bits is
+/// dropped with its colon; anything else after a colon is part of the name.
+pub fn split_host(host: &str) -> (&str, Option<u16>) {
+    if let Some(v6) = host.strip_prefix('[') {
+        return match v6.split_once(']') {
+            Some((addr, rest)) => (addr, rest.strip_prefix(':').and_then(|p| p.parse().ok())),
+            None => (host, None),
+        };
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            (name, port.parse().ok())
+        }
+        _ => (host, None),
+    }
+}
+
 /// Where the blank line ending a head starts, if `bytes` hold one: CRLF CRLF, or the bare
 /// LF LF that httparse also accepts. A caller that searched a prefix already can resume
 /// three bytes before its end.
@@ -249,6 +268,18 @@ pub fn chunk_size(stream: &[u8]) -> Chunk {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_headers_split_into_name_and_port() {
+        assert_eq!(split_host("api.example:8080"), ("api.example", Some(8080)));
+        assert_eq!(split_host("api.example"), ("api.example", None));
+        assert_eq!(split_host("[2001:db8::1]:80"), ("2001:db8::1", Some(80)));
+        assert_eq!(split_host("[2001:db8::1]"), ("2001:db8::1", None));
+        assert_eq!(split_host("2001:db8::1"), ("2001:db8::1", None));
+        assert_eq!(split_host("[2001:db8::1"), ("[2001:db8::1", None));
+        assert_eq!(split_host("host:99999"), ("host", None));
+        assert_eq!(split_host("host:http"), ("host:http", None));
+    }
 
     const REQ: &[u8] =
         b"POST /v1/chat/completions?stream=true HTTP/1.1\r\nHost: api.openai.com\r\n\

@@ -169,15 +169,7 @@ impl Database {
     /// Classifies a host name as it appears on the wire: any case, a trailing dot, a port
     /// (`Host: api.openai.com:443`) or an address literal are all handled.
     pub fn classify_host(&self, host: &str, source: MatchSource) -> Option<AiInfo> {
-        let host = host.trim().trim_end_matches('.');
-        if let Ok(ip) = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-        {
-            return self.classify_ip(ip);
-        }
-        let host = strip_port(host);
+        let (host, _) = crate::proto::http::split_host(host.trim().trim_end_matches('.'));
         let lower;
         let name = if host.bytes().any(|b| b.is_ascii_uppercase()) {
             lower = host.to_ascii_lowercase();
@@ -226,7 +218,6 @@ impl Database {
             retention: endpoint.and_then(|e| e.retention.clone()),
             eu_residency: endpoint.and_then(|e| e.eu_residency.clone()),
             routes_to_other_vendors: endpoint.is_some_and(|e| e.routes_to_other_vendors),
-            indirect: endpoint.is_some_and(|e| e.kind == Kind::Saas),
             saas: self.saas.get(hit.endpoint).cloned().flatten(),
         }
     }
@@ -273,18 +264,4 @@ fn saas_ai(e: &Endpoint, db: &load::Loaded) -> Option<Arc<SaasAi>> {
             .map_or("unknown", |(t, _)| t.as_str()),
         admin_settings: e.admin_settings.as_ref().map(|(text, _)| text.clone()),
     }))
-}
-
-/// `host:port` → `host`; `[v6]:port` → `[v6]`; a bare IPv6 literal is left alone.
-fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host
-            .split_once("]:")
-            .map_or(host, |(h, _)| h.get(..).unwrap_or(h))
-            .trim_end_matches(']');
-    }
-    match host.rsplit_once(':') {
-        Some((h, port)) if !h.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host,
-    }
 }
