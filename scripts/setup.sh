@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what building aigress needs on Debian/Ubuntu, when missing; with --test also
 # what its end-to-end tests use (network namespaces, curl, openssl, tcpreplay, a real
-# Prometheus server and promtool, headless Chromium for the HTML report).
+# Prometheus server and promtool, headless Chromium for the HTML report, poppler-utils
+# to read its PDF print).
 # Safe to run again: it installs nothing already there.
 set -euo pipefail
 
 packages=(libpcap-dev pkg-config)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(iproute2 procps curl openssl tcpreplay prometheus chromium)
+  packages+=(iproute2 procps curl openssl tcpreplay prometheus chromium poppler-utils)
 fi
 
 need=()

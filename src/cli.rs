@@ -66,9 +66,42 @@ pub struct InventoryArgs {
     pub vendor: Option<String>,
     #[arg(short, long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
+    /// Which report: the whole inventory, the transfer register (flows landing outside the
+    /// EEA with their transfer mechanism), or the changes since a baseline.
+    #[arg(long, value_enum, default_value_t = ReportKind::Inventory)]
+    pub report: ReportKind,
+    /// The policy whose adequacy list and DPF-certified vendors the transfer register
+    /// follows (without one, no vendor counts as DPF-certified).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Changes: the baseline is what was seen until then (default: --since).
+    #[arg(long, value_name = "WHEN")]
+    pub baseline_until: Option<String>,
+    /// Changes: read the baseline from this inventory (the last audit's) instead.
+    #[arg(long, value_name = "FILE")]
+    pub baseline_db: Option<PathBuf>,
+    /// Changes: report a vendor's bytes uploaded per day when they grew or shrank by this
+    /// factor or more.
+    #[arg(long, default_value_t = 2.0, value_parser = parse_factor)]
+    pub factor: f64,
     /// Write the report here instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// A volume factor: a finite number above 1.
+fn parse_factor(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 1.0 => Ok(f),
+        _ => Err(format!("{text:?} is not a factor above 1 (e.g. 2 or 1.5)")),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportKind {
+    Inventory,
+    Transfers,
+    Changes,
 }
 
 #[derive(Debug, Subcommand)]

@@ -153,6 +153,11 @@ pub struct AiInfo {
     /// its own facts are not the whole answer.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub routes_to_other_vendors: bool,
+    /// The vendor's documented way to keep this product's data in the EEA, when the
+    /// endpoint reached is not documented as being there; absent when the database has
+    /// none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eea_alternative: Option<Arc<crate::signatures::EeaAlternative>>,
     /// For an endpoint that is a SaaS whose AI features send customer data on to AI
     /// sub-processors: that AI. Written into the `ai` object as `indirect` (always) and,
     /// when present, `subprocessors`, `ai_features`, `ai_on_by_default`.

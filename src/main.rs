@@ -16,10 +16,12 @@ use aigress::capture::live::LiveOptions;
 use aigress::config::InventoryConfig;
 use aigress::config::{Config, read_secret};
 use aigress::engine::EngineConfig;
+use aigress::inventory::changes::{self, Changes};
 use aigress::inventory::report::{self, Report};
 use aigress::inventory::store::{Filter, Store};
+use aigress::inventory::transfers::{self, Judges};
 use aigress::inventory::{InventoryOptions, Pseudonymiser};
-use aigress::landing::LandingContext;
+use aigress::landing::{Jurisdictions, LandingContext};
 use aigress::output::{JsonSink, TableSink};
 use aigress::policy::Policy;
 use aigress::scan::{Judging, ScanError, scan_judged};
@@ -27,7 +29,8 @@ use aigress::sensor;
 use aigress::signatures::Database;
 use cli::{
     Cli, Command, ConfigCommand, Format, GeoArgs, InventoryArgs, InventoryCommand,
-    InventoryRecordArgs, PolicyCommand, ReportFormat, RunArgs, ScanArgs, SignaturesCommand,
+    InventoryRecordArgs, PolicyCommand, ReportFormat, ReportKind, RunArgs, ScanArgs,
+    SignaturesCommand,
 };
 
 /// Inputs larger than this get a progress bar when stderr is a terminal.
@@ -605,26 +608,65 @@ fn inventory(args: &InventoryArgs, db: &Database) -> anyhow::Result<ExitCode> {
     let Some(path) = &args.db else {
         anyhow::bail!("aigress inventory needs --db FILE (or the merge subcommand)");
     };
-    if !path.exists() {
-        anyhow::bail!("no inventory at {}", path.display());
-    }
-    let store = Store::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let store = open_existing(path)?;
+    let when = |text: &Option<String>| {
+        text.as_deref()
+            .map(aigress::inventory::parse_time)
+            .transpose()
+            .map_err(anyhow::Error::msg)
+    };
     let filter = Filter {
-        since: args
-            .since
-            .as_deref()
-            .map(aigress::inventory::parse_time)
-            .transpose()
-            .map_err(anyhow::Error::msg)?,
-        until: args
-            .until
-            .as_deref()
-            .map(aigress::inventory::parse_time)
-            .transpose()
-            .map_err(anyhow::Error::msg)?,
+        since: when(&args.since)?,
+        until: when(&args.until)?,
         vendor: args.vendor.clone(),
     };
-    let built = Report::build(&store, &filter, db)?;
+    let policy = args
+        .policy
+        .as_deref()
+        .map(|p| Policy::load(p, db))
+        .transpose()?;
+    let jurisdictions = Jurisdictions::for_policy(policy.as_ref())?;
+    let judges = Judges {
+        db,
+        jurisdictions: &jurisdictions,
+        policy_file: policy.as_ref().map(|p| p.file.as_str()),
+    };
+    let changes = || -> anyhow::Result<Changes> {
+        let baseline_store = args.baseline_db.as_deref().map(open_existing).transpose()?;
+        let baseline_until = when(&args.baseline_until)?;
+        let (baseline, baseline_filter) = match &baseline_store {
+            Some(other) => (
+                other,
+                Filter {
+                    since: None,
+                    until: baseline_until,
+                    vendor: args.vendor.clone(),
+                },
+            ),
+            None => {
+                let Some(since) = filter.since else {
+                    anyhow::bail!(
+                        "changes need a baseline: --since (the start of the current period) or --baseline-db"
+                    );
+                };
+                (
+                    &store,
+                    Filter {
+                        since: None,
+                        until: Some(baseline_until.unwrap_or(since.saturating_sub(1))),
+                        vendor: args.vendor.clone(),
+                    },
+                )
+            }
+        };
+        Ok(changes::between(
+            baseline,
+            &baseline_filter,
+            &store,
+            &filter,
+            args.factor,
+        )?)
+    };
     let format = match args.format {
         ReportFormat::Table => report::Format::Table,
         ReportFormat::Csv => report::Format::Csv,
@@ -632,20 +674,45 @@ fn inventory(args: &InventoryArgs, db: &Database) -> anyhow::Result<ExitCode> {
         ReportFormat::Html => report::Format::Html,
         ReportFormat::Md => report::Format::Markdown,
     };
+    let write = |out: &mut dyn Write| -> anyhow::Result<()> {
+        match args.report {
+            ReportKind::Inventory => {
+                let mut built = Report::build(&store, &filter, &judges)?;
+                if filter.since.is_some() || args.baseline_db.is_some() {
+                    built.changes = Some(changes()?);
+                }
+                report::write(&built, format, out)?;
+            }
+            ReportKind::Transfers => {
+                let register = transfers::register(&store.flows(&filter)?, &judges);
+                report::write_transfers(&register, format, out)?;
+            }
+            ReportKind::Changes => report::write_changes(&changes()?, format, out)?,
+        }
+        Ok(())
+    };
     match &args.out {
         Some(file) => {
             let mut out = BufWriter::new(
                 std::fs::File::create(file)
                     .with_context(|| format!("creating {}", file.display()))?,
             );
-            report::write(&built, format, &mut out)?;
+            write(&mut out)?;
             out.flush()?;
         }
         None => {
             let mut out = BufWriter::new(io::stdout().lock());
-            report::write(&built, format, &mut out)?;
+            write(&mut out)?;
             out.flush()?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Opens an inventory that must already exist (a report never creates one).
+fn open_existing(path: &Path) -> anyhow::Result<Store> {
+    if !path.exists() {
+        anyhow::bail!("no inventory at {}", path.display());
+    }
+    Store::open(path).with_context(|| format!("opening {}", path.display()))
 }

@@ -711,6 +711,7 @@ mod tests {
             vendor_country: Some("US".into()),
             retention: None,
             eu_residency: None,
+            eea_alternative: None,
             routes_to_other_vendors: false,
             saas: None,
         };

@@ -2,16 +2,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use common::{aigress, text};
 
-fn aigress(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aigress"))
-        .args(args)
-        .env_remove("AIGRESS_LOG")
-        .output()
-        .expect("aigress runs")
-}
+use std::path::{Path, PathBuf};
 
 fn capture(name: &str) -> PathBuf {
     common::captures_dir().join(name)
@@ -19,10 +12,6 @@ fn capture(name: &str) -> PathBuf {
 
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]

@@ -3,22 +3,13 @@
 
 mod common;
 
+use common::{aigress, text};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use aigress::inventory::report::{self, Report};
+use aigress::inventory::report::Report;
 use aigress::inventory::store::{Filter, MIGRATIONS, Store};
-
-fn aigress(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_aigress"))
-        .args(args)
-        .output()
-        .expect("aigress runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn deploy_policy() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -385,9 +376,13 @@ fn the_html_report_renders_in_headless_chromium() {
     assert!(!page.contains("<script") && !page.contains("src=\"http") && !page.contains("<link"));
     let store = Store::open(&db).unwrap();
     let db_sigs = common::database();
-    let built = Report::build(&store, &Filter::default(), &db_sigs).unwrap();
-    let mut expected = Vec::new();
-    report::write(&built, report::Format::Html, &mut expected).unwrap();
+    let jurisdictions = aigress::landing::Jurisdictions::embedded().unwrap();
+    let judges = aigress::inventory::transfers::Judges {
+        db: &db_sigs,
+        jurisdictions: &jurisdictions,
+        policy_file: None,
+    };
+    let built = Report::build(&store, &Filter::default(), &judges).unwrap();
 
     let profile = dir.path().join("profile");
     let chromium = |extra: &[&str]| {

@@ -4,17 +4,12 @@
 
 mod common;
 
+use common::aigress;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
-
-fn aigress(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aigress"))
-        .args(args)
-        .output()
-        .expect("aigress runs")
-}
 
 fn stdout(out: &Output) -> String {
     assert!(

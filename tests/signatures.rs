@@ -3,7 +3,8 @@
 
 mod common;
 
-use std::process::Command;
+use common::aigress;
+
 
 use aigress::signatures::{Database, MatchSource};
 
@@ -534,14 +535,6 @@ fn the_database_meets_its_coverage_and_sourcing_floor() {
         assert!(e.source.starts_with("https://"), "{}", e.id);
     }
     assert!(!db.version.is_empty() && !db.date.is_empty());
-}
-
-fn aigress(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_aigress"))
-        .args(args)
-        .env_remove("AIGRESS_SIGNATURES")
-        .output()
-        .expect("aigress runs")
 }
 
 #[test]

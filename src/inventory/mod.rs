@@ -8,8 +8,10 @@
 //! a host to the same pseudonym, so a shared inventory still counts hosts, while the
 //! readable network label ("servers", "crm") stays. Payload is never stored.
 
+pub mod changes;
 pub mod report;
 pub mod store;
+pub mod transfers;
 
 use std::collections::HashMap;
 use std::io;
@@ -291,6 +293,11 @@ impl<'a> InventorySink<'a> {
                     last_seen: f.end.micros(),
                     ..FlowRow::default()
                 });
+                if let Some(l) = landing {
+                    l.confidence
+                        .as_str()
+                        .clone_into(&mut row.landing_confidence);
+                }
                 row.first_seen = row.first_seen.min(f.start.micros());
                 row.last_seen = row.last_seen.max(f.end.micros());
                 row.flows = row.flows.saturating_add(1);

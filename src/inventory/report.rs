@@ -10,7 +10,9 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use super::changes::Changes;
 use super::store::{AlertRow, DailyRow, Filter, FingerprintRow, FlowRow, Store, StoreError};
+use super::transfers::{self, Judges, Transfer};
 use crate::signatures::Database;
 use crate::time::Timestamp;
 
@@ -138,6 +140,12 @@ pub struct Report {
     /// AI reached through SaaS, kept apart from the direct AI flows the summary, vendors and
     /// hosts count.
     pub saas: Vec<SaasSummary>,
+    /// The transfer register: flows landing outside the EEA or nowhere known, with the
+    /// mechanism that covers each (direct and through SaaS).
+    pub transfers: Vec<Transfer>,
+    /// What changed since a baseline, when one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Changes>,
 }
 
 /// One SaaS whose AI features send data on to AI sub-processors.
@@ -201,7 +209,7 @@ impl Report {
     ///
     /// # Errors
     /// The store's errors.
-    pub fn build(store: &Store, filter: &Filter, db: &Database) -> Result<Self, StoreError> {
+    pub fn build(store: &Store, filter: &Filter, judges: &Judges<'_>) -> Result<Self, StoreError> {
         let flows = store.flows(filter)?;
         let alerts = store.alerts(filter)?;
         Ok(Self::from_parts(
@@ -210,7 +218,7 @@ impl Report {
             store.daily(filter)?,
             store.fingerprints(filter)?,
             filter,
-            db,
+            judges,
         ))
     }
 
@@ -220,8 +228,10 @@ impl Report {
         daily: Vec<DailyRow>,
         fingerprints: Vec<FingerprintRow>,
         filter: &Filter,
-        db: &Database,
+        judges: &Judges<'_>,
     ) -> Self {
+        let db = judges.db;
+        let transfers = transfers::register(&flows, judges);
         // Every distinct alert reason per (host, vendor, product), the rule that decides
         // the verdict first; summaries only repeat a first alert.
         let mut reasons: BTreeMap<RowKey<'_>, BTreeSet<(u8, &str)>> = BTreeMap::new();
@@ -402,6 +412,8 @@ impl Report {
             fingerprints,
             alerts,
             saas,
+            transfers,
+            changes: None,
         }
     }
 }
@@ -544,6 +556,321 @@ pub fn write(report: &Report, format: Format, out: &mut dyn Write) -> io::Result
     }
 }
 
+/// Writes the transfer register in `format`.
+///
+/// # Errors
+/// The writer's I/O errors.
+pub fn write_transfers(
+    register: &[Transfer],
+    format: Format,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    match format {
+        Format::Table => transfers_table(register, out),
+        Format::Csv => transfers::write_csv(register, out),
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, register)?;
+            out.write_all(b"\n")
+        }
+        Format::Html => {
+            let mut h = page_start(
+                "Transfer register",
+                &format!("Generated {}", Timestamp::now()),
+            );
+            transfers_html(&mut h, register);
+            page_end(&mut h);
+            out.write_all(h.as_bytes())
+        }
+        Format::Markdown => {
+            let mut m = String::from("# Transfer register\n\n");
+            transfers_markdown(&mut m, register);
+            out.write_all(m.as_bytes())
+        }
+    }
+}
+
+/// Writes the changes report in `format` (CSV: one line per change).
+///
+/// # Errors
+/// The writer's I/O errors.
+pub fn write_changes(c: &Changes, format: Format, out: &mut dyn Write) -> io::Result<()> {
+    match format {
+        Format::Table => out.write_all(changes_text(c).as_bytes()),
+        Format::Csv => changes_csv(c, out),
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, c)?;
+            out.write_all(b"\n")
+        }
+        Format::Html => {
+            let mut h = page_start(
+                "Changes since the last audit",
+                &format!("Generated {}", Timestamp::now()),
+            );
+            changes_html(&mut h, c);
+            page_end(&mut h);
+            out.write_all(h.as_bytes())
+        }
+        Format::Markdown => {
+            let mut m = String::from("# Changes since the last audit\n\n");
+            changes_markdown(&mut m, c);
+            out.write_all(m.as_bytes())
+        }
+    }
+}
+
+fn transfers_table(register: &[Transfer], out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "{:<14}  {:<30}  {:<40}  {:<7}  {:<6}  {:<15}  {:>6}  {:>10}  EEA_ALTERNATIVE",
+        "VENDOR", "PRODUCT", "ENDPOINT", "COUNTRY", "CONF", "MECHANISM", "FLOWS", "SENT"
+    )?;
+    for t in register {
+        writeln!(
+            out,
+            "{:<14}  {:<30}  {:<40}  {:<7}  {:<6}  {:<15}  {:>6}  {:>10}  {}",
+            t.vendor,
+            t.product,
+            t.endpoint,
+            t.destination_country,
+            t.confidence,
+            t.mechanism.as_str(),
+            t.flows,
+            t.bytes_sent,
+            t.eea_alternative
+        )?;
+    }
+    Ok(())
+}
+
+fn transfers_markdown(m: &mut String, register: &[Transfer]) {
+    let _ = writeln!(
+        m,
+        "Every AI flow landing outside the EEA or where the landing is unknown, with the mechanism that covers the transfer as far as aigress knows.\n\n| vendor | product | endpoint | country | confidence | mechanism | mechanism source | internal hosts | networks | flows | sent | first seen | last seen | EEA alternative |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for t in register {
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            md(&t.vendor),
+            md(&t.product),
+            md(&t.endpoint),
+            t.destination_country,
+            t.confidence,
+            t.mechanism.as_str(),
+            md(&t.mechanism_source),
+            md(&t.internal_hosts.join(", ")),
+            md(&t.networks.join(", ")),
+            t.flows,
+            human_bytes(t.bytes_sent),
+            t.first_seen,
+            t.last_seen,
+            md(&t.eea_alternative)
+        );
+    }
+}
+
+/// Explains each mechanism, for readers of the register.
+const MECHANISMS: &str = "<p class=\"muted\">Mechanism: <b>adequacy</b> — the country has an EU adequacy decision; <b>dpf</b> — a US vendor the policy lists as certified under the EU-US Data Privacy Framework; <b>scc_in_dpa</b> — the vendor's DPA incorporates the Standard Contractual Clauses (a Transfer Impact Assessment is still due); <b>none_known</b> — no mechanism is known to aigress: ask the vendor or stop the flow; <b>unknown_landing</b> — where the data lands could not be judged.</p>";
+
+fn transfers_html(h: &mut String, register: &[Transfer]) {
+    let rows = register.iter().map(|t| {
+        vec![
+            Cell::text(&t.vendor),
+            Cell::text(&t.product),
+            Cell::text(&t.endpoint),
+            Cell::text(&t.destination_country),
+            Cell::text(&t.confidence),
+            Cell::Html(format!(
+                "<span class=\"m-{0}\">{0}</span>",
+                t.mechanism.as_str()
+            )),
+            Cell::Html(source_link(&t.mechanism_source)),
+            Cell::text(&t.internal_hosts.join(", ")),
+            Cell::text(&t.networks.join(", ")),
+            Cell::number(t.flows),
+            Cell::number(human_bytes(t.bytes_sent)),
+            Cell::text(&t.first_seen.to_string()),
+            Cell::text(&t.last_seen.to_string()),
+            Cell::text(&t.eea_alternative),
+        ]
+    });
+    html_table(
+        h,
+        "transfers",
+        "Transfer register: AI data leaving the EEA",
+        &[
+            "Vendor",
+            "Product",
+            "Endpoint",
+            "Country",
+            "Confidence",
+            "Mechanism",
+            "Mechanism source",
+            "Internal hosts",
+            "Networks",
+            "Flows",
+            "Sent",
+            "First seen",
+            "Last seen",
+            "EEA alternative",
+        ],
+        rows,
+    );
+    h.push_str(MECHANISMS);
+}
+
+/// A source cell: a link when it is a URL, else the text (a policy file).
+fn source_link(source: &str) -> String {
+    if source.starts_with("https://") {
+        format!("<a href=\"{0}\" rel=\"noreferrer\">{0}</a>", esc(source))
+    } else {
+        esc(source)
+    }
+}
+
+fn period_text(p: &super::changes::Period) -> String {
+    format!(
+        "{} ({} to {})",
+        p.store,
+        p.since
+            .map_or_else(|| "the start".into(), |t| t.to_string()),
+        p.until.map_or_else(|| "now".into(), |t| t.to_string())
+    )
+}
+
+/// The changes as (section, item, detail, first seen) lines, in the report's order.
+fn change_lines(c: &Changes) -> Vec<(&'static str, String, String, String)> {
+    let mut lines = Vec::new();
+    for (section, list) in [
+        ("new vendor", &c.new_vendors),
+        ("new product", &c.new_products),
+        ("new internal host", &c.new_internal_hosts),
+        ("new destination country", &c.new_destination_countries),
+    ] {
+        for n in list {
+            let totals = format!(
+                "{} internal host(s), {} flows, {} sent",
+                n.internal_hosts,
+                n.flows,
+                human_bytes(n.bytes_sent)
+            );
+            let detail = match (n.detail.is_empty(), section) {
+                (true, _) => totals,
+                (false, "new internal host") => format!("talks to {}; {totals}", n.detail),
+                (false, "new vendor") => format!("from {}; {totals}", n.detail),
+                (false, _) => format!("{}; {totals}", n.detail),
+            };
+            lines.push((section, n.item.clone(), detail, n.first_seen.to_string()));
+        }
+    }
+    for x in &c.stopped {
+        lines.push((
+            "stopped",
+            format!("{} -> {}/{}", x.internal_host, x.vendor, x.product),
+            format!(
+                "last seen {}; {} flows, {} sent",
+                x.last_seen,
+                x.flows,
+                human_bytes(x.bytes_sent)
+            ),
+            x.first_seen.to_string(),
+        ));
+    }
+    for v in &c.volume_changes {
+        lines.push((
+            "volume change",
+            v.vendor.clone(),
+            format!(
+                "{} per day, was {} per day ({:.1}x)",
+                human_bytes(v.current_bytes_per_day),
+                human_bytes(v.baseline_bytes_per_day),
+                v.ratio
+            ),
+            v.first_seen.to_string(),
+        ));
+    }
+    lines
+}
+
+fn changes_text(c: &Changes) -> String {
+    let mut t = format!(
+        "Baseline: {}\nCurrent:  {}\n",
+        period_text(&c.baseline),
+        period_text(&c.current)
+    );
+    if c.is_empty() {
+        t.push_str("No changes.\n");
+    }
+    for (section, item, detail, first) in change_lines(c) {
+        let _ = writeln!(t, "{section:<25}  {item:<40}  first seen {first}  {detail}");
+    }
+    t
+}
+
+fn changes_csv(c: &Changes, out: &mut dyn Write) -> io::Result<()> {
+    let mut w = ::csv::Writer::from_writer(out);
+    w.write_record(["change", "item", "detail", "first_seen"])
+        .map_err(io::Error::other)?;
+    for (section, item, detail, first) in change_lines(c) {
+        w.write_record([section, &item, &detail, &first])
+            .map_err(io::Error::other)?;
+    }
+    w.flush()
+}
+
+fn changes_markdown(m: &mut String, c: &Changes) {
+    let _ = writeln!(
+        m,
+        "Baseline: {}. Current: {}.\n",
+        md(&period_text(&c.baseline)),
+        md(&period_text(&c.current))
+    );
+    if c.is_empty() {
+        m.push_str("No changes.\n");
+        return;
+    }
+    let _ = writeln!(
+        m,
+        "| change | item | detail | first seen |\n|---|---|---|---|"
+    );
+    for (section, item, detail, first) in change_lines(c) {
+        let _ = writeln!(
+            m,
+            "| {section} | {} | {} | {first} |",
+            md(&item),
+            md(&detail)
+        );
+    }
+}
+
+fn changes_html(h: &mut String, c: &Changes) {
+    let rows = change_lines(c)
+        .into_iter()
+        .map(|(section, item, detail, first)| {
+            vec![
+                Cell::text(section),
+                Cell::text(&item),
+                Cell::text(&detail),
+                Cell::text(&first),
+            ]
+        });
+    html_table(
+        h,
+        "changes",
+        "Changes since the last audit",
+        &["Change", "Item", "Detail", "First seen"],
+        rows,
+    );
+    let _ = write!(
+        h,
+        "<p class=\"muted\">Baseline: {}. Current: {}. Volume changes: bytes uploaded per day with AI traffic, {}x or more either way.{}</p>",
+        esc(&period_text(&c.baseline)),
+        esc(&period_text(&c.current)),
+        c.factor,
+        if c.is_empty() { " No changes." } else { "" }
+    );
+}
+
 /// Human byte counts: `1.5 MB`.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
@@ -587,6 +914,21 @@ fn table(r: &Report, out: &mut dyn Write) -> io::Result<()> {
                 .join(", ")
         )?;
     }
+    let uncovered = r
+        .transfers
+        .iter()
+        .filter(|t| {
+            matches!(
+                t.mechanism,
+                transfers::Mechanism::NoneKnown | transfers::Mechanism::UnknownLanding
+            )
+        })
+        .count();
+    writeln!(
+        out,
+        "Transfer register: {} destinations outside the EEA or unknown, {uncovered} without a known mechanism (--report transfers)",
+        r.transfers.len()
+    )?;
     writeln!(
         out,
         "{:<24}  {:<14}  {:<30}  {:<40}  {:<7}  {:<10}  {:>6}  {:>10}  {:>10}",
@@ -691,6 +1033,12 @@ fn markdown(r: &Report) -> String {
                 md(&x.questions.join(" "))
             );
         }
+    }
+    let _ = writeln!(m, "\n## Transfer register\n");
+    transfers_markdown(&mut m, &r.transfers);
+    if let Some(c) = &r.changes {
+        let _ = writeln!(m, "\n## Changes since the last audit\n");
+        changes_markdown(&mut m, c);
     }
     let _ = writeln!(m, "\n## Flows\n");
     let _ = writeln!(
@@ -895,7 +1243,15 @@ th{background:#f3f6f9}td.n{text-align:right;font-variant-numeric:tabular-nums;wh
 td{overflow-wrap:anywhere}#flows-table td:last-child,#alerts td:last-child{min-width:26rem}
 .v-unapproved{color:#b3261e;font-weight:600}.v-violation{color:#b35c00;font-weight:600}
 .v-review{color:#7a5d00}.v-approved{color:#1e6b3a}
-ol li{margin:.3rem 0}";
+ol li{margin:.3rem 0}
+.m-none_known{color:#b3261e;font-weight:600}.m-unknown_landing{color:#b35c00;font-weight:600}
+@page{size:A4 landscape;margin:10mm}
+@media print{body{margin:0;max-width:none;font-size:8pt;color:#000;print-color-adjust:exact;-webkit-print-color-adjust:exact}
+h1{font-size:14pt}h2{font-size:11pt;margin-top:1rem;break-after:avoid}
+table{font-size:6.5pt}thead{display:table-header-group}tr,.card,svg,h2{break-inside:avoid}
+th,td{padding:.15rem .25rem}a{color:inherit;text-decoration:none}
+#flows-table td:last-child,#alerts td:last-child{min-width:0}.cards{gap:.4rem}.card b{font-size:12pt}
+svg{max-width:100%;height:auto}}";
 
 /// One cell of an HTML table.
 enum Cell {
@@ -968,18 +1324,15 @@ pub fn html(r: &Report) -> String {
             b.map_or_else(|| "now".into(), |t| t.to_string())
         ),
     };
-    let _ = write!(
-        h,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>AI data flow inventory</title><style>{STYLE}</style></head><body>"
-    );
-    let _ = write!(
-        h,
-        "<h1>AI data flow inventory</h1><p class=\"muted\">Generated {} by aigress {} from sensor(s) {} — period: {}.</p>",
-        r.generated,
-        env!("CARGO_PKG_VERSION"),
-        esc(&r.sensors.join(", ")),
-        esc(&period)
-    );
+    h.push_str(&page_start(
+        "AI data flow inventory",
+        &format!(
+            "Generated {} from sensor(s) {} — period: {}",
+            r.generated,
+            r.sensors.join(", "),
+            period
+        ),
+    ));
     let _ = write!(
         h,
         "<section id=\"summary\"><h2>Summary</h2><div class=\"cards\">\
@@ -1164,6 +1517,10 @@ pub fn html(r: &Report) -> String {
             saas_rows,
         );
     }
+    transfers_html(&mut h, &r.transfers);
+    if let Some(c) = &r.changes {
+        changes_html(&mut h, c);
+    }
     h.push_str("<section id=\"questions\"><h2>Questions to put to each vendor</h2><ol>\
         <li><b>Which of our tools talk to it, and from where?</b> The per-vendor and per-host tables above.</li>\
         <li><b>What data do we send, and how much?</b> Bytes sent per flow group; the client fingerprints below name the software.</li>\
@@ -1216,8 +1573,23 @@ pub fn html(r: &Report) -> String {
             rows,
         );
     }
-    h.push_str("<p class=\"muted\">Every number is a sum over the stored flow groups; payload is never recorded. Landing: a region in the host name, the vendor's documented processing location, or GeoIP (never of a CDN front door, where the vendor's headquarters stands in).</p></body></html>\n");
+    h.push_str("<p class=\"muted\">Every number is a sum over the stored flow groups; payload is never recorded. Landing: a region in the host name, the vendor's documented processing location, or GeoIP (never of a CDN front door, where the vendor's headquarters stands in).</p>");
+    page_end(&mut h);
     h
+}
+
+/// The head of a self-contained page and its title.
+fn page_start(title: &str, subtitle: &str) -> String {
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{0}</title><style>{STYLE}</style></head><body><h1>{0}</h1><p class=\"muted\">{1} (aigress {2}).</p>",
+        esc(title),
+        esc(subtitle),
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+fn page_end(h: &mut String) {
+    h.push_str("</body></html>\n");
 }
 
 #[cfg(test)]
@@ -1262,6 +1634,12 @@ mod tests {
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
         );
         let db = Database::embedded().unwrap();
+        let jurisdictions = crate::landing::Jurisdictions::embedded().unwrap();
+        let judges = Judges {
+            db: &db,
+            jurisdictions: &jurisdictions,
+            policy_file: None,
+        };
         let row = FlowRow {
             sensor: "s1".into(),
             internal_host: "10.0.0.1".into(),
@@ -1275,7 +1653,14 @@ mod tests {
             bytes_sent: 1500,
             ..FlowRow::default()
         };
-        let r = Report::from_parts(vec![row], vec![], vec![], vec![], &Filter::default(), &db);
+        let r = Report::from_parts(
+            vec![row],
+            vec![],
+            vec![],
+            vec![],
+            &Filter::default(),
+            &judges,
+        );
         let page = html(&r);
         assert!(page.contains("api.openai.com&lt;script&gt;"));
         assert!(!page.contains("<script"));

@@ -72,6 +72,8 @@ pub const MIGRATIONS: &[&str] = &[
          bytes_received INTEGER NOT NULL,
          PRIMARY KEY (sensor, day, vendor, landing_country)
      );",
+    // Version 3: how far each row's landing country can be trusted.
+    "ALTER TABLE ai_flows ADD COLUMN landing_confidence TEXT NOT NULL DEFAULT '';",
 ];
 
 /// The schema version this build writes.
@@ -115,6 +117,9 @@ pub struct FlowRow {
     pub packets: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// `high`, `medium`, `low` or `none`, as the latest flow judged it; empty in rows
+    /// recorded before it was kept.
+    pub landing_confidence: String,
 }
 
 /// A client fingerprint (JA4 or User-Agent) seen from a host to a vendor.
@@ -220,6 +225,11 @@ impl Store {
         Ok(store)
     }
 
+    /// Where the database is.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
     fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         |source| StoreError::Sqlite {
             path: self.path.clone(),
@@ -285,7 +295,7 @@ impl Store {
         {
             let mut flows = tx
                 .prepare_cached(
-                    "INSERT INTO ai_flows VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)
+                    "INSERT INTO ai_flows VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)
                      ON CONFLICT (sensor, internal_host, vendor, product, endpoint, landing_country, verdict)
                      DO UPDATE SET first_seen = min(first_seen, excluded.first_seen),
                                    last_seen = max(last_seen, excluded.last_seen),
@@ -293,7 +303,9 @@ impl Store {
                                    packets = packets + excluded.packets,
                                    bytes_sent = bytes_sent + excluded.bytes_sent,
                                    bytes_received = bytes_received + excluded.bytes_received,
-                                   host_label = excluded.host_label",
+                                   host_label = excluded.host_label,
+                                   landing_confidence = CASE WHEN excluded.landing_confidence = ''
+                                       THEN landing_confidence ELSE excluded.landing_confidence END",
                 )
                 .map_err(err)?;
             for r in &batch.flows {
@@ -315,6 +327,7 @@ impl Store {
                         to_i64(r.packets),
                         to_i64(r.bytes_sent),
                         to_i64(r.bytes_received),
+                        r.landing_confidence,
                     ])
                     .map_err(err)?;
             }
@@ -403,7 +416,7 @@ impl Store {
             .prepare(
                 "SELECT sensor, internal_host, host_label, vendor, product, kind, endpoint,
                         landing_country, eea, verdict, first_seen, last_seen, flows, packets,
-                        bytes_sent, bytes_received
+                        bytes_sent, bytes_received, landing_confidence
                  FROM ai_flows
                  WHERE (?1 IS NULL OR last_seen >= ?1) AND (?2 IS NULL OR first_seen <= ?2)
                    AND (?3 IS NULL OR vendor = ?3)
@@ -429,6 +442,7 @@ impl Store {
                     packets: to_u64(r.get(13)?),
                     bytes_sent: to_u64(r.get(14)?),
                     bytes_received: to_u64(r.get(15)?),
+                    landing_confidence: r.get(16)?,
                 })
             })
             .map_err(self.err())?;

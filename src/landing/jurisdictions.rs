@@ -100,6 +100,21 @@ impl Jurisdictions {
         })
     }
 
+    /// The built-in tables with a policy's adequacy list and DPF-certified vendors.
+    ///
+    /// # Errors
+    /// Only if the build embedded a broken table.
+    pub fn for_policy(policy: Option<&crate::policy::Policy>) -> Result<Self, Problems> {
+        let mut j = Self::embedded()?;
+        if let Some(p) = policy {
+            if let Some(list) = &p.adequacy {
+                j.set_adequacy(list.iter().cloned());
+            }
+            j.set_dpf_certified(p.dpf_certified.iter().cloned());
+        }
+        Ok(j)
+    }
+
     /// Replaces the adequacy list (a policy that tracks a newer decision).
     pub fn set_adequacy(&mut self, countries: impl IntoIterator<Item = String>) {
         self.adequacy = countries.into_iter().collect();

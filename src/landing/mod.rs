@@ -139,13 +139,7 @@ impl LandingContext {
         } else {
             GeoIp::open(country, asn)?
         };
-        let mut jurisdictions = Jurisdictions::embedded()?;
-        if let Some(p) = policy {
-            if let Some(list) = &p.adequacy {
-                jurisdictions.set_adequacy(list.iter().cloned());
-            }
-            jurisdictions.set_dpf_certified(p.dpf_certified.iter().cloned());
-        }
+        let jurisdictions = Jurisdictions::for_policy(policy)?;
         Ok(Self {
             geo,
             front_doors: FrontDoors::embedded()?,

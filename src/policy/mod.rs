@@ -356,7 +356,10 @@ impl Policy {
                     src,
                     Some(ai),
                     "landing.allowed".into(),
-                    format!("Data from {src} to {what} lands in {country} ({place}), {regime}."),
+                    format!(
+                        "Data from {src} to {what} lands in {country} ({place}), {regime}.{}",
+                        eea_alternative_phrase(ai)
+                    ),
                 );
             }
             Some(_) => {}
@@ -367,8 +370,9 @@ impl Policy {
                 Some(ai),
                 "landing".into(),
                 format!(
-                    "Where data from {src} to {what} lands is unknown: {place}, and the database documents no processing location or headquarters for {}.",
-                    ai.vendor_name
+                    "Where data from {src} to {what} lands is unknown: {place}, and the database documents no processing location or headquarters for {}.{}",
+                    ai.vendor_name,
+                    eea_alternative_phrase(ai)
                 ),
             ),
         }
@@ -613,4 +617,16 @@ fn landing_phrase(landing: &Landing) -> String {
             None => "the address has no GeoIP answer".into(),
         },
     }
+}
+/// " The vendor documents an EEA alternative: …" when the database has one.
+fn eea_alternative_phrase(ai: &AiInfo) -> String {
+    ai.eea_alternative
+        .as_ref()
+        .map(|alt| {
+            format!(
+                " {} documents an EEA alternative: {} ({}).",
+                ai.vendor_name, alt.name, alt.source
+            )
+        })
+        .unwrap_or_default()
 }

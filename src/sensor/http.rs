@@ -23,6 +23,8 @@ use tokio::sync::oneshot;
 
 use crate::inventory::report::Report;
 use crate::inventory::store::{Filter, Store};
+use crate::inventory::transfers::Judges;
+use crate::landing::Jurisdictions;
 use crate::metrics::{Metrics, OpenAiFlows};
 use crate::signatures::Database;
 use crate::time::Timestamp;
@@ -36,8 +38,19 @@ pub struct Shared {
     pub ready: Arc<AtomicBool>,
     /// When the packet loop started its current work, and on which flow.
     pub packet_loop: Arc<super::watchdog::LoopState>,
-    /// The inventory database and the signature database its reports cite.
-    pub inventory: Option<(PathBuf, Arc<Database>)>,
+    pub inventory: Option<InventoryReports>,
+}
+
+/// What the inventory reports are made from.
+#[derive(Clone)]
+pub struct InventoryReports {
+    /// The inventory database.
+    pub path: PathBuf,
+    /// The signature database the reports cite.
+    pub signatures: Arc<Database>,
+    /// The policy in use, whose adequacy list and DPF-certified vendors the transfer
+    /// register follows.
+    pub policy: crate::inventory::PolicyHandle,
 }
 
 /// Who may read the endpoint.
@@ -367,15 +380,27 @@ async fn readyz(State(s): State<Shared>) -> impl IntoResponse {
 
 /// Builds the inventory report off the runtime thread (SQLite blocks).
 async fn inventory_report(s: &Shared) -> Result<Report, (StatusCode, String)> {
-    let Some((path, db)) = s.inventory.clone() else {
+    let Some(reports) = s.inventory.clone() else {
         return Err((
             StatusCode::NOT_FOUND,
             "no inventory: start the sensor with --db or inventory.db\n".into(),
         ));
     };
     let built = tokio::task::spawn_blocking(move || {
-        let store = Store::open(&path)?;
-        Report::build(&store, &Filter::default(), &db)
+        let policy = reports
+            .policy
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let jurisdictions =
+            Jurisdictions::for_policy(policy.as_deref()).map_err(|e| e.to_string())?;
+        let judges = Judges {
+            db: &reports.signatures,
+            jurisdictions: &jurisdictions,
+            policy_file: policy.as_deref().map(|p| p.file.as_str()),
+        };
+        let store = Store::open(&reports.path).map_err(|e| e.to_string())?;
+        Report::build(&store, &Filter::default(), &judges).map_err(|e| e.to_string())
     })
     .await;
     match built {

@@ -306,6 +306,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     let open_flows: OpenAiFlows = Arc::default();
     let ready = Arc::new(AtomicBool::new(false));
     let loop_state = Arc::new(LoopState::new(settings.stall_after));
+    let policy_handle: PolicyHandle = Arc::new(RwLock::new(judging.policy.clone()));
     let mut server = match &settings.http {
         Some(h) => {
             let tls = h
@@ -321,7 +322,11 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
                 inventory: settings
                     .inventory
                     .as_ref()
-                    .map(|(path, _)| (path.clone(), Arc::clone(&judging.signatures))),
+                    .map(|(path, _)| http::InventoryReports {
+                        path: path.clone(),
+                        signatures: Arc::clone(&judging.signatures),
+                        policy: Arc::clone(&policy_handle),
+                    }),
             };
             let server = http::start(h.listen, shared, h.auth.clone(), tls)?;
             tracing::info!(addr = %server.addr, "Serving /metrics, /healthz, /readyz, /flows.");
@@ -368,7 +373,6 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     }
     drop(tx);
 
-    let policy_handle: PolicyHandle = Arc::new(RwLock::new(judging.policy.clone()));
     let mut known = KnownPairs::default();
     let mut inventory = match store {
         Some((store, options)) => {

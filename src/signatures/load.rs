@@ -66,6 +66,8 @@ struct VendorSpec {
     dpa: Option<Spanned<String>>,
     subprocessors: Option<Spanned<String>>,
     data_use: Option<Spanned<String>>,
+    dpa_sccs: Option<Spanned<bool>>,
+    dpa_sccs_source: Option<Spanned<String>>,
     checked: Option<Spanned<String>>,
 }
 
@@ -479,6 +481,14 @@ pub fn load(files: &[(String, String)]) -> Result<Loaded, LoadError> {
                 format!("checked {:?} is not a date (YYYY-MM-DD)", checked.get_ref()),
             );
         }
+        let sccs_source = c.optional_url(&spec.vendor.dpa_sccs_source, &vid, "dpa_sccs_source");
+        if spec.vendor.dpa_sccs.is_some() != sccs_source.is_some() {
+            c.report(
+                spec.vendor.id.span(),
+                Some(&vid),
+                "dpa_sccs and dpa_sccs_source go together".into(),
+            );
+        }
         let vendor = Vendor {
             id: vid.clone(),
             name: spec.vendor.name.clone(),
@@ -487,6 +497,8 @@ pub fn load(files: &[(String, String)]) -> Result<Loaded, LoadError> {
             dpa: c.optional_url(&spec.vendor.dpa, &vid, "dpa"),
             subprocessors: c.optional_url(&spec.vendor.subprocessors, &vid, "subprocessors"),
             data_use: c.optional_url(&spec.vendor.data_use, &vid, "data_use"),
+            sccs_source: sccs_source
+                .filter(|_| spec.vendor.dpa_sccs.as_ref().is_some_and(|s| *s.get_ref())),
             checked: spec.vendor.checked.as_ref().map(|d| d.get_ref().clone()),
             file: file.to_owned(),
         };

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use load::{LoadError, Problem};
-pub use model::{Endpoint, Kind, RegionTable, Training, Vendor};
+pub use model::{EeaAlternative, Endpoint, Kind, RegionTable, Training, Vendor};
 
 use crate::event::{AiInfo, SaasAi, SubprocessorInfo};
 
@@ -77,6 +77,8 @@ pub struct Database {
     pub regions: BTreeMap<String, RegionTable>,
     /// For each endpoint, the AI behind it when it is a SaaS, shared by its events.
     saas: Vec<Option<Arc<SaasAi>>>,
+    /// For each endpoint, its documented EEA alternative, when it is not in the EEA itself.
+    eea_alternatives: Vec<Option<Arc<EeaAlternative>>>,
     matcher: matcher::Matcher,
 }
 
@@ -144,6 +146,7 @@ impl Database {
             .iter()
             .map(|e| saas_ai(e, &loaded))
             .collect();
+        let eea_alternatives = eea_alternatives(&loaded);
         Ok(Database {
             version: loaded.version,
             date: loaded.date,
@@ -151,6 +154,7 @@ impl Database {
             endpoints: loaded.endpoints,
             regions: loaded.regions,
             saas,
+            eea_alternatives,
             matcher,
         })
     }
@@ -201,6 +205,12 @@ impl Database {
             let table = endpoint.and_then(|e| e.regions.as_ref())?;
             self.regions.get(table)?.regions.get(r).cloned()
         });
+        let eea_alternative = self
+            .eea_alternatives
+            .get(hit.endpoint)
+            .cloned()
+            .flatten()
+            .filter(|alt| !hit.region.as_ref().is_some_and(|r| alt.regions.contains(r)));
         AiInfo {
             vendor: vendor.map(|v| v.id.clone()).unwrap_or_default(),
             vendor_name: vendor.map(|v| v.name.clone()).unwrap_or_default(),
@@ -218,6 +228,7 @@ impl Database {
             retention: endpoint.and_then(|e| e.retention.clone()),
             eu_residency: endpoint.and_then(|e| e.eu_residency.clone()),
             routes_to_other_vendors: endpoint.is_some_and(|e| e.routes_to_other_vendors),
+            eea_alternative,
             saas: self.saas.get(hit.endpoint).cloned().flatten(),
         }
     }
@@ -264,4 +275,81 @@ fn saas_ai(e: &Endpoint, db: &load::Loaded) -> Option<Arc<SaasAi>> {
             .map_or("unknown", |(t, _)| t.as_str()),
         admin_settings: e.admin_settings.as_ref().map(|(text, _)| text.clone()),
     }))
+}
+
+/// Each endpoint's EEA alternative: for a `{region}` endpoint its own EEA regions; else
+/// another endpoint of the vendor and kind that the vendor documents as processing in the
+/// EEA; else the endpoint's documented EU option in the vendor's words. None for an
+/// endpoint documented as processing in the EEA and for a SaaS.
+fn eea_alternatives(db: &load::Loaded) -> Vec<Option<Arc<EeaAlternative>>> {
+    let Ok(jurisdictions) = crate::landing::Jurisdictions::embedded() else {
+        return vec![None; db.endpoints.len()];
+    };
+    let in_eea = |code: &Option<String>| code.as_deref().is_some_and(|c| jurisdictions.is_eea(c));
+    db.endpoints
+        .iter()
+        .map(|e| {
+            if e.kind == Kind::Saas || in_eea(&e.processing) {
+                return None;
+            }
+            region_alternative(e, db, &jurisdictions)
+                .or_else(|| sibling_alternative(e, db, &in_eea))
+                .or_else(|| {
+                    let text = e.eu_residency.as_ref()?;
+                    let lower = text.to_ascii_lowercase();
+                    if lower.starts_with("none") || lower.starts_with("no ") {
+                        return None;
+                    }
+                    Some(EeaAlternative {
+                        name: text.clone(),
+                        source: e.eu_residency_source.clone()?,
+                        regions: Vec::new(),
+                    })
+                })
+                .map(Arc::new)
+        })
+        .collect()
+}
+
+/// The EEA regions of a `{region}` endpoint's table, with an example host.
+fn region_alternative(
+    e: &Endpoint,
+    db: &load::Loaded,
+    jurisdictions: &crate::landing::Jurisdictions,
+) -> Option<EeaAlternative> {
+    let table = db.regions.get(e.regions.as_deref()?)?;
+    let pattern = e.hosts.iter().find(|h| h.contains("{region}"))?;
+    let regions: Vec<(&String, &String)> = table
+        .regions
+        .iter()
+        .filter(|(_, country)| jurisdictions.is_eea(country))
+        .collect();
+    let (first, _) = regions.first()?;
+    let listed: Vec<String> = regions.iter().map(|(r, c)| format!("{r} ({c})")).collect();
+    Some(EeaAlternative {
+        name: format!(
+            "{} or another EEA region: {}",
+            pattern.replace("{region}", first),
+            listed.join(", ")
+        ),
+        source: table.source.clone(),
+        regions: regions.iter().map(|(r, _)| (*r).clone()).collect(),
+    })
+}
+
+/// Another endpoint of the same vendor and kind that the vendor documents as processing
+/// in the EEA.
+fn sibling_alternative(
+    e: &Endpoint,
+    db: &load::Loaded,
+    in_eea: &dyn Fn(&Option<String>) -> bool,
+) -> Option<EeaAlternative> {
+    let sibling = db.endpoints.iter().find(|o| {
+        o.vendor == e.vendor && o.kind == e.kind && o.id != e.id && in_eea(&o.processing)
+    })?;
+    Some(EeaAlternative {
+        name: format!("{} ({})", sibling.hosts.join(", "), sibling.product),
+        source: sibling.processing_source.clone()?,
+        regions: Vec::new(),
+    })
 }

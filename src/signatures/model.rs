@@ -106,6 +106,9 @@ pub struct Vendor {
     pub subprocessors: Option<String>,
     /// The policy on how customer data is used.
     pub data_use: Option<String>,
+    /// Where it is stated that the vendor's DPA incorporates the EU Standard Contractual
+    /// Clauses for transfers out of the EEA; absent when no source says so.
+    pub sccs_source: Option<String>,
     /// When the vendor's facts were last checked against their sources (`YYYY-MM-DD`).
     pub checked: Option<String>,
     /// The file it was loaded from.
@@ -169,6 +172,19 @@ pub struct Subprocessor {
     /// What the SaaS uses it for, as the list says.
     pub purpose: Option<String>,
     pub source: String,
+}
+
+/// A documented way to keep what is sent to a vendor's product in the EEA: the same
+/// endpoint in an EEA region, a sibling endpoint the vendor says processes in the EEA, or
+/// the vendor's own words on its EU option.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EeaAlternative {
+    /// What to switch to (`eu.api.openai.com (OpenAI API (EU data residency))`).
+    pub name: String,
+    pub source: String,
+    /// For a `{region}` endpoint: its EEA regions, where the alternative is moot.
+    #[serde(skip)]
+    pub regions: Vec<String>,
 }
 
 /// A cloud provider's regions and the countries they are in.

@@ -13,6 +13,23 @@ use aigress::policy::Policy;
 use aigress::scan::{Judging, scan_judged};
 use aigress::signatures::Database;
 
+/// Runs the aigress binary with `args`, with no `AIGRESS_*` setting of the caller's
+/// environment leaking in.
+pub fn aigress(args: &[&str]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_aigress"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AIGRESS_") {
+            command.env_remove(name);
+        }
+    }
+    command.args(args).output().expect("aigress runs")
+}
+
+/// Output bytes as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 /// `tests/data/captures`.
 pub fn captures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/captures")
