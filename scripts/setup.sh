@@ -2,13 +2,13 @@
 # Installs what building aigress needs on Debian/Ubuntu, when missing; with --test also
 # what its end-to-end tests use (network namespaces, curl, openssl, tcpreplay, a real
 # Prometheus server and promtool, headless Chromium for the HTML report, poppler-utils
-# to read its PDF print).
+# to read its PDF print, a PostgreSQL server for the fleet inventory).
 # Safe to run again: it installs nothing already there.
 set -euo pipefail
 
 packages=(libpcap-dev pkg-config)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(iproute2 procps curl openssl tcpreplay prometheus chromium poppler-utils)
+  packages+=(iproute2 procps curl openssl tcpreplay prometheus chromium poppler-utils postgresql)
 fi
 
 need=()

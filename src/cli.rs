@@ -52,9 +52,14 @@ pub enum Command {
 pub struct InventoryArgs {
     #[command(subcommand)]
     pub command: Option<InventoryCommand>,
-    /// The inventory database.
-    #[arg(long, value_name = "FILE")]
-    pub db: Option<PathBuf>,
+    /// The inventory: a SQLite file or a PostgreSQL URL.
+    #[arg(long, value_name = "FILE|URL", env = "AIGRESS_DB")]
+    pub db: Option<String>,
+    #[command(flatten)]
+    pub connection: DbConnectionArgs,
+    /// Only what this sensor recorded.
+    #[arg(long, value_name = "NAME")]
+    pub sensor: Option<String>,
     /// Only flows seen since: a date (2026-11-01), an RFC 3339 time, or a duration (7d).
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
@@ -78,8 +83,8 @@ pub struct InventoryArgs {
     #[arg(long, value_name = "WHEN")]
     pub baseline_until: Option<String>,
     /// Changes: read the baseline from this inventory (the last audit's) instead.
-    #[arg(long, value_name = "FILE")]
-    pub baseline_db: Option<PathBuf>,
+    #[arg(long, value_name = "FILE|URL")]
+    pub baseline_db: Option<String>,
     /// Changes: report a vendor's bytes uploaded per day when they grew or shrank by this
     /// factor or more.
     #[arg(long, default_value_t = 2.0, value_parser = parse_factor)]
@@ -113,6 +118,16 @@ pub enum InventoryCommand {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Copy a SQLite inventory into another inventory (a fleet's PostgreSQL), once: a
+    /// second run adds nothing.
+    Migrate {
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        #[arg(long, value_name = "URL|FILE")]
+        to: String,
+        #[command(flatten)]
+        connection: DbConnectionArgs,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -127,9 +142,16 @@ pub enum ReportFormat {
 /// Recording the inventory.
 #[derive(Debug, Clone, clap::Args)]
 pub struct InventoryRecordArgs {
-    /// Record AI flows, client fingerprints and alerts in this SQLite inventory.
-    #[arg(long, value_name = "FILE", env = "AIGRESS_DB")]
-    pub db: Option<PathBuf>,
+    /// Record AI flows, client fingerprints and alerts in this inventory: a SQLite file,
+    /// or a PostgreSQL URL (postgres://user@host/db?sslmode=require) shared by sensors.
+    #[arg(long, value_name = "FILE|URL", env = "AIGRESS_DB")]
+    pub db: Option<String>,
+    #[command(flatten)]
+    pub connection: DbConnectionArgs,
+    /// The most rows kept in memory while the database cannot be written (default
+    /// 200000); beyond it rows for new keys are dropped and counted.
+    #[arg(long, value_name = "N")]
+    pub db_buffer_rows: Option<usize>,
     /// This sensor's name in the inventory (default: the host name).
     #[arg(long, value_name = "NAME", env = "AIGRESS_SENSOR_NAME")]
     pub sensor_name: Option<String>,
@@ -139,6 +161,18 @@ pub struct InventoryRecordArgs {
     /// How often a batch is written to the inventory (e.g. 10s, 1m).
     #[arg(long, value_name = "DURATION")]
     pub db_interval: Option<String>,
+}
+
+/// How to reach a PostgreSQL inventory. The password never goes in the URL.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DbConnectionArgs {
+    /// Read the PostgreSQL password from this file (else PGPASSWORD).
+    #[arg(long, value_name = "FILE", env = "AIGRESS_DB_PASSWORD_FILE")]
+    pub db_password_file: Option<PathBuf>,
+    /// Verify the PostgreSQL server's TLS certificate with this PEM CA (default:
+    /// Mozilla's roots).
+    #[arg(long, value_name = "FILE", env = "AIGRESS_DB_CA")]
+    pub db_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

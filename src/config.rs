@@ -34,8 +34,16 @@ pub struct Config {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InventoryConfig {
-    /// The SQLite inventory to record AI flows in.
-    pub db: Option<PathBuf>,
+    /// The inventory to record AI flows in: a SQLite file or a `postgres://` URL (without
+    /// a password).
+    pub db: Option<String>,
+    /// The PostgreSQL password, read from this file.
+    pub password_file: Option<PathBuf>,
+    /// A PEM CA to verify the PostgreSQL server's certificate with (default: Mozilla's
+    /// roots).
+    pub ca_file: Option<PathBuf>,
+    /// The most rows kept in memory while the database is away.
+    pub buffer_rows: Option<usize>,
     /// This sensor's name in the inventory (default: the host name).
     pub sensor: Option<String>,
     /// Store internal hosts as keyed HMAC pseudonyms with the key in this file.
@@ -196,6 +204,14 @@ impl Config {
                 "interval",
                 "inventory.interval must be a duration like \"10s\"",
             );
+        }
+        if let Some(db) = &config.inventory.db
+            && let Err(e) = crate::inventory::store::Location::parse(db)
+        {
+            problem("db", &e.to_string());
+        }
+        if config.inventory.buffer_rows == Some(0) {
+            problem("buffer_rows", "inventory.buffer_rows must be at least 1");
         }
         if config.capture.buffer_mib == Some(0) {
             problem("buffer_mib", "capture.buffer_mib must be at least 1");

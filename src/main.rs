@@ -18,7 +18,7 @@ use aigress::config::{Config, read_secret};
 use aigress::engine::EngineConfig;
 use aigress::inventory::changes::{self, Changes};
 use aigress::inventory::report::{self, Report};
-use aigress::inventory::store::{Filter, Store};
+use aigress::inventory::store::{Applied, Filter, Location, Store};
 use aigress::inventory::transfers::{self, Judges};
 use aigress::inventory::{InventoryOptions, Pseudonymiser};
 use aigress::landing::{Jurisdictions, LandingContext};
@@ -28,9 +28,9 @@ use aigress::scan::{Judging, ScanError, scan_judged};
 use aigress::sensor;
 use aigress::signatures::Database;
 use cli::{
-    Cli, Command, ConfigCommand, Format, GeoArgs, InventoryArgs, InventoryCommand,
-    InventoryRecordArgs, PolicyCommand, ReportFormat, ReportKind, RunArgs, ScanArgs,
-    SignaturesCommand,
+    Cli, Command, ConfigCommand, DbConnectionArgs, Format, GeoArgs, InventoryArgs,
+    InventoryCommand, InventoryRecordArgs, PolicyCommand, ReportFormat, ReportKind, RunArgs,
+    ScanArgs, SignaturesCommand,
 };
 
 /// Inputs larger than this get a progress bar when stderr is a terminal.
@@ -302,10 +302,10 @@ fn scan(args: &ScanArgs, signatures: Arc<Database>) -> anyhow::Result<ExitCode> 
         }
     };
     let inventory = inventory_recording(&args.inventory, &InventoryConfig::default())?
-        .map(|(path, options)| {
-            Store::open(&path)
+        .map(|(location, options)| {
+            Store::connect(&location)
                 .map(|store| (store, options))
-                .with_context(|| format!("opening the inventory {}", path.display()))
+                .map_err(anyhow::Error::from)
         })
         .transpose()?;
     let mut judging = Some(Judging {
@@ -553,10 +553,20 @@ fn config_check(file: &Path) -> anyhow::Result<ExitCode> {
 fn inventory_recording(
     args: &InventoryRecordArgs,
     config: &InventoryConfig,
-) -> anyhow::Result<Option<(std::path::PathBuf, InventoryOptions)>> {
+) -> anyhow::Result<Option<(Location, InventoryOptions)>> {
     let Some(db) = args.db.clone().or(config.db.clone()) else {
         return Ok(None);
     };
+    let location = Location::parse(&db)?.with_credentials(
+        args.connection
+            .db_password_file
+            .as_deref()
+            .or(config.password_file.as_deref()),
+        args.connection
+            .db_ca
+            .as_deref()
+            .or(config.ca_file.as_deref()),
+    )?;
     let key = args
         .pseudonymise_key
         .clone()
@@ -574,7 +584,7 @@ fn inventory_recording(
     let interval = humantime::parse_duration(&interval_text)
         .with_context(|| format!("{interval_text:?} is not a duration like 10s"))?;
     Ok(Some((
-        db,
+        location,
         InventoryOptions {
             sensor: args
                 .sensor_name
@@ -583,8 +593,20 @@ fn inventory_recording(
                 .unwrap_or_else(aigress::inventory::default_sensor_name),
             pseudonymiser,
             interval,
+            buffer_rows: args
+                .db_buffer_rows
+                .or(config.buffer_rows)
+                .unwrap_or(aigress::inventory::DEFAULT_BUFFER_ROWS),
         },
     )))
+}
+
+/// The inventory an `aigress inventory` command reads: `text` with the connection flags.
+fn inventory_location(text: &str, connection: &DbConnectionArgs) -> anyhow::Result<Location> {
+    Ok(Location::parse(text)?.with_credentials(
+        connection.db_password_file.as_deref(),
+        connection.db_ca.as_deref(),
+    )?)
 }
 
 fn inventory(args: &InventoryArgs, db: &Database) -> anyhow::Result<ExitCode> {
@@ -605,10 +627,31 @@ fn inventory(args: &InventoryArgs, db: &Database) -> anyhow::Result<ExitCode> {
         )?;
         return Ok(ExitCode::SUCCESS);
     }
-    let Some(path) = &args.db else {
-        anyhow::bail!("aigress inventory needs --db FILE (or the merge subcommand)");
+    if let Some(InventoryCommand::Migrate {
+        from,
+        to,
+        connection,
+    }) = &args.command
+    {
+        let source = open_existing(&Location::File(from.clone()))?;
+        let target = inventory_location(to, connection)?;
+        let mut store = Store::connect(&target)?;
+        let applied = store
+            .migrate_from(&source)
+            .with_context(|| format!("copying {} into {target}", from.display()))?;
+        let what = match applied {
+            Applied::Written => "copied",
+            Applied::AlreadyWritten => "had already been copied; nothing added:",
+        };
+        writeln!(io::stdout(), "{} {what} into {target}", from.display())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(text) = &args.db else {
+        anyhow::bail!(
+            "aigress inventory needs --db FILE|URL (or AIGRESS_DB, or the merge or migrate subcommand)"
+        );
     };
-    let store = open_existing(path)?;
+    let store = open_existing(&inventory_location(text, &args.connection)?)?;
     let when = |text: &Option<String>| {
         text.as_deref()
             .map(aigress::inventory::parse_time)
@@ -619,6 +662,7 @@ fn inventory(args: &InventoryArgs, db: &Database) -> anyhow::Result<ExitCode> {
         since: when(&args.since)?,
         until: when(&args.until)?,
         vendor: args.vendor.clone(),
+        sensor: args.sensor.clone(),
     };
     let policy = args
         .policy
@@ -632,7 +676,11 @@ fn inventory(args: &InventoryArgs, db: &Database) -> anyhow::Result<ExitCode> {
         policy_file: policy.as_ref().map(|p| p.file.as_str()),
     };
     let changes = || -> anyhow::Result<Changes> {
-        let baseline_store = args.baseline_db.as_deref().map(open_existing).transpose()?;
+        let baseline_store = args
+            .baseline_db
+            .as_deref()
+            .map(|text| open_existing(&inventory_location(text, &args.connection)?))
+            .transpose()?;
         let baseline_until = when(&args.baseline_until)?;
         let (baseline, baseline_filter) = match &baseline_store {
             Some(other) => (
@@ -641,6 +689,7 @@ fn inventory(args: &InventoryArgs, db: &Database) -> anyhow::Result<ExitCode> {
                     since: None,
                     until: baseline_until,
                     vendor: args.vendor.clone(),
+                    sensor: args.sensor.clone(),
                 },
             ),
             None => {
@@ -655,6 +704,7 @@ fn inventory(args: &InventoryArgs, db: &Database) -> anyhow::Result<ExitCode> {
                         since: None,
                         until: Some(baseline_until.unwrap_or(since.saturating_sub(1))),
                         vendor: args.vendor.clone(),
+                        sensor: args.sensor.clone(),
                     },
                 )
             }
@@ -709,10 +759,10 @@ fn inventory(args: &InventoryArgs, db: &Database) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Opens an inventory that must already exist (a report never creates one).
-fn open_existing(path: &Path) -> anyhow::Result<Store> {
-    if !path.exists() {
-        anyhow::bail!("no inventory at {}", path.display());
+/// Opens an inventory that must already exist (a report never creates a file).
+fn open_existing(location: &Location) -> anyhow::Result<Store> {
+    if location.is_missing_file() {
+        anyhow::bail!("no inventory at {location}");
     }
-    Store::open(path).with_context(|| format!("opening {}", path.display()))
+    Ok(Store::connect(location)?)
 }

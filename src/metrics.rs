@@ -68,6 +68,10 @@ pub struct Metrics {
     alert_sink: IntCounterVec,
     signature_info: IntGaugeVec,
     signature_vendors: IntGauge,
+    inventory_batches: IntCounterVec,
+    inventory_write_failures: IntCounter,
+    inventory_rows_waiting: IntGauge,
+    inventory_rows_dropped: IntCounter,
     signature_endpoints: IntGauge,
     reloads: IntCounterVec,
     last_packet: IntGauge,
@@ -309,6 +313,27 @@ impl Metrics {
                 "aigress_signature_endpoints",
                 "Endpoints in the signature database.",
             )?,
+            inventory_batches: counter_vec(
+                &r,
+                "aigress_inventory_batches_total",
+                "Inventory batches written (written) or found written before, a retry after a lost reply (repeated).",
+                &["result"],
+            )?,
+            inventory_write_failures: counter(
+                &r,
+                "aigress_inventory_write_failures_total",
+                "Failed attempts to write an inventory batch; each is retried with backoff.",
+            )?,
+            inventory_rows_waiting: gauge(
+                &r,
+                "aigress_inventory_rows_waiting",
+                "Inventory rows held in memory, not yet in the database.",
+            )?,
+            inventory_rows_dropped: counter(
+                &r,
+                "aigress_inventory_dropped_rows_total",
+                "Inventory rows dropped because the buffer was full while the database was away.",
+            )?,
             reloads: counter_vec(
                 &r,
                 "aigress_reloads_total",
@@ -342,6 +367,38 @@ impl Metrics {
             .set(i64::try_from(db.vendors.len()).unwrap_or(i64::MAX));
         self.signature_endpoints
             .set(i64::try_from(db.endpoints.len()).unwrap_or(i64::MAX));
+    }
+
+    /// Shows the inventory writer's counters.
+    pub fn publish_inventory(&self, stats: &crate::inventory::writer::WriterStats) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let raise = |c: &IntCounter, to: u64| {
+            if let Some(delta) = to.checked_sub(c.get()) {
+                c.inc_by(delta);
+            }
+        };
+        raise(
+            &self.inventory_batches.with_label_values(&["written"]),
+            stats.batches_written.load(Relaxed),
+        );
+        raise(
+            &self.inventory_batches.with_label_values(&["repeated"]),
+            stats.batches_repeated.load(Relaxed),
+        );
+        raise(
+            &self.inventory_write_failures,
+            stats.write_failures.load(Relaxed),
+        );
+        raise(
+            &self.inventory_rows_dropped,
+            stats.rows_dropped.load(Relaxed),
+        );
+        let waiting = stats
+            .rows_waiting
+            .load(Relaxed)
+            .saturating_add(stats.rows_buffered.load(Relaxed));
+        self.inventory_rows_waiting
+            .set(i64::try_from(waiting).unwrap_or(i64::MAX));
     }
 
     pub fn reloaded(&self, ok: bool) {

@@ -61,14 +61,6 @@ fn scan(db: &Path, policy: &str, captures: &[String]) -> Vec<serde_json::Value> 
         .collect()
 }
 
-fn ai_clients() -> Vec<String> {
-    common::captures()
-        .into_iter()
-        .filter(|p| common::stem(p).starts_with("ai-clients__"))
-        .map(|p| p.display().to_string())
-        .collect()
-}
-
 const REGISTER_COLUMNS: &str = "vendor,product,endpoint,destination_country,confidence,mechanism,mechanism_source,internal_hosts,networks,flows,bytes_sent,first_seen,last_seen,eea_alternative";
 
 #[test]
@@ -76,7 +68,7 @@ fn the_register_names_each_transfer_its_mechanism_and_eea_alternative() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("inv.db");
     let policy = dpf_policy(dir.path());
-    let events = scan(&db, &policy, &ai_clients());
+    let events = scan(&db, &policy, &common::ai_client_captures());
     let db = db.to_str().unwrap();
 
     let csv = ok(&[
@@ -330,7 +322,7 @@ fn the_html_report_prints_to_pdf_with_every_column() {
     let policy = dpf_policy(dir.path());
     let db = dir.path().join("inv.db");
     scan(&db, &policy, &[capture("ai-clients__a_curl")]);
-    let mut rest: Vec<String> = ai_clients();
+    let mut rest: Vec<String> = common::ai_client_captures();
     rest.retain(|c| !c.contains("a_curl"));
     rest.push(capture("made__saas_ai"));
     scan(&db, &policy, &rest);

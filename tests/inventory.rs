@@ -11,13 +11,6 @@ use std::process::Command;
 use aigress::inventory::report::Report;
 use aigress::inventory::store::{Filter, MIGRATIONS, Store};
 
-fn deploy_policy() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("deploy/policy.toml")
-        .display()
-        .to_string()
-}
-
 fn ai_captures() -> Vec<PathBuf> {
     common::captures()
         .into_iter()
@@ -33,7 +26,7 @@ fn scan_args(db: &Path, extra: &[&str], captures: &[PathBuf]) -> Vec<String> {
         "-f".into(),
         "json".into(),
         "--policy".into(),
-        deploy_policy(),
+        common::deploy_policy(),
         "--db".into(),
         db.display().to_string(),
     ];

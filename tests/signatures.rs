@@ -5,7 +5,6 @@ mod common;
 
 use common::aigress;
 
-
 use aigress::signatures::{Database, MatchSource};
 
 /// (host name, vendor, endpoint, region named by the host)

@@ -186,7 +186,7 @@ pub fn between(
     factor: f64,
 ) -> Result<Changes, StoreError> {
     let period = |store: &Store, f: &Filter| Period {
-        store: store.path().to_owned(),
+        store: store.target().to_owned(),
         since: f.since.map(Timestamp::from_micros),
         until: f.until.map(Timestamp::from_micros),
     };

@@ -9,9 +9,12 @@
 //! readable network label ("servers", "crm") stays. Payload is never stored.
 
 pub mod changes;
+pub mod postgres;
 pub mod report;
+pub mod sqlite;
 pub mod store;
 pub mod transfers;
+pub mod writer;
 
 use std::collections::HashMap;
 use std::io;
@@ -24,6 +27,7 @@ use crate::event::{Body, Event, EventSink};
 use crate::policy::Policy;
 use crate::time::Timestamp;
 use store::{AlertRow, Batch, DailyRow, FingerprintRow, FlowRow, Store, StoreError};
+use writer::{Unwritten, Writer, WriterStats};
 
 /// The shortest pseudonymisation key accepted, in bytes.
 const MIN_KEY_BYTES: usize = 16;
@@ -119,7 +123,17 @@ pub struct InventoryOptions {
     pub pseudonymiser: Option<Pseudonymiser>,
     /// How often a batch is written.
     pub interval: Duration,
+    /// The most rows kept in memory while the database cannot be written; rows for new
+    /// keys beyond it are dropped and counted (existing rows keep counting).
+    pub buffer_rows: usize,
 }
+
+/// The rows kept in memory while the database is away, by default.
+pub const DEFAULT_BUFFER_ROWS: usize = 200_000;
+
+/// How long a stopping sensor keeps trying to write what it holds: inside the 30 s that
+/// systemd and Kubernetes give a stopping service.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// The sensor's name by default: the host name.
 pub fn default_sensor_name() -> String {
@@ -136,7 +150,7 @@ type DayKey = (String, String, String);
 /// Records AI flows, fingerprints and alerts on their way to the output (or, without a
 /// store, passes events through).
 pub struct InventorySink<'a> {
-    store: Option<Store>,
+    writer: Option<Writer>,
     options: InventoryOptions,
     policy: PolicyHandle,
     inner: &'a mut dyn EventSink,
@@ -145,10 +159,8 @@ pub struct InventorySink<'a> {
     daily: HashMap<DayKey, DailyRow>,
     alerts: Vec<AlertRow>,
     last_write: Instant,
-}
-
-fn store_io(e: StoreError) -> io::Error {
-    io::Error::other(e)
+    /// Rows dropped because the buffer was full while the database was away.
+    dropped_rows: u64,
 }
 
 impl<'a> InventorySink<'a> {
@@ -164,7 +176,48 @@ impl<'a> InventorySink<'a> {
         inner: &'a mut dyn EventSink,
     ) -> Result<Self, StoreError> {
         store.set_meta("last_sensor", &options.sensor)?;
-        Ok(Self::with(Some(store), options, policy, inner))
+        let writer = Writer::start(store)
+            .map_err(|e| StoreError::Config(format!("starting the inventory writer: {e}")))?;
+        Ok(Self::with(Some(writer), options, policy, inner))
+    }
+
+    /// The writer's counters, when there is a store.
+    pub fn writer_stats(&self) -> Option<Arc<WriterStats>> {
+        self.writer.as_ref().map(Writer::stats)
+    }
+
+    /// Rows dropped because the buffer was full while the database was away.
+    pub fn dropped_rows(&self) -> u64 {
+        self.dropped_rows
+    }
+
+    /// Rows aggregated in memory, not yet handed to the writer.
+    pub fn buffered_rows(&self) -> usize {
+        self.flows
+            .len()
+            .saturating_add(self.prints.len())
+            .saturating_add(self.daily.len())
+            .saturating_add(self.alerts.len())
+    }
+
+    /// Whether a row for a new key may be added, counting it as dropped when not.
+    fn room_for_new_row(&mut self) -> bool {
+        if self.buffered_rows() < self.options.buffer_rows {
+            return true;
+        }
+        if self.dropped_rows == 0 {
+            tracing::error!(
+                limit = self.options.buffer_rows,
+                "The inventory buffer is full while the database is away: new rows are dropped and counted (aigress_inventory_dropped_rows_total)."
+            );
+        }
+        self.dropped_rows = self.dropped_rows.saturating_add(1);
+        if let Some(w) = &self.writer {
+            w.stats()
+                .rows_dropped
+                .store(self.dropped_rows, std::sync::atomic::Ordering::Relaxed);
+        }
+        false
     }
 
     /// A sink that records nothing and passes every event to `inner`.
@@ -173,18 +226,19 @@ impl<'a> InventorySink<'a> {
             sensor: String::new(),
             pseudonymiser: None,
             interval: Duration::MAX,
+            buffer_rows: 0,
         };
         Self::with(None, options, PolicyHandle::default(), inner)
     }
 
     fn with(
-        store: Option<Store>,
+        writer: Option<Writer>,
         options: InventoryOptions,
         policy: PolicyHandle,
         inner: &'a mut dyn EventSink,
     ) -> Self {
         Self {
-            store,
+            writer,
             options,
             policy,
             inner,
@@ -193,42 +247,82 @@ impl<'a> InventorySink<'a> {
             daily: HashMap::new(),
             alerts: Vec::new(),
             last_write: Instant::now(),
+            dropped_rows: 0,
         }
     }
 
-    /// Writes what is pending and returns the store, if there is one.
+    /// Writes what is pending and stops the writer, trying for up to
+    /// [`SHUTDOWN_GRACE`] while the database is away.
     ///
     /// # Errors
-    /// The store's errors.
-    pub fn finish(mut self) -> Result<Option<Store>, StoreError> {
-        self.write()?;
-        Ok(self.store)
+    /// What could not be written, named.
+    pub fn finish(mut self) -> Result<(), StoreError> {
+        let Some(writer) = self.writer.take() else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let deadline = now.checked_add(SHUTDOWN_GRACE).unwrap_or(now);
+        let mut lost = Vec::new();
+        if self.buffered_rows() > 0 {
+            if writer.wait_ready(deadline) {
+                writer.hand_over(self.take_batch());
+            } else {
+                lost.push(Unwritten {
+                    flows: self.flows.len(),
+                    fingerprints: self.prints.len(),
+                    daily: self.daily.len(),
+                    alerts: self.alerts.len(),
+                    error: "the database stayed unreachable".into(),
+                });
+            }
+        }
+        lost.extend(writer.close(deadline));
+        if lost.is_empty() && self.dropped_rows == 0 {
+            return Ok(());
+        }
+        let count = |f: fn(&Unwritten) -> usize| lost.iter().map(f).sum::<usize>();
+        Err(StoreError::Config(format!(
+            "not written to the inventory: {} flow groups, {} fingerprints, {} daily totals, {} alerts ({}); {} rows dropped earlier because the buffer was full",
+            count(|u| u.flows),
+            count(|u| u.fingerprints),
+            count(|u| u.daily),
+            count(|u| u.alerts),
+            lost.first().map_or("", |u| u.error.as_str()),
+            self.dropped_rows
+        )))
     }
 
-    /// Writes the pending batch in one transaction.
-    ///
-    /// # Errors
-    /// The store's errors (the batch is kept to try again).
-    pub fn write(&mut self) -> Result<(), StoreError> {
+    /// Moves the aggregates into a batch with a fresh id.
+    fn take_batch(&mut self) -> Batch {
+        Batch {
+            id: store::batch_id(&self.options.sensor),
+            flows: self.flows.drain().map(|(_, v)| v).collect(),
+            fingerprints: self.prints.drain().map(|(_, v)| v).collect(),
+            daily: self.daily.drain().map(|(_, v)| v).collect(),
+            alerts: std::mem::take(&mut self.alerts),
+        }
+    }
+
+    /// Hands the aggregates to the writer when it can take them; otherwise they keep
+    /// aggregating until it can.
+    pub fn write(&mut self) {
         self.last_write = Instant::now();
-        let batch = Batch {
-            flows: self.flows.values().cloned().collect(),
-            fingerprints: self.prints.values().cloned().collect(),
-            daily: self.daily.values().cloned().collect(),
-            alerts: self.alerts.clone(),
+        let ready = match &self.writer {
+            Some(w) => w.ready(),
+            None => return,
         };
-        let Some(store) = &mut self.store else {
-            return Ok(());
-        };
-        if batch.is_empty() {
-            return Ok(());
+        if ready && self.buffered_rows() > 0 {
+            let batch = self.take_batch();
+            if let Some(w) = &self.writer {
+                w.hand_over(batch);
+            }
         }
-        store.write(&batch)?;
-        self.flows.clear();
-        self.prints.clear();
-        self.daily.clear();
-        self.alerts.clear();
-        Ok(())
+        let buffered = u64::try_from(self.buffered_rows()).unwrap_or(u64::MAX);
+        if let Some(w) = &self.writer {
+            w.stats()
+                .rows_buffered
+                .store(buffered, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// The host as stored: its address, or its pseudonym; and its network label.
@@ -278,6 +372,13 @@ impl<'a> InventorySink<'a> {
                     country.clone(),
                     verdict.clone(),
                 );
+                let day = f.start.date();
+                let day_key = (day.clone(), ai.vendor.clone(), country.clone());
+                if (!self.flows.contains_key(&key) || !self.daily.contains_key(&day_key))
+                    && !self.room_for_new_row()
+                {
+                    return;
+                }
                 let row = self.flows.entry(key).or_insert_with(|| FlowRow {
                     sensor: sensor.clone(),
                     internal_host: host,
@@ -306,17 +407,13 @@ impl<'a> InventorySink<'a> {
                     .saturating_add(f.pkts_toserver.saturating_add(f.pkts_toclient));
                 row.bytes_sent = row.bytes_sent.saturating_add(f.bytes_toserver);
                 row.bytes_received = row.bytes_received.saturating_add(f.bytes_toclient);
-                let day = f.start.date();
-                let d = self
-                    .daily
-                    .entry((day.clone(), ai.vendor.clone(), country.clone()))
-                    .or_insert_with(|| DailyRow {
-                        sensor,
-                        day,
-                        vendor: ai.vendor.clone(),
-                        landing_country: country,
-                        ..DailyRow::default()
-                    });
+                let d = self.daily.entry(day_key).or_insert_with(|| DailyRow {
+                    sensor,
+                    day,
+                    vendor: ai.vendor.clone(),
+                    landing_country: country,
+                    ..DailyRow::default()
+                });
                 d.flows = d.flows.saturating_add(1);
                 d.bytes_sent = d.bytes_sent.saturating_add(f.bytes_toserver);
                 d.bytes_received = d.bytes_received.saturating_add(f.bytes_toclient);
@@ -339,6 +436,9 @@ impl<'a> InventorySink<'a> {
                     kind.to_owned(),
                     value.clone(),
                 );
+                if !self.prints.contains_key(&key) && !self.room_for_new_row() {
+                    return;
+                }
                 let row = self.prints.entry(key).or_insert_with(|| FingerprintRow {
                     sensor,
                     internal_host: host,
@@ -362,6 +462,9 @@ impl<'a> InventorySink<'a> {
         let Body::Alert(a) = &event.body else {
             return;
         };
+        if !self.room_for_new_row() {
+            return;
+        }
         let host = match &self.options.pseudonymiser {
             Some(p) => p.pseudonym(event.header.src_ip),
             None => event.header.src_ip.to_string(),
@@ -404,21 +507,21 @@ impl<'a> InventorySink<'a> {
 
 impl EventSink for InventorySink<'_> {
     fn event(&mut self, event: Event) -> io::Result<()> {
-        if self.store.is_none() {
+        if self.writer.is_none() {
             return self.inner.event(event);
         }
         self.record(&event);
         self.record_alert(&event);
         self.inner.event(event)?;
         if self.last_write.elapsed() >= self.options.interval {
-            self.write().map_err(store_io)?;
+            self.write();
         }
         Ok(())
     }
 
     fn flush(&mut self) -> io::Result<()> {
         if self.last_write.elapsed() >= self.options.interval {
-            self.write().map_err(store_io)?;
+            self.write();
         }
         self.inner.flush()
     }

@@ -1,83 +1,18 @@
-//! The inventory database: SQLite through rusqlite, WAL mode, schema versioned by
-//! `PRAGMA user_version` with forward migrations. Rows are aggregates — per (sensor,
-//! internal host, vendor, product, endpoint name, landing country, verdict) — plus the
-//! client fingerprints seen, daily totals for charts, and the alert log. Writes are
-//! upserts inside one transaction per batch, so a crash loses at most the batch in
-//! memory and never leaves a half-written one.
+//! The inventory store: the rows it keeps, and one interface over its two backends —
+//! an embedded SQLite file ([`super::sqlite`]) for a single sensor, and PostgreSQL
+//! ([`super::postgres`]) for a fleet of sensors writing to one place.
+//!
+//! Rows are aggregates — per (sensor, internal host, vendor, product, endpoint name,
+//! landing country, verdict) — plus the client fingerprints seen, daily totals for charts,
+//! and the alert log. A batch is written in one transaction under its id, which the store
+//! records with it: a batch retried after a lost reply is applied once.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-/// Each migration takes the schema from its index to the next version.
-pub const MIGRATIONS: &[&str] = &[
-    // Version 1: aggregated AI flows and the alert log.
-    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-     CREATE TABLE ai_flows (
-         sensor TEXT NOT NULL,
-         internal_host TEXT NOT NULL,
-         host_label TEXT NOT NULL DEFAULT '',
-         vendor TEXT NOT NULL,
-         product TEXT NOT NULL,
-         kind TEXT NOT NULL,
-         endpoint TEXT NOT NULL,
-         landing_country TEXT NOT NULL,
-         eea INTEGER NOT NULL,
-         verdict TEXT NOT NULL,
-         first_seen INTEGER NOT NULL,
-         last_seen INTEGER NOT NULL,
-         flows INTEGER NOT NULL,
-         packets INTEGER NOT NULL,
-         bytes_sent INTEGER NOT NULL,
-         bytes_received INTEGER NOT NULL,
-         PRIMARY KEY (sensor, internal_host, vendor, product, endpoint, landing_country, verdict)
-     );
-     CREATE TABLE alerts (
-         id INTEGER PRIMARY KEY,
-         sensor TEXT NOT NULL,
-         timestamp INTEGER NOT NULL,
-         rule TEXT NOT NULL,
-         severity TEXT NOT NULL,
-         verdict TEXT NOT NULL,
-         internal_host TEXT NOT NULL,
-         vendor TEXT NOT NULL,
-         product TEXT NOT NULL,
-         landing_country TEXT NOT NULL,
-         reason TEXT NOT NULL,
-         count INTEGER NOT NULL,
-         summary INTEGER NOT NULL
-     );
-     CREATE INDEX alerts_by_host ON alerts (internal_host, vendor, product);",
-    // Version 2: client fingerprints and daily totals.
-    "CREATE TABLE fingerprints (
-         sensor TEXT NOT NULL,
-         internal_host TEXT NOT NULL,
-         vendor TEXT NOT NULL,
-         product TEXT NOT NULL,
-         kind TEXT NOT NULL,
-         value TEXT NOT NULL,
-         first_seen INTEGER NOT NULL,
-         last_seen INTEGER NOT NULL,
-         seen INTEGER NOT NULL,
-         PRIMARY KEY (sensor, internal_host, vendor, product, kind, value)
-     );
-     CREATE TABLE daily (
-         sensor TEXT NOT NULL,
-         day TEXT NOT NULL,
-         vendor TEXT NOT NULL,
-         landing_country TEXT NOT NULL,
-         flows INTEGER NOT NULL,
-         bytes_sent INTEGER NOT NULL,
-         bytes_received INTEGER NOT NULL,
-         PRIMARY KEY (sensor, day, vendor, landing_country)
-     );",
-    // Version 3: how far each row's landing country can be trusted.
-    "ALTER TABLE ai_flows ADD COLUMN landing_confidence TEXT NOT NULL DEFAULT '';",
-];
-
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+pub use super::sqlite::{MIGRATIONS, SCHEMA_VERSION};
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -87,10 +22,18 @@ pub enum StoreError {
         path: String,
         source: rusqlite::Error,
     },
+    #[error("inventory database {target}: {message}")]
+    Postgres { target: String, message: String },
     #[error(
-        "inventory database {path} has schema version {found}, newer than this aigress ({SCHEMA_VERSION}); upgrade aigress"
+        "inventory database {target} has schema version {found}, newer than this aigress ({supported}); upgrade aigress"
     )]
-    TooNew { path: String, found: usize },
+    TooNew {
+        target: String,
+        found: usize,
+        supported: usize,
+    },
+    #[error("inventory database: {0}")]
+    Config(String),
 }
 
 /// One aggregated row.
@@ -170,6 +113,8 @@ pub struct AlertRow {
 /// A batch of changes, written in one transaction.
 #[derive(Debug, Default, Clone)]
 pub struct Batch {
+    /// Identifies the batch, so a write retried after a lost reply is applied once.
+    pub id: String,
     pub flows: Vec<FlowRow>,
     pub fingerprints: Vec<FingerprintRow>,
     pub daily: Vec<DailyRow>,
@@ -193,402 +138,294 @@ pub struct Filter {
     /// Rows seen at or before.
     pub until: Option<i64>,
     pub vendor: Option<String>,
+    /// Only rows this sensor recorded.
+    pub sensor: Option<String>,
 }
 
-/// An open inventory database.
+/// Whether a batch was written now or had been before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Written,
+    /// Its id was already recorded: a retry of a write that had succeeded.
+    AlreadyWritten,
+}
+
+/// How long batch ids are remembered: far longer than any retry of the same process.
+pub const BATCH_ID_DAYS: i64 = 30;
+
+/// A fresh batch id for `sensor`: unique across processes and restarts.
+pub fn batch_id(sensor: &str) -> String {
+    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+    static PROCESS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let process = PROCESS.get_or_init(|| {
+        let mut nonce = [0u8; 8];
+        // Without randomness the start time and pid still tell processes apart.
+        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce);
+        let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+        format!(
+            "{}.{}.{hex}",
+            crate::time::Timestamp::now().micros(),
+            std::process::id()
+        )
+    });
+    format!(
+        "{sensor}:{process}:{}",
+        SEQUENCE.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// What an inventory backend does; [`Store`] holds one.
+pub trait Backend: Send {
+    /// The database, as it may be shown: a path, or a URL without its password.
+    fn target(&self) -> &str;
+    fn schema_version(&self) -> Result<usize, StoreError>;
+    /// Adds a batch in one transaction: counters summed into existing rows, first/last
+    /// seen widened, alerts appended; nothing of it when its id was recorded before.
+    fn write(&mut self, batch: &Batch) -> Result<Applied, StoreError>;
+    /// The aggregated rows a filter selects, largest upload first.
+    fn flows(&self, f: &Filter) -> Result<Vec<FlowRow>, StoreError>;
+    fn fingerprints(&self, f: &Filter) -> Result<Vec<FingerprintRow>, StoreError>;
+    /// Daily totals within the filter's days.
+    fn daily(&self, f: &Filter) -> Result<Vec<DailyRow>, StoreError>;
+    /// The alert log within the filter, oldest first.
+    fn alerts(&self, f: &Filter) -> Result<Vec<AlertRow>, StoreError>;
+    /// Every (internal host, vendor) pair recorded.
+    fn host_vendor_pairs(&self) -> Result<Vec<(String, String)>, StoreError>;
+    fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+    fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// `ok`, or what is wrong.
+    fn integrity_check(&self) -> Result<String, StoreError>;
+}
+
+/// Where an inventory lives.
+#[derive(Clone)]
+pub enum Location {
+    File(PathBuf),
+    Postgres(PostgresTarget),
+}
+
+/// A PostgreSQL inventory: its URL (never with a password), the password, and the CA
+/// to verify its TLS certificate with.
+#[derive(Clone)]
+pub struct PostgresTarget {
+    pub url: String,
+    pub password: Option<String>,
+    pub ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_string())
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(p) => write!(f, "{}", p.display()),
+            Self::Postgres(t) => f.write_str(&t.url),
+        }
+    }
+}
+
+impl Location {
+    /// A file path, or a `postgres://` / `postgresql://` URL. A URL that carries a
+    /// password is refused: the password comes from a file or the environment, so it is
+    /// never on a command line, in a config file's URL or in a log.
+    ///
+    /// # Errors
+    /// A URL with a password, or one PostgreSQL cannot parse.
+    pub fn parse(text: &str) -> Result<Self, StoreError> {
+        let lower = text.to_ascii_lowercase();
+        if !(lower.starts_with("postgres://") || lower.starts_with("postgresql://")) {
+            return Ok(Self::File(PathBuf::from(text)));
+        }
+        let config: postgres::Config = text
+            .parse()
+            .map_err(|e| StoreError::Config(format!("not a PostgreSQL URL: {e}")))?;
+        if config.get_password().is_some() {
+            return Err(StoreError::Config(
+                "the PostgreSQL URL carries a password; give it in --db-password-file (AIGRESS_DB_PASSWORD_FILE) or PGPASSWORD instead".into(),
+            ));
+        }
+        Ok(Self::Postgres(PostgresTarget {
+            url: text.to_owned(),
+            password: None,
+            ca_file: None,
+        }))
+    }
+
+    /// Adds the PostgreSQL credentials and CA: the password from `password_file`, else
+    /// from `PGPASSWORD`. A file location ignores them.
+    ///
+    /// # Errors
+    /// An unreadable or empty password file.
+    pub fn with_credentials(
+        self,
+        password_file: Option<&Path>,
+        ca_file: Option<&Path>,
+    ) -> Result<Self, StoreError> {
+        let Self::Postgres(mut target) = self else {
+            return Ok(self);
+        };
+        target.password = match password_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    StoreError::Config(format!("reading the password file {}: {e}", path.display()))
+                })?;
+                let password = text.trim_end_matches(['\n', '\r']).to_owned();
+                if password.is_empty() {
+                    return Err(StoreError::Config(format!(
+                        "the password file {} is empty",
+                        path.display()
+                    )));
+                }
+                Some(password)
+            }
+            None => std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty()),
+        };
+        target.ca_file = ca_file.map(Path::to_path_buf);
+        Ok(Self::Postgres(target))
+    }
+
+    /// Whether the inventory is a file that does not exist yet.
+    pub fn is_missing_file(&self) -> bool {
+        matches!(self, Self::File(p) if !p.exists())
+    }
+}
+
+/// An open inventory.
 pub struct Store {
-    conn: Connection,
-    path: String,
-}
-
-fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn to_u64(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
+    backend: Box<dyn Backend>,
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the database at `path`.
+    /// Opens (creating if needed) and migrates the SQLite inventory at `path`.
     ///
     /// # Errors
     /// SQLite errors, or a schema newer than this build knows.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let name = path.display().to_string();
-        let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
-            path: name.clone(),
-            source,
-        })?;
-        let store = Self { conn, path: name };
-        store.prepare()?;
-        Ok(store)
+        Ok(Self {
+            backend: Box::new(super::sqlite::SqliteStore::open(path)?),
+        })
     }
 
-    /// Where the database is.
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-
-    fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-        |source| StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
+    /// Opens (creating and migrating as needed) the inventory at `location`.
+    ///
+    /// # Errors
+    /// The backend's errors: unreachable server, refused credentials, a newer schema.
+    pub fn connect(location: &Location) -> Result<Self, StoreError> {
+        match location {
+            Location::File(path) => Self::open(path),
+            Location::Postgres(target) => Ok(Self {
+                backend: Box::new(super::postgres::PostgresStore::connect(target)?),
+            }),
         }
     }
 
-    fn prepare(&self) -> Result<(), StoreError> {
-        // WAL lets reports read while the sensor writes, and a crash never corrupts.
-        self.conn
-            .pragma_update(None, "journal_mode", "WAL")
-            .map_err(self.err())?;
-        self.conn
-            .pragma_update(None, "synchronous", "NORMAL")
-            .map_err(self.err())?;
-        self.conn
-            .busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(self.err())?;
-        let version = self.schema_version()?;
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::TooNew {
-                path: self.path.clone(),
-                found: version,
-            });
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-            let tx = self.conn.unchecked_transaction().map_err(self.err())?;
-            tx.execute_batch(sql).map_err(self.err())?;
-            tx.pragma_update(
-                None,
-                "user_version",
-                i64::try_from(i.saturating_add(1)).unwrap_or(0),
-            )
-            .map_err(self.err())?;
-            tx.commit().map_err(self.err())?;
-        }
-        Ok(())
+    /// A store over any backend (tests use one that fails on purpose).
+    pub fn with_backend(backend: Box<dyn Backend>) -> Self {
+        Self { backend }
+    }
+
+    /// The database, as it may be shown (no password).
+    pub fn target(&self) -> &str {
+        self.backend.target()
     }
 
     /// The schema version of the open database.
     ///
     /// # Errors
-    /// SQLite errors.
+    /// The backend's errors.
     pub fn schema_version(&self) -> Result<usize, StoreError> {
-        let v: i64 = self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(self.err())?;
-        Ok(usize::try_from(v).unwrap_or(0))
+        self.backend.schema_version()
     }
 
-    /// Adds a batch: counters are summed into existing rows, first/last seen widened.
+    /// Adds a batch in one transaction (once per batch id).
     ///
     /// # Errors
-    /// SQLite errors; nothing of the batch is written then.
-    pub fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(err)?;
-        {
-            let mut flows = tx
-                .prepare_cached(
-                    "INSERT INTO ai_flows VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)
-                     ON CONFLICT (sensor, internal_host, vendor, product, endpoint, landing_country, verdict)
-                     DO UPDATE SET first_seen = min(first_seen, excluded.first_seen),
-                                   last_seen = max(last_seen, excluded.last_seen),
-                                   flows = flows + excluded.flows,
-                                   packets = packets + excluded.packets,
-                                   bytes_sent = bytes_sent + excluded.bytes_sent,
-                                   bytes_received = bytes_received + excluded.bytes_received,
-                                   host_label = excluded.host_label,
-                                   landing_confidence = CASE WHEN excluded.landing_confidence = ''
-                                       THEN landing_confidence ELSE excluded.landing_confidence END",
-                )
-                .map_err(err)?;
-            for r in &batch.flows {
-                flows
-                    .execute(params![
-                        r.sensor,
-                        r.internal_host,
-                        r.host_label,
-                        r.vendor,
-                        r.product,
-                        r.kind,
-                        r.endpoint,
-                        r.landing_country,
-                        r.eea,
-                        r.verdict,
-                        r.first_seen,
-                        r.last_seen,
-                        to_i64(r.flows),
-                        to_i64(r.packets),
-                        to_i64(r.bytes_sent),
-                        to_i64(r.bytes_received),
-                        r.landing_confidence,
-                    ])
-                    .map_err(err)?;
-            }
-            let mut prints = tx
-                .prepare_cached(
-                    "INSERT INTO fingerprints VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)
-                     ON CONFLICT (sensor, internal_host, vendor, product, kind, value)
-                     DO UPDATE SET first_seen = min(first_seen, excluded.first_seen),
-                                   last_seen = max(last_seen, excluded.last_seen),
-                                   seen = seen + excluded.seen",
-                )
-                .map_err(err)?;
-            for r in &batch.fingerprints {
-                prints
-                    .execute(params![
-                        r.sensor,
-                        r.internal_host,
-                        r.vendor,
-                        r.product,
-                        r.kind,
-                        r.value,
-                        r.first_seen,
-                        r.last_seen,
-                        to_i64(r.seen),
-                    ])
-                    .map_err(err)?;
-            }
-            let mut daily = tx
-                .prepare_cached(
-                    "INSERT INTO daily VALUES (?1,?2,?3,?4,?5,?6,?7)
-                     ON CONFLICT (sensor, day, vendor, landing_country)
-                     DO UPDATE SET flows = flows + excluded.flows,
-                                   bytes_sent = bytes_sent + excluded.bytes_sent,
-                                   bytes_received = bytes_received + excluded.bytes_received",
-                )
-                .map_err(err)?;
-            for r in &batch.daily {
-                daily
-                    .execute(params![
-                        r.sensor,
-                        r.day,
-                        r.vendor,
-                        r.landing_country,
-                        to_i64(r.flows),
-                        to_i64(r.bytes_sent),
-                        to_i64(r.bytes_received),
-                    ])
-                    .map_err(err)?;
-            }
-            let mut alerts = tx
-                .prepare_cached(
-                    "INSERT INTO alerts (sensor, timestamp, rule, severity, verdict, internal_host,
-                         vendor, product, landing_country, reason, count, summary)
-                     VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
-                )
-                .map_err(err)?;
-            for r in &batch.alerts {
-                alerts
-                    .execute(params![
-                        r.sensor,
-                        r.timestamp,
-                        r.rule,
-                        r.severity,
-                        r.verdict,
-                        r.internal_host,
-                        r.vendor,
-                        r.product,
-                        r.landing_country,
-                        r.reason,
-                        to_i64(r.count),
-                        r.summary,
-                    ])
-                    .map_err(err)?;
-            }
-        }
-        tx.commit().map_err(err)
+    /// The backend's errors; nothing of the batch is written then.
+    pub fn write(&mut self, batch: &Batch) -> Result<Applied, StoreError> {
+        self.backend.write(batch)
     }
 
     /// The aggregated rows a filter selects, largest upload first.
     ///
     /// # Errors
-    /// SQLite errors.
+    /// The backend's errors.
     pub fn flows(&self, f: &Filter) -> Result<Vec<FlowRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT sensor, internal_host, host_label, vendor, product, kind, endpoint,
-                        landing_country, eea, verdict, first_seen, last_seen, flows, packets,
-                        bytes_sent, bytes_received, landing_confidence
-                 FROM ai_flows
-                 WHERE (?1 IS NULL OR last_seen >= ?1) AND (?2 IS NULL OR first_seen <= ?2)
-                   AND (?3 IS NULL OR vendor = ?3)
-                 ORDER BY bytes_sent DESC, vendor, internal_host, endpoint",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map(params![f.since, f.until, f.vendor], |r| {
-                Ok(FlowRow {
-                    sensor: r.get(0)?,
-                    internal_host: r.get(1)?,
-                    host_label: r.get(2)?,
-                    vendor: r.get(3)?,
-                    product: r.get(4)?,
-                    kind: r.get(5)?,
-                    endpoint: r.get(6)?,
-                    landing_country: r.get(7)?,
-                    eea: r.get(8)?,
-                    verdict: r.get(9)?,
-                    first_seen: r.get(10)?,
-                    last_seen: r.get(11)?,
-                    flows: to_u64(r.get(12)?),
-                    packets: to_u64(r.get(13)?),
-                    bytes_sent: to_u64(r.get(14)?),
-                    bytes_received: to_u64(r.get(15)?),
-                    landing_confidence: r.get(16)?,
-                })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+        self.backend.flows(f)
     }
 
     /// Fingerprints of the selected vendor(s).
     ///
     /// # Errors
-    /// SQLite errors.
+    /// The backend's errors.
     pub fn fingerprints(&self, f: &Filter) -> Result<Vec<FingerprintRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT sensor, internal_host, vendor, product, kind, value, first_seen, last_seen, seen
-                 FROM fingerprints
-                 WHERE (?1 IS NULL OR last_seen >= ?1) AND (?2 IS NULL OR first_seen <= ?2)
-                   AND (?3 IS NULL OR vendor = ?3)
-                 ORDER BY vendor, internal_host, kind, value",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map(params![f.since, f.until, f.vendor], |r| {
-                Ok(FingerprintRow {
-                    sensor: r.get(0)?,
-                    internal_host: r.get(1)?,
-                    vendor: r.get(2)?,
-                    product: r.get(3)?,
-                    kind: r.get(4)?,
-                    value: r.get(5)?,
-                    first_seen: r.get(6)?,
-                    last_seen: r.get(7)?,
-                    seen: to_u64(r.get(8)?),
-                })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+        self.backend.fingerprints(f)
     }
 
     /// Daily totals within the filter's days.
     ///
     /// # Errors
-    /// SQLite errors.
+    /// The backend's errors.
     pub fn daily(&self, f: &Filter) -> Result<Vec<DailyRow>, StoreError> {
-        let day = |t: Option<i64>| t.map(|t| crate::time::Timestamp::from_micros(t).date());
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT sensor, day, vendor, landing_country, flows, bytes_sent, bytes_received
-                 FROM daily
-                 WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2)
-                   AND (?3 IS NULL OR vendor = ?3)
-                 ORDER BY day, vendor, landing_country",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map(params![day(f.since), day(f.until), f.vendor], |r| {
-                Ok(DailyRow {
-                    sensor: r.get(0)?,
-                    day: r.get(1)?,
-                    vendor: r.get(2)?,
-                    landing_country: r.get(3)?,
-                    flows: to_u64(r.get(4)?),
-                    bytes_sent: to_u64(r.get(5)?),
-                    bytes_received: to_u64(r.get(6)?),
-                })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+        self.backend.daily(f)
     }
 
     /// The alert log within the filter, oldest first.
     ///
     /// # Errors
-    /// SQLite errors.
+    /// The backend's errors.
     pub fn alerts(&self, f: &Filter) -> Result<Vec<AlertRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT sensor, timestamp, rule, severity, verdict, internal_host, vendor, product,
-                        landing_country, reason, count, summary
-                 FROM alerts
-                 WHERE (?1 IS NULL OR timestamp >= ?1) AND (?2 IS NULL OR timestamp <= ?2)
-                   AND (?3 IS NULL OR vendor = ?3)
-                 ORDER BY timestamp, id",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map(params![f.since, f.until, f.vendor], |r| {
-                Ok(AlertRow {
-                    sensor: r.get(0)?,
-                    timestamp: r.get(1)?,
-                    rule: r.get(2)?,
-                    severity: r.get(3)?,
-                    verdict: r.get(4)?,
-                    internal_host: r.get(5)?,
-                    vendor: r.get(6)?,
-                    product: r.get(7)?,
-                    landing_country: r.get(8)?,
-                    reason: r.get(9)?,
-                    count: to_u64(r.get(10)?),
-                    summary: r.get(11)?,
-                })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+        self.backend.alerts(f)
     }
 
     /// Every (internal host, vendor) pair recorded: who has already talked to whom.
     ///
     /// # Errors
-    /// SQLite errors.
+    /// The backend's errors.
     pub fn host_vendor_pairs(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT DISTINCT internal_host, vendor FROM ai_flows")
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+        self.backend.host_vendor_pairs()
     }
 
     /// A `meta` value.
     ///
     /// # Errors
-    /// SQLite errors.
+    /// The backend's errors.
     pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()
-            .map_err(self.err())
+        self.backend.meta(key)
     }
 
     /// Sets a `meta` value.
     ///
     /// # Errors
-    /// SQLite errors.
+    /// The backend's errors.
     pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO meta VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [key, value],
-            )
-            .map(drop)
-            .map_err(self.err())
+        self.backend.set_meta(key, value)
+    }
+
+    /// `ok`, or what is wrong.
+    ///
+    /// # Errors
+    /// The backend's errors.
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        self.backend.integrity_check()
+    }
+
+    /// Everything in `other` (another sensor's store) as one batch with `id`.
+    ///
+    /// # Errors
+    /// `other`'s errors.
+    pub fn export(&self, id: String) -> Result<Batch, StoreError> {
+        let all = Filter::default();
+        Ok(Batch {
+            id,
+            flows: self.flows(&all)?,
+            fingerprints: self.fingerprints(&all)?,
+            daily: self.daily(&all)?,
+            alerts: self.alerts(&all)?,
+        })
     }
 
     /// Adds everything in `other` (another sensor's store) to this one: aggregates are
@@ -596,25 +433,89 @@ impl Store {
     /// appended.
     ///
     /// # Errors
-    /// SQLite errors; nothing of `other` is added then.
+    /// The stores' errors; nothing of `other` is added then.
     pub fn merge_from(&mut self, other: &Store) -> Result<(), StoreError> {
-        let all = Filter::default();
-        let batch = Batch {
-            flows: other.flows(&all)?,
-            fingerprints: other.fingerprints(&all)?,
-            daily: other.daily(&all)?,
-            alerts: other.alerts(&all)?,
-        };
-        self.write(&batch)
+        let batch = other.export(batch_id("merge"))?;
+        self.write(&batch).map(drop)
     }
 
-    /// `PRAGMA integrity_check`: `ok`, or what is wrong.
+    /// Copies everything in `other` into this store once: a second run with the same
+    /// source adds nothing (`Applied::AlreadyWritten`).
     ///
     /// # Errors
-    /// SQLite errors.
-    pub fn integrity_check(&self) -> Result<String, StoreError> {
-        self.conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .map_err(self.err())
+    /// The stores' errors; nothing of `other` is added then.
+    pub fn migrate_from(&mut self, other: &Store) -> Result<Applied, StoreError> {
+        let id = match other.meta("store_id")? {
+            Some(id) => id,
+            None => {
+                let id = batch_id("store");
+                other.set_meta("store_id", &id)?;
+                id
+            }
+        };
+        let batch = other.export(format!("migrate:{id}"))?;
+        self.write(&batch)
+    }
+}
+
+/// Microseconds since the epoch before which batch ids are forgotten.
+pub fn batch_ids_expire_before() -> i64 {
+    crate::time::Timestamp::now()
+        .micros()
+        .saturating_sub(BATCH_ID_DAYS.saturating_mul(86_400_000_000))
+}
+
+/// Counters are stored as signed 64-bit integers.
+pub fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A stored counter; a negative one (never written) reads as 0.
+pub fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_is_applied_once_whatever_the_retries() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("inv.db")).unwrap();
+        let batch = Batch {
+            id: batch_id("s1"),
+            flows: vec![FlowRow {
+                sensor: "s1".into(),
+                internal_host: "10.0.0.1".into(),
+                vendor: "openai".into(),
+                flows: 3,
+                bytes_sent: 100,
+                ..FlowRow::default()
+            }],
+            ..Batch::default()
+        };
+        assert_eq!(store.write(&batch).unwrap(), Applied::Written);
+        assert_eq!(store.write(&batch).unwrap(), Applied::AlreadyWritten);
+        let again = Batch {
+            id: batch_id("s1"),
+            ..batch
+        };
+        assert_eq!(store.write(&again).unwrap(), Applied::Written);
+        let rows = store.flows(&Filter::default()).unwrap();
+        assert_eq!((rows[0].flows, rows[0].bytes_sent), (6, 200));
+    }
+
+    #[test]
+    fn passwords_stay_out_of_urls() {
+        assert!(matches!(
+            Location::parse("inventory.db").unwrap(),
+            Location::File(_)
+        ));
+        let url = "postgresql://aigress@db.example:5432/inv?sslmode=require";
+        assert_eq!(Location::parse(url).unwrap().to_string(), url);
+        let e = Location::parse("postgres://aigress:secret@db/inv").unwrap_err();
+        assert!(e.to_string().contains("carries a password"));
+        assert!(!e.to_string().contains("secret"));
     }
 }

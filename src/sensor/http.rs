@@ -7,7 +7,7 @@
 //! tell nothing but whether the sensor runs.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
@@ -22,7 +22,7 @@ use base64::Engine as _;
 use tokio::sync::oneshot;
 
 use crate::inventory::report::Report;
-use crate::inventory::store::{Filter, Store};
+use crate::inventory::store::{Filter, Location, Store};
 use crate::inventory::transfers::Judges;
 use crate::landing::Jurisdictions;
 use crate::metrics::{Metrics, OpenAiFlows};
@@ -45,7 +45,7 @@ pub struct Shared {
 #[derive(Clone)]
 pub struct InventoryReports {
     /// The inventory database.
-    pub path: PathBuf,
+    pub location: Location,
     /// The signature database the reports cite.
     pub signatures: Arc<Database>,
     /// The policy in use, whose adequacy list and DPF-certified vendors the transfer
@@ -399,7 +399,7 @@ async fn inventory_report(s: &Shared) -> Result<Report, (StatusCode, String)> {
             jurisdictions: &jurisdictions,
             policy_file: policy.as_deref().map(|p| p.file.as_str()),
         };
-        let store = Store::open(&reports.path).map_err(|e| e.to_string())?;
+        let store = Store::connect(&reports.location).map_err(|e| e.to_string())?;
         Report::build(&store, &Filter::default(), &judges).map_err(|e| e.to_string())
     })
     .await;

@@ -32,7 +32,7 @@ use crate::assess::Assessor;
 use crate::capture::live::{self, Batch, CaptureLink, LiveCapture, LiveError, LiveOptions};
 use crate::engine::{Engine, EngineConfig};
 use crate::event::EventSink;
-use crate::inventory::store::{Store, StoreError};
+use crate::inventory::store::{Location, Store, StoreError};
 use crate::inventory::{InventoryOptions, InventorySink, KnownPairs, PolicyHandle};
 use crate::landing::{LandingContext, LandingError};
 use crate::metrics::{CaptureCounts, Metrics, MetricsError, MetricsSink, OpenAiFlows};
@@ -162,7 +162,7 @@ pub struct Settings {
     /// Drop to this user once captures and the HTTP port are open.
     pub user: Option<String>,
     /// Record the inventory in this database.
-    pub inventory: Option<(PathBuf, InventoryOptions)>,
+    pub inventory: Option<(Location, InventoryOptions)>,
     /// How long the packet loop may stay inside one batch before the watchdog calls it
     /// stalled.
     pub stall_after: Duration,
@@ -319,14 +319,13 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
                 flows: Arc::clone(&open_flows),
                 ready: Arc::clone(&ready),
                 packet_loop: Arc::clone(&loop_state),
-                inventory: settings
-                    .inventory
-                    .as_ref()
-                    .map(|(path, _)| http::InventoryReports {
-                        path: path.clone(),
+                inventory: settings.inventory.as_ref().map(|(location, _)| {
+                    http::InventoryReports {
+                        location: location.clone(),
                         signatures: Arc::clone(&judging.signatures),
                         policy: Arc::clone(&policy_handle),
-                    }),
+                    }
+                }),
             };
             let server = http::start(h.listen, shared, h.auth.clone(), tls)?;
             tracing::info!(addr = %server.addr, "Serving /metrics, /healthz, /readyz, /flows.");
@@ -344,7 +343,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     let store = settings
         .inventory
         .as_ref()
-        .map(|(path, options)| Store::open(path).map(|s| (s, options.clone())))
+        .map(|(location, options)| Store::connect(location).map(|s| (s, options.clone())))
         .transpose()?;
     if let Some(user) = &settings.user {
         drop_privileges(user)?;
@@ -381,6 +380,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
         }
         None => InventorySink::disabled(&mut out),
     };
+    let inventory_stats = inventory.writer_stats();
     let mut metrics_sink = MetricsSink::new(
         Arc::clone(&metrics),
         Arc::clone(&open_flows),
@@ -476,6 +476,9 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
             }
         }
         let sent = publish(&metrics, &engine, &assessor, &counts, &open_flows);
+        if let Some(stats) = &inventory_stats {
+            metrics.publish_inventory(stats);
+        }
         if let Err(e) = assessor.upload_progress(&sent, now) {
             break Err(io_error("writing events")(e));
         }

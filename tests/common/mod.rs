@@ -30,6 +30,23 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// `deploy/policy.toml`, the example policy.
+pub fn deploy_policy() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy/policy.toml")
+        .display()
+        .to_string()
+}
+
+/// The shipped captures of real AI clients (SDKs, curl, Chromium).
+pub fn ai_client_captures() -> Vec<String> {
+    captures()
+        .into_iter()
+        .filter(|p| stem(p).starts_with("ai-clients__"))
+        .map(|p| p.display().to_string())
+        .collect()
+}
+
 /// `tests/data/captures`.
 pub fn captures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/captures")
