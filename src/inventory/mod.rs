@@ -186,11 +186,6 @@ impl<'a> InventorySink<'a> {
         self.writer.as_ref().map(Writer::stats)
     }
 
-    /// Rows dropped because the buffer was full while the database was away.
-    pub fn dropped_rows(&self) -> u64 {
-        self.dropped_rows
-    }
-
     /// Rows aggregated in memory, not yet handed to the writer.
     pub fn buffered_rows(&self) -> usize {
         self.flows
@@ -208,7 +203,7 @@ impl<'a> InventorySink<'a> {
         if self.dropped_rows == 0 {
             tracing::error!(
                 limit = self.options.buffer_rows,
-                "The inventory buffer is full while the database is away: new rows are dropped and counted (aigress_inventory_dropped_rows_total)."
+                "The inventory buffer is full (the database is away or slower than the traffic): rows for new keys are dropped and counted (aigress_inventory_dropped_rows_total)."
             );
         }
         self.dropped_rows = self.dropped_rows.saturating_add(1);
