@@ -640,10 +640,10 @@ fn inventory(args: &InventoryArgs, db: &Database) -> anyhow::Result<ExitCode> {
             .migrate_from(&source)
             .with_context(|| format!("copying {} into {target}", from.display()))?;
         let what = match applied {
-            Applied::Written => "copied",
-            Applied::AlreadyWritten => "had already been copied; nothing added:",
+            Applied::Written => "copied into",
+            Applied::AlreadyWritten => "had already been copied (nothing added) into",
         };
-        writeln!(io::stdout(), "{} {what} into {target}", from.display())?;
+        writeln!(io::stdout(), "{} {what} {target}", from.display())?;
         return Ok(ExitCode::SUCCESS);
     }
     let Some(text) = &args.db else {

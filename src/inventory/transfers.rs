@@ -73,8 +73,8 @@ pub struct Transfer {
     /// The same vendor's documented EEA endpoint or region for the product, with its
     /// source; empty when the database has none.
     pub eea_alternative: String,
-    /// The flows went to a SaaS whose AI runs at sub-processors.
-    #[serde(skip)]
+    /// The flows went to a SaaS whose AI runs at sub-processors (JSON only: the CSV keeps
+    /// its documented columns).
     pub indirect: bool,
 }
 
