@@ -557,15 +557,16 @@ fn inventory_recording(
     let Some(db) = args.db.clone().or(config.db.clone()) else {
         return Ok(None);
     };
-    let location = Location::parse(&db)?.with_credentials(
-        args.connection
-            .db_password_file
-            .as_deref()
-            .or(config.password_file.as_deref()),
-        args.connection
-            .db_ca
-            .as_deref()
-            .or(config.ca_file.as_deref()),
+    let location = inventory_location(
+        &db,
+        &DbConnectionArgs {
+            db_password_file: args
+                .connection
+                .db_password_file
+                .clone()
+                .or(config.password_file.clone()),
+            db_ca: args.connection.db_ca.clone().or(config.ca_file.clone()),
+        },
     )?;
     let key = args
         .pseudonymise_key

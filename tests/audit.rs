@@ -295,26 +295,6 @@ fn changes_between_two_audits_list_what_is_new_and_what_stopped() {
     assert!(text(&out.stderr).contains("not a factor above 1"));
 }
 
-/// Runs headless Chromium on `page` with `extra` flags.
-fn chromium(profile: &Path, page: &Path, extra: &[String]) -> std::process::Output {
-    let mut args = vec![
-        "--headless".to_owned(),
-        "--no-sandbox".into(),
-        "--disable-gpu".into(),
-        "--no-first-run".into(),
-        "--disable-background-networking".into(),
-        "--disable-component-update".into(),
-        "--disable-sync".into(),
-        format!("--user-data-dir={}", profile.display()),
-    ];
-    args.extend(extra.iter().cloned());
-    args.push(format!("file://{}", page.display()));
-    Command::new("chromium")
-        .args(&args)
-        .output()
-        .expect("chromium runs")
-}
-
 #[test]
 #[ignore = "needs Debian's chromium and poppler-utils: scripts/test.sh runs it"]
 fn the_html_report_prints_to_pdf_with_every_column() {
@@ -346,13 +326,11 @@ fn the_html_report_prints_to_pdf_with_every_column() {
     assert!(!page.contains("<script") && !page.contains("src=\"http") && !page.contains("<link"));
 
     let pdf = dir.path().join("report.pdf");
-    let out = chromium(
+    let print = format!("--print-to-pdf={}", pdf.display());
+    let out = common::chromium(
         &dir.path().join("profile"),
         &html,
-        &[
-            format!("--print-to-pdf={}", pdf.display()),
-            "--no-pdf-header-footer".into(),
-        ],
+        &[&print, "--no-pdf-header-footer"],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let bytes = std::fs::read(&pdf).unwrap();

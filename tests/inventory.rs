@@ -378,26 +378,7 @@ fn the_html_report_renders_in_headless_chromium() {
     let built = Report::build(&store, &Filter::default(), &judges).unwrap();
 
     let profile = dir.path().join("profile");
-    let chromium = |extra: &[&str]| {
-        let mut args = vec![
-            "--headless".to_owned(),
-            "--no-sandbox".into(),
-            "--disable-gpu".into(),
-            "--no-first-run".into(),
-            "--disable-background-networking".into(),
-            "--disable-component-update".into(),
-            "--disable-sync".into(),
-            "--enable-logging=stderr".into(),
-            "--v=0".into(),
-            format!("--user-data-dir={}", profile.display()),
-        ];
-        args.extend(extra.iter().map(|s| (*s).to_owned()));
-        args.push(format!("file://{}", html.display()));
-        Command::new("chromium")
-            .args(&args)
-            .output()
-            .expect("chromium runs")
-    };
+    let chromium = |extra: &[&str]| common::chromium(&profile, &html, extra);
     let dom = chromium(&["--dump-dom"]);
     assert!(dom.status.success(), "{}", text(&dom.stderr));
     let dom_text = text(&dom.stdout);

@@ -159,8 +159,6 @@ pub struct InventorySink<'a> {
     daily: HashMap<DayKey, DailyRow>,
     alerts: Vec<AlertRow>,
     last_write: Instant,
-    /// Rows dropped because the buffer was full while the database was away.
-    dropped_rows: u64,
 }
 
 impl<'a> InventorySink<'a> {
@@ -200,17 +198,16 @@ impl<'a> InventorySink<'a> {
         if self.buffered_rows() < self.options.buffer_rows {
             return true;
         }
-        if self.dropped_rows == 0 {
+        let before = self.writer.as_ref().map_or(0, |w| {
+            w.stats()
+                .rows_dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        });
+        if before == 0 {
             tracing::error!(
                 limit = self.options.buffer_rows,
                 "The inventory buffer is full (the database is away or slower than the traffic): rows for new keys are dropped and counted (aigress_inventory_dropped_rows_total)."
             );
-        }
-        self.dropped_rows = self.dropped_rows.saturating_add(1);
-        if let Some(w) = &self.writer {
-            w.stats()
-                .rows_dropped
-                .store(self.dropped_rows, std::sync::atomic::Ordering::Relaxed);
         }
         false
     }
@@ -242,7 +239,6 @@ impl<'a> InventorySink<'a> {
             daily: HashMap::new(),
             alerts: Vec::new(),
             last_write: Instant::now(),
-            dropped_rows: 0,
         }
     }
 
@@ -255,6 +251,10 @@ impl<'a> InventorySink<'a> {
         let Some(writer) = self.writer.take() else {
             return Ok(());
         };
+        let dropped = writer
+            .stats()
+            .rows_dropped
+            .load(std::sync::atomic::Ordering::Relaxed);
         let now = Instant::now();
         let deadline = now.checked_add(SHUTDOWN_GRACE).unwrap_or(now);
         let mut lost = Vec::new();
@@ -272,7 +272,7 @@ impl<'a> InventorySink<'a> {
             }
         }
         lost.extend(writer.close(deadline));
-        if lost.is_empty() && self.dropped_rows == 0 {
+        if lost.is_empty() && dropped == 0 {
             return Ok(());
         }
         let count = |f: fn(&Unwritten) -> usize| lost.iter().map(f).sum::<usize>();
@@ -283,7 +283,7 @@ impl<'a> InventorySink<'a> {
             count(|u| u.daily),
             count(|u| u.alerts),
             lost.first().map_or("", |u| u.error.as_str()),
-            self.dropped_rows
+            dropped
         )))
     }
 

@@ -277,7 +277,7 @@ impl Report {
                     vendor: f.vendor.clone(),
                     product: f.product.clone(),
                     kind: f.kind.clone(),
-                    indirect: f.kind == crate::signatures::Kind::Saas.as_str(),
+                    indirect: f.indirect(),
                     endpoint: f.endpoint.clone(),
                     landing_country: if f.landing_country.is_empty() {
                         "unknown".into()

@@ -65,6 +65,13 @@ pub struct FlowRow {
     pub landing_confidence: String,
 }
 
+impl FlowRow {
+    /// The flows went to a SaaS whose AI runs at sub-processors, not to an AI service.
+    pub fn indirect(&self) -> bool {
+        self.kind == crate::signatures::Kind::Saas.as_str()
+    }
+}
+
 /// A client fingerprint (JA4 or User-Agent) seen from a host to a vendor.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct FingerprintRow {
@@ -122,11 +129,13 @@ pub struct Batch {
 }
 
 impl Batch {
-    pub fn is_empty(&self) -> bool {
-        self.flows.is_empty()
-            && self.fingerprints.is_empty()
-            && self.daily.is_empty()
-            && self.alerts.is_empty()
+    /// Rows of every kind.
+    pub fn rows(&self) -> usize {
+        self.flows
+            .len()
+            .saturating_add(self.fingerprints.len())
+            .saturating_add(self.daily.len())
+            .saturating_add(self.alerts.len())
     }
 }
 

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::store::FlowRow;
-use crate::landing::Jurisdictions;
+use crate::landing::{Confidence, Jurisdictions};
 use crate::signatures::{Database, MatchSource};
 use crate::time::Timestamp;
 
@@ -127,15 +127,6 @@ pub struct Judges<'a> {
     pub policy_file: Option<&'a str>,
 }
 
-fn confidence_rank(c: &str) -> u8 {
-    match c {
-        "high" => 3,
-        "medium" => 2,
-        "low" => 1,
-        _ => 0,
-    }
-}
-
 /// (vendor, product, endpoint, landing country): one register row.
 type Key<'a> = (&'a str, &'a str, &'a str, &'a str);
 
@@ -179,10 +170,10 @@ pub fn register(rows: &[FlowRow], judges: &Judges<'_>) -> Vec<Transfer> {
                 first_seen: Timestamp::from_micros(r.first_seen),
                 last_seen: Timestamp::from_micros(r.last_seen),
                 eea_alternative: eea_alternative(&r.endpoint, judges.db),
-                indirect: r.kind == crate::signatures::Kind::Saas.as_str(),
+                indirect: r.indirect(),
             }
         });
-        if confidence_rank(&r.landing_confidence) >= confidence_rank(&t.confidence) {
+        if Confidence::from_name(&r.landing_confidence) >= Confidence::from_name(&t.confidence) {
             t.confidence.clone_from(&r.landing_confidence);
         }
         t.flows = t.flows.saturating_add(r.flows);

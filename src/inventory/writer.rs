@@ -64,13 +64,7 @@ pub struct Writer {
 }
 
 fn rows(b: &Batch) -> u64 {
-    let n = b
-        .flows
-        .len()
-        .saturating_add(b.fingerprints.len())
-        .saturating_add(b.daily.len())
-        .saturating_add(b.alerts.len());
-    u64::try_from(n).unwrap_or(u64::MAX)
+    u64::try_from(b.rows()).unwrap_or(u64::MAX)
 }
 
 impl Writer {

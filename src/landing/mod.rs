@@ -66,6 +66,13 @@ pub enum Confidence {
 }
 
 impl Confidence {
+    /// The confidence [`Self::as_str`] wrote, read back (from an inventory row).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::None, Self::Low, Self::Medium, Self::High]
+            .into_iter()
+            .find(|c| c.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::None => "none",

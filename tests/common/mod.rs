@@ -30,6 +30,28 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Headless Chromium (Debian's) on the local file `page` with `extra` flags, a fresh
+/// profile in `profile`, and nothing fetched from the network; its log on stderr.
+pub fn chromium(profile: &Path, page: &Path, extra: &[&str]) -> std::process::Output {
+    std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs")
+}
+
 /// `deploy/policy.toml`, the example policy.
 pub fn deploy_policy() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
