@@ -209,9 +209,14 @@ pub struct RunArgs {
     /// Do not put the interfaces in promiscuous mode.
     #[arg(long)]
     pub no_promiscuous: bool,
-    /// Kernel capture buffer per interface, MiB.
+    /// Kernel capture buffer per interface, MiB (shared by its workers' sockets).
     #[arg(long, value_name = "MIB", env = "AIGRESS_BUFFER_MIB")]
     pub buffer_mib: Option<u32>,
+    /// Packet workers, each with its own flow table; the kernel hands each flow (both
+    /// directions) to one of them. Default: one per core.
+    #[arg(long, value_name = "N", env = "AIGRESS_WORKERS",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
     /// Drop to this user once the interfaces and the HTTP port are open.
     #[arg(long, value_name = "USER", env = "AIGRESS_USER")]
     pub user: Option<String>,

@@ -62,8 +62,10 @@ pub struct CaptureConfig {
     pub filter: Option<String>,
     /// Promiscuous mode (default true).
     pub promiscuous: Option<bool>,
-    /// Kernel capture buffer per interface, MiB (default 64).
+    /// Kernel capture buffer per interface, MiB (default 64), shared by its workers.
     pub buffer_mib: Option<u32>,
+    /// Packet workers (default one per core).
+    pub workers: Option<u16>,
     /// Drop to this user once the interfaces and the HTTP port are open.
     pub user: Option<String>,
 }
@@ -212,6 +214,13 @@ impl Config {
         }
         if config.inventory.buffer_rows == Some(0) {
             problem("buffer_rows", "inventory.buffer_rows must be at least 1");
+        }
+        if config
+            .capture
+            .workers
+            .is_some_and(|w| !(1..=256).contains(&w))
+        {
+            problem("workers", "capture.workers must be 1 to 256");
         }
         if config.capture.buffer_mib == Some(0) {
             problem("buffer_mib", "capture.buffer_mib must be at least 1");

@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::proto::dns::{Message, RData};
 use crate::time::Timestamp;
@@ -112,6 +113,46 @@ impl DnsCache {
             .get(&ip)
             .filter(|e| e.expires >= now)
             .map(|e| e.name.as_str())
+    }
+}
+
+/// One cache for all packet workers: a DNS answer and the flow it names are hashed to
+/// different workers (they are different flows), so each worker learns into and looks up
+/// in the same cache. It is locked once per DNS answer and once per new flow, never per
+/// packet of a known flow.
+#[derive(Debug, Clone)]
+pub struct SharedDnsCache(Arc<Mutex<DnsCache>>);
+
+impl SharedDnsCache {
+    pub fn new(capacity: usize) -> Self {
+        Self(Arc::new(Mutex::new(DnsCache::new(capacity))))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, DnsCache> {
+        // A worker that panicked while holding it left whole entries: keep using them.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    pub fn stats(&self) -> DnsCacheStats {
+        self.lock().stats()
+    }
+
+    /// As [`DnsCache::learn`].
+    pub fn learn(&self, now: Timestamp, msg: &Message) {
+        self.lock().learn(now, msg);
+    }
+
+    /// As [`DnsCache::lookup`], the name copied out.
+    pub fn lookup(&self, ip: IpAddr, now: Timestamp) -> Option<String> {
+        self.lock().lookup(ip, now).map(str::to_owned)
     }
 }
 

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::decode::defrag::{DefragStats, Defragmenter, Reassembled};
 use crate::decode::{self, DecodeError, Decoded, L4, LinkType, TcpSegment};
-use crate::dns_cache::{DnsCache, DnsCacheStats};
+use crate::dns_cache::{DnsCacheStats, SharedDnsCache};
 use crate::event::{
     AiInfo, Body, DnsInfo, DnsRequestType, Event, EventSink, FlowEndReason, FlowInfo, Header,
     QuicInfo, Transport,
@@ -106,6 +106,61 @@ pub struct Stats {
     pub guards: GuardCounts,
 }
 
+impl Stats {
+    /// Adds another packet worker's counters to these, for the sensor's totals. The DNS
+    /// cache is one for all workers, so its counters are taken as they are, not added.
+    pub fn absorb(&mut self, other: &Self) {
+        // Destructured, so a counter added to `Stats` cannot be forgotten here.
+        let Self {
+            packets,
+            bytes,
+            snaplen_truncated,
+            decode,
+            other_transport,
+            flows,
+            defrag,
+            dns_cache,
+            tls,
+            quic,
+            dns,
+            http,
+            reassembly_gaps,
+            guards,
+        } = other;
+        let add = |mine: &mut u64, theirs: u64| *mine = mine.saturating_add(theirs);
+        add(&mut self.packets, *packets);
+        add(&mut self.bytes, *bytes);
+        add(&mut self.snaplen_truncated, *snaplen_truncated);
+        for (mine, theirs) in self.decode.0.iter_mut().zip(decode.0) {
+            add(mine, theirs);
+        }
+        add(&mut self.other_transport, *other_transport);
+        add(&mut self.flows.created, flows.created);
+        add(&mut self.flows.timed_out, flows.timed_out);
+        add(&mut self.flows.evicted, flows.evicted);
+        add(&mut self.defrag.reassembled, defrag.reassembled);
+        add(&mut self.defrag.timed_out, defrag.timed_out);
+        add(&mut self.defrag.table_full, defrag.table_full);
+        add(&mut self.defrag.oversized, defrag.oversized);
+        self.dns_cache = *dns_cache;
+        add(&mut self.tls.client_hellos, tls.client_hellos);
+        add(
+            &mut self.tls.client_hellos_unreadable,
+            tls.client_hellos_unreadable,
+        );
+        add(&mut self.quic.client_hellos, quic.client_hellos);
+        add(
+            &mut self.quic.client_hellos_unreadable,
+            quic.client_hellos_unreadable,
+        );
+        add(&mut self.dns.messages, dns.messages);
+        add(&mut self.dns.invalid, dns.invalid);
+        add(&mut self.http.requests, http.requests);
+        add(&mut self.reassembly_gaps, *reassembly_gaps);
+        self.guards.absorb(guards);
+    }
+}
+
 /// Decode failures by [`DecodeError::reason`].
 #[derive(Debug, Default, Clone)]
 pub struct DecodeCounts([u64; DecodeError::ALL.len()]);
@@ -164,7 +219,7 @@ pub struct Engine {
     signatures: Arc<Database>,
     flows: FlowTable,
     defrag: Defragmenter,
-    dns_cache: DnsCache,
+    dns_cache: SharedDnsCache,
     /// What unfinished messages of all flows may hold.
     buffers: BufferBudget,
     community_id_seed: u16,
@@ -184,11 +239,22 @@ pub struct Engine {
 impl Engine {
     /// An engine classifying with `signatures`.
     pub fn new(config: EngineConfig, signatures: Arc<Database>) -> Self {
+        let dns_cache = SharedDnsCache::new(config.dns_cache_entries);
+        Self::with_dns_cache(config, signatures, dns_cache)
+    }
+
+    /// An engine that learns DNS names into, and names flows from, `dns_cache`, which
+    /// other engines (packet workers) share.
+    pub fn with_dns_cache(
+        config: EngineConfig,
+        signatures: Arc<Database>,
+        dns_cache: SharedDnsCache,
+    ) -> Self {
         Self {
             signatures,
             flows: FlowTable::new(config.max_flows),
             defrag: Defragmenter::default(),
-            dns_cache: DnsCache::new(config.dns_cache_entries),
+            dns_cache,
             buffers: BufferBudget::new(config.buffer_budget_bytes),
             community_id_seed: config.community_id_seed,
             dns_request_type: config.dns_request_type,
@@ -556,7 +622,7 @@ fn new_flow(
     src: Endpoint,
     dst: Endpoint,
     now: Timestamp,
-    cache: &DnsCache,
+    cache: &SharedDnsCache,
     interface: Option<u16>,
 ) -> Flow {
     let (transport, (client, server), orientation_known) = match decoded.l4 {
@@ -589,7 +655,7 @@ fn new_flow(
         app_proto: None,
         sni: None,
         http_host: None,
-        dns_name: cache.lookup(server.ip, now).map(str::to_owned),
+        dns_name: cache.lookup(server.ip, now),
         pending_tls: None,
         hello_unreadable: false,
         interface,
@@ -740,7 +806,7 @@ fn interface_name(names: &[Arc<str>], number: Option<u16>) -> Option<Arc<str>> {
 struct Reporter<'a> {
     signatures: &'a Database,
     stats: &'a mut Stats,
-    dns_cache: &'a mut DnsCache,
+    dns_cache: &'a SharedDnsCache,
     sink: &'a mut dyn EventSink,
     now: Timestamp,
     dns_request_type: DnsRequestType,

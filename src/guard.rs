@@ -71,6 +71,13 @@ impl GuardCounts {
         }
     }
 
+    /// Adds another worker's trips to these.
+    pub fn absorb(&mut self, other: &Self) {
+        for (mine, theirs) in self.0.iter_mut().zip(other.0) {
+            *mine = mine.saturating_add(theirs);
+        }
+    }
+
     /// The trips of one guard.
     pub fn get(&self, guard: Guard) -> u64 {
         self.0.get(guard.index()).copied().unwrap_or(0)

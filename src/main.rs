@@ -468,8 +468,13 @@ fn settings(args: &RunArgs, signatures: Option<&Path>) -> anyhow::Result<sensor:
             Some(sensor::HttpSettings { listen, auth, tls })
         }
     };
+    let workers = match args.workers.or(config.capture.workers) {
+        Some(n) => usize::from(n),
+        None => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+    };
     Ok(sensor::Settings {
         interfaces,
+        workers,
         engine: EngineConfig {
             max_flows: args
                 .max_flows

@@ -35,6 +35,28 @@ pub struct CaptureCounts {
     pub reopens: u64,
 }
 
+impl CaptureCounts {
+    /// Adds the counts of another socket on the same interface (another packet worker's).
+    pub fn absorb(&mut self, other: Self) {
+        self.received = self.received.saturating_add(other.received);
+        self.dropped_kernel = self.dropped_kernel.saturating_add(other.dropped_kernel);
+        self.dropped_interface = self
+            .dropped_interface
+            .saturating_add(other.dropped_interface);
+        self.reopens = self.reopens.saturating_add(other.reopens);
+    }
+}
+
+/// What one packet worker did, for its own series.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerCounts {
+    /// Packets its engine processed.
+    pub packets: u64,
+    /// Packets the kernel or interface dropped before its sockets read them.
+    pub dropped: u64,
+    pub flows_active: usize,
+}
+
 /// The registry and every metric in it.
 pub struct Metrics {
     pub registry: Registry,
@@ -58,6 +80,9 @@ pub struct Metrics {
     capture_received: IntCounterVec,
     capture_dropped: IntCounterVec,
     capture_reopens: IntCounterVec,
+    worker_packets: IntCounterVec,
+    worker_dropped: IntCounterVec,
+    worker_flows_active: IntGaugeVec,
     ai_flows: IntCounterVec,
     ai_bytes_sent: IntCounterVec,
     ai_bytes_received: IntCounterVec,
@@ -83,6 +108,7 @@ pub struct Metrics {
 struct Published {
     engine: Stats,
     captures: BTreeMap<String, CaptureCounts>,
+    workers: BTreeMap<usize, WorkerCounts>,
     sinks: BTreeMap<String, SinkStats>,
 }
 
@@ -230,7 +256,7 @@ impl Metrics {
             loop_stalled: gauge(
                 &r,
                 "aigress_packet_loop_stalled",
-                "1 while the packet loop has been inside one batch longer than the watchdog's bound.",
+                "1 while a packet worker or the output loop has been inside one batch longer than the watchdog's bound.",
             )?,
             capture_received: counter_vec(
                 &r,
@@ -249,6 +275,24 @@ impl Metrics {
                 "aigress_capture_reopens_total",
                 "Times an interface's capture failed and was opened again.",
                 &["interface"],
+            )?,
+            worker_packets: counter_vec(
+                &r,
+                "aigress_worker_packets_total",
+                "Packets a packet worker processed (the kernel hands each worker whole flows).",
+                &["worker"],
+            )?,
+            worker_dropped: counter_vec(
+                &r,
+                "aigress_worker_dropped_packets_total",
+                "Packets dropped before a packet worker's capture sockets read them (kernel or interface), over all interfaces.",
+                &["worker"],
+            )?,
+            worker_flows_active: gauge_vec(
+                &r,
+                "aigress_worker_flows_active",
+                "Flows in a packet worker's flow table now.",
+                &["worker"],
             )?,
             ai_flows: counter_vec(
                 &r,
@@ -523,6 +567,25 @@ impl Metrics {
         self.capture_reopens
             .with_label_values(&[interface])
             .inc_by(delta(counts.reopens, old.reopens));
+    }
+
+    /// Adds what packet worker `worker` did since the last call.
+    pub fn publish_worker(&self, worker: usize, counts: WorkerCounts) {
+        let mut published = self
+            .published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let old = published.workers.insert(worker, counts).unwrap_or_default();
+        let label = worker.to_string();
+        self.worker_packets
+            .with_label_values(&[label.as_str()])
+            .inc_by(delta(counts.packets, old.packets));
+        self.worker_dropped
+            .with_label_values(&[label.as_str()])
+            .inc_by(delta(counts.dropped, old.dropped));
+        self.worker_flows_active
+            .with_label_values(&[label.as_str()])
+            .set(i64::try_from(counts.flows_active).unwrap_or(i64::MAX));
     }
 
     /// Adds what an alert sink did since the last call; `kind` is its bounded label

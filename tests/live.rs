@@ -178,6 +178,21 @@ impl Lab {
         );
     }
 
+    /// Replays `capture` from the client namespace onto the veth with tcpreplay's
+    /// `options`; tcpreplay's report.
+    fn replay(&self, options: &[&str], capture: &Path) -> String {
+        let mut args = vec!["tcpreplay"];
+        args.extend_from_slice(options);
+        args.extend_from_slice(&["-i", &self.client_if, capture.to_str().unwrap()]);
+        let replay = self.in_ns(&self.client, &args).output().unwrap();
+        assert!(
+            replay.status.success(),
+            "{}",
+            String::from_utf8_lossy(&replay.stderr)
+        );
+        String::from_utf8_lossy(&replay.stdout).into_owned()
+    }
+
     fn metric(&self, text: &str, series: &str) -> f64 {
         text.lines()
             .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
@@ -302,27 +317,7 @@ fn the_live_sensor_end_to_end() {
     lab.curl_tls("chat.mistral.ai");
     // A real capture replayed onto the wire: the Python SDKs of a CRM server.
     let capture = common::captures_dir().join("ai-clients__b_python_sdks.pcap");
-    let client_if = lab.client_if.clone();
-    let client = lab.client.clone();
-    let replay = lab
-        .in_ns(
-            &client,
-            &[
-                "tcpreplay",
-                "-q",
-                "--topspeed",
-                "-i",
-                &client_if,
-                capture.to_str().unwrap(),
-            ],
-        )
-        .output()
-        .unwrap();
-    assert!(
-        replay.status.success(),
-        "{}",
-        String::from_utf8_lossy(&replay.stderr)
-    );
+    lab.replay(&["-q", "--topspeed"], &capture);
 
     // /flows shows the AI flows still open.
     lab.wait_for("the AI flow view", Duration::from_secs(10), || {
@@ -667,27 +662,7 @@ fn a_burst_beyond_the_kernel_buffer_is_counted_never_silently_lost() {
     });
     // 300 copies of a real capture as fast as the veth takes them.
     let capture = common::captures_dir().join("ai-clients__b_python_sdks.pcap");
-    let (client, client_if) = (lab.client.clone(), lab.client_if.clone());
-    let replay = lab
-        .in_ns(
-            &client,
-            &[
-                "tcpreplay",
-                "-q",
-                "--topspeed",
-                "--loop=300",
-                "-i",
-                &client_if,
-                capture.to_str().unwrap(),
-            ],
-        )
-        .output()
-        .unwrap();
-    assert!(
-        replay.status.success(),
-        "{}",
-        String::from_utf8_lossy(&replay.stderr)
-    );
+    lab.replay(&["-q", "--topspeed", "--loop=300"], &capture);
     let sent = 300.0 * 324.0;
     let received = format!("aigress_capture_received_packets_total{{interface=\"{server_if}\"}}");
     let dropped =
@@ -701,5 +676,131 @@ fn a_burst_beyond_the_kernel_buffer_is_counted_never_silently_lost() {
             let got = lab.metric(&m, &received);
             got >= sent && lab.metric(&m, "aigress_packets_total") + lab.metric(&m, &dropped) == got
         },
+    );
+}
+
+/// A flow record's identity and counters, the same whichever side it was first seen from.
+fn flow_records(events: &[serde_json::Value]) -> Vec<String> {
+    let mut records: Vec<String> = events
+        .iter()
+        .filter(|e| e["event_type"] == "flow")
+        .map(|e| {
+            let ends = [
+                format!("{}:{}", e["src_ip"], e["src_port"]),
+                format!("{}:{}", e["dest_ip"], e["dest_port"]),
+            ];
+            let f = &e["flow"];
+            format!(
+                "{} {} {} {} {} {} {}",
+                e["proto"],
+                ends[0],
+                ends[1],
+                f["pkts_toserver"],
+                f["pkts_toclient"],
+                f["bytes_toserver"],
+                f["bytes_toclient"]
+            )
+        })
+        .collect();
+    records.sort();
+    records
+}
+
+#[test]
+#[ignore = "needs root, network namespaces and tcpreplay: scripts/test.sh runs it"]
+fn two_packet_workers_see_each_flow_whole_and_count_as_one_sensor() {
+    let mut lab = Lab::new();
+    let events_path = lab.path("events.json");
+    let sensor = lab.sensor(
+        &[],
+        &[
+            "--workers",
+            "2",
+            "--no-geoip",
+            "--events",
+            events_path.to_str().unwrap(),
+        ],
+    );
+    lab.wait_for("/readyz", Duration::from_secs(30), || {
+        lab.get(&format!("http://{SENSOR}/readyz")).0 == 200
+    });
+    // Real clients' captures, TCP and QUIC, one VLAN-tagged, replayed one after another
+    // slowly enough that nothing is dropped.
+    let captures: Vec<PathBuf> = common::ai_client_captures()
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    let mut sent_packets = 0.0;
+    for capture in &captures {
+        let report = lab.replay(&["--pps", "4000"], capture);
+        let sent: f64 = report
+            .lines()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("Actual: ")?
+                    .split(' ')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("tcpreplay's report: {report}"));
+        sent_packets += sent;
+    }
+    let worker = |m: &str, n: u32| {
+        lab.metric(
+            m,
+            &format!("aigress_worker_packets_total{{worker=\"{n}\"}}"),
+        )
+    };
+    lab.wait_for("every packet processed", Duration::from_secs(30), || {
+        let m = lab.metrics();
+        lab.metric(&m, "aigress_packets_total") >= sent_packets
+    });
+    let m = lab.metrics();
+    let (first, second) = (worker(&m, 0), worker(&m, 1));
+    assert!(
+        first > 0.0 && second > 0.0,
+        "the kernel spread the flows over both workers: {first} and {second}"
+    );
+    assert_eq!(first + second, lab.metric(&m, "aigress_packets_total"));
+    assert_eq!(
+        lab.metric(&m, "aigress_worker_dropped_packets_total{worker=\"0\"}")
+            + lab.metric(&m, "aigress_worker_dropped_packets_total{worker=\"1\"}"),
+        0.0
+    );
+    assert!(
+        lab.metric(&m, "aigress_worker_flows_active{worker=\"0\"}") > 0.0
+            && lab.metric(&m, "aigress_worker_flows_active{worker=\"1\"}") > 0.0
+    );
+    signal(sensor, "TERM");
+    lab.wait_for("the sensor to stop", Duration::from_secs(30), || {
+        let text = std::fs::read_to_string(&events_path).unwrap_or_default();
+        text.ends_with('\n')
+            && text
+                .lines()
+                .last()
+                .is_some_and(|l| l.contains("\"event_type\":\"stats\""))
+    });
+
+    // Both directions of every flow met in one worker: each flow has one record with the
+    // same packet and byte counts a scan of the same captures gives.
+    let live = events(&events_path);
+    let mut scanned = Vec::new();
+    for capture in &captures {
+        scanned.extend(common::scan_events(capture));
+    }
+    let (live_flows, scanned_flows) = (flow_records(&live), flow_records(&scanned));
+    assert!(scanned_flows.len() > 150, "{}", scanned_flows.len());
+    assert_eq!(live_flows, scanned_flows);
+    // The stats record adds both workers up (the veth also carries the kernel's own IPv6
+    // neighbour discovery, which is counted but makes no flow).
+    let stats = &live.last().unwrap()["stats"];
+    assert!(
+        stats["packets"].as_f64().unwrap() >= sent_packets,
+        "{stats}"
+    );
+    assert_eq!(
+        stats["flows"]["created"].as_u64(),
+        Some(u64::try_from(live_flows.len()).unwrap())
     );
 }

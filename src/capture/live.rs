@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use pcap::{Active, Capture, Precision};
 
+use crate::capture::fanout;
 use crate::decode::LinkType;
 use crate::engine::{PacketSource, RawPacket};
 use crate::metrics::CaptureCounts;
@@ -42,6 +43,9 @@ pub struct LiveOptions {
     pub buffer_bytes: i32,
     /// A BPF filter (tcpdump syntax); all traffic when `None`.
     pub filter: Option<String>,
+    /// The fanout group this capture shares the interface's packets with (one socket per
+    /// packet worker); a reopened capture enters it again.
+    pub fanout: Option<fanout::Membership>,
 }
 
 impl LiveOptions {
@@ -51,6 +55,7 @@ impl LiveOptions {
             promiscuous: true,
             buffer_bytes: 64 * 1024 * 1024,
             filter: None,
+            fanout: None,
         }
     }
 }
@@ -65,6 +70,11 @@ pub enum LiveError {
         interface: String,
         filter: String,
         message: String,
+    },
+    #[error("cannot share {interface} between packet workers (AF_PACKET fanout): {source}")]
+    Fanout {
+        interface: String,
+        source: std::io::Error,
     },
     #[error("{interface}: {source}")]
     LinkType {
@@ -118,11 +128,21 @@ impl LiveCapture {
                 source,
             }
         })?;
-        Ok(Self {
+        let opened = Self {
             options: options.clone(),
             capture,
             link,
-        })
+        };
+        if let Some(membership) = &options.fanout {
+            use std::os::fd::AsFd;
+            membership
+                .enter(opened.capture.as_fd())
+                .map_err(|source| LiveError::Fanout {
+                    interface: options.interface.clone(),
+                    source,
+                })?;
+        }
+        Ok(opened)
     }
 
     pub fn interface(&self) -> &str {

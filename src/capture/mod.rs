@@ -1,5 +1,6 @@
 //! Packet sources: capture files, and live interfaces.
 
+pub mod fanout;
 pub mod live;
 pub mod offline;
 

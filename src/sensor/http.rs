@@ -363,8 +363,8 @@ async fn healthz(State(s): State<Shared>) -> impl IntoResponse {
         Some(stall) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
-                "the packet loop has been inside one batch for {} s (flow {})\n",
-                stall.seconds, stall.flow_id
+                "the {} has been inside one batch for {} s (flow {})\n",
+                stall.name, stall.seconds, stall.flow_id
             ),
         ),
     }

@@ -1,21 +1,32 @@
 //! `aigress run`: the live sensor.
 //!
 //! ```text
-//! capture threads ──batches──► packet loop (this thread) ──► HTTP thread (tokio)
-//! (one per interface)          engine → assess → metrics → EVE   /metrics /flows …
-//!          ▲──── emptied batches ──┘
+//!  interface ──AF_PACKET fanout (hash of addresses and ports: both directions of a flow
+//!      │        to one socket)
+//!      ├─► capture thread ─batches─► packet worker 0 ─┐  engine: flows, reassembly,
+//!      └─► capture thread ─batches─► packet worker 1 ─┤  TLS/QUIC/DNS/HTTP → events
+//!          (one socket per worker      ▲ emptied       │
+//!           per interface)             └─ batches      ▼ events, counters
+//!                                               output loop (this thread): landing,
+//!                                               policy, alert dedup, metrics,
+//!                                               inventory, EVE ──► HTTP thread (tokio)
 //! ```
 //!
-//! The packet loop owns the engine and every sink, so nothing on the packet path is
-//! shared or locked. Each second it lets idle flows expire, closes deduplication
-//! windows, publishes counters, flushes output, and looks at the signal flags: SIGHUP
-//! reloads the signatures, policy and GeoIP databases (built and checked before the
-//! swap; a broken file keeps the old ones and counts a failed reload) and reopens the
-//! output files; SIGTERM or SIGINT stops the captures, drains every batch in flight,
-//! ends every flow, flushes the sinks and returns.
+//! Each packet worker owns its engine, so nothing per packet is shared or locked; the
+//! DNS cache is shared (an answer and the flow it names are different flows, on any
+//! worker) and locked once per answer and once per new flow. The output loop alone
+//! judges and writes, so alert deduplication, the inventory and the counters see one
+//! stream. Each second the workers let idle flows expire and report their counters; the
+//! output loop closes deduplication windows, publishes metrics (totals and per worker),
+//! flushes output and looks at the signal flags: SIGHUP reloads the signatures, policy
+//! and GeoIP databases (built and checked before the swap, the signatures then handed
+//! to every worker; a broken file keeps the old ones and counts a failed reload) and
+//! reopens the output files; SIGTERM or SIGINT stops the captures, lets every worker
+//! drain its batches and end its flows, flushes the sinks and returns.
 
 pub mod http;
 pub mod watchdog;
+pub mod worker;
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -29,23 +40,32 @@ use crate::alert::sinks::{
     AlertSink, FileSink, SyslogSink, WebhookConfig, WebhookError, WebhookSink,
 };
 use crate::assess::Assessor;
+use crate::capture::fanout;
 use crate::capture::live::{self, Batch, CaptureLink, LiveCapture, LiveError, LiveOptions};
-use crate::engine::{Engine, EngineConfig};
+use crate::dns_cache::SharedDnsCache;
+use crate::engine::{Engine, EngineConfig, Stats};
 use crate::event::EventSink;
 use crate::inventory::store::{Location, Store, StoreError};
 use crate::inventory::{InventoryOptions, InventorySink, KnownPairs, PolicyHandle};
 use crate::landing::{LandingContext, LandingError};
-use crate::metrics::{CaptureCounts, Metrics, MetricsError, MetricsSink, OpenAiFlows};
+use crate::metrics::{
+    CaptureCounts, Metrics, MetricsError, MetricsSink, OpenAiFlows, WorkerCounts,
+};
 use crate::output::JsonSink;
 use crate::output::reopening::ReopeningFile;
 use crate::policy::{Policy, PolicyError};
 use crate::signatures::{Database, DatabaseError, LoadError};
 use crate::time::Timestamp;
 use watchdog::{LoopState, Watchdog};
+use worker::{Report, Status, Worker};
 
-/// Batches waiting for the packet loop, per sensor.
+/// Batches waiting for each packet worker.
 const QUEUE_BATCHES: usize = 64;
-/// How often the loop does its housekeeping.
+/// Reports (event batches, counters) waiting for the output loop.
+const QUEUE_REPORTS: usize = 256;
+/// The smallest kernel buffer a worker's socket gets when the interface's is split.
+const MIN_SOCKET_BUFFER: i32 = 4 * 1024 * 1024;
+/// How often the loops do their housekeeping.
 const TICK: Duration = Duration::from_secs(1);
 
 /// Where the judging inputs come from, so they can be loaded again on SIGHUP.
@@ -153,6 +173,9 @@ pub struct HttpSettings {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub interfaces: Vec<LiveOptions>,
+    /// Packet workers, each with its own capture socket per interface and its own flow
+    /// table.
+    pub workers: usize,
     pub engine: EngineConfig,
     pub sources: Sources,
     /// Events to this file (reopened on SIGHUP); stdout when `None`.
@@ -295,17 +318,20 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     if settings.interfaces.is_empty() {
         return Err(SensorError::NoInterface);
     }
+    let workers = settings.workers.max(1);
     let judging = settings.sources.load()?;
-    let captures = settings
-        .interfaces
-        .iter()
-        .map(LiveCapture::open)
-        .collect::<Result<Vec<_>, _>>()?;
+    let captures = open_captures(&settings.interfaces, workers)?;
     let metrics = Arc::new(Metrics::new()?);
     metrics.set_signatures(&judging.signatures);
     let open_flows: OpenAiFlows = Arc::default();
     let ready = Arc::new(AtomicBool::new(false));
-    let loop_state = Arc::new(LoopState::new(settings.stall_after));
+    let output_slot = workers;
+    let loops = Arc::new(LoopState::new(
+        settings.stall_after,
+        (0..workers)
+            .map(|w| format!("packet worker {w}"))
+            .chain(std::iter::once("output loop".to_owned())),
+    ));
     let policy_handle: PolicyHandle = Arc::new(RwLock::new(judging.policy.clone()));
     let mut server = match &settings.http {
         Some(h) => {
@@ -318,7 +344,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
                 metrics: Arc::clone(&metrics),
                 flows: Arc::clone(&open_flows),
                 ready: Arc::clone(&ready),
-                packet_loop: Arc::clone(&loop_state),
+                packet_loop: Arc::clone(&loops),
                 inventory: settings.inventory.as_ref().map(|(location, _)| {
                     http::InventoryReports {
                         location: location.clone(),
@@ -349,28 +375,65 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
         drop_privileges(user)?;
     }
 
-    let (tx, rx) = sync_channel::<Batch>(QUEUE_BATCHES);
+    // Each worker gets an equal share of the flow table and buffer bounds, so the
+    // configured totals hold for the sensor as a whole.
+    let share = |total: usize| total.div_ceil(workers).max(1);
+    let mut engine_config = settings.engine;
+    engine_config.max_flows = share(engine_config.max_flows);
+    engine_config.buffer_budget_bytes = share(engine_config.buffer_budget_bytes);
+    let dns_cache = SharedDnsCache::new(settings.engine.dns_cache_entries);
+    let (report_tx, reports) = sync_channel::<Report>(QUEUE_REPORTS);
     let capture_stop = Arc::new(AtomicBool::new(false));
-    let mut pools = Vec::new();
     let mut counts = Vec::new();
     let mut threads = Vec::new();
-    for (index, capture) in captures.into_iter().enumerate() {
-        let (pool_tx, pool_rx) = sync_channel::<Batch>(QUEUE_BATCHES);
-        let count = Arc::new(Mutex::new(CaptureCounts::default()));
-        let name = capture.interface().to_owned();
-        let link = CaptureLink {
-            batches: tx.clone(),
-            pool: pool_rx,
-            counts: Arc::clone(&count),
-            stop: Arc::clone(&capture_stop),
-        };
-        threads.push(
-            live::spawn(index, capture, link).map_err(io_error("starting a capture thread"))?,
+    let mut worker_threads = Vec::new();
+    let mut reload_to_workers = Vec::new();
+    for (index, sockets) in captures.into_iter().enumerate() {
+        let (batch_tx, batch_rx) = sync_channel::<Batch>(QUEUE_BATCHES);
+        let mut pools = Vec::new();
+        let mut worker_counts = Vec::new();
+        for (interface, capture) in sockets.into_iter().enumerate() {
+            let (pool_tx, pool_rx) = sync_channel::<Batch>(QUEUE_BATCHES);
+            let count = Arc::new(Mutex::new(CaptureCounts::default()));
+            let link = CaptureLink {
+                batches: batch_tx.clone(),
+                pool: pool_rx,
+                counts: Arc::clone(&count),
+                stop: Arc::clone(&capture_stop),
+            };
+            threads.push(
+                live::spawn(interface, capture, link)
+                    .map_err(io_error("starting a capture thread"))?,
+            );
+            pools.push(pool_tx);
+            worker_counts.push(count);
+        }
+        drop(batch_tx);
+        let mut engine = Engine::with_dns_cache(
+            engine_config,
+            Arc::clone(&judging.signatures),
+            dns_cache.clone(),
         );
-        pools.push(pool_tx);
-        counts.push((name, count));
+        engine.publish_activity(loops.flow_cell(index));
+        engine.name_interfaces(settings.interfaces.iter().map(|i| i.interface.as_str()));
+        let (reload_tx, reload_rx) = std::sync::mpsc::channel();
+        worker_threads.push(
+            worker::spawn(Worker {
+                index,
+                engine,
+                batches: batch_rx,
+                pools,
+                output: report_tx.clone(),
+                signatures: reload_rx,
+                loops: Arc::clone(&loops),
+                watched: Arc::clone(&open_flows),
+            })
+            .map_err(io_error("starting a packet worker"))?,
+        );
+        reload_to_workers.push(reload_tx);
+        counts.push(worker_counts);
     }
-    drop(tx);
+    drop(report_tx);
 
     let mut known = KnownPairs::default();
     let mut inventory = match store {
@@ -393,11 +456,8 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
         sinks,
     );
     assessor.set_known_pairs(known);
-    let mut engine = Engine::new(settings.engine, Arc::clone(&judging.signatures));
-    engine.publish_activity(loop_state.flow_cell());
-    engine.name_interfaces(settings.interfaces.iter().map(|i| i.interface.as_str()));
     let watchdog = Watchdog::start(
-        Arc::clone(&loop_state),
+        Arc::clone(&loops),
         Arc::clone(&metrics),
         Arc::clone(&signals.stop),
     )
@@ -406,36 +466,58 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     watchdog::notify_systemd(sd_notify::NotifyState::Ready);
     tracing::info!(
         interfaces = ?settings.interfaces.iter().map(|i| i.interface.as_str()).collect::<Vec<_>>(),
+        workers,
         signatures = %judging.signatures.version,
         policy = ?settings.sources.policy,
         "Capturing."
     );
 
+    let interface_names: Vec<&str> = settings
+        .interfaces
+        .iter()
+        .map(|i| i.interface.as_str())
+        .collect();
+    let published = Published {
+        metrics: &metrics,
+        counts: &counts,
+        interfaces: &interface_names,
+        open_flows: &open_flows,
+        dns_cache: &dns_cache,
+    };
+    let mut statuses: Vec<Status> = (0..workers)
+        .map(|worker| Status {
+            worker,
+            ..Status::default()
+        })
+        .collect();
+    let current_flow = loops.flow_cell(output_slot);
     let mut last_tick = Instant::now();
     let mut stopping = false;
     let result = loop {
-        loop_state.idle();
-        let received = rx.recv_timeout(Duration::from_millis(200));
-        loop_state.busy(Timestamp::now());
+        loops.idle(output_slot);
+        let received = reports.recv_timeout(Duration::from_millis(200));
+        loops.busy(output_slot, Timestamp::now());
         match received {
-            Ok(batch) => {
+            Ok(Report::Events(events)) => {
                 let mut failed = None;
-                for packet in batch.packets() {
-                    if let Err(e) = engine.process(batch.link, &packet, &mut assessor) {
+                for event in events {
+                    current_flow.store(event.header.flow_id, Ordering::Relaxed);
+                    if let Err(e) = assessor.event(event) {
                         failed = Some(e);
                         break;
                     }
-                }
-                if let Some(pool) = pools.get(batch.interface) {
-                    // A full pool just lets the batch go; the capture makes a new one.
-                    let _ = pool.try_send(batch);
                 }
                 if let Some(e) = failed {
                     break Err(io_error("writing events")(e));
                 }
             }
+            Ok(Report::Status(status)) => {
+                if let Some(slot) = statuses.get_mut(status.worker) {
+                    *slot = *status;
+                }
+            }
             Err(RecvTimeoutError::Timeout) => {}
-            // Every capture thread has ended: stopping is complete.
+            // Every worker has ended its flows and stopped: stopping is complete.
             Err(RecvTimeoutError::Disconnected) => break Ok(()),
         }
         if signals.stop.load(Ordering::Relaxed) && !stopping {
@@ -449,17 +531,16 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
         }
         last_tick = Instant::now();
         let now = Timestamp::now();
-        if let Err(e) = engine
-            .advance(now, &mut assessor)
-            .and_then(|()| assessor.tick(now))
-            .and_then(|()| assessor.flush())
-        {
+        if let Err(e) = assessor.tick(now).and_then(|()| assessor.flush()) {
             break Err(io_error("writing events")(e));
         }
         if signals.reload.swap(false, Ordering::Relaxed) {
             match settings.sources.load() {
                 Ok(j) => {
-                    engine.set_signatures(Arc::clone(&j.signatures));
+                    for worker in &reload_to_workers {
+                        // A worker that has ended needs no database.
+                        let _ = worker.send(Arc::clone(&j.signatures));
+                    }
                     assessor.set_landing(j.landing);
                     *policy_handle
                         .write()
@@ -475,7 +556,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
                 }
             }
         }
-        let sent = publish(&metrics, &engine, &assessor, &counts, &open_flows);
+        let sent = published.publish(&statuses, &assessor);
         if let Some(stats) = &inventory_stats {
             metrics.publish_inventory(stats);
         }
@@ -485,19 +566,22 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     };
     watchdog::notify_systemd(sd_notify::NotifyState::Stopping);
     capture_stop.store(true, Ordering::Relaxed);
-    // After an output error the loop no longer drains the queue: closing it unblocks a
-    // capture thread waiting to hand over a batch, so it can end.
-    drop(rx);
-    for t in threads {
+    // After an output error the loop no longer reads the workers' reports: closing the
+    // channel ends them, and their ended batch channels unblock the capture threads.
+    drop(reports);
+    for t in worker_threads.into_iter().chain(threads) {
         if t.join().is_err() {
-            tracing::error!("A capture thread stopped abnormally.");
+            tracing::error!("A capture thread or packet worker stopped abnormally.");
         }
     }
     result?;
-    engine
-        .finish(&mut assessor)
-        .map_err(io_error("writing events"))?;
-    publish(&metrics, &engine, &assessor, &counts, &open_flows);
+    if let Some(unfinished) = statuses.iter().find(|s| !s.finished) {
+        tracing::error!(
+            worker = unfinished.worker,
+            "A packet worker ended without reporting its last counters."
+        );
+    }
+    published.publish(&statuses, &assessor);
     let assessment = assessor.finish().map_err(io_error("delivering alerts"))?;
     for s in &assessment.sinks {
         if s.failed > 0 || s.dropped > 0 {
@@ -506,7 +590,8 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     }
     drop(metrics_sink);
     inventory.finish()?;
-    out.stats(engine.last_seen(), &engine.stats(), &assessment)
+    let (stats, last_seen) = totals(&statuses);
+    out.stats(last_seen, &stats, &assessment)
         .and_then(|()| out.finish().map(drop))
         .map_err(io_error("writing events"))?;
     drop(watchdog);
@@ -517,40 +602,108 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     Ok(())
 }
 
-/// Publishes the counters, and returns what each open AI flow has sent so far
-/// (`(flow id, bytes to the server)`).
-fn publish(
-    metrics: &Metrics,
-    engine: &Engine,
-    assessor: &Assessor<'_>,
-    counts: &[(String, Arc<Mutex<CaptureCounts>>)],
-    open_flows: &OpenAiFlows,
-) -> Vec<(u64, u64)> {
-    let mut progress = Vec::new();
-    {
-        let mut open = open_flows.lock().unwrap_or_else(PoisonError::into_inner);
-        if !open.is_empty() {
-            engine.for_each_flow(|id, sent, received| {
+/// Opens every interface once per worker: `[worker][interface]`. With more than one
+/// worker, each interface's sockets form one fanout group, so the kernel hands every
+/// flow, both directions, to one worker; the kernel buffer is split between them so
+/// `buffer_bytes` stays the interface's total.
+fn open_captures(
+    interfaces: &[LiveOptions],
+    workers: usize,
+) -> Result<Vec<Vec<LiveCapture>>, SensorError> {
+    let mut captures: Vec<Vec<LiveCapture>> = (0..workers).map(|_| Vec::new()).collect();
+    for options in interfaces {
+        let mut options = options.clone();
+        if workers > 1 {
+            options.fanout = Some(fanout::Membership::default());
+            let per_socket = i32::try_from(workers)
+                .ok()
+                .and_then(|w| options.buffer_bytes.checked_div(w))
+                .unwrap_or(options.buffer_bytes);
+            options.buffer_bytes = per_socket.max(MIN_SOCKET_BUFFER);
+        }
+        for sockets in &mut captures {
+            sockets.push(LiveCapture::open(&options)?);
+        }
+    }
+    Ok(captures)
+}
+
+/// The workers' counters added up, and the latest packet any of them saw.
+fn totals(statuses: &[Status]) -> (Stats, Timestamp) {
+    let mut stats = Stats::default();
+    let mut last_seen = Timestamp::default();
+    for s in statuses {
+        stats.absorb(&s.stats);
+        last_seen = last_seen.max(s.last_seen);
+    }
+    (stats, last_seen)
+}
+
+/// What the output loop publishes each second.
+struct Published<'a> {
+    metrics: &'a Metrics,
+    /// Capture counters by worker, then interface.
+    counts: &'a [Vec<Arc<Mutex<CaptureCounts>>>],
+    interfaces: &'a [&'a str],
+    open_flows: &'a OpenAiFlows,
+    dns_cache: &'a SharedDnsCache,
+}
+
+impl Published<'_> {
+    /// Publishes the counters, and returns what each open AI flow has sent so far
+    /// (`(flow id, bytes to the server)`), as its worker last reported.
+    fn publish(&self, statuses: &[Status], assessor: &Assessor<'_>) -> Vec<(u64, u64)> {
+        let metrics = self.metrics;
+        let mut progress = Vec::new();
+        {
+            let mut open = self
+                .open_flows
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for &(id, sent, received) in statuses.iter().flat_map(|s| &s.progress) {
                 if let Some(flow) = open.get_mut(&id) {
                     metrics.ai_flow_progress(flow, sent, received);
                     progress.push((id, sent));
                 }
-            });
+            }
         }
+        let (stats, last_seen) = totals(statuses);
+        metrics.publish_engine(
+            &stats,
+            statuses.iter().map(|s| s.flows_active).sum(),
+            self.dns_cache.len(),
+            statuses.iter().map(|s| s.buffered_bytes).sum(),
+            last_seen,
+        );
+        let mut per_interface = vec![CaptureCounts::default(); self.interfaces.len()];
+        for (worker, sockets) in self.counts.iter().enumerate() {
+            let mut dropped = 0u64;
+            for (interface, count) in sockets.iter().enumerate() {
+                let c = *count.lock().unwrap_or_else(PoisonError::into_inner);
+                dropped = dropped
+                    .saturating_add(c.dropped_kernel)
+                    .saturating_add(c.dropped_interface);
+                if let Some(total) = per_interface.get_mut(interface) {
+                    total.absorb(c);
+                }
+            }
+            if let Some(status) = statuses.get(worker) {
+                metrics.publish_worker(
+                    worker,
+                    WorkerCounts {
+                        packets: status.stats.packets,
+                        dropped,
+                        flows_active: status.flows_active,
+                    },
+                );
+            }
+        }
+        for (name, count) in self.interfaces.iter().zip(per_interface) {
+            metrics.publish_capture(name, count);
+        }
+        for (kind, stats) in assessor.sink_stats() {
+            metrics.publish_sink(kind, &stats);
+        }
+        progress
     }
-    metrics.publish_engine(
-        &engine.stats(),
-        engine.flows_active(),
-        engine.dns_cache_entries(),
-        engine.buffered_bytes(),
-        engine.last_seen(),
-    );
-    for (name, count) in counts {
-        let c = *count.lock().unwrap_or_else(PoisonError::into_inner);
-        metrics.publish_capture(name, c);
-    }
-    for (kind, stats) in assessor.sink_stats() {
-        metrics.publish_sink(kind, &stats);
-    }
-    progress
 }
