@@ -1,8 +1,12 @@
 //! Live capture from network interfaces through libpcap.
 //!
-//! Each interface has a thread that fills [`Batch`]es of packets and hands them to the
-//! engine thread over a bounded channel; the engine hands emptied batches back, so the
-//! steady state allocates nothing. When the engine falls behind, the capture thread
+//! Each capture socket has a thread that fills [`Batch`]es of packets and hands them to
+//! its packet worker over a bounded channel; the worker hands emptied batches back, so the
+//! steady state allocates nothing. The kernel delivers packets in blocks of its ring
+//! (TPACKET_V3), a block as soon as it is full or [`READ_TIMEOUT_MS`] after its first
+//! packet: one wakeup per block rather than per packet, which at 100,000 packets/s cut
+//! the sensor's CPU time fivefold against immediate delivery (BENCHMARKS.md), for at
+//! most 100 ms more latency. When the worker falls behind, the capture thread
 //! waits on the channel, the kernel buffer fills, and libpcap counts the drops — the
 //! loss is visible in the metrics, never silent. An interface that fails (unplugged,
 //! brought down) is opened again with backoff while the sensor keeps running.
@@ -27,8 +31,11 @@ use crate::time::Timestamp;
 pub const SNAPLEN: i32 = 262_144;
 /// Packets per batch; a batch also goes out when the capture's read timeout passes.
 const BATCH_PACKETS: usize = 256;
-/// How long a read waits for packets before the thread checks for shutdown.
+/// How long the kernel holds a block of packets that is not full, and how long a read
+/// waits for packets before the thread checks for shutdown.
 const READ_TIMEOUT_MS: u16 = 100;
+/// How long a stopping capture keeps reading: the kernel's block timeout and a poll's.
+const DRAIN: Duration = Duration::from_millis(2 * READ_TIMEOUT_MS as u64);
 /// The longest wait between attempts to reopen a failed interface.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// The first wait before reopening a failed interface.
@@ -91,8 +98,8 @@ pub struct LiveCapture {
 }
 
 impl LiveCapture {
-    /// Opens `options.interface`: promiscuous if asked, whole frames, immediate delivery,
-    /// the kernel buffer and filter given.
+    /// Opens `options.interface`: promiscuous if asked, whole frames, delivery in blocks
+    /// (at most [`READ_TIMEOUT_MS`] late), the kernel buffer and filter given.
     ///
     /// # Errors
     /// No such interface, no permission (CAP_NET_RAW), a filter that does not compile, or
@@ -107,7 +114,7 @@ impl LiveCapture {
             .promisc(options.promiscuous)
             .snaplen(SNAPLEN)
             .buffer_size(options.buffer_bytes)
-            .immediate_mode(true)
+            .immediate_mode(false)
             .timeout(i32::from(READ_TIMEOUT_MS))
             .precision(Precision::Nano)
             .open()
@@ -211,6 +218,8 @@ pub struct CaptureLink {
     pub pool: Receiver<Batch>,
     pub counts: Arc<Mutex<CaptureCounts>>,
     pub stop: Arc<AtomicBool>,
+    /// The packet worker it feeds, for the thread's name (`capture<worker>-<interface>`).
+    pub worker: usize,
 }
 
 /// Reads `capture` on its own thread until `link.stop` is set, reopening it with backoff
@@ -224,7 +233,10 @@ pub fn spawn(
     link: CaptureLink,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
-        .name(format!("capture-{}", capture.options.interface))
+        .name(format!(
+            "capture{}-{}",
+            link.worker, capture.options.interface
+        ))
         .spawn(move || run(index, capture, &link))
 }
 
@@ -238,7 +250,20 @@ fn run(index: usize, mut capture: LiveCapture, link: &CaptureLink) {
     // every read is retried ever more slowly, not twice a second forever.
     let mut backoff = FIRST_BACKOFF;
     let mut opened_at = Instant::now();
-    while !link.stop.load(Ordering::Relaxed) {
+    let mut drain_until: Option<Instant> = None;
+    loop {
+        if drain_until.is_none() && link.stop.load(Ordering::Relaxed) {
+            // The kernel hands over the block it is filling within a read timeout: keep
+            // reading that long, so packets that arrived before the stop are processed.
+            drain_until = Some(
+                Instant::now()
+                    .checked_add(DRAIN)
+                    .unwrap_or_else(Instant::now),
+            );
+        }
+        if drain_until.is_some_and(|until| Instant::now() >= until) {
+            break;
+        }
         let mut idle = false;
         match capture.capture.next_packet() {
             // `time_t` and `suseconds_t` are `i64` here but `i32` on some targets.
@@ -252,11 +277,12 @@ fn run(index: usize, mut capture: LiveCapture, link: &CaptureLink) {
             }
             Err(pcap::Error::TimeoutExpired) => {
                 // Nothing buffered: wait for the socket, at most a read timeout, so a
-                // quiet interface still notices a stop and hands over its partial batch.
-                // (libpcap's own timeout does not apply in immediate mode.)
+                // quiet interface still notices a stop and hands over its partial batch
+                // (in non-blocking mode libpcap itself does not wait).
                 idle = true;
                 wait_readable(&capture.capture);
             }
+            Err(_) if drain_until.is_some() => break,
             Err(e) => {
                 tracing::warn!(interface = capture.interface(), error = %e, "Capture failed; reopening.");
                 base = totals(base, &mut capture, link);

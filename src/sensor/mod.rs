@@ -400,6 +400,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
                 pool: pool_rx,
                 counts: Arc::clone(&count),
                 stop: Arc::clone(&capture_stop),
+                worker: index,
             };
             threads.push(
                 live::spawn(interface, capture, link)
@@ -491,6 +492,8 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
         })
         .collect();
     let current_flow = loops.flow_cell(output_slot);
+    // What each open AI flow has sent, as the workers last reported.
+    let mut sent = Vec::new();
     let mut last_tick = Instant::now();
     let mut stopping = false;
     let result = loop {
@@ -515,6 +518,9 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
                 if let Some(slot) = statuses.get_mut(status.worker) {
                     *slot = *status;
                 }
+                // Published as each worker reports, so the metrics lag its second only,
+                // not its second and the output loop's.
+                sent = published.publish(&statuses, &assessor);
             }
             Err(RecvTimeoutError::Timeout) => {}
             // Every worker has ended its flows and stopped: stopping is complete.
@@ -556,7 +562,6 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
                 }
             }
         }
-        let sent = published.publish(&statuses, &assessor);
         if let Some(stats) = &inventory_stats {
             metrics.publish_inventory(stats);
         }
