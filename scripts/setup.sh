@@ -2,14 +2,19 @@
 # Installs what building aigress needs on Debian/Ubuntu, when missing; with --test also
 # what its end-to-end tests use (network namespaces, curl, openssl, tcpreplay, a real
 # Prometheus server and promtool, headless Chromium for the HTML report, poppler-utils
-# to read its PDF print, a PostgreSQL server for the fleet inventory).
+# to read its PDF print, a PostgreSQL server for the fleet inventory); with --bench what
+# the benchmark scripts use (scripts/bench-capture, bench-compare, bench-live).
 # Safe to run again: it installs nothing already there.
 set -euo pipefail
 
 packages=(libpcap-dev pkg-config)
-if [ "${1:-}" = "--test" ]; then
-  packages+=(iproute2 procps curl openssl tcpreplay prometheus chromium poppler-utils postgresql)
-fi
+case "${1:-}" in
+  --test)
+    packages+=(iproute2 procps curl openssl tcpreplay prometheus chromium poppler-utils postgresql) ;;
+  --bench)
+    packages+=(iproute2 ethtool curl openssl bind9-dnsutils chromium python3 tshark tcpreplay tcpdump
+      libndpi-bin gcc time linux-perf) ;;
+esac
 
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }

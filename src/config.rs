@@ -276,5 +276,12 @@ mod tests {
         assert!(e.to_string().contains("need a policy"), "{e}");
         let e = Config::parse("c.toml", "\n[http]\nbasic_user = \"u\"\n").unwrap_err();
         assert_eq!(e.problems[0].line, 3, "{e}");
+        let e = Config::parse("c.toml", "[capture]\nworkers = 0\n").unwrap_err();
+        assert!(
+            e.to_string().contains("capture.workers must be 1 to 256"),
+            "{e}"
+        );
+        let c = Config::parse("c.toml", "[capture]\nworkers = 3\n").unwrap();
+        assert_eq!(c.capture.workers, Some(3));
     }
 }

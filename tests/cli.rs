@@ -176,6 +176,15 @@ fn wrong_flags_are_usage_errors() {
     assert!(text(&out.stderr).contains("possible values: table, json"));
     assert_eq!(aigress(&["scan"]).status.code(), Some(2));
     assert_eq!(aigress(&["frobnicate"]).status.code(), Some(2));
+    for workers in ["0", "257", "many"] {
+        let out = aigress(&["run", "-i", "lo", "--workers", workers]);
+        assert_eq!(out.status.code(), Some(2), "--workers {workers}");
+        assert!(
+            text(&out.stderr).contains("--workers"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
 }
 
 fn deploy_policy() -> PathBuf {

@@ -34,6 +34,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::alert::sinks::{
@@ -113,6 +114,10 @@ pub enum SensorError {
     Inventory(#[from] StoreError),
     #[error("{context}: {source}")]
     Io { context: String, source: io::Error },
+    /// A packet worker's thread ended while the sensor was running: its flows would go
+    /// unseen, so the sensor stops (and systemd or Kubernetes starts it again).
+    #[error("packet worker {0} stopped unexpectedly")]
+    WorkerStopped(usize),
 }
 
 fn io_error(context: &str) -> impl FnOnce(io::Error) -> SensorError + '_ {
@@ -536,6 +541,9 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
             continue;
         }
         last_tick = Instant::now();
+        if !stopping && let Some(worker) = worker_threads.iter().position(JoinHandle::is_finished) {
+            break Err(SensorError::WorkerStopped(worker));
+        }
         let now = Timestamp::now();
         if let Err(e) = assessor.tick(now).and_then(|()| assessor.flush()) {
             break Err(io_error("writing events")(e));
