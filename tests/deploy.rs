@@ -56,6 +56,7 @@ fn rules_and_dashboard_use_only_metrics_the_sensor_exports() {
         "landing country",
         "Alerts by rule",
         "Capture drops",
+        "by packet worker",
     ] {
         assert!(
             titles.iter().any(|t| t.contains(wanted)),
