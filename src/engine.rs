@@ -1022,3 +1022,34 @@ fn flow_event(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_counters_add_up_but_the_shared_dns_cache_counts_once() {
+        let mut first = Stats {
+            packets: 10,
+            ..Stats::default()
+        };
+        first.flows.created = 2;
+        first.tls.client_hellos = 1;
+        first.decode.add(DecodeError::NotIp);
+        first.guards.trip(Guard::BufferBudget);
+        first.dns_cache.inserted = 7;
+        let mut second = first.clone();
+        second.packets = 5;
+        second.dns.messages = 3;
+        let mut total = Stats::default();
+        total.absorb(&first);
+        total.absorb(&second);
+        assert_eq!(total.packets, 15);
+        assert_eq!(total.flows.created, 4);
+        assert_eq!(total.tls.client_hellos, 2);
+        assert_eq!(total.dns.messages, 3);
+        assert_eq!(total.decode.get(DecodeError::NotIp), 2);
+        assert_eq!(total.guards.get(Guard::BufferBudget), 2);
+        assert_eq!(total.dns_cache.inserted, 7, "one cache, not one per worker");
+    }
+}
