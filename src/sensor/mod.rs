@@ -32,7 +32,7 @@ use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{RecvTimeoutError, sync_channel};
+use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -380,65 +380,21 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
         drop_privileges(user)?;
     }
 
-    // Each worker gets an equal share of the flow table and buffer bounds, so the
-    // configured totals hold for the sensor as a whole.
-    let share = |total: usize| total.div_ceil(workers).max(1);
-    let mut engine_config = settings.engine;
-    engine_config.max_flows = share(engine_config.max_flows);
-    engine_config.buffer_budget_bytes = share(engine_config.buffer_budget_bytes);
     let dns_cache = SharedDnsCache::new(settings.engine.dns_cache_entries);
     let (report_tx, reports) = sync_channel::<Report>(QUEUE_REPORTS);
     let capture_stop = Arc::new(AtomicBool::new(false));
-    let mut counts = Vec::new();
-    let mut threads = Vec::new();
-    let mut worker_threads = Vec::new();
-    let mut reload_to_workers = Vec::new();
-    for (index, sockets) in captures.into_iter().enumerate() {
-        let (batch_tx, batch_rx) = sync_channel::<Batch>(QUEUE_BATCHES);
-        let mut pools = Vec::new();
-        let mut worker_counts = Vec::new();
-        for (interface, capture) in sockets.into_iter().enumerate() {
-            let (pool_tx, pool_rx) = sync_channel::<Batch>(QUEUE_BATCHES);
-            let count = Arc::new(Mutex::new(CaptureCounts::default()));
-            let link = CaptureLink {
-                batches: batch_tx.clone(),
-                pool: pool_rx,
-                counts: Arc::clone(&count),
-                stop: Arc::clone(&capture_stop),
-                worker: index,
-            };
-            threads.push(
-                live::spawn(interface, capture, link)
-                    .map_err(io_error("starting a capture thread"))?,
-            );
-            pools.push(pool_tx);
-            worker_counts.push(count);
-        }
-        drop(batch_tx);
-        let mut engine = Engine::with_dns_cache(
-            engine_config,
-            Arc::clone(&judging.signatures),
-            dns_cache.clone(),
-        );
-        engine.publish_activity(loops.flow_cell(index));
-        engine.name_interfaces(settings.interfaces.iter().map(|i| i.interface.as_str()));
-        let (reload_tx, reload_rx) = std::sync::mpsc::channel();
-        worker_threads.push(
-            worker::spawn(Worker {
-                index,
-                engine,
-                batches: batch_rx,
-                pools,
-                output: report_tx.clone(),
-                signatures: reload_rx,
-                loops: Arc::clone(&loops),
-                watched: Arc::clone(&open_flows),
-            })
-            .map_err(io_error("starting a packet worker"))?,
-        );
-        reload_to_workers.push(reload_tx);
-        counts.push(worker_counts);
-    }
+    let running = start_workers(
+        captures,
+        settings,
+        &WorkerShared {
+            signatures: &judging.signatures,
+            dns_cache: &dns_cache,
+            loops: &loops,
+            open_flows: &open_flows,
+            capture_stop: &capture_stop,
+        },
+        &report_tx,
+    )?;
     drop(report_tx);
 
     let mut known = KnownPairs::default();
@@ -485,7 +441,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
         .collect();
     let published = Published {
         metrics: &metrics,
-        counts: &counts,
+        counts: &running.counts,
         interfaces: &interface_names,
         open_flows: &open_flows,
         dns_cache: &dns_cache,
@@ -541,7 +497,8 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
             continue;
         }
         last_tick = Instant::now();
-        if !stopping && let Some(worker) = worker_threads.iter().position(JoinHandle::is_finished) {
+        if !stopping && let Some(worker) = running.workers.iter().position(JoinHandle::is_finished)
+        {
             break Err(SensorError::WorkerStopped(worker));
         }
         let now = Timestamp::now();
@@ -551,7 +508,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
         if signals.reload.swap(false, Ordering::Relaxed) {
             match settings.sources.load() {
                 Ok(j) => {
-                    for worker in &reload_to_workers {
+                    for worker in &running.reload {
                         // A worker that has ended needs no database.
                         let _ = worker.send(Arc::clone(&j.signatures));
                     }
@@ -582,7 +539,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     // After an output error the loop no longer reads the workers' reports: closing the
     // channel ends them, and their ended batch channels unblock the capture threads.
     drop(reports);
-    for t in worker_threads.into_iter().chain(threads) {
+    for t in running.workers.into_iter().chain(running.captures) {
         if t.join().is_err() {
             tracing::error!("A capture thread or packet worker stopped abnormally.");
         }
@@ -639,6 +596,95 @@ fn open_captures(
         }
     }
     Ok(captures)
+}
+
+/// What every packet worker shares.
+struct WorkerShared<'a> {
+    signatures: &'a Arc<Database>,
+    dns_cache: &'a SharedDnsCache,
+    loops: &'a Arc<LoopState>,
+    /// The open AI flows the output loop keeps, whose traffic workers report.
+    open_flows: &'a OpenAiFlows,
+    capture_stop: &'a Arc<AtomicBool>,
+}
+
+/// The running packet workers and the capture threads that feed them.
+struct Running {
+    workers: Vec<JoinHandle<()>>,
+    captures: Vec<JoinHandle<()>>,
+    /// Capture counters by worker, then interface.
+    counts: Vec<Vec<Arc<Mutex<CaptureCounts>>>>,
+    /// Where reloaded signature databases go, a sender per worker.
+    reload: Vec<std::sync::mpsc::Sender<Arc<Database>>>,
+}
+
+/// Starts a packet worker per entry of `captures` (its sockets, by interface) and a
+/// capture thread per socket; the workers report to `output`.
+fn start_workers(
+    captures: Vec<Vec<LiveCapture>>,
+    settings: &Settings,
+    shared: &WorkerShared<'_>,
+    output: &SyncSender<Report>,
+) -> Result<Running, SensorError> {
+    // Each worker gets an equal share of the flow table and buffer bounds, so the
+    // configured totals hold for the sensor as a whole.
+    let workers = captures.len().max(1);
+    let share = |total: usize| total.div_ceil(workers).max(1);
+    let mut engine_config = settings.engine;
+    engine_config.max_flows = share(engine_config.max_flows);
+    engine_config.buffer_budget_bytes = share(engine_config.buffer_budget_bytes);
+    let mut running = Running {
+        workers: Vec::new(),
+        captures: Vec::new(),
+        counts: Vec::new(),
+        reload: Vec::new(),
+    };
+    for (index, sockets) in captures.into_iter().enumerate() {
+        let (batch_tx, batch_rx) = sync_channel::<Batch>(QUEUE_BATCHES);
+        let mut pools = Vec::new();
+        let mut counts = Vec::new();
+        for (interface, capture) in sockets.into_iter().enumerate() {
+            let (pool_tx, pool_rx) = sync_channel::<Batch>(QUEUE_BATCHES);
+            let count = Arc::new(Mutex::new(CaptureCounts::default()));
+            let link = CaptureLink {
+                batches: batch_tx.clone(),
+                pool: pool_rx,
+                counts: Arc::clone(&count),
+                stop: Arc::clone(shared.capture_stop),
+                worker: index,
+            };
+            running.captures.push(
+                live::spawn(interface, capture, link)
+                    .map_err(io_error("starting a capture thread"))?,
+            );
+            pools.push(pool_tx);
+            counts.push(count);
+        }
+        let mut engine = Engine::with_dns_cache(
+            engine_config,
+            Arc::clone(shared.signatures),
+            shared.dns_cache.clone(),
+        );
+        engine.publish_activity(shared.loops.flow_cell(index));
+        engine.name_interfaces(settings.interfaces.iter().map(|i| i.interface.as_str()));
+        let (reload_tx, reload_rx) = std::sync::mpsc::channel();
+        running.workers.push(
+            worker::spawn(Worker {
+                index,
+                engine,
+                batches: batch_rx,
+                pools,
+                output: output.clone(),
+                signatures: reload_rx,
+                loops: Arc::clone(shared.loops),
+                watched: Arc::clone(shared.open_flows),
+            })
+            .map_err(io_error("starting a packet worker"))?,
+        );
+        running.reload.push(reload_tx);
+        running.counts.push(counts);
+    }
+    Ok(running)
 }
 
 /// The workers' counters added up, and the latest packet any of them saw.
