@@ -30,6 +30,12 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
+if [ "${1:-}" = "--bench" ] && ! python3 -c 'import aioquic' 2>/dev/null; then
+  # QUIC in the benchmark capture (benches/quic.py); not in Debian 12.
+  python3 -m pip install --quiet aioquic ||
+    echo "setup: could not install aioquic; the benchmark capture will have no QUIC" >&2
+fi
+
 if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: cargo not found; install Rust (https://rustup.rs) and run this again" >&2
   exit 1
