@@ -51,6 +51,7 @@ pub mod landing;
 pub mod metrics;
 pub mod offsets;
 pub mod output;
+pub mod pem;
 pub mod policy;
 pub mod proto;
 pub mod scan;

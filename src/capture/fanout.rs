@@ -88,8 +88,7 @@ fn set(socket: BorrowedFd<'_>, mode: u32, id: u16) -> io::Result<()> {
     // The kernel reads the id from the low 16 bits and mode and flags from the high ones,
     // the top flag bit included, so the bits are passed as they are.
     let value = libc::c_int::from_ne_bytes(((mode << 16) | u32::from(id)).to_ne_bytes());
-    let size = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let size = int_size()?;
     // SAFETY: the descriptor is borrowed, so open for the call; `value` is an `int` that
     // lives across the call and `size` is its size, which is what PACKET_FANOUT reads.
     let rc = unsafe {
@@ -101,17 +100,12 @@ fn set(socket: BorrowedFd<'_>, mode: u32, id: u16) -> io::Result<()> {
             size,
         )
     };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    outcome(rc)
 }
 
 fn get(socket: BorrowedFd<'_>) -> io::Result<u32> {
     let mut value: libc::c_int = 0;
-    let mut size = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut size = int_size()?;
     // SAFETY: the descriptor is borrowed, so open for the call; the kernel writes at most
     // `size` bytes into `value`, an `int` of that size living across the call.
     let rc = unsafe {
@@ -123,8 +117,19 @@ fn get(socket: BorrowedFd<'_>) -> io::Result<u32> {
             &raw mut size,
         )
     };
+    outcome(rc).map(|()| u32::from_ne_bytes(value.to_ne_bytes()))
+}
+
+/// The size of the `int` PACKET_FANOUT takes, as the socket calls want it.
+fn int_size() -> io::Result<libc::socklen_t> {
+    libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
+/// A socket call's result: 0 is success, anything else left the reason in errno.
+fn outcome(rc: libc::c_int) -> io::Result<()> {
     if rc == 0 {
-        Ok(u32::from_ne_bytes(value.to_ne_bytes()))
+        Ok(())
     } else {
         Err(io::Error::last_os_error())
     }

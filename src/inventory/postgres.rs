@@ -117,21 +117,10 @@ fn message(e: &postgres::Error) -> String {
 
 /// The rustls configuration: Mozilla's roots, or only the CA in `ca_file`.
 fn tls_config(target: &PostgresTarget) -> Result<rustls::ClientConfig, StoreError> {
-    use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     match &target.ca_file {
         Some(path) => {
-            let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_file_iter(path)
-                .map_err(|e| StoreError::Config(format!("reading {}: {e}", path.display())))?
-                .collect::<Result<_, _>>()
-                .map_err(|e| StoreError::Config(format!("reading {}: {e}", path.display())))?;
-            if certs.is_empty() {
-                return Err(StoreError::Config(format!(
-                    "{} holds no PEM certificate",
-                    path.display()
-                )));
-            }
-            for cert in certs {
+            for cert in crate::pem::certificates(path).map_err(StoreError::Config)? {
                 roots.add(cert).map_err(|e| {
                     StoreError::Config(format!("{}: not a CA certificate: {e}", path.display()))
                 })?;

@@ -124,18 +124,9 @@ impl Drop for HttpServer {
 /// # Errors
 /// Unreadable files, or no certificate or key in them.
 pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, HttpError> {
+    use rustls::pki_types::PrivateKeyDer;
     use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| HttpError::Tls(format!("{}: {e}", cert.display())))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| HttpError::Tls(format!("{}: {e}", cert.display())))?;
-    if certs.is_empty() {
-        return Err(HttpError::Tls(format!(
-            "{}: no certificate",
-            cert.display()
-        )));
-    }
+    let certs = crate::pem::certificates(cert).map_err(HttpError::Tls)?;
     let key = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| HttpError::Tls(format!("{}: {e}", key.display())))?;
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(

@@ -107,7 +107,9 @@ impl EventSink for ToOutput {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let events = std::mem::replace(&mut self.pending, Vec::with_capacity(EVENTS_PER_REPORT));
+        // Taken, not replaced by a reserved vector: most batches carry a few events, and
+        // the next vector grows only as far as the next batch needs.
+        let events = std::mem::take(&mut self.pending);
         self.send(Report::Events(events))
     }
 }
@@ -115,7 +117,7 @@ impl EventSink for ToOutput {
 impl Worker {
     fn run(mut self) {
         let mut sink = ToOutput {
-            pending: Vec::with_capacity(EVENTS_PER_REPORT),
+            pending: Vec::new(),
             output: self.output.clone(),
         };
         // Ends with an error only when the output loop has gone, which has then
