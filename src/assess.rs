@@ -141,17 +141,24 @@ impl<'a> Assessor<'a> {
     ///
     /// # Errors
     /// The inner sink's or an alert sink's I/O errors.
-    pub fn finish(mut self) -> io::Result<AssessStats> {
+    pub fn finish(self) -> io::Result<AssessStats> {
+        let (mut stats, mut sinks, closed) = self.close();
+        closed?;
+        for sink in &mut sinks {
+            stats.sinks.push(sink.finish()?);
+        }
+        Ok(stats)
+    }
+
+    /// Writes the summaries of every open deduplication window and hands back the alert
+    /// sinks unfinished, so a stopping sensor can let them deliver while the inventory
+    /// writes its last batch. The result says whether the summaries were written.
+    pub fn close(mut self) -> (AssessStats, Vec<Box<dyn AlertSink>>, io::Result<()>) {
         let mut summaries = Vec::new();
         self.dedup.flush(&mut summaries);
-        for s in summaries {
-            self.emit_alert(s)?;
-        }
+        let written = summaries.into_iter().try_for_each(|s| self.emit_alert(s));
         self.stats.suppressed = self.dedup.suppressed();
-        for sink in &mut self.sinks {
-            self.stats.sinks.push(sink.finish()?);
-        }
-        Ok(self.stats)
+        (self.stats, self.sinks, written)
     }
 
     fn emit_alert(&mut self, alert: Event) -> io::Result<()> {

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::proto::dns::{Message, RData};
 use crate::time::Timestamp;
@@ -33,6 +33,37 @@ pub struct DnsCacheStats {
     pub inserted: u64,
     /// Entries pushed out by newer ones when the cache was full.
     pub evicted: u64,
+}
+
+/// Addresses learned from one answer at most: real answers carry a handful, and a
+/// hostile 64 KiB one of thousands must not flush the cache or hold its lock long.
+pub const MAX_ADDRESSES_PER_ANSWER: usize = 64;
+
+/// What a response teaches: the queried name, and each address with its expiry (at most
+/// [`MAX_ADDRESSES_PER_ANSWER`]). Worked out before the shared cache is locked.
+fn learned(now: Timestamp, msg: &Message) -> Option<(String, Vec<(IpAddr, Timestamp)>)> {
+    if !msg.response || msg.rcode != 0 {
+        return None;
+    }
+    let question = msg.questions.first()?;
+    let addresses: Vec<(IpAddr, Timestamp)> = msg
+        .answers
+        .iter()
+        .filter_map(|record| {
+            let ip = match record.data {
+                RData::A(a) => IpAddr::V4(a),
+                RData::Aaaa(a) => IpAddr::V6(a),
+                _ => return None,
+            };
+            let ttl = record.ttl.clamp(MIN_TTL_SECS, MAX_TTL_SECS);
+            let expires = now
+                .micros()
+                .saturating_add(i64::from(ttl).saturating_mul(1_000_000));
+            Some((ip, Timestamp::from_micros(expires)))
+        })
+        .take(MAX_ADDRESSES_PER_ANSWER)
+        .collect();
+    (!addresses.is_empty()).then(|| (question.name.clone(), addresses))
 }
 
 /// A bounded address → name map.
@@ -69,23 +100,10 @@ impl DnsCache {
 
     /// Learns the addresses a response gives for its question.
     pub fn learn(&mut self, now: Timestamp, msg: &Message) {
-        if !msg.response || msg.rcode != 0 {
-            return;
-        }
-        let Some(question) = msg.questions.first() else {
-            return;
-        };
-        for record in &msg.answers {
-            let ip = match record.data {
-                RData::A(a) => IpAddr::V4(a),
-                RData::Aaaa(a) => IpAddr::V6(a),
-                _ => continue,
-            };
-            let ttl = record.ttl.clamp(MIN_TTL_SECS, MAX_TTL_SECS);
-            let expires = now
-                .micros()
-                .saturating_add(i64::from(ttl).saturating_mul(1_000_000));
-            self.insert(ip, question.name.clone(), Timestamp::from_micros(expires));
+        if let Some((name, addresses)) = learned(now, msg) {
+            for (ip, expires) in addresses {
+                self.insert(ip, name.clone(), expires);
+            }
         }
     }
 
@@ -118,41 +136,52 @@ impl DnsCache {
 
 /// One cache for all packet workers: a DNS answer and the flow it names are hashed to
 /// different workers (they are different flows), so each worker learns into and looks up
-/// in the same cache. It is locked once per DNS answer and once per new flow, never per
-/// packet of a known flow.
+/// in the same cache. New flows only read it, so workers under a SYN flood never wait on
+/// each other; an answer is worked out first and then written in one short hold, never
+/// per packet of a known flow.
 #[derive(Debug, Clone)]
-pub struct SharedDnsCache(Arc<Mutex<DnsCache>>);
+pub struct SharedDnsCache(Arc<RwLock<DnsCache>>);
 
 impl SharedDnsCache {
     pub fn new(capacity: usize) -> Self {
-        Self(Arc::new(Mutex::new(DnsCache::new(capacity))))
+        Self(Arc::new(RwLock::new(DnsCache::new(capacity))))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, DnsCache> {
-        // A worker that panicked while holding it left whole entries: keep using them.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    // A worker that panicked while holding it left whole entries: keep using them.
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, DnsCache> {
+        self.0.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, DnsCache> {
+        self.0.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.read().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.read().is_empty()
     }
 
     pub fn stats(&self) -> DnsCacheStats {
-        self.lock().stats()
+        self.read().stats()
     }
 
     /// As [`DnsCache::learn`].
     pub fn learn(&self, now: Timestamp, msg: &Message) {
-        self.lock().learn(now, msg);
+        let Some((name, addresses)) = learned(now, msg) else {
+            return;
+        };
+        let mut cache = self.write();
+        for (ip, expires) in addresses {
+            cache.insert(ip, name.clone(), expires);
+        }
     }
 
     /// As [`DnsCache::lookup`], the name copied out.
     pub fn lookup(&self, ip: IpAddr, now: Timestamp) -> Option<String> {
-        self.lock().lookup(ip, now).map(str::to_owned)
+        self.read().lookup(ip, now).map(str::to_owned)
     }
 }
 
@@ -218,5 +247,21 @@ mod tests {
             c.lookup(IpAddr::from([10, 0, 0, 3]), t0),
             Some("n3.example")
         );
+    }
+
+    #[test]
+    fn a_huge_answer_teaches_a_bounded_number_of_addresses() {
+        let mut msg = answer("many.example", [10, 0, 0, 1], 60);
+        msg.answers = (0..5000u32)
+            .map(|i| Record {
+                name: "many.example".into(),
+                rtype: 1,
+                ttl: 60,
+                data: RData::A(Ipv4Addr::from(0x0a00_0000 | i)),
+            })
+            .collect();
+        let shared = SharedDnsCache::new(65_536);
+        shared.learn(Timestamp::from_micros(0), &msg);
+        assert_eq!(shared.len(), MAX_ADDRESSES_PER_ANSWER);
     }
 }

@@ -45,6 +45,8 @@ pub struct EngineConfig {
     /// Bytes all flows together may hold while ClientHellos, request heads and DNS
     /// messages arrive in pieces ([`crate::flow::budget`]).
     pub buffer_budget_bytes: usize,
+    /// Bytes the IP datagrams in reassembly may hold together ([`crate::decode::defrag`]).
+    pub defrag_budget_bytes: usize,
     /// The seed of every event's Community ID; tools that correlate must use the same.
     pub community_id_seed: u16,
     /// The word DNS query events carry in `dns.type`.
@@ -57,6 +59,7 @@ impl Default for EngineConfig {
             max_flows: crate::flow::DEFAULT_MAX_FLOWS,
             dns_cache_entries: crate::dns_cache::DEFAULT_CAPACITY,
             buffer_budget_bytes: crate::flow::budget::DEFAULT_BUFFER_BUDGET_BYTES,
+            defrag_budget_bytes: crate::decode::defrag::DEFAULT_BUDGET_BYTES,
             community_id_seed: 0,
             dns_request_type: DnsRequestType::Query,
         }
@@ -142,6 +145,7 @@ impl Stats {
         add(&mut self.defrag.timed_out, defrag.timed_out);
         add(&mut self.defrag.table_full, defrag.table_full);
         add(&mut self.defrag.oversized, defrag.oversized);
+        add(&mut self.defrag.memcap, defrag.memcap);
         self.dns_cache = *dns_cache;
         add(&mut self.tls.client_hellos, tls.client_hellos);
         add(
@@ -253,7 +257,7 @@ impl Engine {
         Self {
             signatures,
             flows: FlowTable::new(config.max_flows),
-            defrag: Defragmenter::default(),
+            defrag: Defragmenter::new(config.defrag_budget_bytes),
             dns_cache,
             buffers: BufferBudget::new(config.buffer_budget_bytes),
             community_id_seed: config.community_id_seed,

@@ -25,7 +25,7 @@ use aigress::landing::{Jurisdictions, LandingContext};
 use aigress::output::{JsonSink, TableSink};
 use aigress::policy::Policy;
 use aigress::scan::{Judging, ScanError, scan_judged};
-use aigress::sensor;
+use aigress::sensor::{self, SensorError};
 use aigress::signatures::Database;
 use cli::{
     Cli, Command, ConfigCommand, DbConnectionArgs, Format, GeoArgs, InventoryArgs,
@@ -39,6 +39,9 @@ const PROGRESS_MIN_BYTES: u64 = 64 * 1024 * 1024;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    // A report piped into `head` ends early on purpose; a sensor whose event pipe breaks
+    // has lost its consumer, which is a failure its supervisor must see.
+    let pipe_may_close = !matches!(cli.command, Command::Run(_));
     let result = match cli.command {
         Command::Scan(args) => database(cli.signatures.as_deref()).and_then(|db| scan(&args, db)),
         Command::Signatures(SignaturesCommand::Check { dir, max_age_days }) => {
@@ -64,11 +67,20 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            if is_broken_pipe(&e) {
+            if pipe_may_close && is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
             eprintln!("aigress: {e:#}");
-            ExitCode::from(2)
+            // 1: the sensor ran and stopped on a failure or with data it could not write;
+            // 2: nothing ran (bad flags, configuration or inputs).
+            if matches!(
+                e.downcast_ref::<SensorError>(),
+                Some(SensorError::Stopped(_))
+            ) {
+                ExitCode::from(1)
+            } else {
+                ExitCode::from(2)
+            }
         }
     }
 }
@@ -79,7 +91,15 @@ fn init_logging(verbose: u8) {
         1 => "info",
         _ => "debug",
     };
-    let filter = EnvFilter::try_from_env("AIGRESS_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let mut filter =
+        EnvFilter::try_from_env("AIGRESS_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // The webhook's HTTP client logs request paths and raw headers at trace level: the
+    // secret of a Slack- or Teams-style URL and the bearer token. Never below debug.
+    for quiet in ["ureq=debug", "ureq_proto=debug"] {
+        if let Ok(directive) = quiet.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
@@ -281,6 +301,7 @@ fn scan(args: &ScanArgs, signatures: Arc<Database>) -> anyhow::Result<ExitCode> 
         buffer_budget_bytes: mib_to_bytes(args.buffer_memcap),
         community_id_seed: args.community_id_seed,
         dns_request_type: args.dns_request_type,
+        ..EngineConfig::default()
     };
     let total: u64 = args
         .files
@@ -497,6 +518,7 @@ fn settings(args: &RunArgs, signatures: Option<&Path>) -> anyhow::Result<sensor:
                 .dns_request_type
                 .or(config.engine.dns_request_type)
                 .unwrap_or_default(),
+            ..EngineConfig::default()
         },
         sources,
         events: args.events.clone().or(config.output.events.clone()),

@@ -97,6 +97,7 @@ pub struct Metrics {
     inventory_write_failures: IntCounter,
     inventory_rows_waiting: IntGauge,
     inventory_rows_dropped: IntCounter,
+    inventory_rows_refused: IntCounter,
     signature_endpoints: IntGauge,
     reloads: IntCounterVec,
     last_packet: IntGauge,
@@ -378,6 +379,11 @@ impl Metrics {
                 "aigress_inventory_dropped_rows_total",
                 "Inventory rows dropped because the buffer was full while the database was away.",
             )?,
+            inventory_rows_refused: counter(
+                &r,
+                "aigress_inventory_refused_rows_total",
+                "Inventory rows the database refused for their content, each alone after its batch was split.",
+            )?,
             reloads: counter_vec(
                 &r,
                 "aigress_reloads_total",
@@ -436,6 +442,10 @@ impl Metrics {
         raise(
             &self.inventory_rows_dropped,
             stats.rows_dropped.load(Relaxed),
+        );
+        raise(
+            &self.inventory_rows_refused,
+            stats.rows_refused.load(Relaxed),
         );
         let waiting = stats
             .rows_waiting

@@ -39,6 +39,10 @@ impl OffsetBuffer {
             return Err(Refused::TooManyPieces);
         }
         if self.bytes.len() < end {
+            // Exactly as long as the highest offset, not doubled: the callers' memory
+            // budgets count this length.
+            self.bytes
+                .reserve_exact(end.saturating_sub(self.bytes.len()));
             self.bytes.resize(end, 0);
         }
         if let Some(dest) = self.bytes.get_mut(offset..end) {
@@ -73,6 +77,16 @@ impl OffsetBuffer {
                 .capacity()
                 .saturating_mul(std::mem::size_of::<(usize, usize)>()),
         )
+    }
+
+    /// Bytes from offset 0 to the highest offset received, holes included.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether nothing has been placed.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
     }
 
     /// Pieces placed so far.

@@ -1,5 +1,6 @@
 //! Alert delivery: the HTTPS webhook against a local receiver (loopback only) that fails
-//! before it succeeds, a dead receiver, a full queue, and syslog over UDP.
+//! before it succeeds, a dead receiver, a full queue, and syslog over UDP; and a webhook
+//! URL whose path is its secret, kept out of every output.
 
 mod common;
 
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use aigress::alert::sinks::{AlertSink, SyslogSink, WebhookConfig, WebhookSink};
 use aigress::engine::EngineConfig;
+use aigress::metrics::Metrics;
 use aigress::output::JsonSink;
 use aigress::policy::Policy;
 use aigress::scan::{Judging, scan_judged};
@@ -27,6 +29,11 @@ struct Receiver {
 }
 
 fn receiver(failures: usize) -> Receiver {
+    receiver_at(failures, "/alerts")
+}
+
+/// A [`Receiver`] taking alerts at `path`.
+fn receiver_at(failures: usize, path: &str) -> Receiver {
     let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
@@ -44,9 +51,10 @@ fn receiver(failures: usize) -> Receiver {
     );
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!(
-        "https://127.0.0.1:{}/alerts",
+        "https://127.0.0.1:{}{path}",
         listener.local_addr().unwrap().port()
     );
+    let request_line = format!("POST {path} HTTP/1.1");
     let bodies = Arc::new(Mutex::new(Vec::new()));
     let requests = Arc::new(AtomicUsize::new(0));
     let (kept, count) = (Arc::clone(&bodies), Arc::clone(&requests));
@@ -55,7 +63,7 @@ fn receiver(failures: usize) -> Receiver {
             let Ok(tcp) = stream else { continue };
             let conn = rustls::ServerConnection::new(Arc::clone(&config)).unwrap();
             let mut tls = rustls::StreamOwned::new(conn, tcp);
-            let Some(body) = read_request(&mut tls) else {
+            let Some(body) = read_request(&mut tls, &request_line) else {
                 continue;
             };
             let n = count.fetch_add(1, Ordering::SeqCst);
@@ -82,13 +90,13 @@ fn receiver(failures: usize) -> Receiver {
     }
 }
 
-/// Reads one HTTP/1.1 request and returns its body.
-fn read_request(stream: &mut impl Read) -> Option<String> {
+/// Reads one HTTP/1.1 request that starts with `request_line` and returns its body.
+fn read_request(stream: &mut impl Read, request_line: &str) -> Option<String> {
     let mut reader = BufReader::new(stream);
     let mut length = 0usize;
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
-    if !line.starts_with("POST /alerts HTTP/1.1") {
+    if !line.starts_with(request_line) {
         return None;
     }
     loop {
@@ -244,4 +252,82 @@ fn a_dead_receiver_does_not_hold_up_shutdown() {
         alerts.len() as u64,
         "{stats:?}"
     );
+}
+
+/// What a Slack-style webhook URL keeps in its path, and a bearer token: neither may show.
+const SECRETS: [&str; 2] = ["XXXXSECRET", "TOKENSECRET"];
+
+#[test]
+fn the_webhook_url_secret_and_token_show_in_no_output() {
+    // Every delivery fails: each alert is retried once (a debug log line naming the
+    // webhook), then given up (a warning), and the scan warns that alerts were lost.
+    let r = receiver_at(usize::MAX, "/services/T000/B000/XXXXSECRET");
+    let port = r.url.split(':').nth(2).unwrap().split('/').next().unwrap();
+    let capture = common::captures_dir().join("ai-clients__b_python_sdks.pcap");
+    let out = common::aigress(&[
+        "-vv",
+        "scan",
+        "-f",
+        "json",
+        "--policy",
+        &common::deploy_policy(),
+        "--webhook",
+        &r.url,
+        "--webhook-ca",
+        r.ca.to_str().unwrap(),
+        "--webhook-token",
+        SECRETS[1],
+        "--webhook-attempts",
+        "2",
+        capture.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = (common::text(&out.stdout), common::text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        r.requests.load(Ordering::SeqCst) > 0,
+        "the webhook was used"
+    );
+    for logged in [
+        "Webhook delivery failed; retrying.",
+        "Webhook gave up on an alert.",
+        "Some alerts were not delivered.",
+    ] {
+        assert!(stderr.contains(logged), "{logged}: {stderr}");
+    }
+    for secret in SECRETS {
+        assert!(!stdout.contains(secret), "{secret} in the events");
+        assert!(!stderr.contains(secret), "{secret} in the log: {stderr}");
+    }
+    let stats: serde_json::Value = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["event_type"] == "stats")
+        .unwrap();
+    assert_eq!(
+        stats["stats"]["sinks"][0]["sink"],
+        format!("webhook:https://127.0.0.1:{port}/…")
+    );
+}
+
+#[test]
+fn metrics_and_errors_name_the_webhook_without_its_secret() {
+    let metrics = Metrics::new().unwrap();
+    let mut config = WebhookConfig::new("https://127.0.0.1:1/services/T000/B000/XXXXSECRET".into());
+    config.bearer_token = Some(SECRETS[1].into());
+    let mut sink = WebhookSink::start(config).unwrap();
+    metrics.publish_sink(sink.kind(), &sink.finish().unwrap());
+    let page = metrics.render();
+    assert!(page.contains("sink=\"webhook\""), "{page}");
+
+    let refused = WebhookSink::start(WebhookConfig::new(
+        "http://hooks.example/services/T000/B000/XXXXSECRET".into(),
+    ))
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(refused.contains("http://hooks.example/…"), "{refused}");
+    for secret in SECRETS {
+        assert!(!page.contains(secret), "{secret} in /metrics");
+        assert!(!refused.contains(secret), "{secret} in {refused}");
+    }
 }

@@ -264,6 +264,77 @@ fn two_sensors_merge_and_stay_apart() {
 }
 
 #[test]
+fn hostile_names_are_stored_escaped_and_bounded_and_merged_as_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, merged) = (dir.path().join("inv.db"), dir.path().join("m.db"));
+    // A NUL byte and 5,000 bytes in server names and User-Agents
+    // (tests/data/make-hostile.py).
+    let capture = common::captures_dir().join("made__hostile_names.pcap");
+    let events = scan_into(&db, "lab", &[capture], &[]);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["tls"]["sni"] == "api.openai.com\u{0}evil"),
+        "the capture carries the NUL as the wire had it"
+    );
+    let all = Filter::default();
+    let store = Store::open(&db).unwrap();
+    let rows = store.flows(&all).unwrap();
+    let endpoints: Vec<&str> = rows.iter().map(|r| r.endpoint.as_str()).collect();
+    assert!(
+        endpoints.contains(&"api.openai.com\\x00evil"),
+        "{endpoints:?}"
+    );
+    let long = endpoints
+        .iter()
+        .find(|e| e.starts_with("aaaaaaaa."))
+        .unwrap();
+    assert!(long.len() <= 512 && long.contains("\\#"), "{long}");
+    let agents: Vec<String> = store
+        .fingerprints(&all)
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.kind == "user_agent")
+        .map(|f| f.value)
+        .collect();
+    assert!(
+        agents.contains(&"python-requests/2.32\\x1b[31m\\x00evil\\\\x00".to_owned()),
+        "{agents:?}"
+    );
+    assert!(agents.iter().all(|a| a.len() <= 512));
+    // Nothing of the store holds a control character.
+    let json = aigress(&[
+        "inventory",
+        "--db",
+        db.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(json.status.success(), "{}", text(&json.stderr));
+    assert!(
+        !text(&json.stdout).contains("\\u00"),
+        "{}",
+        text(&json.stdout)
+    );
+
+    // Merged into another store, stored text is copied as it is, not escaped again.
+    let out = aigress(&[
+        "inventory",
+        "merge",
+        db.to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let merged = Store::open(&merged).unwrap();
+    assert_eq!(merged.flows(&all).unwrap(), rows);
+    assert_eq!(
+        merged.fingerprints(&all).unwrap(),
+        store.fingerprints(&all).unwrap()
+    );
+}
+
+#[test]
 fn pseudonyms_are_stable_under_one_key_and_never_reveal_the_host() {
     let dir = tempfile::tempdir().unwrap();
     let key_a = dir.path().join("a.key");

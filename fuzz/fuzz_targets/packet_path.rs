@@ -80,6 +80,8 @@ fuzz_target!(|data: &[u8]| {
         max_flows: 64,
         dns_cache_entries: 64,
         buffer_budget_bytes: 1 << 20,
+        // Small, so the fuzzer reaches the budget's refusals.
+        defrag_budget_bytes: 256 << 10,
         community_id_seed: 0,
         dns_request_type: Default::default(),
     };

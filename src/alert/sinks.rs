@@ -1,6 +1,10 @@
 //! Where alerts go besides the event stream: a JSON-lines file (reopened on SIGHUP for
 //! logrotate), an HTTPS webhook (rustls, retries with backoff, a bounded queue, counted
 //! drops), and syslog (RFC 5424 over UDP).
+//!
+//! A webhook URL is a credential: Slack, Teams and most chat services put the secret in
+//! its path. Stats, logs and errors name the webhook by [`redact_url`], scheme and host
+//! only, and the bearer token is sent and never shown.
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, UdpSocket};
@@ -41,6 +45,8 @@ pub trait AlertSink: Send {
 /// What a sink did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SinkStats {
+    /// `kind:target`: the file's path, the syslog address, or the webhook's URL as
+    /// [`redact_url`] shows it.
     pub sink: String,
     /// Alerts delivered.
     pub sent: u64,
@@ -101,8 +107,9 @@ impl AlertSink for FileSink {
     }
 }
 
-/// How the webhook delivers.
-#[derive(Debug, Clone)]
+/// How the webhook delivers. Its `Debug` shows neither the URL's secret part nor the
+/// token.
+#[derive(Clone)]
 pub struct WebhookConfig {
     /// An `https://` URL.
     pub url: String,
@@ -120,7 +127,26 @@ pub struct WebhookConfig {
     pub timeout: Duration,
 }
 
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("url", &redact_url(&self.url))
+            .field("ca_file", &self.ca_file)
+            .field(
+                "bearer_token",
+                &self.bearer_token.as_ref().map(|_| "(redacted)"),
+            )
+            .field("queue", &self.queue)
+            .field("attempts", &self.attempts)
+            .field("backoff", &self.backoff)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
 impl WebhookConfig {
+    /// Delivery to `url` with the defaults: no extra CA, no token, a queue of 1024, five
+    /// attempts half a second apart and doubling, ten seconds per request.
     pub fn new(url: String) -> Self {
         Self {
             url,
@@ -132,6 +158,104 @@ impl WebhookConfig {
             timeout: Duration::from_secs(10),
         }
     }
+}
+
+/// A URL split where its secrets may be.
+struct UrlParts<'a> {
+    scheme: Option<&'a str>,
+    /// `user:password` before an `@`.
+    userinfo: Option<&'a str>,
+    host: &'a str,
+    port: Option<&'a str>,
+    /// The path, query and fragment: where webhook services keep their secret.
+    rest: &'a str,
+}
+
+fn url_parts(url: &str) -> UrlParts<'_> {
+    let (scheme, after) = match url.split_once("://") {
+        Some((scheme, after))
+            if !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) =>
+        {
+            (Some(scheme), after)
+        }
+        _ => (None, url),
+    };
+    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let (authority, rest) = after.split_at(end);
+    let (userinfo, host_port) = match authority.rsplit_once('@') {
+        Some((userinfo, host_port)) => (Some(userinfo), host_port),
+        None => (None, authority),
+    };
+    // The port follows the last colon, unless that colon is inside an IPv6 literal's
+    // brackets.
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, Some(port)),
+        _ => (host_port, None),
+    };
+    UrlParts {
+        scheme,
+        userinfo,
+        host,
+        port,
+        rest,
+    }
+}
+
+/// A URL as logs, stats and errors may show it: the scheme, the host and a port other
+/// than the scheme's default, then `/…` if anything followed. The path and query (where
+/// Slack, Teams and most webhook services keep the secret) and any `user:password@` are
+/// left out: `https://hooks.slack.com/services/T0/B0/XXXX` shows as
+/// `https://hooks.slack.com/…`.
+pub fn redact_url(url: &str) -> String {
+    let parts = url_parts(url);
+    let mut shown = String::new();
+    let default_port = match parts.scheme {
+        Some(scheme) => {
+            shown.push_str(scheme);
+            shown.push_str("://");
+            if scheme.eq_ignore_ascii_case("https") {
+                "443"
+            } else if scheme.eq_ignore_ascii_case("http") {
+                "80"
+            } else {
+                ""
+            }
+        }
+        None => "",
+    };
+    shown.push_str(parts.host);
+    // A port that is not a number is no port: most likely a password cut by a `/`.
+    if let Some(port) = parts.port
+        && !port.is_empty()
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && port != default_port
+    {
+        shown.push(':');
+        shown.push_str(port);
+    }
+    if matches!(parts.rest, "" | "/") {
+        shown.push_str(parts.rest);
+    } else {
+        shown.push_str("/…");
+    }
+    shown
+}
+
+/// `text` (the HTTP client's error, which may quote the URL) with `url` shown as `shown`
+/// and its secret parts cut out wherever else they appear.
+fn scrub(text: &str, url: &str, shown: &str) -> String {
+    let parts = url_parts(url);
+    let mut out = text.replace(url, shown);
+    for secret in [parts.userinfo.unwrap_or_default(), parts.rest] {
+        // A lone `/` or `?` is no secret, and cutting it would garble the message.
+        if secret.len() > 1 {
+            out = out.replace(secret, "…");
+        }
+    }
+    out
 }
 
 /// The longest wait between two attempts.
@@ -152,7 +276,8 @@ struct Counters {
 /// the packet path never waits for the network. At shutdown the queue gets ten seconds
 /// to drain; what is left is counted as failed.
 pub struct WebhookSink {
-    url: String,
+    /// The URL as it may be shown ([`redact_url`]).
+    shown: String,
     queue: Option<SyncSender<Vec<u8>>>,
     worker: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
@@ -163,6 +288,7 @@ pub struct WebhookSink {
 /// Why a webhook could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
+    /// Holds the URL as [`redact_url`] shows it.
     #[error("webhook URL {0:?} must start with https://")]
     NotHttps(String),
     #[error("reading webhook CA file {path}: {source}")]
@@ -180,7 +306,7 @@ impl WebhookSink {
     /// A URL that is not https, or an unreadable CA file.
     pub fn start(config: WebhookConfig) -> Result<Self, WebhookError> {
         if !config.url.starts_with("https://") {
-            return Err(WebhookError::NotHttps(config.url));
+            return Err(WebhookError::NotHttps(redact_url(&config.url)));
         }
         let mut tls = ureq::tls::TlsConfig::builder();
         if let Some(path) = &config.ca_file {
@@ -212,13 +338,23 @@ impl WebhookSink {
         let worker_counters = Arc::clone(&counters);
         let closing = Arc::new(Mutex::new(None));
         let worker_closing = Arc::clone(&closing);
-        let url = config.url.clone();
+        let shown = redact_url(&config.url);
+        let worker_shown = shown.clone();
         let worker = std::thread::Builder::new()
             .name("aigress-webhook".into())
-            .spawn(move || deliver(&agent, &config, &rx, &worker_counters, &worker_closing))
+            .spawn(move || {
+                deliver(
+                    &agent,
+                    &config,
+                    &worker_shown,
+                    &rx,
+                    &worker_counters,
+                    &worker_closing,
+                );
+            })
             .map_err(WebhookError::Thread)?;
         Ok(Self {
-            url,
+            shown,
             queue: Some(tx),
             worker: Some(worker),
             counters,
@@ -228,7 +364,7 @@ impl WebhookSink {
 
     fn counters(&self) -> SinkStats {
         SinkStats {
-            sink: format!("webhook:{}", self.url),
+            sink: format!("webhook:{}", self.shown),
             sent: self.counters.sent.load(Ordering::Relaxed),
             failed: self.counters.failed.load(Ordering::Relaxed),
             dropped: self.counters.dropped.load(Ordering::Relaxed),
@@ -237,9 +373,11 @@ impl WebhookSink {
     }
 }
 
+/// Posts each queued alert to `config.url`; logs name the webhook as `shown`.
 fn deliver(
     agent: &ureq::Agent,
     config: &WebhookConfig,
+    shown: &str,
     rx: &Receiver<Vec<u8>>,
     counters: &Counters,
     closing: &Mutex<Option<Instant>>,
@@ -269,7 +407,7 @@ fn deliver(
             let outcome = match request.send(&body[..]) {
                 Ok(r) if r.status().is_success() => Ok(()),
                 Ok(r) => Err(format!("HTTP {}", r.status())),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(scrub(&e.to_string(), &config.url, shown)),
             };
             match outcome {
                 Ok(()) => {
@@ -277,7 +415,7 @@ fn deliver(
                     break;
                 }
                 Err(why) if attempt < config.attempts => {
-                    tracing::debug!(url = %config.url, attempt, error = %why, "Webhook delivery failed; retrying.");
+                    tracing::debug!(url = %shown, attempt, error = %why, "Webhook delivery failed; retrying.");
                     counters.retries.fetch_add(1, Ordering::Relaxed);
                     let started = Instant::now();
                     while started.elapsed() < wait && !out_of_time() {
@@ -287,7 +425,7 @@ fn deliver(
                     attempt = attempt.saturating_add(1);
                 }
                 Err(why) => {
-                    tracing::warn!(url = %config.url, attempts = attempt, error = %why, "Webhook gave up on an alert.");
+                    tracing::warn!(url = %shown, attempts = attempt, error = %why, "Webhook gave up on an alert.");
                     counters.failed.fetch_add(1, Ordering::Relaxed);
                     break;
                 }
@@ -306,7 +444,7 @@ impl AlertSink for WebhookSink {
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 let dropped = self.counters.dropped.fetch_add(1, Ordering::Relaxed);
                 if dropped.is_power_of_two() || dropped == 0 {
-                    tracing::warn!(url = %self.url, dropped = dropped.saturating_add(1), "Webhook queue full; alerts dropped.");
+                    tracing::warn!(url = %self.shown, dropped = dropped.saturating_add(1), "Webhook queue full; alerts dropped.");
                 }
             }
         }
@@ -321,7 +459,7 @@ impl AlertSink for WebhookSink {
         if let Some(worker) = self.worker.take()
             && worker.join().is_err()
         {
-            tracing::error!(url = %self.url, "The webhook worker stopped abnormally.");
+            tracing::error!(url = %self.shown, "The webhook worker stopped abnormally.");
         }
         Ok(self.counters())
     }
@@ -453,5 +591,71 @@ mod tests {
     fn a_webhook_must_be_https() {
         let e = WebhookSink::start(WebhookConfig::new("http://127.0.0.1:1/".into()));
         assert!(matches!(e, Err(WebhookError::NotHttps(_))));
+    }
+
+    #[test]
+    fn webhook_urls_show_scheme_host_and_port_only() {
+        for (url, shown) in [
+            (
+                "https://hooks.slack.com/services/T000/B000/XXXXSECRET",
+                "https://hooks.slack.com/…",
+            ),
+            (
+                "https://acme.webhook.office.com/webhookb2/SECRET@x/IncomingWebhook/SECRET2",
+                "https://acme.webhook.office.com/…",
+            ),
+            (
+                "https://h.example:443/a?token=SECRET",
+                "https://h.example/…",
+            ),
+            (
+                "https://h.example:8443?token=SECRET",
+                "https://h.example:8443/…",
+            ),
+            ("http://h.example:80/SECRET", "http://h.example/…"),
+            ("https://user:SECRET@h.example/", "https://h.example/"),
+            (
+                "https://[2001:db8::1]:9443/SECRET",
+                "https://[2001:db8::1]:9443/…",
+            ),
+            ("https://[2001:db8::1]/SECRET", "https://[2001:db8::1]/…"),
+            ("https://h.example", "https://h.example"),
+            ("h.example/SECRET", "h.example/…"),
+            ("https://user:SEC/RET@h.example/", "https://user/…"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn webhook_secrets_stay_out_of_errors_stats_and_debug() {
+        let secret = "XXXXSECRET";
+        let e = WebhookSink::start(WebhookConfig::new(format!(
+            "http://hooks.example/services/T000/B000/{secret}"
+        )))
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(!e.contains(secret), "{e}");
+        assert!(e.contains("http://hooks.example/…"), "{e}");
+
+        let url = format!("https://127.0.0.1:1/services/T000/B000/{secret}");
+        let mut config = WebhookConfig::new(url.clone());
+        config.bearer_token = Some("TOKENSECRET".into());
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains(secret) && !debug.contains("TOKENSECRET"),
+            "{debug}"
+        );
+        let mut sink = WebhookSink::start(config).unwrap();
+        assert_eq!(sink.stats().sink, "webhook:https://127.0.0.1:1/…");
+        assert_eq!(sink.finish().unwrap().sink, "webhook:https://127.0.0.1:1/…");
+
+        let error = format!("bad uri: {url} is missing host; path /services/T000/B000/{secret}");
+        let scrubbed = scrub(&error, &url, &redact_url(&url));
+        assert_eq!(
+            scrubbed,
+            "bad uri: https://127.0.0.1:1/… is missing host; path …"
+        );
     }
 }

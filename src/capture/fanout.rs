@@ -30,9 +30,16 @@ const MODE: u32 = libc::PACKET_FANOUT_HASH | libc::PACKET_FANOUT_FLAG_DEFRAG;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Group(u16);
 
+/// The group an interface's sockets are in, and how many of them are open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Current {
+    group: Group,
+    members: usize,
+}
+
 /// The fanout group of one interface's sockets, shared by them.
 #[derive(Debug, Clone, Default)]
-pub struct Membership(Arc<Mutex<Option<Group>>>);
+pub struct Membership(Arc<Mutex<Option<Current>>>);
 
 impl PartialEq for Membership {
     fn eq(&self, other: &Self) -> bool {
@@ -45,21 +52,49 @@ impl Eq for Membership {}
 impl Membership {
     /// Adds `socket` to the interface's group, starting one if there is none yet or if
     /// the one there is bound to a device that has gone (the kernel answers EINVAL).
+    /// Once the socket closes, [`Self::leave`] must be called with the group returned.
     ///
     /// # Errors
     /// The kernel refused: not an AF_PACKET socket, or a kernel before Linux 4.13.
     pub fn enter(&self, socket: BorrowedFd<'_>) -> io::Result<Group> {
         let mut current = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(group) = *current {
-            match join(socket, group) {
-                Ok(()) => return Ok(group),
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+        if let Some(c) = current.as_mut() {
+            match join(socket, c.group) {
+                Ok(()) => {
+                    c.members = c.members.saturating_add(1);
+                    return Ok(c.group);
+                }
+                // Our group is open (we count its members) and our mode never changes,
+                // so EINVAL says its device is gone: the interface was deleted and made
+                // again under its name. Its other members fail their reads and reopen
+                // into the group started here.
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    tracing::info!(
+                        group = c.group.0,
+                        "The capture's fanout group is bound to a device that has gone; starting a new one."
+                    );
+                }
                 Err(e) => return Err(e),
             }
         }
         let group = create(socket)?;
-        *current = Some(group);
+        *current = Some(Current { group, members: 1 });
         Ok(group)
+    }
+
+    /// A socket that entered `group` is closing. Once the group's last member has, its id
+    /// is forgotten: the kernel frees the id and may give it to another process's group,
+    /// which the next socket of ours must never join.
+    pub fn leave(&self, group: Group) {
+        let mut current = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(c) = current.as_mut()
+            && c.group == group
+        {
+            c.members = c.members.saturating_sub(1);
+            if c.members == 0 {
+                *current = None;
+            }
+        }
     }
 }
 
@@ -147,5 +182,27 @@ mod tests {
         let err = membership.enter(socket.as_fd()).unwrap_err();
         assert!(err.raw_os_error().is_some(), "{err}");
         assert_eq!(*membership.0.lock().unwrap(), None, "no group was recorded");
+    }
+
+    #[test]
+    #[ignore = "needs CAP_NET_RAW to open AF_PACKET sockets: scripts/test.sh runs it"]
+    fn a_group_whose_members_all_closed_is_never_joined_again() {
+        use crate::capture::live::{LiveCapture, LiveOptions};
+        let membership = Membership::default();
+        let mut options = LiveOptions::new("lo".into());
+        options.promiscuous = false;
+        options.buffer_bytes = 1 << 20;
+        options.fanout = Some(membership.clone());
+        let first = LiveCapture::open(&options).unwrap();
+        let second = LiveCapture::open(&options).unwrap();
+        let group = membership.0.lock().unwrap().map(|c| (c.group, c.members));
+        assert!(matches!(group, Some((_, 2))), "{group:?}");
+        drop(first);
+        assert!(membership.0.lock().unwrap().is_some_and(|c| c.members == 1));
+        drop(second);
+        assert_eq!(*membership.0.lock().unwrap(), None, "the id is forgotten");
+        let third = LiveCapture::open(&options).unwrap();
+        assert!(membership.0.lock().unwrap().is_some_and(|c| c.members == 1));
+        drop(third);
     }
 }

@@ -31,11 +31,16 @@ use crate::time::Timestamp;
 pub const SNAPLEN: i32 = 262_144;
 /// Packets per batch; a batch also goes out when the capture's read timeout passes.
 const BATCH_PACKETS: usize = 256;
+/// Frame bytes per batch: a batch also goes out once it holds this much, so a queue of
+/// jumbo frames costs what one of ordinary frames does (256 frames of 1,600 bytes).
+const BATCH_BYTES: usize = BATCH_PACKETS * 1600;
 /// How long the kernel holds a block of packets that is not full, and how long a read
 /// waits for packets before the thread checks for shutdown.
 const READ_TIMEOUT_MS: u16 = 100;
 /// How long a stopping capture keeps reading: the kernel's block timeout and a poll's.
 const DRAIN: Duration = Duration::from_millis(2 * READ_TIMEOUT_MS as u64);
+/// A capture filter no frame matches (every frame is longer than one byte).
+const NOTHING: &str = "less 1";
 /// The longest wait between attempts to reopen a failed interface.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// The first wait before reopening a failed interface.
@@ -95,6 +100,16 @@ pub struct LiveCapture {
     options: LiveOptions,
     capture: Capture<Active>,
     link: LinkType,
+    /// The fanout group the socket entered, left when it closes.
+    group: Option<fanout::Group>,
+}
+
+impl Drop for LiveCapture {
+    fn drop(&mut self) {
+        if let (Some(membership), Some(group)) = (&self.options.fanout, self.group) {
+            membership.leave(group);
+        }
+    }
 }
 
 impl LiveCapture {
@@ -120,14 +135,21 @@ impl LiveCapture {
             .open()
             .and_then(Capture::setnonblock)
             .map_err(open_err)?;
-        if let Some(filter) = &options.filter {
-            capture
-                .filter(filter, true)
-                .map_err(|e| LiveError::Filter {
-                    interface: options.interface.clone(),
-                    filter: filter.clone(),
-                    message: e.to_string(),
-                })?;
+        // A socket receives all the interface's traffic from its activation until it
+        // joins the fanout group, traffic the group's other sockets also get: it holds
+        // nothing (a filter that matches no frame, which libpcap also applies to what its
+        // ring already holds) until it has joined, or those flows would count twice.
+        let set_filter = |capture: &mut Capture<Active>, filter: &str| {
+            capture.filter(filter, true).map_err(|e| LiveError::Filter {
+                interface: options.interface.clone(),
+                filter: filter.to_owned(),
+                message: e.to_string(),
+            })
+        };
+        if options.fanout.is_some() {
+            set_filter(&mut capture, NOTHING)?;
+        } else if let Some(filter) = &options.filter {
+            set_filter(&mut capture, filter)?;
         }
         let link = LinkType::from_number(capture.get_datalink().0).map_err(|source| {
             LiveError::LinkType {
@@ -135,19 +157,27 @@ impl LiveCapture {
                 source,
             }
         })?;
-        let opened = Self {
+        let mut opened = Self {
             options: options.clone(),
             capture,
             link,
+            group: None,
         };
         if let Some(membership) = &options.fanout {
             use std::os::fd::AsFd;
-            membership
-                .enter(opened.capture.as_fd())
-                .map_err(|source| LiveError::Fanout {
-                    interface: options.interface.clone(),
-                    source,
-                })?;
+            let group =
+                membership
+                    .enter(opened.capture.as_fd())
+                    .map_err(|source| LiveError::Fanout {
+                        interface: options.interface.clone(),
+                        source,
+                    })?;
+            opened.group = Some(group);
+            // An empty expression matches every frame.
+            set_filter(
+                &mut opened.capture,
+                options.filter.as_deref().unwrap_or_default(),
+            )?;
         }
         Ok(opened)
     }
@@ -172,13 +202,16 @@ impl Batch {
         Self {
             interface,
             link,
-            data: Vec::with_capacity(BATCH_PACKETS.saturating_mul(1600)),
+            data: Vec::with_capacity(BATCH_BYTES),
             records: Vec::with_capacity(BATCH_PACKETS),
         }
     }
 
     fn push(&mut self, timestamp: Timestamp, wire_len: u32, bytes: &[u8]) {
         let start = self.data.len();
+        // Past its usual size a batch grows by the frame only, not by doubling: it goes
+        // out right after, at most one frame over [`BATCH_BYTES`].
+        self.data.reserve_exact(bytes.len());
         self.data.extend_from_slice(bytes);
         self.records
             .push((timestamp, wire_len, start..self.data.len()));
@@ -192,9 +225,17 @@ impl Batch {
         self.records.is_empty()
     }
 
-    /// Empties the batch for reuse, keeping its memory.
+    /// Whether the batch should go now: it holds [`BATCH_PACKETS`] packets or
+    /// [`BATCH_BYTES`] of frames.
+    fn is_full(&self) -> bool {
+        self.records.len() >= BATCH_PACKETS || self.data.len() >= BATCH_BYTES
+    }
+
+    /// Empties the batch for reuse, keeping its usual memory: one that grew past it for
+    /// a large last frame gives the excess back, so pooled batches stay within the bound.
     pub fn clear(&mut self) {
         self.data.clear();
+        self.data.shrink_to(BATCH_BYTES);
         self.records.clear();
     }
 
@@ -305,7 +346,7 @@ fn run(index: usize, mut capture: LiveCapture, link: &CaptureLink) {
         // A full batch goes at once, a partial one when the wire goes quiet (the read
         // found nothing), so events are never held back for long. The clock is read only
         // then, not per packet.
-        if batch.len() < BATCH_PACKETS && !idle {
+        if !batch.is_full() && !idle {
             continue;
         }
         if last_stats.elapsed() >= Duration::from_secs(1) {
@@ -404,5 +445,35 @@ fn reopen(options: &LiveOptions, link: &CaptureLink, wait: &mut Duration) -> Opt
                 tracing::warn!(error = %e, retry_in_s = wait.as_secs_f32(), "Reopening the capture failed.");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_of_jumbo_frames_is_bounded_in_bytes_and_gives_back_its_growth() {
+        let mut batch = Batch::new(0, LinkType::Ethernet);
+        let jumbo = vec![0u8; 9000];
+        let mut packets = 0;
+        while !batch.is_full() {
+            batch.push(Timestamp::default(), 9000, &jumbo);
+            packets += 1;
+        }
+        assert_eq!(
+            packets,
+            BATCH_BYTES.div_ceil(9000),
+            "full by bytes, not by count"
+        );
+        assert!(batch.data.capacity() < BATCH_BYTES + 9000);
+
+        // The largest frame libpcap hands over arrives last: the batch grows by it once,
+        // then gives the growth back when it is emptied for reuse.
+        let huge = vec![0u8; usize::try_from(SNAPLEN).unwrap()];
+        batch.push(Timestamp::default(), 9000, &huge);
+        assert!(batch.data.capacity() <= BATCH_BYTES + 9000 + huge.len());
+        batch.clear();
+        assert!(batch.data.capacity() <= BATCH_BYTES);
     }
 }

@@ -3,6 +3,12 @@
 //! Large DNS answers and some tunnels arrive as IP fragments. Fragments are kept per
 //! (source, destination, protocol, identification) until the datagram is whole, then the
 //! reassembled transport payload is handed back. Every bound, when hit, is counted.
+//!
+//! Memory is counted in bytes, not datagrams: a datagram's buffer is as long as the
+//! highest offset received, so a single spoofed fragment near 64 KiB costs 64 KiB, and
+//! a flood of them would hold [`MAX_DATAGRAMS`] × 64 KiB were the table the only bound.
+//! The byte budget ([`DEFAULT_BUDGET_BYTES`] for the whole sensor, split between its
+//! packet workers) refuses the fragment that would pass it.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -20,6 +26,9 @@ pub const MAX_DATAGRAM_BYTES: usize = 65_535;
 pub const MAX_FRAGMENTS: usize = 64;
 /// How long an incomplete datagram waits for its missing pieces (Linux's default).
 pub const TIMEOUT_MICROS: i64 = 30_000_000;
+/// Bytes all datagrams in reassembly may hold, by default: room for a hundred whole
+/// 64 KiB datagrams, or thousands of fragmented DNS answers, at once.
+pub const DEFAULT_BUDGET_BYTES: usize = 8 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Key {
@@ -57,6 +66,8 @@ pub struct DefragStats {
     pub table_full: u64,
     /// Datagrams dropped for exceeding [`MAX_DATAGRAM_BYTES`] or [`MAX_FRAGMENTS`].
     pub oversized: u64,
+    /// Fragments refused because the datagrams in reassembly held the whole byte budget.
+    pub memcap: u64,
 }
 
 /// A datagram's transport payload: whole, or (when its other fragments never came) the
@@ -77,9 +88,13 @@ pub struct Reassembled {
 }
 
 /// Holds fragments until their datagram is complete.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Defragmenter {
     partial: HashMap<Key, Partial>,
+    /// Bytes the datagrams in reassembly may hold together.
+    budget: usize,
+    /// Bytes they hold: the sum of their buffers' lengths.
+    held: usize,
     /// No pending datagram arrived before this, so none can time out before
     /// `oldest + TIMEOUT_MICROS`: [`Self::expire`] scans only after that. After a datagram
     /// completes it may be earlier than the true oldest, which costs one needless scan.
@@ -87,7 +102,36 @@ pub struct Defragmenter {
     stats: DefragStats,
 }
 
+impl Default for Defragmenter {
+    fn default() -> Self {
+        Self::new(DEFAULT_BUDGET_BYTES)
+    }
+}
+
 impl Defragmenter {
+    /// A reassembler whose datagrams hold at most `budget` bytes together.
+    pub fn new(budget: usize) -> Self {
+        Self {
+            partial: HashMap::new(),
+            budget,
+            held: 0,
+            oldest: None,
+            stats: DefragStats::default(),
+        }
+    }
+
+    /// Bytes the datagrams in reassembly hold.
+    pub fn held_bytes(&self) -> usize {
+        self.held
+    }
+
+    /// Takes `partial` out of the table, and its bytes off the count.
+    fn remove(&mut self, key: &Key) -> Option<Partial> {
+        let partial = self.partial.remove(key)?;
+        self.held = self.held.saturating_sub(partial.bytes.len());
+        Some(partial)
+    }
+
     /// Adds a fragment; returns the datagram when this fragment completed it.
     pub fn push(
         &mut self,
@@ -106,8 +150,14 @@ impl Defragmenter {
         };
         let start = usize::from(fragment.offset);
         let end = start.checked_add(fragment.payload.len())?;
-        if !self.partial.contains_key(&key) && self.partial.len() >= MAX_DATAGRAMS {
+        let current = self.partial.get(&key).map(|p| p.bytes.len());
+        if current.is_none() && self.partial.len() >= MAX_DATAGRAMS {
             self.stats.table_full = self.stats.table_full.saturating_add(1);
+            return None;
+        }
+        let growth = end.saturating_sub(current.unwrap_or(0));
+        if self.held.saturating_add(growth) > self.budget {
+            self.stats.memcap = self.stats.memcap.saturating_add(1);
             return None;
         }
         let oldest = self.oldest.get_or_insert(now);
@@ -124,10 +174,11 @@ impl Defragmenter {
             .insert(start, fragment.payload, MAX_DATAGRAM_BYTES, MAX_FRAGMENTS)
             .is_err()
         {
-            self.partial.remove(&key);
+            self.remove(&key);
             self.stats.oversized = self.stats.oversized.saturating_add(1);
             return None;
         }
+        self.held = self.held.saturating_add(growth);
         partial.wire_bytes = partial.wire_bytes.saturating_add(u64::from(wire_len));
         if !fragment.more {
             partial.total = Some(end);
@@ -135,7 +186,7 @@ impl Defragmenter {
         if !partial.is_complete() {
             return None;
         }
-        let done = self.partial.remove(&key)?;
+        let done = self.remove(&key)?;
         self.stats.reassembled = self.stats.reassembled.saturating_add(1);
         Some(finish(key, done, false))
     }
@@ -169,7 +220,7 @@ impl Defragmenter {
     fn give_up(&mut self, keys: Vec<Key>) -> Vec<Reassembled> {
         let mut prefixes = Vec::new();
         for key in keys {
-            let Some(partial) = self.partial.remove(&key) else {
+            let Some(partial) = self.remove(&key) else {
                 continue;
             };
             self.stats.timed_out = self.stats.timed_out.saturating_add(1);
@@ -286,5 +337,27 @@ mod tests {
             None
         );
         assert_eq!(d.stats().oversized, 1);
+    }
+
+    #[test]
+    fn spoofed_tail_fragments_stop_at_the_byte_budget() {
+        let mut d = Defragmenter::new(256 * 1024);
+        let t = Timestamp::from_micros(0);
+        // Eight bytes at offset 65,520 each would cost a 64 KiB buffer: four fit.
+        for id in 0..100u32 {
+            let f = Fragment {
+                id,
+                ..frag(65_520, false, b"12345678")
+            };
+            assert_eq!(d.push(t, A, B, V, &f, 60), None);
+        }
+        assert_eq!(d.stats().memcap, 96);
+        assert!(d.held_bytes() <= 256 * 1024);
+        // Once they time out the budget is free again for real datagrams.
+        d.expire(Timestamp::from_micros(TIMEOUT_MICROS + 1));
+        assert_eq!(d.held_bytes(), 0);
+        let whole = d.push(t, A, B, V, &frag(0, false, b"answer"), 60);
+        assert_eq!(whole.map(|w| w.payload), Some(b"answer".to_vec()));
+        assert_eq!(d.held_bytes(), 0);
     }
 }

@@ -91,6 +91,10 @@ impl TlsHandshake {
     }
 }
 
+/// The stream state of a TCP flow (both directions), charged to the buffer budget by a
+/// direction that holds a message in progress.
+const STREAM_STATE_BYTES: usize = 2 * std::mem::size_of::<HalfStream>();
+
 #[derive(Debug)]
 enum State {
     Detect,
@@ -185,16 +189,25 @@ impl HalfStream {
         self.release();
     }
 
-    /// Heap bytes this direction holds for messages still incomplete.
+    /// Bytes this direction holds for messages still incomplete: their heap buffers and,
+    /// while it holds any, the stream state they keep alive (both directions' state
+    /// lives in one allocation, freed only once neither has anything left to read). A
+    /// flood of half-sent messages, each from a new flow, is then bounded by what it
+    /// really costs, not by its payload alone.
     fn footprint(&self) -> usize {
         let messages = match &self.state {
             State::Tls(hs) => hs.messages.capacity(),
             _ => 0,
         };
-        self.buf
+        let held = self
+            .buf
             .capacity()
             .saturating_add(messages)
-            .saturating_add(self.reassembler.held_bytes())
+            .saturating_add(self.reassembler.held_bytes());
+        if held == 0 {
+            return 0;
+        }
+        held.saturating_add(STREAM_STATE_BYTES)
     }
 
     fn release(&mut self) {
@@ -783,7 +796,7 @@ PUT /c HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\
     #[test]
     fn a_spent_buffer_budget_refuses_a_partial_hello_and_says_so() {
         let wire = record(22, &client_hello_message());
-        let budget = BufferBudget::new(64);
+        let budget = BufferBudget::new(STREAM_STATE_BYTES + 64);
         let mut first = HalfStream::detect(&budget);
         let out = feed(&mut first, &[(1, &wire[..20])]);
         assert!(out.is_empty(), "{out:?}");

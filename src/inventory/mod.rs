@@ -13,6 +13,7 @@ pub mod postgres;
 pub mod report;
 pub mod sqlite;
 pub mod store;
+pub mod stored;
 pub mod transfers;
 pub mod writer;
 
@@ -247,16 +248,26 @@ impl<'a> InventorySink<'a> {
     ///
     /// # Errors
     /// What could not be written, named.
-    pub fn finish(mut self) -> Result<(), StoreError> {
+    pub fn finish(self) -> Result<(), StoreError> {
+        let now = Instant::now();
+        self.finish_by(now.checked_add(SHUTDOWN_GRACE).unwrap_or(now))
+    }
+
+    /// [`Self::finish`], trying until `deadline` while the database is away.
+    ///
+    /// # Errors
+    /// What could not be written, named.
+    pub fn finish_by(mut self, deadline: Instant) -> Result<(), StoreError> {
         let Some(writer) = self.writer.take() else {
             return Ok(());
         };
-        let dropped = writer
-            .stats()
+        let stats = writer.stats();
+        let dropped = stats
             .rows_dropped
             .load(std::sync::atomic::Ordering::Relaxed);
-        let now = Instant::now();
-        let deadline = now.checked_add(SHUTDOWN_GRACE).unwrap_or(now);
+        let refused = stats
+            .rows_refused
+            .load(std::sync::atomic::Ordering::Relaxed);
         let mut lost = Vec::new();
         if self.buffered_rows() > 0 {
             if writer.wait_ready(deadline) {
@@ -272,19 +283,32 @@ impl<'a> InventorySink<'a> {
             }
         }
         lost.extend(writer.close(deadline));
-        if lost.is_empty() && dropped == 0 {
+        if lost.is_empty() && dropped == 0 && refused == 0 {
             return Ok(());
         }
         let count = |f: fn(&Unwritten) -> usize| lost.iter().map(f).sum::<usize>();
-        Err(StoreError::Config(format!(
-            "not written to the inventory: {} flow groups, {} fingerprints, {} daily totals, {} alerts ({}); {} rows dropped earlier because the buffer was full",
-            count(|u| u.flows),
-            count(|u| u.fingerprints),
-            count(|u| u.daily),
-            count(|u| u.alerts),
-            lost.first().map_or("", |u| u.error.as_str()),
-            dropped
-        )))
+        let mut parts = Vec::new();
+        if !lost.is_empty() {
+            parts.push(format!(
+                "not written to the inventory: {} flow groups, {} fingerprints, {} daily totals, {} alerts ({})",
+                count(|u| u.flows),
+                count(|u| u.fingerprints),
+                count(|u| u.daily),
+                count(|u| u.alerts),
+                lost.first().map_or("", |u| u.error.as_str()),
+            ));
+        }
+        if dropped > 0 {
+            parts.push(format!(
+                "{dropped} inventory rows dropped earlier because the buffer was full"
+            ));
+        }
+        if refused > 0 {
+            parts.push(format!(
+                "{refused} inventory rows refused by the database for their content"
+            ));
+        }
+        Err(StoreError::Config(parts.join("; ")))
     }
 
     /// Moves the aggregates into a batch with a fresh id.

@@ -2,13 +2,23 @@
 //! auditors with SQL or any BI tool. The same model as the SQLite store; the sensor is
 //! part of every key, so sensors never contend for a row. Schema versions live in
 //! `aigress_schema`; migrations run under an advisory lock so sensors starting together
-//! migrate once. TLS goes through rustls (Mozilla's roots, or a CA file), and the password
-//! never travels in the URL.
+//! migrate once. TLS goes through rustls (Mozilla's roots, or a CA file), verified and
+//! required for any server not on this machine, and the password never travels in the URL.
+//!
+//! The database cannot hang the sensor: tokio-postgres runs on a runtime of the store's
+//! own, one call at a time on the caller's thread, and every wait for the server has a
+//! deadline (below). A server that went silent fails the call; its connection is dropped
+//! and the next call opens a new one.
 
+use std::future::Future;
+use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use postgres::{Client, NoTls, Row};
+use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Config, NoTls, Row, Transaction};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::store::{
     AlertRow, Applied, Backend, Batch, DailyRow, Filter, FingerprintRow, FlowRow, PostgresTarget,
@@ -86,20 +96,96 @@ pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 /// The advisory lock migrations hold ("aigr").
 const MIGRATION_LOCK: i64 = 0x6169_6772;
 
-/// How long connecting may take before the attempt counts as failed.
+// How long the database may keep the sensor waiting. A server that accepts connections and
+// never answers (a hung host, a firewall dropping packets mid-connection) fails a write
+// within CONNECT_TIMEOUT + REPLY_TIMEOUT = 25 s; the writer keeps the batch and retries.
+
+/// How long connecting may take: TCP, TLS and authentication together.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// An open PostgreSQL inventory.
-pub struct PostgresStore {
-    client: Mutex<Client>,
-    /// How to connect again after the server went away.
-    connection: PostgresTarget,
-    target: String,
+/// The longest wait for one reply while writing. A write is one round trip per
+/// statement, so a large batch is never cut short: only silence is. A working server
+/// answers a statement of a write in milliseconds.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The longest wait for a report's rows, which may be many; longer than the server's
+/// statement timeout, so a slow query ends with the server's own words.
+const READ_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Set on every session: the server ends a statement after 30 s (far longer than a
+/// statement of a write takes, with room for a large report), and a session left idle
+/// inside a transaction after 60 s, so a sensor that vanished mid-write does not hold its
+/// rows' locks until the server's TCP notices. A URL's own `options` come after these and
+/// win.
+const SESSION_OPTIONS: &str = "-c statement_timeout=30s -c idle_in_transaction_session_timeout=60s";
+
+/// TCP keepalives: an idle connection to a peer that is gone is closed after
+/// 10 s + 3 × 5 s = 25 s instead of the kernel's two hours, so the next write finds out at
+/// once.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEPALIVE_RETRIES: u32 = 3;
+
+/// Data sent and not acknowledged for 20 s closes the connection: a peer behind a
+/// firewall that drops packets never acknowledges.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How the connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protection {
+    /// TLS, the server's certificate verified (by rustls: its chain against the roots, and
+    /// the host name or address): `sslmode=require`, and any mode but `disable` on a host
+    /// that is not this machine.
+    Verified,
+    /// TLS when the server offers it, else plain text: without `sslmode`, or with
+    /// `prefer`, on loopback or a Unix socket, where nobody is in the path.
+    Preferred,
+    /// Plain text: only with `sslmode=disable`.
+    Plain,
 }
 
-/// The error's message with the server's own words (which `postgres::Error` keeps in
-/// its source) and no password, which is never in the URL.
-fn message(e: &postgres::Error) -> String {
+/// Whether every server of `config` is on this machine: a Unix socket, `localhost`, or a
+/// loopback address (127.0.0.0/8, ::1), the `hostaddr` deciding where one is given.
+fn is_local(config: &Config) -> bool {
+    let (hosts, addrs) = (config.get_hosts(), config.get_hostaddrs());
+    let servers = hosts.len().max(addrs.len());
+    servers > 0
+        && (0..servers).all(|i| match (addrs.get(i), hosts.get(i)) {
+            (Some(addr), _) => addr.to_canonical().is_loopback(),
+            (None, Some(Host::Tcp(name))) => {
+                name.eq_ignore_ascii_case("localhost")
+                    || name
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .parse::<IpAddr>()
+                        .is_ok_and(|ip| ip.to_canonical().is_loopback())
+            }
+            (None, Some(Host::Unix(_))) => true,
+            (None, None) => false,
+        })
+}
+
+/// How a connection with `config` is protected. `prefer` (the default) would fall back to
+/// plain text whenever the server, or anyone in the path, says it has no TLS; so off this
+/// machine it means `require`.
+fn protection(config: &Config) -> Protection {
+    match config.get_ssl_mode() {
+        SslMode::Disable => Protection::Plain,
+        SslMode::Prefer if is_local(config) => Protection::Preferred,
+        _ => Protection::Verified,
+    }
+}
+
+/// The warning to log when a connection to another machine is plain text.
+fn plaintext_warning(config: &Config) -> Option<&'static str> {
+    (protection(config) == Protection::Plain && !is_local(config)).then_some(
+        "The inventory database is reached without TLS (sslmode=disable): host names, addresses and the password's exchange cross the network readable.",
+    )
+}
+
+/// The error's message with the server's own words (which `tokio_postgres::Error` keeps
+/// in its source) and no password, which is never in the URL.
+fn message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
         None => {
@@ -113,6 +199,14 @@ fn message(e: &postgres::Error) -> String {
             text
         }
     }
+}
+
+/// Whether the server refused a value: SQLSTATE class 22 (data exception: a NUL byte, a
+/// number out of range), 23 (integrity constraint: a check a DBA added) or 54 (program
+/// limit exceeded: an index entry too long).
+fn is_refusal(e: &tokio_postgres::Error) -> bool {
+    e.code()
+        .is_some_and(|c| matches!(c.code().get(..2), Some("22" | "23" | "54")))
 }
 
 /// The rustls configuration: Mozilla's roots, or only the CA in `ca_file`.
@@ -136,113 +230,283 @@ fn tls_config(target: &PostgresTarget) -> Result<rustls::ClientConfig, StoreErro
         .with_no_client_auth())
 }
 
-/// Opens a connection to `target`.
-fn open(target: &PostgresTarget) -> Result<Client, StoreError> {
-    let mut config: postgres::Config = target
+/// The connection settings of `target`: its URL with the password, application name,
+/// session options, timeouts and keepalives, and the TLS mode [`protection`] decides.
+fn settings(target: &PostgresTarget) -> Result<Config, StoreError> {
+    let mut config: Config = target
         .url
         .parse()
         .map_err(|e| StoreError::Config(format!("not a PostgreSQL URL: {e}")))?;
     if let Some(password) = &target.password {
         config.password(password);
     }
-    config.connect_timeout(CONNECT_TIMEOUT);
     if config.get_application_name().is_none() {
         config.application_name("aigress");
     }
-    if config.get_ssl_mode() == postgres::config::SslMode::Disable {
-        config.connect(NoTls)
-    } else {
-        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(target)?);
-        config.connect(tls)
+    let options = match config.get_options() {
+        Some(own) => format!("{SESSION_OPTIONS} {own}"),
+        None => SESSION_OPTIONS.to_owned(),
+    };
+    config
+        .options(&options)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_user_timeout(TCP_USER_TIMEOUT)
+        .keepalives(true)
+        .keepalives_idle(KEEPALIVE_IDLE)
+        .keepalives_interval(KEEPALIVE_INTERVAL)
+        .keepalives_retries(KEEPALIVE_RETRIES);
+    if protection(&config) == Protection::Verified {
+        config.ssl_mode(SslMode::Require);
     }
-    .map_err(|e| {
-        let mut message = message(&e);
-        if target.password.is_none() && message.contains("password missing") {
-            message.push_str(" (give it in --db-password-file or PGPASSWORD)");
-        }
-        StoreError::Postgres {
-            target: target.url.clone(),
-            message,
-        }
-    })
+    Ok(config)
+}
+
+/// Why a call to the server failed.
+enum Failure {
+    /// The server's error, or the connection's.
+    Db(tokio_postgres::Error),
+    /// No reply within this long.
+    Silent(Duration),
+}
+
+impl From<tokio_postgres::Error> for Failure {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Self::Db(e)
+    }
+}
+
+/// One round trip to the server, waited for at most `limit`.
+async fn reply<T>(
+    limit: Duration,
+    call: impl Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, Failure> {
+    tokio::time::timeout(limit, call)
+        .await
+        .map_err(|_| Failure::Silent(limit))?
+        .map_err(Failure::Db)
+}
+
+/// A live connection: the client, and the task that drives its socket.
+struct Connection {
+    client: Client,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Connection {
+    /// A connection given up (a silent server) closes its socket now, not when TCP
+    /// finally notices.
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+/// Drives a connection's socket until it ends.
+async fn drive(connection: impl Future<Output = Result<(), tokio_postgres::Error>>) {
+    if let Err(e) = connection.await {
+        tracing::debug!(error = %e, "The PostgreSQL connection ended.");
+    }
+}
+
+/// An open PostgreSQL inventory.
+pub struct PostgresStore {
+    /// Runs the client's calls on the caller's thread, one at a time.
+    runtime: tokio::runtime::Runtime,
+    connection: Mutex<Option<Connection>>,
+    /// How to connect, again after the server went away.
+    config: Config,
+    /// TLS, unless the URL says `sslmode=disable`.
+    tls: Option<MakeRustlsConnect>,
+    target: String,
+    has_password: bool,
 }
 
 impl PostgresStore {
     /// Connects, and creates or migrates the schema.
     ///
     /// # Errors
-    /// Unreachable server, refused credentials or TLS, a newer schema.
+    /// Unreachable or silent server, refused credentials or TLS, a newer schema.
     pub fn connect(target: &PostgresTarget) -> Result<Self, StoreError> {
+        let config = settings(target)?;
+        if let Some(warning) = plaintext_warning(&config) {
+            // Once per process: the HTTP endpoint connects for every report it builds.
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| tracing::warn!(target_db = %target.url, "{warning}"));
+        }
+        let tls = match protection(&config) {
+            Protection::Plain => None,
+            Protection::Verified | Protection::Preferred => {
+                Some(MakeRustlsConnect::new(tls_config(target)?))
+            }
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Config(format!("starting the PostgreSQL client: {e}")))?;
         let store = Self {
-            client: Mutex::new(open(target)?),
-            connection: target.clone(),
+            runtime,
+            connection: Mutex::new(None),
+            config,
+            tls,
             target: target.url.clone(),
+            has_password: target.password.is_some(),
         };
         store.migrate()?;
         Ok(store)
     }
 
-    fn fail(&self, e: &postgres::Error) -> StoreError {
-        StoreError::Postgres {
+    /// Opens a connection, within [`CONNECT_TIMEOUT`].
+    fn open(&self) -> Result<Connection, StoreError> {
+        let connecting = async {
+            let (client, driver) = match &self.tls {
+                Some(tls) => {
+                    let (client, connection) = self.config.connect(tls.clone()).await?;
+                    (client, tokio::spawn(drive(connection)))
+                }
+                None => {
+                    let (client, connection) = self.config.connect(NoTls).await?;
+                    (client, tokio::spawn(drive(connection)))
+                }
+            };
+            Ok::<_, tokio_postgres::Error>(Connection { client, driver })
+        };
+        // The timer is made inside the runtime, which drives it.
+        let connected = self
+            .runtime
+            .block_on(async { tokio::time::timeout(CONNECT_TIMEOUT, connecting).await });
+        let message = match connected {
+            Ok(Ok(connection)) => return Ok(connection),
+            Ok(Err(e)) => {
+                let mut message = message(&e);
+                if !self.has_password && message.contains("password missing") {
+                    message.push_str(" (give it in --db-password-file or PGPASSWORD)");
+                }
+                message
+            }
+            Err(_) => format!(
+                "no answer within {} s while connecting",
+                CONNECT_TIMEOUT.as_secs()
+            ),
+        };
+        Err(StoreError::Postgres {
             target: self.target.clone(),
-            message: message(e),
+            message,
+        })
+    }
+
+    fn fail(&self, failure: Failure) -> StoreError {
+        let target = self.target.clone();
+        match failure {
+            Failure::Db(e) if is_refusal(&e) => StoreError::Refused {
+                target,
+                message: message(&e),
+            },
+            Failure::Db(e) => StoreError::Postgres {
+                target,
+                message: message(&e),
+            },
+            Failure::Silent(limit) => StoreError::Postgres {
+                target,
+                message: format!(
+                    "no reply within {} s; the connection is dropped",
+                    limit.as_secs()
+                ),
+            },
         }
     }
 
-    /// The connection, opened again when the server closed it (a restart, a failover):
-    /// the caller's retry then finds a live one.
-    fn client(&self) -> Result<std::sync::MutexGuard<'_, Client>, StoreError> {
-        let mut client = self.client.lock().unwrap_or_else(PoisonError::into_inner);
-        if client.is_closed() {
-            *client = open(&self.connection)?;
+    /// Runs `work` on the connection, opened first when there is none or the server
+    /// closed it (a restart, a failover): the caller's retry then finds a live one. A
+    /// connection that went silent is dropped, so the next call opens a new one.
+    fn run<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut Client) -> Result<T, Failure>,
+    ) -> Result<T, StoreError> {
+        let mut slot = self
+            .connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut connection = match slot.take() {
+            Some(c) if !c.client.is_closed() => c,
+            _ => self.open()?,
+        };
+        let result = self.runtime.block_on(work(&mut connection.client));
+        if !matches!(result, Err(Failure::Silent(_))) {
+            *slot = Some(connection);
         }
-        Ok(client)
+        result.map_err(|f| self.fail(f))
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
-        let mut client = self.client()?;
-        let mut tx = client.transaction().map_err(|e| self.fail(&e))?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-            .map_err(|e| self.fail(&e))?;
-        tx.batch_execute("CREATE TABLE IF NOT EXISTS aigress_schema (version INTEGER NOT NULL)")
-            .map_err(|e| self.fail(&e))?;
-        let found: Option<i32> = tx
-            .query_opt("SELECT version FROM aigress_schema", &[])
-            .map_err(|e| self.fail(&e))?
-            .map(|r| r.get(0));
-        let version = found.map_or(0, |v| usize::try_from(v).unwrap_or(0));
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::TooNew {
+        let too_new = self.run(async |client| {
+            let tx = reply(REPLY_TIMEOUT, client.transaction()).await?;
+            reply(
+                REPLY_TIMEOUT,
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]),
+            )
+            .await?;
+            reply(
+                REPLY_TIMEOUT,
+                tx.batch_execute(
+                    "CREATE TABLE IF NOT EXISTS aigress_schema (version INTEGER NOT NULL)",
+                ),
+            )
+            .await?;
+            let found: Option<i32> = match reply(
+                REPLY_TIMEOUT,
+                tx.query_opt("SELECT version FROM aigress_schema", &[]),
+            )
+            .await?
+            {
+                Some(row) => Some(row.try_get(0)?),
+                None => None,
+            };
+            let version = found.map_or(0, |v| usize::try_from(v).unwrap_or(0));
+            if version > SCHEMA_VERSION {
+                return Ok(Some(version));
+            }
+            for sql in MIGRATIONS.iter().skip(version) {
+                reply(REPLY_TIMEOUT, tx.batch_execute(sql)).await?;
+            }
+            let now = i32::try_from(SCHEMA_VERSION).unwrap_or(i32::MAX);
+            let set = if found.is_none() {
+                "INSERT INTO aigress_schema VALUES ($1)"
+            } else {
+                "UPDATE aigress_schema SET version = $1"
+            };
+            reply(REPLY_TIMEOUT, tx.execute(set, &[&now])).await?;
+            reply(REPLY_TIMEOUT, tx.commit()).await?;
+            Ok(None)
+        })?;
+        match too_new {
+            Some(found) => Err(StoreError::TooNew {
                 target: self.target.clone(),
-                found: version,
+                found,
                 supported: SCHEMA_VERSION,
-            });
+            }),
+            None => Ok(()),
         }
-        for sql in MIGRATIONS.iter().skip(version) {
-            tx.batch_execute(sql).map_err(|e| self.fail(&e))?;
-        }
-        let now = i32::try_from(SCHEMA_VERSION).unwrap_or(i32::MAX);
-        if found.is_none() {
-            tx.execute("INSERT INTO aigress_schema VALUES ($1)", &[&now])
-        } else {
-            tx.execute("UPDATE aigress_schema SET version = $1", &[&now])
-        }
-        .map_err(|e| self.fail(&e))?;
-        tx.commit().map_err(|e| self.fail(&e))
     }
 
-    fn query(
+    /// The rows of a report query, each read by `row`.
+    fn query<T>(
         &self,
         sql: &str,
-        params: &[&(dyn postgres::types::ToSql + Sync)],
-    ) -> Result<Vec<Row>, StoreError> {
-        self.client()?.query(sql, params).map_err(|e| self.fail(&e))
+        params: &[&(dyn ToSql + Sync)],
+        row: impl Fn(&Row) -> Result<T, tokio_postgres::Error>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.run(async |client| {
+            let rows = reply(READ_TIMEOUT, client.query(sql, params)).await?;
+            // A column whose type a DBA changed is an error, never a panic.
+            Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
+        })
     }
 }
 
-fn write_rows(tx: &mut postgres::Transaction<'_>, batch: &Batch) -> Result<(), postgres::Error> {
-    let flows = tx.prepare(
-        "INSERT INTO ai_flows VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)
+async fn write_rows(tx: &Transaction<'_>, batch: &Batch) -> Result<(), Failure> {
+    let flows = reply(
+        REPLY_TIMEOUT,
+        tx.prepare(
+            "INSERT INTO ai_flows VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)
          ON CONFLICT (sensor, internal_host, vendor, product, endpoint, landing_country, verdict)
          DO UPDATE SET first_seen = LEAST(ai_flows.first_seen, EXCLUDED.first_seen),
                        last_seen = GREATEST(ai_flows.last_seen, EXCLUDED.last_seen),
@@ -253,100 +517,195 @@ fn write_rows(tx: &mut postgres::Transaction<'_>, batch: &Batch) -> Result<(), p
                        host_label = EXCLUDED.host_label,
                        landing_confidence = CASE WHEN EXCLUDED.landing_confidence = ''
                            THEN ai_flows.landing_confidence ELSE EXCLUDED.landing_confidence END",
-    )?;
+        ),
+    )
+    .await?;
     for r in &batch.flows {
-        tx.execute(
-            &flows,
-            &[
-                &r.sensor,
-                &r.internal_host,
-                &r.host_label,
-                &r.vendor,
-                &r.product,
-                &r.kind,
-                &r.endpoint,
-                &r.landing_country,
-                &r.eea,
-                &r.verdict,
-                &r.first_seen,
-                &r.last_seen,
-                &to_i64(r.flows),
-                &to_i64(r.packets),
-                &to_i64(r.bytes_sent),
-                &to_i64(r.bytes_received),
-                &r.landing_confidence,
-            ],
-        )?;
+        reply(
+            REPLY_TIMEOUT,
+            tx.execute(
+                &flows,
+                &[
+                    &r.sensor,
+                    &r.internal_host,
+                    &r.host_label,
+                    &r.vendor,
+                    &r.product,
+                    &r.kind,
+                    &r.endpoint,
+                    &r.landing_country,
+                    &r.eea,
+                    &r.verdict,
+                    &r.first_seen,
+                    &r.last_seen,
+                    &to_i64(r.flows),
+                    &to_i64(r.packets),
+                    &to_i64(r.bytes_sent),
+                    &to_i64(r.bytes_received),
+                    &r.landing_confidence,
+                ],
+            ),
+        )
+        .await?;
     }
-    let prints = tx.prepare(
-        "INSERT INTO fingerprints VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
+    let prints = reply(
+        REPLY_TIMEOUT,
+        tx.prepare(
+            "INSERT INTO fingerprints VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
          ON CONFLICT (sensor, internal_host, vendor, product, kind, value)
          DO UPDATE SET first_seen = LEAST(fingerprints.first_seen, EXCLUDED.first_seen),
                        last_seen = GREATEST(fingerprints.last_seen, EXCLUDED.last_seen),
                        seen = fingerprints.seen + EXCLUDED.seen",
-    )?;
+        ),
+    )
+    .await?;
     for r in &batch.fingerprints {
-        tx.execute(
-            &prints,
-            &[
-                &r.sensor,
-                &r.internal_host,
-                &r.vendor,
-                &r.product,
-                &r.kind,
-                &r.value,
-                &r.first_seen,
-                &r.last_seen,
-                &to_i64(r.seen),
-            ],
-        )?;
+        reply(
+            REPLY_TIMEOUT,
+            tx.execute(
+                &prints,
+                &[
+                    &r.sensor,
+                    &r.internal_host,
+                    &r.vendor,
+                    &r.product,
+                    &r.kind,
+                    &r.value,
+                    &r.first_seen,
+                    &r.last_seen,
+                    &to_i64(r.seen),
+                ],
+            ),
+        )
+        .await?;
     }
-    let daily = tx.prepare(
-        "INSERT INTO daily VALUES ($1,$2,$3,$4,$5,$6,$7)
+    let daily = reply(
+        REPLY_TIMEOUT,
+        tx.prepare(
+            "INSERT INTO daily VALUES ($1,$2,$3,$4,$5,$6,$7)
          ON CONFLICT (sensor, day, vendor, landing_country)
          DO UPDATE SET flows = daily.flows + EXCLUDED.flows,
                        bytes_sent = daily.bytes_sent + EXCLUDED.bytes_sent,
                        bytes_received = daily.bytes_received + EXCLUDED.bytes_received",
-    )?;
+        ),
+    )
+    .await?;
     for r in &batch.daily {
-        tx.execute(
-            &daily,
-            &[
-                &r.sensor,
-                &r.day,
-                &r.vendor,
-                &r.landing_country,
-                &to_i64(r.flows),
-                &to_i64(r.bytes_sent),
-                &to_i64(r.bytes_received),
-            ],
-        )?;
+        reply(
+            REPLY_TIMEOUT,
+            tx.execute(
+                &daily,
+                &[
+                    &r.sensor,
+                    &r.day,
+                    &r.vendor,
+                    &r.landing_country,
+                    &to_i64(r.flows),
+                    &to_i64(r.bytes_sent),
+                    &to_i64(r.bytes_received),
+                ],
+            ),
+        )
+        .await?;
     }
-    let alerts = tx.prepare(
-        "INSERT INTO alerts (sensor, timestamp, rule, severity, verdict, internal_host,
+    let alerts = reply(
+        REPLY_TIMEOUT,
+        tx.prepare(
+            "INSERT INTO alerts (sensor, timestamp, rule, severity, verdict, internal_host,
              vendor, product, landing_country, reason, count, summary)
          VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
-    )?;
+        ),
+    )
+    .await?;
     for r in &batch.alerts {
-        tx.execute(
-            &alerts,
-            &[
-                &r.sensor,
-                &r.timestamp,
-                &r.rule,
-                &r.severity,
-                &r.verdict,
-                &r.internal_host,
-                &r.vendor,
-                &r.product,
-                &r.landing_country,
-                &r.reason,
-                &to_i64(r.count),
-                &r.summary,
-            ],
-        )?;
+        reply(
+            REPLY_TIMEOUT,
+            tx.execute(
+                &alerts,
+                &[
+                    &r.sensor,
+                    &r.timestamp,
+                    &r.rule,
+                    &r.severity,
+                    &r.verdict,
+                    &r.internal_host,
+                    &r.vendor,
+                    &r.product,
+                    &r.landing_country,
+                    &r.reason,
+                    &to_i64(r.count),
+                    &r.summary,
+                ],
+            ),
+        )
+        .await?;
     }
     Ok(())
+}
+
+fn flow_row(r: &Row) -> Result<FlowRow, tokio_postgres::Error> {
+    Ok(FlowRow {
+        sensor: r.try_get(0)?,
+        internal_host: r.try_get(1)?,
+        host_label: r.try_get(2)?,
+        vendor: r.try_get(3)?,
+        product: r.try_get(4)?,
+        kind: r.try_get(5)?,
+        endpoint: r.try_get(6)?,
+        landing_country: r.try_get(7)?,
+        eea: r.try_get(8)?,
+        verdict: r.try_get(9)?,
+        first_seen: r.try_get(10)?,
+        last_seen: r.try_get(11)?,
+        flows: to_u64(r.try_get(12)?),
+        packets: to_u64(r.try_get(13)?),
+        bytes_sent: to_u64(r.try_get(14)?),
+        bytes_received: to_u64(r.try_get(15)?),
+        landing_confidence: r.try_get(16)?,
+    })
+}
+
+fn fingerprint_row(r: &Row) -> Result<FingerprintRow, tokio_postgres::Error> {
+    Ok(FingerprintRow {
+        sensor: r.try_get(0)?,
+        internal_host: r.try_get(1)?,
+        vendor: r.try_get(2)?,
+        product: r.try_get(3)?,
+        kind: r.try_get(4)?,
+        value: r.try_get(5)?,
+        first_seen: r.try_get(6)?,
+        last_seen: r.try_get(7)?,
+        seen: to_u64(r.try_get(8)?),
+    })
+}
+
+fn daily_row(r: &Row) -> Result<DailyRow, tokio_postgres::Error> {
+    Ok(DailyRow {
+        sensor: r.try_get(0)?,
+        day: r.try_get(1)?,
+        vendor: r.try_get(2)?,
+        landing_country: r.try_get(3)?,
+        flows: to_u64(r.try_get(4)?),
+        bytes_sent: to_u64(r.try_get(5)?),
+        bytes_received: to_u64(r.try_get(6)?),
+    })
+}
+
+fn alert_row(r: &Row) -> Result<AlertRow, tokio_postgres::Error> {
+    Ok(AlertRow {
+        sensor: r.try_get(0)?,
+        timestamp: r.try_get(1)?,
+        rule: r.try_get(2)?,
+        severity: r.try_get(3)?,
+        verdict: r.try_get(4)?,
+        internal_host: r.try_get(5)?,
+        vendor: r.try_get(6)?,
+        product: r.try_get(7)?,
+        landing_country: r.try_get(8)?,
+        reason: r.try_get(9)?,
+        count: to_u64(r.try_get(10)?),
+        summary: r.try_get(11)?,
+    })
 }
 
 impl Backend for PostgresStore {
@@ -355,38 +714,43 @@ impl Backend for PostgresStore {
     }
 
     fn schema_version(&self) -> Result<usize, StoreError> {
-        let rows = self.query("SELECT version FROM aigress_schema", &[])?;
-        Ok(rows
+        let versions = self.query("SELECT version FROM aigress_schema", &[], |r| {
+            r.try_get::<_, i32>(0)
+        })?;
+        Ok(versions
             .first()
-            .map_or(0, |r| usize::try_from(r.get::<_, i32>(0)).unwrap_or(0)))
+            .map_or(0, |v| usize::try_from(*v).unwrap_or(0)))
     }
 
     fn write(&mut self, batch: &Batch) -> Result<Applied, StoreError> {
-        let mut client = self.client()?;
-        let result = (|| {
-            let mut tx = client.transaction()?;
+        self.run(async |client| {
+            let tx = reply(REPLY_TIMEOUT, client.transaction()).await?;
             let now = crate::time::Timestamp::now().micros();
-            let fresh = tx.execute(
-                "INSERT INTO batches VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
-                &[&batch.id, &now],
-            )?;
+            let fresh = reply(
+                REPLY_TIMEOUT,
+                tx.execute(
+                    "INSERT INTO batches VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+                    &[&batch.id, &now],
+                ),
+            )
+            .await?;
             if fresh == 0 {
                 return Ok(Applied::AlreadyWritten);
             }
-            tx.execute(
-                "DELETE FROM batches WHERE written < $1",
-                &[&batch_ids_expire_before()],
-            )?;
-            write_rows(&mut tx, batch)?;
-            tx.commit()?;
+            let expired = batch_ids_expire_before();
+            reply(
+                REPLY_TIMEOUT,
+                tx.execute("DELETE FROM batches WHERE written < $1", &[&expired]),
+            )
+            .await?;
+            write_rows(&tx, batch).await?;
+            reply(REPLY_TIMEOUT, tx.commit()).await?;
             Ok(Applied::Written)
-        })();
-        drop(client);
-        result.map_err(|e| self.fail(&e))
+        })
     }
 
     fn flows(&self, f: &Filter) -> Result<Vec<FlowRow>, StoreError> {
-        let rows = self.query(
+        self.query(
             "SELECT sensor, internal_host, host_label, vendor, product, kind, endpoint,
                     landing_country, eea, verdict, first_seen, last_seen, flows, packets,
                     bytes_sent, bytes_received, landing_confidence
@@ -395,82 +759,37 @@ impl Backend for PostgresStore {
                AND ($3::TEXT IS NULL OR vendor = $3) AND ($4::TEXT IS NULL OR sensor = $4)
              ORDER BY bytes_sent DESC, vendor, internal_host, endpoint",
             &[&f.since, &f.until, &f.vendor, &f.sensor],
-        )?;
-        Ok(rows
-            .iter()
-            .map(|r| FlowRow {
-                sensor: r.get(0),
-                internal_host: r.get(1),
-                host_label: r.get(2),
-                vendor: r.get(3),
-                product: r.get(4),
-                kind: r.get(5),
-                endpoint: r.get(6),
-                landing_country: r.get(7),
-                eea: r.get(8),
-                verdict: r.get(9),
-                first_seen: r.get(10),
-                last_seen: r.get(11),
-                flows: to_u64(r.get(12)),
-                packets: to_u64(r.get(13)),
-                bytes_sent: to_u64(r.get(14)),
-                bytes_received: to_u64(r.get(15)),
-                landing_confidence: r.get(16),
-            })
-            .collect())
+            flow_row,
+        )
     }
 
     fn fingerprints(&self, f: &Filter) -> Result<Vec<FingerprintRow>, StoreError> {
-        let rows = self.query(
+        self.query(
             "SELECT sensor, internal_host, vendor, product, kind, value, first_seen, last_seen, seen
              FROM fingerprints
              WHERE ($1::BIGINT IS NULL OR last_seen >= $1) AND ($2::BIGINT IS NULL OR first_seen <= $2)
                AND ($3::TEXT IS NULL OR vendor = $3) AND ($4::TEXT IS NULL OR sensor = $4)
              ORDER BY vendor, internal_host, kind, value",
             &[&f.since, &f.until, &f.vendor, &f.sensor],
-        )?;
-        Ok(rows
-            .iter()
-            .map(|r| FingerprintRow {
-                sensor: r.get(0),
-                internal_host: r.get(1),
-                vendor: r.get(2),
-                product: r.get(3),
-                kind: r.get(4),
-                value: r.get(5),
-                first_seen: r.get(6),
-                last_seen: r.get(7),
-                seen: to_u64(r.get(8)),
-            })
-            .collect())
+            fingerprint_row,
+        )
     }
 
     fn daily(&self, f: &Filter) -> Result<Vec<DailyRow>, StoreError> {
         let day = |t: Option<i64>| t.map(|t| crate::time::Timestamp::from_micros(t).date());
-        let rows = self.query(
+        self.query(
             "SELECT sensor, day, vendor, landing_country, flows, bytes_sent, bytes_received
              FROM daily
              WHERE ($1::TEXT IS NULL OR day >= $1) AND ($2::TEXT IS NULL OR day <= $2)
                AND ($3::TEXT IS NULL OR vendor = $3) AND ($4::TEXT IS NULL OR sensor = $4)
              ORDER BY day, vendor, landing_country, sensor",
             &[&day(f.since), &day(f.until), &f.vendor, &f.sensor],
-        )?;
-        Ok(rows
-            .iter()
-            .map(|r| DailyRow {
-                sensor: r.get(0),
-                day: r.get(1),
-                vendor: r.get(2),
-                landing_country: r.get(3),
-                flows: to_u64(r.get(4)),
-                bytes_sent: to_u64(r.get(5)),
-                bytes_received: to_u64(r.get(6)),
-            })
-            .collect())
+            daily_row,
+        )
     }
 
     fn alerts(&self, f: &Filter) -> Result<Vec<AlertRow>, StoreError> {
-        let rows = self.query(
+        self.query(
             "SELECT sensor, timestamp, rule, severity, verdict, internal_host, vendor, product,
                     landing_country, reason, count, summary
              FROM alerts
@@ -478,60 +797,128 @@ impl Backend for PostgresStore {
                AND ($3::TEXT IS NULL OR vendor = $3) AND ($4::TEXT IS NULL OR sensor = $4)
              ORDER BY timestamp, id",
             &[&f.since, &f.until, &f.vendor, &f.sensor],
-        )?;
-        Ok(rows
-            .iter()
-            .map(|r| AlertRow {
-                sensor: r.get(0),
-                timestamp: r.get(1),
-                rule: r.get(2),
-                severity: r.get(3),
-                verdict: r.get(4),
-                internal_host: r.get(5),
-                vendor: r.get(6),
-                product: r.get(7),
-                landing_country: r.get(8),
-                reason: r.get(9),
-                count: to_u64(r.get(10)),
-                summary: r.get(11),
-            })
-            .collect())
+            alert_row,
+        )
     }
 
     fn host_vendor_pairs(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = self.query("SELECT DISTINCT internal_host, vendor FROM ai_flows", &[])?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        self.query(
+            "SELECT DISTINCT internal_host, vendor FROM ai_flows",
+            &[],
+            |r| Ok((r.try_get(0)?, r.try_get(1)?)),
+        )
     }
 
     fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let rows = self.query("SELECT value FROM meta WHERE key = $1", &[&key])?;
-        Ok(rows.first().map(|r| r.get(0)))
+        let values = self.query("SELECT value FROM meta WHERE key = $1", &[&key], |r| {
+            r.try_get(0)
+        })?;
+        Ok(values.into_iter().next())
     }
 
     fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.client()?
-            .execute(
-                "INSERT INTO meta VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                &[&key, &value],
+        self.run(async |client| {
+            reply(
+                REPLY_TIMEOUT,
+                client.execute(
+                    "INSERT INTO meta VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    &[&key, &value],
+                ),
             )
+            .await
             .map(drop)
-            .map_err(|e| self.fail(&e))
+        })
     }
 
     /// PostgreSQL keeps its own files consistent; what can go wrong above it is a
     /// counter that no write of aigress makes, which this looks for.
     fn integrity_check(&self) -> Result<String, StoreError> {
-        let rows = self.query(
+        let bad = self.query(
             "SELECT (SELECT count(*) FROM ai_flows WHERE flows <= 0 OR bytes_sent < 0
                          OR bytes_received < 0 OR first_seen > last_seen)
                   + (SELECT count(*) FROM daily WHERE flows <= 0 OR bytes_sent < 0)",
             &[],
+            |r| r.try_get::<_, i64>(0),
         )?;
-        let bad: i64 = rows.first().map_or(0, |r| r.get(0));
+        let bad = bad.first().copied().unwrap_or(0);
         Ok(if bad == 0 {
             "ok".into()
         } else {
             format!("{bad} rows with impossible counters")
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(url: &str) -> Config {
+        url.parse().unwrap()
+    }
+
+    #[test]
+    fn tls_is_required_and_verified_off_this_machine_unless_disabled() {
+        for url in [
+            "postgres://aigress@db.example/inv",
+            "postgres://aigress@db.example/inv?sslmode=prefer",
+            "postgres://aigress@db.example/inv?sslmode=require",
+            "postgres://aigress@10.1.2.3/inv",
+            "postgres://aigress@[2001:db8::5]/inv",
+            // One remote server among loopback ones is enough.
+            "postgres://aigress@127.0.0.1,db.example/inv",
+            // The address connected to decides, not the name.
+            "postgres://aigress@localhost/inv?hostaddr=192.0.2.7",
+        ] {
+            assert_eq!(protection(&config(url)), Protection::Verified, "{url}");
+            assert_eq!(plaintext_warning(&config(url)), None, "{url}");
+            let target = PostgresTarget {
+                url: url.into(),
+                password: None,
+                ca_file: None,
+            };
+            assert_eq!(
+                settings(&target).unwrap().get_ssl_mode(),
+                SslMode::Require,
+                "{url}"
+            );
+        }
+        for url in [
+            "postgres://aigress@127.0.0.1/inv",
+            "postgres://aigress@127.8.9.10:5433/inv?sslmode=prefer",
+            "postgres://aigress@localhost/inv",
+            "postgres://aigress@[::1]/inv",
+            "postgresql:///inv?host=/run/postgresql",
+        ] {
+            assert_eq!(protection(&config(url)), Protection::Preferred, "{url}");
+            assert_eq!(plaintext_warning(&config(url)), None, "{url}");
+        }
+        let remote_plain = config("postgres://aigress@db.example/inv?sslmode=disable");
+        assert_eq!(protection(&remote_plain), Protection::Plain);
+        assert!(plaintext_warning(&remote_plain).is_some_and(|w| w.contains("without TLS")));
+        let local_plain = config("postgres://aigress@127.0.0.1/inv?sslmode=disable");
+        assert_eq!(protection(&local_plain), Protection::Plain);
+        assert_eq!(plaintext_warning(&local_plain), None);
+    }
+
+    #[test]
+    fn every_connection_has_keepalives_and_timeouts() {
+        let target = PostgresTarget {
+            url: "postgres://aigress@db.example/inv?options=-c%20search_path%3Dx".into(),
+            password: None,
+            ca_file: None,
+        };
+        let c = settings(&target).unwrap();
+        assert!(c.get_keepalives());
+        assert_eq!(c.get_keepalives_idle(), KEEPALIVE_IDLE);
+        assert_eq!(c.get_keepalives_interval(), Some(KEEPALIVE_INTERVAL));
+        assert_eq!(c.get_keepalives_retries(), Some(KEEPALIVE_RETRIES));
+        assert_eq!(c.get_tcp_user_timeout(), Some(&TCP_USER_TIMEOUT));
+        assert_eq!(c.get_connect_timeout(), Some(&CONNECT_TIMEOUT));
+        assert_eq!(
+            c.get_options(),
+            Some(format!("{SESSION_OPTIONS} -c search_path=x").as_str())
+        );
+        assert_eq!(c.get_application_name(), Some("aigress"));
     }
 }

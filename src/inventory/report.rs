@@ -3,7 +3,13 @@
 //! SVG charts, no scripts, nothing fetched when it is opened).
 //!
 //! Every number in a report is a sum over stored rows, so it traces back to them.
+//!
+//! Names, hosts and reasons in the rows came off the wire, so each format escapes them
+//! for where it is read (see [`crate::output::escape`]): the table for a terminal, the
+//! Markdown for a renderer that passes HTML through, the CSV for a spreadsheet that runs
+//! formulas, the HTML as HTML.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -13,6 +19,7 @@ use serde::Serialize;
 use super::changes::Changes;
 use super::store::{AlertRow, DailyRow, Filter, FingerprintRow, FlowRow, Store, StoreError};
 use super::transfers::{self, Judges, Transfer};
+use crate::output::escape::{csv_cell, markdown as md, terminal};
 use crate::signatures::Database;
 use crate::time::Timestamp;
 
@@ -41,6 +48,55 @@ pub struct Row {
     /// The flows went to a SaaS whose AI runs at sub-processors (kind `saas`), not to an
     /// AI service directly. Last, so the columns before it keep their places.
     pub indirect: bool,
+}
+
+/// A [`Row`] as CSV writes it: the same columns, each text cell safe to open in a
+/// spreadsheet (see [`csv_cell`]).
+#[derive(Serialize)]
+struct CsvRow<'a> {
+    internal_host: Cow<'a, str>,
+    vendor: Cow<'a, str>,
+    product: Cow<'a, str>,
+    kind: Cow<'a, str>,
+    endpoint: Cow<'a, str>,
+    landing_country: Cow<'a, str>,
+    eea: bool,
+    verdict: Cow<'a, str>,
+    flows: u64,
+    bytes_sent: u64,
+    bytes_received: u64,
+    first_seen: String,
+    last_seen: String,
+    host_label: Cow<'a, str>,
+    sensor: Cow<'a, str>,
+    packets: u64,
+    reason: Cow<'a, str>,
+    indirect: bool,
+}
+
+impl Row {
+    fn csv_row(&self) -> CsvRow<'_> {
+        CsvRow {
+            internal_host: csv_cell(&self.internal_host),
+            vendor: csv_cell(&self.vendor),
+            product: csv_cell(&self.product),
+            kind: csv_cell(&self.kind),
+            endpoint: csv_cell(&self.endpoint),
+            landing_country: csv_cell(&self.landing_country),
+            eea: self.eea,
+            verdict: csv_cell(&self.verdict),
+            flows: self.flows,
+            bytes_sent: self.bytes_sent,
+            bytes_received: self.bytes_received,
+            first_seen: csv_cell(&self.first_seen.to_string()).into_owned(),
+            last_seen: csv_cell(&self.last_seen.to_string()).into_owned(),
+            host_label: csv_cell(&self.host_label),
+            sensor: csv_cell(&self.sensor),
+            packets: self.packets,
+            reason: csv_cell(&self.reason),
+            indirect: self.indirect,
+        }
+    }
 }
 
 /// The headline numbers.
@@ -628,15 +684,15 @@ fn transfers_table(register: &[Transfer], out: &mut dyn Write) -> io::Result<()>
         writeln!(
             out,
             "{:<14}  {:<30}  {:<40}  {:<7}  {:<6}  {:<15}  {:>6}  {:>10}  {}",
-            t.vendor,
-            t.product,
-            t.endpoint,
-            t.destination_country,
-            t.confidence,
+            terminal(&t.vendor),
+            terminal(&t.product),
+            terminal(&t.endpoint),
+            terminal(&t.destination_country),
+            terminal(&t.confidence),
             t.mechanism.as_str(),
             t.flows,
             t.bytes_sent,
-            t.eea_alternative
+            terminal(&t.eea_alternative)
         )?;
     }
     Ok(())
@@ -654,8 +710,8 @@ fn transfers_markdown(m: &mut String, register: &[Transfer]) {
             md(&t.vendor),
             md(&t.product),
             md(&t.endpoint),
-            t.destination_country,
-            t.confidence,
+            md(&t.destination_country),
+            md(&t.confidence),
             t.mechanism.as_str(),
             md(&t.mechanism_source),
             md(&t.internal_hosts.join(", ")),
@@ -795,14 +851,19 @@ fn change_lines(c: &Changes) -> Vec<(&'static str, String, String, String)> {
 fn changes_text(c: &Changes) -> String {
     let mut t = format!(
         "Baseline: {}\nCurrent:  {}\n",
-        period_text(&c.baseline),
-        period_text(&c.current)
+        terminal(&period_text(&c.baseline)),
+        terminal(&period_text(&c.current))
     );
     if c.is_empty() {
         t.push_str("No changes.\n");
     }
     for (section, item, detail, first) in change_lines(c) {
-        let _ = writeln!(t, "{section:<25}  {item:<40}  first seen {first}  {detail}");
+        let _ = writeln!(
+            t,
+            "{section:<25}  {:<40}  first seen {first}  {}",
+            terminal(&item),
+            terminal(&detail)
+        );
     }
     t
 }
@@ -812,8 +873,13 @@ fn changes_csv(c: &Changes, out: &mut dyn Write) -> io::Result<()> {
     w.write_record(["change", "item", "detail", "first_seen"])
         .map_err(io::Error::other)?;
     for (section, item, detail, first) in change_lines(c) {
-        w.write_record([section, &item, &detail, &first])
-            .map_err(io::Error::other)?;
+        w.write_record([
+            section,
+            &csv_cell(&item),
+            &csv_cell(&detail),
+            &csv_cell(&first),
+        ])
+        .map_err(io::Error::other)?;
     }
     w.flush()
 }
@@ -909,7 +975,7 @@ fn table(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             "AI reached through SaaS (not counted above): {}",
             r.saas
                 .iter()
-                .map(|x| format!("{} ({} sent)", x.name, human_bytes(x.bytes_sent)))
+                .map(|x| format!("{} ({} sent)", terminal(&x.name), human_bytes(x.bytes_sent)))
                 .collect::<Vec<_>>()
                 .join(", ")
         )?;
@@ -946,12 +1012,12 @@ fn table(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         writeln!(
             out,
             "{:<24}  {:<14}  {:<30}  {:<40}  {:<7}  {:<10}  {:>6}  {:>10}  {:>10}",
-            row.internal_host,
-            row.vendor,
-            row.product,
-            row.endpoint,
-            row.landing_country,
-            row.verdict,
+            terminal(&row.internal_host),
+            terminal(&row.vendor),
+            terminal(&row.product),
+            terminal(&row.endpoint),
+            terminal(&row.landing_country),
+            terminal(&row.verdict),
             row.flows,
             row.bytes_sent,
             row.bytes_received
@@ -963,7 +1029,7 @@ fn table(r: &Report, out: &mut dyn Write) -> io::Result<()> {
 fn csv(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     let mut w = ::csv::Writer::from_writer(out);
     for row in &r.rows {
-        w.serialize(row).map_err(io::Error::other)?;
+        w.serialize(row.csv_row()).map_err(io::Error::other)?;
     }
     w.flush()
 }
@@ -977,7 +1043,7 @@ fn markdown(r: &Report) -> String {
         "Generated {} from {} sensor(s): {}.\n",
         r.generated,
         r.sensors.len(),
-        r.sensors.join(", ")
+        md(&r.sensors.join(", "))
     );
     let _ = writeln!(
         m,
@@ -1010,7 +1076,7 @@ fn markdown(r: &Report) -> String {
             v.flows,
             human_bytes(v.bytes_sent),
             md(&v.landing_countries.join(", ")),
-            v.verdict,
+            md(&v.verdict),
             md(&trains.join("; "))
         );
     }
@@ -1028,8 +1094,8 @@ fn markdown(r: &Report) -> String {
                 x.flows,
                 human_bytes(x.bytes_sent),
                 md(&x.subprocessors.join(", ")),
-                x.trains_on_customer_data,
-                x.ai_on_by_default,
+                md(&x.trains_on_customer_data),
+                md(&x.ai_on_by_default),
                 md(&x.questions.join(" "))
             );
         }
@@ -1053,18 +1119,14 @@ fn markdown(r: &Report) -> String {
             md(&row.vendor),
             md(&row.product),
             md(&row.endpoint),
-            row.landing_country,
-            row.verdict,
+            md(&row.landing_country),
+            md(&row.verdict),
             row.flows,
             human_bytes(row.bytes_sent),
             md(&row.reason)
         );
     }
     m
-}
-
-fn md(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
 }
 
 /// HTML-escapes text for element content and attribute values.

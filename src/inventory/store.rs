@@ -5,7 +5,9 @@
 //! Rows are aggregates — per (sensor, internal host, vendor, product, endpoint name,
 //! landing country, verdict) — plus the client fingerprints seen, daily totals for charts,
 //! and the alert log. A batch is written in one transaction under its id, which the store
-//! records with it: a batch retried after a lost reply is applied once.
+//! records with it: a batch retried after a lost reply is applied once. Every batch's text
+//! is put in its stored form first ([`super::stored`]), so both backends keep the same rows
+//! whatever the wire said.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::Serialize;
 
 pub use super::sqlite::{MIGRATIONS, SCHEMA_VERSION};
+use super::stored::{self, Origin};
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +27,10 @@ pub enum StoreError {
     },
     #[error("inventory database {target}: {message}")]
     Postgres { target: String, message: String },
+    /// The database refused a value of the batch (PostgreSQL's data exceptions, program
+    /// limits and integrity constraints): the same rows would be refused again.
+    #[error("inventory database {target} refused a value: {message}")]
+    Refused { target: String, message: String },
     #[error(
         "inventory database {target} has schema version {found}, newer than this aigress ({supported}); upgrade aigress"
     )]
@@ -34,6 +41,28 @@ pub enum StoreError {
     },
     #[error("inventory database: {0}")]
     Config(String),
+}
+
+impl StoreError {
+    /// Whether the database refused the batch for what it holds, not for being away: such
+    /// a batch is split to find the rows at fault, never retried whole.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            Self::Refused { .. } => true,
+            Self::Sqlite { source, .. } => {
+                matches!(source, rusqlite::Error::ToSqlConversionFailure(_))
+                    || matches!(
+                        source.sqlite_error_code(),
+                        Some(
+                            rusqlite::ErrorCode::TooBig
+                                | rusqlite::ErrorCode::ConstraintViolation
+                                | rusqlite::ErrorCode::TypeMismatch
+                        )
+                    )
+            }
+            Self::Postgres { .. } | Self::TooNew { .. } | Self::Config(_) => false,
+        }
+    }
 }
 
 /// One aggregated row.
@@ -249,7 +278,7 @@ impl Location {
         if !(lower.starts_with("postgres://") || lower.starts_with("postgresql://")) {
             return Ok(Self::File(PathBuf::from(text)));
         }
-        let config: postgres::Config = text
+        let config: tokio_postgres::Config = text
             .parse()
             .map_err(|e| StoreError::Config(format!("not a PostgreSQL URL: {e}")))?;
         if config.get_password().is_some() {
@@ -350,12 +379,17 @@ impl Store {
         self.backend.schema_version()
     }
 
-    /// Adds a batch in one transaction (once per batch id).
+    /// Adds a batch in one transaction (once per batch id), its text in stored form.
     ///
     /// # Errors
     /// The backend's errors; nothing of the batch is written then.
     pub fn write(&mut self, batch: &Batch) -> Result<Applied, StoreError> {
-        self.backend.write(batch)
+        self.backend.write(&stored::batch(batch, Origin::Wire))
+    }
+
+    /// Adds a batch read from another store: its text is stored text already.
+    fn write_copy(&mut self, batch: &Batch) -> Result<Applied, StoreError> {
+        self.backend.write(&stored::batch(batch, Origin::Store))
     }
 
     /// The aggregated rows a filter selects, largest upload first.
@@ -363,7 +397,7 @@ impl Store {
     /// # Errors
     /// The backend's errors.
     pub fn flows(&self, f: &Filter) -> Result<Vec<FlowRow>, StoreError> {
-        self.backend.flows(f)
+        self.backend.flows(&stored::filter(f))
     }
 
     /// Fingerprints of the selected vendor(s).
@@ -371,7 +405,7 @@ impl Store {
     /// # Errors
     /// The backend's errors.
     pub fn fingerprints(&self, f: &Filter) -> Result<Vec<FingerprintRow>, StoreError> {
-        self.backend.fingerprints(f)
+        self.backend.fingerprints(&stored::filter(f))
     }
 
     /// Daily totals within the filter's days.
@@ -379,7 +413,7 @@ impl Store {
     /// # Errors
     /// The backend's errors.
     pub fn daily(&self, f: &Filter) -> Result<Vec<DailyRow>, StoreError> {
-        self.backend.daily(f)
+        self.backend.daily(&stored::filter(f))
     }
 
     /// The alert log within the filter, oldest first.
@@ -387,7 +421,7 @@ impl Store {
     /// # Errors
     /// The backend's errors.
     pub fn alerts(&self, f: &Filter) -> Result<Vec<AlertRow>, StoreError> {
-        self.backend.alerts(f)
+        self.backend.alerts(&stored::filter(f))
     }
 
     /// Every (internal host, vendor) pair recorded: who has already talked to whom.
@@ -411,7 +445,8 @@ impl Store {
     /// # Errors
     /// The backend's errors.
     pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.backend.set_meta(key, value)
+        let value = stored::text(value, stored::MAX_TEXT_BYTES, Origin::Wire);
+        self.backend.set_meta(key, &value)
     }
 
     /// `ok`, or what is wrong.
@@ -445,7 +480,7 @@ impl Store {
     /// The stores' errors; nothing of `other` is added then.
     pub fn merge_from(&mut self, other: &Store) -> Result<(), StoreError> {
         let batch = other.export(batch_id("merge"))?;
-        self.write(&batch).map(drop)
+        self.write_copy(&batch).map(drop)
     }
 
     /// Copies everything in `other` into this store once: a second run with the same
@@ -463,7 +498,7 @@ impl Store {
             }
         };
         let batch = other.export(format!("migrate:{id}"))?;
-        self.write(&batch)
+        self.write_copy(&batch)
     }
 }
 

@@ -1,5 +1,7 @@
-//! Outputs: EVE JSON lines, a table for people, GeoIP answers, signature listings.
+//! Outputs: EVE JSON lines, a table for people, GeoIP answers, signature listings, and the
+//! escaping of wire text for terminals, Markdown and spreadsheets.
 
+pub mod escape;
 pub mod geoip;
 pub mod json;
 pub mod reopening;

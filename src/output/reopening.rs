@@ -54,6 +54,14 @@ impl ReopeningFile {
     }
 }
 
+impl ReopeningFile {
+    /// Closes the file without writing what is buffered, and returns that: for a writer
+    /// that has failed and must not leave a gap by succeeding later.
+    pub fn into_unwritten(self) -> Vec<u8> {
+        self.out.into_parts().1.unwrap_or_default()
+    }
+}
+
 impl Write for ReopeningFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.out.write(buf)

@@ -4,10 +4,15 @@
 //! address, else the address itself) with its flows, packets and bytes in both directions,
 //! sorted by bytes sent — the upload volume an auditor asks about first. Servers the
 //! signature database knows as AI endpoints come first, with their vendor and product.
+//!
+//! Names and alert reasons come off the wire, so every text cell is written through
+//! [`terminal`]: a server name cannot colour, move or retitle the terminal it is read on.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 
+use super::escape::terminal;
 use crate::event::{Body, Event, EventSink};
 
 #[derive(Debug, Default, Clone)]
@@ -115,9 +120,11 @@ impl TableSink {
                 .then_with(|| b.1.bytes_up.cmp(&a.1.bytes_up))
                 .then_with(|| a.0.cmp(b.0))
         });
+        let rows: Vec<(Cow<'_, str>, &Row)> =
+            rows.into_iter().map(|(n, r)| (terminal(n), r)).collect();
         let width = rows
             .iter()
-            .map(|(n, _)| n.len())
+            .map(|(n, _)| n.chars().count())
             .max()
             .unwrap_or(6)
             .clamp(6, 60);
@@ -140,7 +147,7 @@ impl TableSink {
             writeln!(
                 out,
                 "{:<width$}  {:>6}  {:>7}  {:>9}  {:>9}  {:>11}  {:>11}  {:<8}  {:<7}  {:<10}  {}",
-                truncate(name, width),
+                truncate(&name, width),
                 r.flows,
                 r.clients.len(),
                 r.pkts_up,
@@ -148,9 +155,9 @@ impl TableSink {
                 r.bytes_up,
                 r.bytes_down,
                 protocols.join(","),
-                r.landing.as_deref().unwrap_or("-"),
+                terminal(r.landing.as_deref().unwrap_or("-")),
                 r.verdict.map_or("-", |v| v.as_str()),
-                r.ai.as_deref().unwrap_or("-")
+                terminal(r.ai.as_deref().unwrap_or("-"))
             )?;
         }
         if !self.alerts.is_empty() {
@@ -163,8 +170,12 @@ impl TableSink {
             for ((rule, host, vendor), a) in &self.alerts {
                 writeln!(
                     out,
-                    "{rule:<22}  {:<8}  {host:<40}  {vendor:<14}  {:>5}  {}",
-                    a.severity, a.count, a.reason
+                    "{rule:<22}  {:<8}  {:<40}  {:<14}  {:>5}  {}",
+                    a.severity,
+                    terminal(host),
+                    terminal(vendor),
+                    a.count,
+                    terminal(&a.reason)
                 )?;
             }
         }
@@ -179,4 +190,79 @@ fn truncate(name: &str, width: usize) -> String {
     let mut s: String = name.chars().take(width.saturating_sub(1)).collect();
     s.push('…');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{AlertInfo, Rule, Severity, Verdict};
+    use crate::event::{FlowEndReason, FlowInfo, Header};
+    use crate::time::Timestamp;
+
+    fn event(body: Body) -> Event {
+        Event {
+            header: Header::sample(1, Timestamp::from_micros(0)),
+            body,
+            ai: None,
+            landing: None,
+            verdict: None,
+        }
+    }
+
+    #[test]
+    fn wire_text_cannot_drive_the_terminal() {
+        let mut sink = TableSink::default();
+        let flow = |sni: &str| {
+            event(Body::Flow(FlowInfo {
+                pkts_toserver: 1,
+                pkts_toclient: 1,
+                bytes_toserver: 100,
+                bytes_toclient: 100,
+                start: Timestamp::from_micros(0),
+                end: Timestamp::from_micros(0),
+                age: 0,
+                state: "closed",
+                reason: FlowEndReason::Shutdown,
+                app_proto: Some("tls"),
+                sni: Some(sni.into()),
+                http_host: None,
+                dns_name: None,
+                hello_unreadable: false,
+            }))
+        };
+        sink.event(flow("\u{1b}[31mevil\u{1b}]0;pwned\u{7}.example"))
+            .unwrap();
+        sink.event(flow("nul\0line\nbreak\u{9b}2J")).unwrap();
+        sink.event(event(Body::Alert(AlertInfo {
+            rule: Rule::UnapprovedAiVendor,
+            severity: Severity::High,
+            verdict: Verdict::Unapproved,
+            reason: "Unapproved \u{1b}[2J\u{202e}host".into(),
+            policy: "approve".into(),
+            count: 1,
+            summary: false,
+            first_seen: Timestamp::from_micros(0),
+            last_seen: Timestamp::from_micros(0),
+            app: None,
+            upload: None,
+        })))
+        .unwrap();
+        let mut out = Vec::new();
+        sink.write(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(!text.contains('\u{202e}'), "{text:?}");
+        assert!(
+            text.contains("\\x1b[31mevil\\x1b]0;pwned\\x07.example"),
+            "{text}"
+        );
+        assert!(text.contains("nul\\x00line\\x0abreak\\x9b2J"), "{text}");
+        assert!(text.contains("Unapproved \\x1b[2J\\u{202e}host"), "{text}");
+        // Two flow rows, the alert row and their headers and a blank line: a newline in
+        // a name does not add a row.
+        assert_eq!(text.lines().count(), 6, "{text}");
+    }
 }

@@ -5,12 +5,17 @@
 //! or basic authentication, as Prometheus exporters offer them; the probes (`/healthz`,
 //! `/readyz`) answer without credentials, as a kubelet or load balancer asks them, and
 //! tell nothing but whether the sensor runs.
+//!
+//! Anyone who can reach the port can open connections, credentials or not, so what they
+//! may hold is bounded ([`Limits`]): so many connections at once, so long to send a
+//! request's headers or finish a TLS handshake, so long per connection, and so long to
+//! finish on shutdown.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -19,7 +24,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine as _;
-use tokio::sync::oneshot;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::sync::{Semaphore, oneshot, watch};
 
 use crate::inventory::report::Report;
 use crate::inventory::store::{Filter, Location, Store};
@@ -100,7 +107,9 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    /// Stops accepting, finishes open requests, and joins the thread.
+    /// Stops accepting, lets the responses in flight finish within
+    /// [`Limits::drain_timeout`], drops every connection still open (a half-sent request
+    /// included), and joins the thread.
     pub fn stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -140,7 +149,54 @@ pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, 
     Ok(Arc::new(config))
 }
 
-/// Binds `addr` now (before privileges are dropped) and serves on a thread of its own.
+/// Bounds on what clients of the endpoint may hold, so that clients without credentials
+/// cannot use up the sensor's file descriptors (which the capture reopen, the database
+/// reconnect and the SIGHUP file reopen need too) nor hold its shutdown.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections open at once, TLS handshakes included. A connection beyond it is
+    /// closed as soon as it is accepted: it costs one descriptor for an instant, while
+    /// leaving it in the kernel's queue would let a flood of idle clients line up to take
+    /// every slot in turn.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's line and headers, counted from when
+    /// the endpoint waits for them: after the connection (or its TLS handshake), and after
+    /// each response, so it also bounds how long a keep-alive connection may sit idle.
+    pub header_read_timeout: Duration,
+    /// How long a client may take to complete its TLS handshake.
+    pub tls_handshake_timeout: Duration,
+    /// How long one connection may be used; after it, the connection serves no further
+    /// request and closes as [`HttpServer::stop`] closes it. Bounds a client that keeps
+    /// sending requests, or reads a response too slowly for the header timeout to apply.
+    pub connection_lifetime: Duration,
+    /// How long a connection told to close (by [`HttpServer::stop`] or its lifetime) may
+    /// take to finish the response in flight before it is dropped, with whatever half-sent
+    /// request or unread response it holds.
+    pub drain_timeout: Duration,
+}
+
+impl Default for Limits {
+    /// 64 connections: Prometheus, a kubelet or load balancer and a few people reading
+    /// the reports need a handful, and 64 descriptors are a small share of even the 1024
+    /// a process gets by default. 10 s for headers and TLS handshakes: a scraper or
+    /// probe sends its request at once, even over a slow link, and a keep-alive
+    /// connection closed between scrapes costs Prometheus only a new one. 60 s per
+    /// connection: longer than any scrape timeout. 1 s to finish a response on shutdown:
+    /// responses are built in memory and written in milliseconds, and
+    /// [`HttpServer::stop`] must not hold the sensor's exit.
+    fn default() -> Self {
+        Self {
+            max_connections: 64,
+            header_read_timeout: Duration::from_secs(10),
+            tls_handshake_timeout: Duration::from_secs(10),
+            connection_lifetime: Duration::from_secs(60),
+            drain_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Binds `addr` now (before privileges are dropped) and serves on a thread of its own,
+/// within the default [`Limits`].
 ///
 /// # Errors
 /// The address cannot be bound, or the thread cannot start.
@@ -150,15 +206,34 @@ pub fn start(
     auth: Auth,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> Result<HttpServer, HttpError> {
+    start_limited(addr, shared, auth, tls, Limits::default())
+}
+
+/// Binds `addr` now (before privileges are dropped) and serves on a thread of its own,
+/// within `limits`.
+///
+/// # Errors
+/// The address cannot be bound, or the thread cannot start.
+pub fn start_limited(
+    addr: SocketAddr,
+    shared: Shared,
+    auth: Auth,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    limits: Limits,
+) -> Result<HttpServer, HttpError> {
     let bind = |source| HttpError::Bind { addr, source };
     let listener = std::net::TcpListener::bind(addr).map_err(bind)?;
     listener.set_nonblocking(true).map_err(bind)?;
     let local = listener.local_addr().map_err(bind)?;
     let (tx, rx) = oneshot::channel();
-    let app = router(shared, auth);
+    let endpoint = Endpoint {
+        app: router(shared, auth),
+        tls: tls.map(tokio_rustls::TlsAcceptor::from),
+        limits,
+    };
     let thread = std::thread::Builder::new()
         .name("http".into())
-        .spawn(move || serve(listener, app, tls, rx))
+        .spawn(move || serve(listener, endpoint, rx))
         .map_err(HttpError::Thread)?;
     Ok(HttpServer {
         addr: local,
@@ -167,12 +242,15 @@ pub fn start(
     })
 }
 
-fn serve(
-    listener: std::net::TcpListener,
+/// What each connection is served with.
+#[derive(Clone)]
+struct Endpoint {
     app: Router,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    shutdown: oneshot::Receiver<()>,
-) {
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    limits: Limits,
+}
+
+fn serve(listener: std::net::TcpListener, endpoint: Endpoint, shutdown: oneshot::Receiver<()>) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -184,107 +262,183 @@ fn serve(
             return;
         }
     };
-    runtime.block_on(async move {
-        let listener = match tokio::net::TcpListener::from_std(listener) {
-            Ok(l) => l,
+    let drain = endpoint.limits.drain_timeout;
+    let draining_since = runtime.block_on(async move {
+        match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => accept(l, endpoint, shutdown).await,
             Err(e) => {
                 tracing::error!(error = %e, "Cannot serve HTTP.");
-                return;
+                Instant::now()
             }
-        };
-        let stop = async {
-            let _ = shutdown.await;
-        };
-        let served = match tls {
-            None => {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stop)
-                    .await
-            }
-            Some(config) => {
-                match TlsListener::new(listener, tokio_rustls::TlsAcceptor::from(config)) {
-                    Ok(tls) => axum::serve(tls, app).with_graceful_shutdown(stop).await,
-                    Err(e) => Err(e),
-                }
-            }
-        };
-        if let Err(e) = served {
-            tracing::error!(error = %e, "The HTTP endpoint failed.");
         }
     });
+    // Connections still open are dropped with the runtime; an inventory report still
+    // being built (a blocking task, which cannot be cancelled) gets what is left of the
+    // drain time and is then left to finish on its own.
+    runtime.shutdown_timeout(drain.saturating_sub(draining_since.elapsed()));
 }
 
-/// TLS handshakes in progress at once; connections beyond it are closed at once, so a
-/// flood of silent clients costs bounded memory and cannot keep others out.
-const MAX_PENDING_HANDSHAKES: usize = 64;
-/// How long a client may take to complete its handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often, at most, the endpoint logs the connections it closed for want of a slot:
+/// a flood must not flood the log too.
+const REFUSALS_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Accepts TCP connections and completes their TLS handshakes, each in a task of its own,
-/// before axum sees them: one slow or silent client delays only itself.
-struct TlsListener {
-    handshaken: tokio::sync::mpsc::Receiver<(TlsStream, SocketAddr)>,
-    local: SocketAddr,
+/// Connections closed for want of a slot since they were last logged.
+#[derive(Debug, Default)]
+struct Refusals {
+    unlogged: u64,
+    logged_at: Option<Instant>,
 }
 
-type TlsStream = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
-
-impl TlsListener {
-    fn new(
-        tcp: tokio::net::TcpListener,
-        acceptor: tokio_rustls::TlsAcceptor,
-    ) -> std::io::Result<Self> {
-        let local = tcp.local_addr()?;
-        let (tx, handshaken) = tokio::sync::mpsc::channel(MAX_PENDING_HANDSHAKES);
-        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_HANDSHAKES));
-        tokio::spawn(async move {
-            loop {
-                let (stream, peer) = match tcp.accept().await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "Accepting a connection failed.");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                    tracing::debug!(%peer, "Too many TLS handshakes in progress; closing.");
-                    continue;
-                };
-                let (tx, acceptor) = (tx.clone(), acceptor.clone());
-                tokio::spawn(async move {
-                    let handshake =
-                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
-                    drop(slot);
-                    match handshake {
-                        Ok(Ok(tls)) => {
-                            // The server is shutting down when nobody receives.
-                            let _ = tx.send((tls, peer)).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed."),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out."),
-                    }
-                });
-            }
-        });
-        Ok(Self { handshaken, local })
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.handshaken.recv().await {
-            Some(connection) => connection,
-            // The accepting task is gone only when the runtime stops.
-            None => std::future::pending().await,
+impl Refusals {
+    /// Counts one refusal at `now`; returns how many to log now, if it is time to.
+    fn note(&mut self, now: Instant) -> Option<u64> {
+        self.unlogged = self.unlogged.saturating_add(1);
+        if self
+            .logged_at
+            .is_some_and(|at| now.saturating_duration_since(at) < REFUSALS_LOG_INTERVAL)
+        {
+            return None;
         }
+        self.logged_at = Some(now);
+        Some(std::mem::take(&mut self.unlogged))
     }
+}
 
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
+/// Accepts connections until `shutdown`, each served in a task of its own that holds one
+/// of the [`Limits::max_connections`] slots; then lets them drain, for the drain time at
+/// most. Returns when the drain began.
+async fn accept(
+    listener: tokio::net::TcpListener,
+    endpoint: Endpoint,
+    mut shutdown: oneshot::Receiver<()>,
+) -> Instant {
+    let limits = endpoint.limits;
+    let max = limits.max_connections.min(Semaphore::MAX_PERMITS);
+    let slots = Arc::new(Semaphore::new(max));
+    let (stop, stopped) = watch::channel(false);
+    let mut refusals = Refusals::default();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of descriptors or memory, most likely: wait rather than spin.
+                    tracing::debug!(error = %e, "Accepting a connection failed.");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            // Sent, or the server dropped: stop either way.
+            _ = &mut shutdown => break,
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            // Dropping the stream closes it.
+            if let Some(refused) = refusals.note(Instant::now()) {
+                tracing::warn!(
+                    %peer,
+                    refused,
+                    max_connections = max,
+                    "The HTTP endpoint has all its connections open; closing new ones."
+                );
+            }
+            continue;
+        };
+        let (endpoint, stopped) = (endpoint.clone(), stopped.clone());
+        tokio::spawn(async move {
+            connection(stream, peer, endpoint, stopped).await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    let draining_since = Instant::now();
+    stop.send_replace(true);
+    // Every connection gives its slot back within the drain time; waiting for all the
+    // slots is waiting for the last of them.
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    if tokio::time::timeout(limits.drain_timeout, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::debug!("Dropping the HTTP connections that did not close in time.");
+    }
+    draining_since
+}
+
+/// Resolves once the endpoint stops (or is gone).
+async fn stopping(stopped: &mut watch::Receiver<bool>) {
+    // An error means the sender is gone, which happens only after the stop.
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+/// Serves one connection, TLS handshake first when HTTPS is on, within the limits.
+async fn connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    endpoint: Endpoint,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let lifetime = std::pin::pin!(tokio::time::sleep(endpoint.limits.connection_lifetime));
+    let Some(acceptor) = endpoint.tls.clone() else {
+        return http1(stream, peer, &endpoint, lifetime, &mut stopped).await;
+    };
+    let handshake = tokio::select! {
+        handshake = tokio::time::timeout(
+            endpoint.limits.tls_handshake_timeout,
+            acceptor.accept(stream),
+        ) => handshake,
+        // No request is in flight before the handshake ends: nothing to finish.
+        () = stopping(&mut stopped) => return,
+    };
+    match handshake {
+        Ok(Ok(tls)) => http1(tls, peer, &endpoint, lifetime, &mut stopped).await,
+        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed."),
+        Err(_) => tracing::debug!(%peer, "TLS handshake timed out."),
+    }
+}
+
+/// Serves HTTP/1.1 requests on `io` until the client closes, a header read times out,
+/// or the endpoint stops or the connection's lifetime ends; then finishes the response
+/// in flight, within the drain time.
+async fn http1<I>(
+    io: I,
+    peer: SocketAddr,
+    endpoint: &Endpoint,
+    lifetime: std::pin::Pin<&mut tokio::time::Sleep>,
+    stopped: &mut watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = &endpoint.limits;
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let conn = builder.serve_connection(
+        TokioIo::new(io),
+        TowerToHyperService::new(endpoint.app.clone()),
+    );
+    let mut conn = std::pin::pin!(conn);
+    let finished = tokio::select! {
+        served = conn.as_mut() => Some(served),
+        () = lifetime => None,
+        () = stopping(stopped) => None,
+    };
+    let served = match finished {
+        Some(served) => served,
+        None => {
+            // Finish the response in flight, if any, and take no further request; drop
+            // what does not finish in time (a half-sent request, a client that does not
+            // read).
+            conn.as_mut().graceful_shutdown();
+            let Ok(served) = tokio::time::timeout(limits.drain_timeout, conn).await else {
+                tracing::debug!(%peer, "Dropping an HTTP connection still open.");
+                return;
+            };
+            served
+        }
+    };
+    if let Err(e) = served {
+        tracing::debug!(%peer, error = %e, "HTTP connection ended.");
     }
 }
 
@@ -425,4 +579,23 @@ async fn flows(State(s): State<Shared>) -> impl IntoResponse {
     drop(open);
     list.sort_by_key(|f| (f.first_seen, f.flow_id));
     axum::Json(list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_logged_at_once_then_at_most_once_per_interval_with_their_count() {
+        let mut refusals = Refusals::default();
+        let t0 = Instant::now();
+        assert_eq!(refusals.note(t0), Some(1));
+        assert_eq!(refusals.note(t0 + Duration::from_secs(1)), None);
+        assert_eq!(refusals.note(t0 + Duration::from_secs(59)), None);
+        assert_eq!(refusals.note(t0 + REFUSALS_LOG_INTERVAL), Some(3));
+        assert_eq!(
+            refusals.note(t0 + REFUSALS_LOG_INTERVAL + Duration::from_secs(1)),
+            None
+        );
+    }
 }

@@ -25,10 +25,11 @@
 //! drain its batches and end its flows, flushes the sinks and returns.
 
 pub mod http;
+pub mod outputs;
 pub mod watchdog;
 pub mod worker;
 
-use std::io::{self, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,18 +48,18 @@ use crate::dns_cache::SharedDnsCache;
 use crate::engine::{Engine, EngineConfig, Stats};
 use crate::event::EventSink;
 use crate::inventory::store::{Location, Store, StoreError};
-use crate::inventory::{InventoryOptions, InventorySink, KnownPairs, PolicyHandle};
+use crate::inventory::{InventoryOptions, InventorySink, KnownPairs, PolicyHandle, SHUTDOWN_GRACE};
 use crate::landing::{LandingContext, LandingError};
 use crate::metrics::{
     CaptureCounts, Metrics, MetricsError, MetricsSink, OpenAiFlows, WorkerCounts,
 };
 use crate::output::JsonSink;
-use crate::output::reopening::ReopeningFile;
 use crate::policy::{Policy, PolicyError};
 use crate::signatures::{Database, DatabaseError, LoadError};
 use crate::time::Timestamp;
+use outputs::{EventOut, GuardedSink, OutputHealth};
 use watchdog::{LoopState, Watchdog};
-use worker::{Report, Status, Worker};
+use worker::{Left, Report, Status, Worker};
 
 /// Batches waiting for each packet worker.
 const QUEUE_BATCHES: usize = 64;
@@ -68,6 +69,10 @@ const QUEUE_REPORTS: usize = 256;
 const MIN_SOCKET_BUFFER: i32 = 4 * 1024 * 1024;
 /// How often the loops do their housekeeping.
 const TICK: Duration = Duration::from_secs(1);
+/// How far past the inventory's shutdown grace the drain may run before the watchdog
+/// gives up on it: a webhook request in flight at the grace's end finishes within its
+/// own time limit.
+const DRAIN_SLACK: Duration = Duration::from_secs(5);
 
 /// Where the judging inputs come from, so they can be loaded again on SIGHUP.
 #[derive(Debug, Clone, Default)]
@@ -114,10 +119,11 @@ pub enum SensorError {
     Inventory(#[from] StoreError),
     #[error("{context}: {source}")]
     Io { context: String, source: io::Error },
-    /// A packet worker's thread ended while the sensor was running: its flows would go
-    /// unseen, so the sensor stops (and systemd or Kubernetes starts it again).
-    #[error("packet worker {0} stopped unexpectedly")]
-    WorkerStopped(usize),
+    /// The sensor stopped because something failed while it ran (an output, a packet
+    /// worker, a capture thread), or it stopped on request but could not write all it
+    /// held: the message names the cause and what was not written.
+    #[error("{0}")]
+    Stopped(String),
 }
 
 fn io_error(context: &str) -> impl FnOnce(io::Error) -> SensorError + '_ {
@@ -225,46 +231,12 @@ impl Signals {
     }
 }
 
-/// Where events are written: stdout, or a file reopened (at the next flush) once asked.
-enum EventOut {
-    Stdout(io::BufWriter<io::Stdout>),
-    File(ReopeningFile),
-}
-
-impl EventOut {
-    fn open(path: Option<&PathBuf>, reopen: &Arc<AtomicBool>) -> io::Result<Self> {
-        Ok(match path {
-            Some(p) if p.as_os_str() != "-" => {
-                Self::File(ReopeningFile::open(p, Arc::clone(reopen))?)
-            }
-            _ => Self::Stdout(io::BufWriter::new(io::stdout())),
-        })
-    }
-}
-
-impl Write for EventOut {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Self::Stdout(s) => s.write(buf),
-            Self::File(f) => f.write(buf),
-        }
-    }
-
-    /// The packet loop flushes between events, so this is where a file is reopened.
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Self::Stdout(s) => s.flush(),
-            Self::File(f) => {
-                f.flush()?;
-                f.reopen_if_asked()
-            }
-        }
-    }
-}
-
+/// The alert sinks, each guarded so that its failure stops the sensor after a drain
+/// rather than at once.
 fn alert_sinks(
     outputs: &AlertOutputs,
     reopen: &Arc<AtomicBool>,
+    health: &Arc<OutputHealth>,
 ) -> Result<Vec<Box<dyn AlertSink>>, SensorError> {
     let mut sinks: Vec<Box<dyn AlertSink>> = Vec::new();
     if let Some(path) = &outputs.file {
@@ -280,7 +252,10 @@ fn alert_sinks(
             SyslogSink::open(addr).map_err(io_error("opening the syslog socket"))?,
         ));
     }
-    Ok(sinks)
+    Ok(sinks
+        .into_iter()
+        .map(|sink| Box::new(GuardedSink::new(sink, Arc::clone(health))) as Box<dyn AlertSink>)
+        .collect())
 }
 
 /// Becomes `name`, keeping only the capabilities capture needs (CAP_NET_RAW and
@@ -366,11 +341,16 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     };
     // Outputs are opened while still privileged, like the captures; files reopened on
     // SIGHUP later must be writable by the user dropped to.
+    let health = Arc::new(OutputHealth::default());
     let mut out = JsonSink::new(
-        EventOut::open(settings.events.as_ref(), &signals.reopen_events)
-            .map_err(io_error("opening the event output"))?,
+        EventOut::open(
+            settings.events.as_deref(),
+            &signals.reopen_events,
+            Arc::clone(&health),
+        )
+        .map_err(io_error("opening the event output"))?,
     );
-    let sinks = alert_sinks(&settings.alerts, &signals.reopen_alerts)?;
+    let sinks = alert_sinks(&settings.alerts, &signals.reopen_alerts, &health)?;
     let store = settings
         .inventory
         .as_ref()
@@ -457,22 +437,20 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     let mut sent = Vec::new();
     let mut last_tick = Instant::now();
     let mut stopping = false;
-    let result = loop {
+    // Why the sensor stops on its own (an output, a worker or a capture thread failed);
+    // it then drains exactly as on SIGTERM.
+    let mut failure: Option<String> = None;
+    loop {
         loops.idle(output_slot);
         let received = reports.recv_timeout(Duration::from_millis(200));
         loops.busy(output_slot, Timestamp::now());
         match received {
             Ok(Report::Events(events)) => {
-                let mut failed = None;
                 for event in events {
                     current_flow.store(event.header.flow_id, Ordering::Relaxed);
                     if let Err(e) = assessor.event(event) {
-                        failed = Some(e);
-                        break;
+                        failure.get_or_insert_with(|| format!("judging events: {e}"));
                     }
-                }
-                if let Some(e) = failed {
-                    break Err(io_error("writing events")(e));
                 }
             }
             Ok(Report::Status(status)) => {
@@ -485,10 +463,18 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
             }
             Err(RecvTimeoutError::Timeout) => {}
             // Every worker has ended its flows and stopped: stopping is complete.
-            Err(RecvTimeoutError::Disconnected) => break Ok(()),
+            Err(RecvTimeoutError::Disconnected) => break,
         }
-        if signals.stop.load(Ordering::Relaxed) && !stopping {
-            tracing::info!("Stopping: draining the captures.");
+        if failure.is_none() {
+            failure = health.failure();
+        }
+        if !stopping && (signals.stop.load(Ordering::Relaxed) || failure.is_some()) {
+            match &failure {
+                Some(cause) => {
+                    tracing::error!(error = %cause, "Stopping after a failure: draining the captures.")
+                }
+                None => tracing::info!("Stopping: draining the captures."),
+            }
             stopping = true;
             ready.store(false, Ordering::Relaxed);
             capture_stop.store(true, Ordering::Relaxed);
@@ -497,13 +483,17 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
             continue;
         }
         last_tick = Instant::now();
-        if !stopping && let Some(worker) = running.workers.iter().position(JoinHandle::is_finished)
-        {
-            break Err(SensorError::WorkerStopped(worker));
+        if !stopping && failure.is_none() {
+            failure = running.unexpected_end().or_else(|| {
+                inventory_stats
+                    .as_ref()
+                    .filter(|s| s.stopped.load(Ordering::Relaxed))
+                    .map(|_| "the inventory writer stopped unexpectedly".to_owned())
+            });
         }
         let now = Timestamp::now();
         if let Err(e) = assessor.tick(now).and_then(|()| assessor.flush()) {
-            break Err(io_error("writing events")(e));
+            failure.get_or_insert_with(|| format!("writing events: {e}"));
         }
         if signals.reload.swap(false, Ordering::Relaxed) {
             match settings.sources.load() {
@@ -531,20 +521,24 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
             metrics.publish_inventory(stats);
         }
         if let Err(e) = assessor.upload_progress(&sent, now) {
-            break Err(io_error("writing events")(e));
-        }
-    };
-    watchdog::notify_systemd(sd_notify::NotifyState::Stopping);
-    capture_stop.store(true, Ordering::Relaxed);
-    // After an output error the loop no longer reads the workers' reports: closing the
-    // channel ends them, and their ended batch channels unblock the capture threads.
-    drop(reports);
-    for t in running.workers.into_iter().chain(running.captures) {
-        if t.join().is_err() {
-            tracing::error!("A capture thread or packet worker stopped abnormally.");
+            failure.get_or_insert_with(|| format!("writing events: {e}"));
         }
     }
-    result?;
+    watchdog::notify_systemd(sd_notify::NotifyState::Stopping);
+    // The workers have ended (the report channel is closed only when all have), so their
+    // capture threads have too, or do within their drain time.
+    for (worker, t) in running.workers.into_iter().enumerate() {
+        if t.join().is_err() {
+            failure.get_or_insert_with(|| {
+                format!("packet worker {worker} panicked; the flows it held were not ended")
+            });
+        }
+    }
+    for t in running.captures {
+        if t.join().is_err() {
+            failure.get_or_insert_with(|| "a capture thread panicked".to_owned());
+        }
+    }
     if let Some(unfinished) = statuses.iter().find(|s| !s.finished) {
         tracing::error!(
             worker = unfinished.worker,
@@ -552,24 +546,125 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
         );
     }
     published.publish(&statuses, &assessor);
-    let assessment = assessor.finish().map_err(io_error("delivering alerts"))?;
+
+    // The drain: alerts still queued and the inventory's last batch, all by one deadline
+    // that the watchdog knows, so a slow drain is never taken for a stuck loop.
+    let started = Instant::now();
+    let deadline = started.checked_add(SHUTDOWN_GRACE).unwrap_or(started);
+    let drain_micros =
+        i64::try_from(SHUTDOWN_GRACE.saturating_add(DRAIN_SLACK).as_micros()).unwrap_or(i64::MAX);
+    loops.draining(Timestamp::now().add_micros(drain_micros));
+    let _drained = Left {
+        loops: Arc::clone(&loops),
+        slot: output_slot,
+    };
+    loops.idle(output_slot);
+    let (mut assessment, mut alert_sinks, closed) = assessor.close();
+    if let Err(e) = closed {
+        failure.get_or_insert_with(|| format!("writing alert summaries: {e}"));
+    }
+    drop(metrics_sink);
+    // Queued alerts and the inventory's last batch are delivered side by side, so a
+    // slow webhook cannot eat the inventory's grace.
+    let inventory_loss = std::thread::scope(|scope| {
+        let alerts = scope.spawn(move || {
+            alert_sinks
+                .iter_mut()
+                .map(|sink| sink.finish())
+                .collect::<Vec<_>>()
+        });
+        let inventory_loss = inventory.finish_by(deadline).err().map(|e| e.to_string());
+        match alerts.join() {
+            Ok(finished) => {
+                for stats in finished {
+                    match stats {
+                        Ok(stats) => assessment.sinks.push(stats),
+                        Err(e) => {
+                            failure.get_or_insert_with(|| format!("delivering alerts: {e}"));
+                        }
+                    }
+                }
+            }
+            Err(_) => {
+                failure.get_or_insert_with(|| "the alert sinks panicked while draining".into());
+            }
+        }
+        inventory_loss
+    });
+    if let Some(stats) = &inventory_stats {
+        metrics.publish_inventory(stats);
+    }
+    let (stats, last_seen) = totals(&statuses);
+    if let Err(e) = out
+        .stats(last_seen, &stats, &assessment)
+        .and_then(|()| out.finish().map(drop))
+    {
+        failure.get_or_insert_with(|| format!("writing events: {e}"));
+    }
+    drop(watchdog);
+    if let Some(s) = &mut server {
+        s.stop();
+    }
+    let losses = Losses {
+        events: health.events_lost(),
+        alerts: assessment
+            .sinks
+            .iter()
+            .map(|s| s.failed.saturating_add(s.dropped))
+            .sum(),
+        inventory: inventory_loss,
+    };
     for s in &assessment.sinks {
         if s.failed > 0 || s.dropped > 0 {
             tracing::warn!(sink = %s.sink, sent = s.sent, failed = s.failed, dropped = s.dropped, "Some alerts were not delivered.");
         }
     }
-    drop(metrics_sink);
-    inventory.finish()?;
-    let (stats, last_seen) = totals(&statuses);
-    out.stats(last_seen, &stats, &assessment)
-        .and_then(|()| out.finish().map(drop))
-        .map_err(io_error("writing events"))?;
-    drop(watchdog);
-    if let Some(s) = &mut server {
-        s.stop();
+    match (failure.or_else(|| health.failure()), losses.describe()) {
+        (None, None) => {
+            tracing::info!("Stopped; everything was written.");
+            Ok(())
+        }
+        (cause, lost) => {
+            let message = match (cause, lost) {
+                (Some(cause), Some(lost)) => format!("stopped after a failure ({cause}); {lost}"),
+                (Some(cause), None) => {
+                    format!("stopped after a failure ({cause}); nothing else was lost")
+                }
+                (None, Some(lost)) => format!("stopped; {lost}"),
+                (None, None) => "stopped".to_owned(),
+            };
+            tracing::error!("{message}");
+            Err(SensorError::Stopped(message))
+        }
     }
-    tracing::info!("Stopped.");
-    Ok(())
+}
+
+/// What a stopping sensor could not write.
+struct Losses {
+    /// Events not written to the event stream.
+    events: u64,
+    /// Alerts not delivered by the alert sinks (given up on, or dropped from a full
+    /// queue).
+    alerts: u64,
+    /// The inventory's own account of what it could not write.
+    inventory: Option<String>,
+}
+
+impl Losses {
+    /// The losses in words, or `None` when nothing was lost.
+    fn describe(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if self.events > 0 {
+            parts.push(format!("{} events not written", self.events));
+        }
+        if self.alerts > 0 {
+            parts.push(format!("{} alerts not delivered", self.alerts));
+        }
+        if let Some(inventory) = &self.inventory {
+            parts.push(inventory.clone());
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
 }
 
 /// Opens every interface once per worker: `[worker][interface]`. With more than one
@@ -618,6 +713,20 @@ struct Running {
     reload: Vec<std::sync::mpsc::Sender<Arc<Database>>>,
 }
 
+impl Running {
+    /// Why the sensor must stop, when a packet worker or a capture thread has ended
+    /// while it runs: the flows they would see go unseen.
+    fn unexpected_end(&self) -> Option<String> {
+        if let Some(worker) = self.workers.iter().position(JoinHandle::is_finished) {
+            return Some(format!("packet worker {worker} stopped unexpectedly"));
+        }
+        self.captures
+            .iter()
+            .position(JoinHandle::is_finished)
+            .map(|t| format!("capture thread {t} stopped unexpectedly"))
+    }
+}
+
 /// Starts a packet worker per entry of `captures` (its sockets, by interface) and a
 /// capture thread per socket; the workers report to `output`.
 fn start_workers(
@@ -633,6 +742,7 @@ fn start_workers(
     let mut engine_config = settings.engine;
     engine_config.max_flows = share(engine_config.max_flows);
     engine_config.buffer_budget_bytes = share(engine_config.buffer_budget_bytes);
+    engine_config.defrag_budget_bytes = share(engine_config.defrag_budget_bytes);
     let mut running = Running {
         workers: Vec::new(),
         captures: Vec::new(),

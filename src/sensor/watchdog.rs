@@ -8,8 +8,16 @@
 //! stall with its flow id (the `flow_id` of that flow's events). When the loop comes
 //! back, all three say so. Under systemd (`WatchdogSec=`), the watchdog pings only while the loop is
 //! healthy, so a stuck sensor is killed and restarted; the inventory store keeps every
-//! batch written before. A stop requested while the loop is stuck ends the process
-//! after one more bound, since the loop cannot drain.
+//! batch written before.
+//!
+//! A stopping sensor drains: workers end their flows, the output loop writes what they
+//! report, then delivers queued alerts and inventory rows within a grace. The watchdog
+//! tells that slow drain from a stuck loop. A loop restarts its busy clock each time it
+//! hands work on (a report sent, a report taken), so one making progress is never stuck
+//! however long the drain takes; a loop that leaves marks itself idle. Only a loop stuck
+//! inside one unit of work for two bounds, or a drain past its announced deadline (by
+//! construction it cannot be: every step of it has its own deadline), ends the process,
+//! and the log then says what was held in memory and is lost.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -32,6 +40,9 @@ pub struct LoopState {
     /// How long a loop may stay busy before it counts as stalled.
     bound: Duration,
     slots: Vec<Slot>,
+    /// Wall-clock microseconds by which the output loop's final drain (alerts, inventory)
+    /// ends; 0 until it starts.
+    drain_until: AtomicI64,
 }
 
 #[derive(Debug)]
@@ -68,7 +79,21 @@ impl LoopState {
                     flow: Arc::default(),
                 })
                 .collect(),
+            drain_until: AtomicI64::new(0),
         }
+    }
+
+    /// The output loop starts its final drain, which ends by `until`.
+    pub fn draining(&self, until: Timestamp) {
+        self.drain_until
+            .store(until.micros().max(1), Ordering::Relaxed);
+    }
+
+    /// How far `now` is past the drain's deadline, if it is.
+    fn drain_overrun(&self, now: Timestamp) -> Option<Duration> {
+        let until = self.drain_until.load(Ordering::Relaxed);
+        let late = now.micros().saturating_sub(until);
+        (until > 0 && late > 0).then(|| Duration::from_micros(late.unsigned_abs()))
     }
 
     /// The cell loop `slot` writes the current flow's id to.
@@ -79,14 +104,15 @@ impl LoopState {
             .unwrap_or_default()
     }
 
-    /// Loop `slot` starts work on what it received.
+    /// Loop `slot` starts work on what it received, or has just handed work on: either
+    /// way it moved, so its busy clock starts again.
     pub fn busy(&self, slot: usize, now: Timestamp) {
         if let Some(s) = self.slots.get(slot) {
             s.busy_since.store(now.micros().max(1), Ordering::Relaxed);
         }
     }
 
-    /// Loop `slot` is back to waiting.
+    /// Loop `slot` is back to waiting, or has left for good.
     pub fn idle(&self, slot: usize) {
         if let Some(s) = self.slots.get(slot) {
             s.busy_since.store(0, Ordering::Relaxed);
@@ -167,15 +193,8 @@ impl Watchdog {
                         notify_systemd(sd_notify::NotifyState::Watchdog);
                         last_ping = std::time::Instant::now();
                     }
-                    if stop_requested.load(Ordering::Relaxed)
-                        && state
-                            .busy_longer_than(now, state.bound.saturating_mul(2))
-                            .is_some()
-                    {
-                        tracing::error!(
-                            "Stopping while a sensor loop is stuck: exiting without draining."
-                        );
-                        std::process::exit(1);
+                    if stop_requested.load(Ordering::Relaxed) {
+                        give_up_if_stuck(&state, now);
                     }
                 }
             })?;
@@ -183,6 +202,29 @@ impl Watchdog {
             stop,
             thread: Some(thread),
         })
+    }
+}
+
+/// Ends the process when a stopping sensor cannot finish: a loop stuck inside one unit of
+/// work for two bounds (it will never drain), or a drain past its deadline. Whatever the
+/// sensor still held (events of open flows, queued alerts, inventory rows not written)
+/// is lost then, and the last log line says so.
+fn give_up_if_stuck(state: &LoopState, now: Timestamp) {
+    if let Some(s) = state.busy_longer_than(now, state.bound.saturating_mul(2)) {
+        tracing::error!(
+            stuck = %s.name,
+            seconds = s.seconds,
+            flow_id = s.flow_id,
+            "Stopping while a sensor loop is stuck inside one batch: exiting without draining; the events of open flows, queued alerts and inventory rows not yet written are lost."
+        );
+        std::process::exit(1);
+    }
+    if let Some(late) = state.drain_overrun(now) {
+        tracing::error!(
+            late_seconds = late.as_secs(),
+            "The shutdown drain overran its deadline: exiting; queued alerts and inventory rows not yet written are lost."
+        );
+        std::process::exit(1);
     }
 }
 
@@ -234,5 +276,25 @@ mod tests {
         assert_eq!(state.stall(at(9)).map(|s| s.flow_id), Some(7));
         state.idle(0);
         assert_eq!(state.stall(at(60)), None);
+    }
+
+    #[test]
+    fn a_drain_is_late_only_past_its_deadline_and_a_moving_loop_is_never_stuck() {
+        let state = LoopState::new(Duration::from_secs(5), ["worker 0".to_owned()]);
+        let t0 = Timestamp::from_micros(1_000_000_000);
+        let at = |s: i64| Timestamp::from_micros(t0.micros() + s * 1_000_000);
+        assert_eq!(state.drain_overrun(at(100)), None, "no drain announced");
+        state.draining(at(20));
+        assert_eq!(state.drain_overrun(at(20)), None);
+        assert_eq!(state.drain_overrun(at(23)), Some(Duration::from_secs(3)));
+
+        // A worker ending a large flow table hands on a report every few seconds: each
+        // hand-over restarts its clock, so it never counts as stuck.
+        for step in 0..10 {
+            state.busy(0, at(step * 4));
+            assert_eq!(state.stall(at(step * 4 + 4)), None);
+        }
+        state.idle(0);
+        assert_eq!(state.stall(at(1000)), None, "a loop that left is not stuck");
     }
 }

@@ -84,13 +84,19 @@ const WAIT: Duration = Duration::from_millis(200);
 struct ToOutput {
     pending: Vec<Event>,
     output: SyncSender<Report>,
+    loops: Arc<LoopState>,
+    slot: usize,
 }
 
 impl ToOutput {
     fn send(&self, report: Report) -> io::Result<()> {
         self.output
             .send(report)
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the output loop ended"))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the output loop ended"))?;
+        // Handing work on is progress: a worker ending thousands of flows at shutdown
+        // sends a report every few hundred events and is never taken for stuck.
+        self.loops.busy(self.slot, Timestamp::now());
+        Ok(())
     }
 }
 
@@ -114,11 +120,31 @@ impl EventSink for ToOutput {
     }
 }
 
+/// Marks a loop's slot idle when its thread ends, however it ends (a panic included): a
+/// loop that has left waits for nothing, and the watchdog must not take its last mark
+/// for a stall while the output loop drains.
+pub struct Left {
+    pub loops: Arc<LoopState>,
+    pub slot: usize,
+}
+
+impl Drop for Left {
+    fn drop(&mut self) {
+        self.loops.idle(self.slot);
+    }
+}
+
 impl Worker {
     fn run(mut self) {
+        let _left = Left {
+            loops: Arc::clone(&self.loops),
+            slot: self.index,
+        };
         let mut sink = ToOutput {
             pending: Vec::new(),
             output: self.output.clone(),
+            loops: Arc::clone(&self.loops),
+            slot: self.index,
         };
         // Ends with an error only when the output loop has gone, which has then
         // already decided how the sensor stops.
