@@ -133,3 +133,62 @@ fn a_full_disk_under_the_event_file_stops_the_sensor_after_a_drain() {
         "the inventory still gets every AI flow: {log}"
     );
 }
+
+#[test]
+#[ignore = "needs root to capture on loopback, and curl: scripts/test.sh runs it"]
+fn an_event_file_that_sighup_cannot_reopen_stops_the_sensor_after_a_drain() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).expect("log directory");
+    let listen = free_addr();
+    let server = silent_server();
+    let mut sensor = start_sensor(
+        dir.path(),
+        listen,
+        &server,
+        &[
+            "--db",
+            &dir.path().join("inventory.db").display().to_string(),
+            "--events",
+            &logs.join("events.json").display().to_string(),
+        ],
+    );
+    let mut curls = open_ai_flows(&server);
+    std::thread::sleep(Duration::from_secs(2));
+    // Log rotation gone wrong: the directory is removed, then the sensor is asked to
+    // reopen its file there.
+    std::fs::remove_dir_all(&logs).expect("remove the log directory");
+    let sent = Command::new("kill")
+        .args(["-HUP", &sensor.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success(), "SIGHUP sent");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = sensor.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the failed reopen stops the sensor"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for c in &mut curls {
+        c.kill().ok();
+        c.wait().ok();
+    }
+    let log = std::fs::read_to_string(dir.path().join("stderr")).expect("log");
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(
+        last_line(&log).contains("reopening the event file"),
+        "the last line names the cause: {log}"
+    );
+    let (hosts, flows) =
+        openai_inventory(&dir.path().join("inventory.db").display().to_string(), &[]);
+    assert_eq!(
+        (hosts, flows),
+        (usize::from(HOSTS), u64::from(HOSTS)),
+        "the drain still records every AI flow: {log}"
+    );
+}
