@@ -247,6 +247,18 @@ impl<'a> Assessor<'a> {
         if let Some(v) = state.verdict {
             return Some(v);
         }
+        if ai.vendor_level() {
+            // One of a vendor's own domains with no product established (its site, its
+            // accounts, a sub-host not documented yet): a visit is no transfer to a model,
+            // so no verdict and none of the rules about choosing or reaching one. Only the
+            // bytes count: a large upload to any of a vendor's domains is data sent to it.
+            if state.first_ai.is_none() {
+                let mut first = event.clone();
+                first.landing = Some(landing.clone());
+                state.first_ai = Some(Box::new(first));
+            }
+            return None;
+        }
         let judgement = policy.judge(h.src_ip, ai, landing);
         let verdict = judgement.verdict;
         state.verdict = Some(verdict);

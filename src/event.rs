@@ -170,6 +170,12 @@ impl AiInfo {
     pub fn indirect(&self) -> bool {
         self.saas.is_some()
     }
+
+    /// The host is one of the vendor's own domains, matched at vendor level: no product
+    /// of it is established (kind `vendor_other`).
+    pub fn vendor_level(&self) -> bool {
+        self.kind == crate::signatures::Kind::VendorOther.as_str()
+    }
 }
 
 /// `indirect`, then the SaaS's AI when there is one.

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use aigress::policy::Policy;
+use aigress::signatures::Database;
 use serde_json::Value;
 
 fn capture(name: &str) -> PathBuf {
@@ -346,4 +347,73 @@ fn a_client_hello_that_could_not_be_read_is_a_visibility_gap() {
     let reason = gaps[0]["alert"]["reason"].as_str().unwrap();
     assert!(reason.contains("could not be read"), "{reason}");
     assert_eq!(gaps[0]["dest_ip"], "211.247.147.90");
+}
+
+#[test]
+fn a_vendor_level_match_is_recorded_but_judged_only_for_large_uploads() {
+    // The database as it would be were OpenAI's API host known only as one of OpenAI's
+    // domains: its file keeps the vendor, its one endpoint is `*.openai.com` at vendor level.
+    let files: Vec<(String, String)> = Database::embedded_files()
+        .into_iter()
+        .map(|(name, text)| {
+            if name != "openai.toml" {
+                return (name, text);
+            }
+            let vendor = text
+                .split("[[endpoints]]")
+                .next()
+                .expect("the vendor table")
+                .to_owned();
+            let other = r#"[[endpoints]]
+id = "openai-other"
+product = "OpenAI (other domains)"
+kind = "vendor_other"
+hosts = ["openai.com", "*.openai.com"]
+source = "https://openai.com/policies/eu-privacy-policy/"
+trains_on_inputs = "unknown"
+"#;
+            (name, format!("{vendor}{other}"))
+        })
+        .collect();
+    let db = Arc::new(Database::from_files(&files).expect("the altered database is valid"));
+    let policy = Policy::parse(
+        "test.toml",
+        "[networks]\ninternal = [\"192.168.0.0/16\"]\n\n[alerts.large_upload.bytes]\nvendor_other = \"1 KiB\"\n",
+        &db,
+    )
+    .expect("test policy is valid");
+    let events: Vec<Value> = common::scan_json_judged(
+        &[capture("ai-clients__b_python_sdks.pcap")],
+        Some(Arc::new(policy)),
+        db,
+    )
+    .lines()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect();
+
+    let to_openai = tls_to(&events, "api.openai.com");
+    assert!(!to_openai.is_empty());
+    for e in &to_openai {
+        assert_eq!(e["ai"]["kind"], "vendor_other", "{e}");
+        assert_eq!(e["ai"]["vendor"], "openai");
+        assert!(
+            e.get("verdict").is_none(),
+            "no verdict at vendor level: {e}"
+        );
+    }
+    let about_openai: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event_type"] == "alert" && e["ai"]["vendor"] == "openai")
+        .collect();
+    let rules: Vec<&str> = about_openai
+        .iter()
+        .filter_map(|e| e["alert"]["rule"].as_str())
+        .collect();
+    assert_eq!(
+        rules,
+        ["large_upload"],
+        "a visit raises nothing, a large upload is still data sent to the vendor"
+    );
+    // The other vendors of the capture are judged as before.
+    assert!(!alerts(&events, "unapproved_ai_vendor").is_empty());
 }

@@ -29,10 +29,14 @@ pub enum Kind {
     /// A business SaaS whose AI features send customer data on to AI sub-processors from
     /// the SaaS's own servers: the AI is reached indirectly.
     Saas,
+    /// One of an AI vendor's own domains where no product is established (its website,
+    /// accounts, docs, a sub-host not documented yet): the flow is the vendor's, so a new
+    /// sub-host of a known vendor is seen, but not that data went to a model.
+    VendorOther,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Self::Api,
         Self::ConsumerChat,
         Self::CodingAssistant,
@@ -43,6 +47,7 @@ impl Kind {
         Self::Agent,
         Self::Search,
         Self::Saas,
+        Self::VendorOther,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +62,7 @@ impl Kind {
             Self::Agent => "agent",
             Self::Search => "search",
             Self::Saas => "saas",
+            Self::VendorOther => "vendor_other",
         }
     }
 }

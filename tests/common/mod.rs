@@ -119,9 +119,18 @@ pub fn landing(policy: Option<&Policy>) -> Arc<LandingContext> {
 
 /// The JSON lines of a scan applying `policy`, as `aigress scan --policy` writes them.
 pub fn scan_json_with(paths: &[PathBuf], policy: Option<Arc<Policy>>) -> String {
+    scan_json_judged(paths, policy, database())
+}
+
+/// [`scan_json_with`] with the signature database `signatures`.
+pub fn scan_json_judged(
+    paths: &[PathBuf],
+    policy: Option<Arc<Policy>>,
+    signatures: Arc<Database>,
+) -> String {
     let mut sink = JsonSink::new(Vec::new());
     let judging = Judging {
-        signatures: database(),
+        signatures,
         landing: landing(policy.as_deref()),
         policy,
         alert_sinks: Vec::new(),
