@@ -826,12 +826,11 @@ impl Reporter<'_> {
         source: MatchSource,
         header: &Header,
     ) -> Option<AiInfo> {
-        name.and_then(|n| self.signatures.classify_host(n, source))
-            .or_else(|| {
-                let dns_name = flow.dns_name.as_deref()?;
-                self.signatures
-                    .classify_host(dns_name, MatchSource::DnsName)
-            })
+        self.signatures
+            .classify_names([
+                (name, source),
+                (flow.dns_name.as_deref(), MatchSource::DnsName),
+            ])
             .or_else(|| self.signatures.classify_ip(header.dest_ip))
     }
 
@@ -983,14 +982,13 @@ fn flow_event(
     } else {
         MatchSource::Sni
     };
-    let ai = [
-        (flow.sni.as_deref(), name_source),
-        (flow.http_host.as_deref(), MatchSource::HttpHost),
-        (flow.dns_name.as_deref(), MatchSource::DnsName),
-    ]
-    .into_iter()
-    .find_map(|(name, source)| signatures.classify_host(name?, source))
-    .or_else(|| signatures.classify_ip(flow.server.ip));
+    let ai = signatures
+        .classify_names([
+            (flow.sni.as_deref(), name_source),
+            (flow.http_host.as_deref(), MatchSource::HttpHost),
+            (flow.dns_name.as_deref(), MatchSource::DnsName),
+        ])
+        .or_else(|| signatures.classify_ip(flow.server.ip));
     Event {
         ai,
         landing: None,

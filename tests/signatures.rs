@@ -697,3 +697,29 @@ fn check_warns_about_facts_checked_too_long_ago_or_never() {
         .collect();
     assert!(problems(&bad).contains("acme: checked \"2026-13-01\" is not a date"));
 }
+
+#[test]
+fn a_vendor_level_name_yields_to_a_product_of_the_same_vendor_only() {
+    let db = common::database();
+    let pick = |sni: &str, dns: &str| {
+        db.classify_names([
+            (Some(sni), MatchSource::Sni),
+            (Some(dns), MatchSource::DnsName),
+        ])
+        .map(|ai| (ai.endpoint, ai.kind))
+    };
+    assert_eq!(
+        pick("files.openai.com", "api.openai.com"),
+        Some(("openai-api".to_owned(), "api")),
+        "the address DNS gave says which product"
+    );
+    assert_eq!(
+        pick("files.openai.com", "api.anthropic.com"),
+        Some(("openai-other".to_owned(), "vendor_other")),
+        "another vendor's name never overrides the SNI's vendor"
+    );
+    assert_eq!(
+        pick("api.openai.com", "files.openai.com"),
+        Some(("openai-api".to_owned(), "api")),
+    );
+}

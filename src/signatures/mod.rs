@@ -170,6 +170,32 @@ impl Database {
         self.endpoints.iter().map(|e| e.hosts.len()).sum()
     }
 
+    /// The AI endpoint of the first of `names` (each with where it came from) that
+    /// matches. A match only at vendor level yields to a later name's product match of the
+    /// same vendor: a ClientHello for a sub-host under `*.openai.com` to an address DNS
+    /// gave as `api.openai.com` is the API. Another vendor's match never overrides it: the
+    /// earlier name (the SNI, then the Host) says whose server it is.
+    pub fn classify_names<'a>(
+        &self,
+        names: impl IntoIterator<Item = (Option<&'a str>, MatchSource)>,
+    ) -> Option<AiInfo> {
+        let mut vendor_level: Option<AiInfo> = None;
+        for (name, source) in names {
+            let Some(ai) = name.and_then(|n| self.classify_host(n, source)) else {
+                continue;
+            };
+            match &vendor_level {
+                None if !ai.vendor_level() => return Some(ai),
+                None => vendor_level = Some(ai),
+                Some(first) if !ai.vendor_level() && ai.vendor == first.vendor => {
+                    return Some(ai);
+                }
+                Some(_) => {}
+            }
+        }
+        vendor_level
+    }
+
     /// Classifies a host name as it appears on the wire: any case, a trailing dot, a port
     /// (`Host: api.openai.com:443`) or an address literal are all handled.
     pub fn classify_host(&self, host: &str, source: MatchSource) -> Option<AiInfo> {
