@@ -130,6 +130,9 @@ pub struct AiInfo {
     pub match_source: &'static str,
     /// The name (or address) that matched, lower case, without port or trailing dot.
     pub host: String,
+    /// Whose word the endpoint's hosts rest on: `vendor` (its own docs, allowlist, SDK or
+    /// site) or `third_party_list` (only a community list, a lead still to confirm).
+    pub host_evidence: &'static str,
     /// `yes`, `no`, `opt_out` or `unknown`: whether inputs train the vendor's models by
     /// default.
     pub trains_on_inputs: &'static str,

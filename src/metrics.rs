@@ -834,6 +834,7 @@ mod tests {
             matched: "api.openai.com".into(),
             match_source: "sni",
             host: "api.openai.com".into(),
+            host_evidence: "vendor",
             trains_on_inputs: "no",
             region: None,
             region_country: None,

@@ -723,3 +723,48 @@ fn a_vendor_level_name_yields_to_a_product_of_the_same_vendor_only() {
         Some(("openai-api".to_owned(), "api")),
     );
 }
+
+#[test]
+fn hosts_that_rest_only_on_a_third_party_list_say_so() {
+    let db = common::database();
+    let by = |host: &str| {
+        db.classify_host(host, MatchSource::Sni)
+            .map(|ai| ai.host_evidence)
+    };
+    assert_eq!(by("api.openai.com"), Some("vendor"));
+    assert_eq!(by("firefly.adobe.com"), Some("third_party_list"));
+    // Every endpoint citing a listed prefix is marked, and no other.
+    let lists = ["https://github.com/nullgen-inc/ai-blocklist/"];
+    for e in &db.endpoints {
+        let listed = lists.iter().any(|l| e.source.starts_with(l));
+        assert_eq!(
+            e.host_evidence.as_str() == "third_party_list",
+            listed,
+            "{}: {}",
+            e.id,
+            e.source
+        );
+    }
+    // Without the lists in database.toml nothing is marked.
+    let files: Vec<(String, String)> = Database::embedded_files()
+        .into_iter()
+        .map(|(name, text)| {
+            if name == "database.toml" {
+                let kept: Vec<&str> = text
+                    .lines()
+                    .filter(|l| !l.starts_with("third_party_lists"))
+                    .collect();
+                (name, kept.join("\n"))
+            } else {
+                (name, text)
+            }
+        })
+        .collect();
+    let unmarked = Database::from_files(&files).expect("valid");
+    assert!(
+        unmarked
+            .endpoints
+            .iter()
+            .all(|e| e.host_evidence.as_str() == "vendor")
+    );
+}

@@ -24,6 +24,8 @@ struct ListEntry<'a> {
     routes_to_other_vendors: bool,
     regions: Option<&'a str>,
     source: &'a str,
+    /// `vendor`, or `third_party_list` when `source` is only a community list.
+    host_evidence: &'static str,
     trains_source: Option<&'a str>,
     dpa: Option<&'a str>,
     subprocessors: Option<&'a str>,
@@ -62,6 +64,7 @@ pub fn list(
             routes_to_other_vendors: e.routes_to_other_vendors,
             regions: e.regions.as_deref(),
             source: &e.source,
+            host_evidence: e.host_evidence.as_str(),
             trains_source: e.trains_source.as_deref(),
             dpa: v.dpa.as_deref(),
             subprocessors: v.subprocessors.as_deref(),
@@ -78,8 +81,8 @@ pub fn list(
     }
     writeln!(
         out,
-        "{:<14} {:<34} {:<17} {:<8} {:<4} {:<10} HOSTS",
-        "VENDOR", "PRODUCT", "KIND", "TRAINS", "HQ", "CHECKED"
+        "{:<14} {:<34} {:<17} {:<8} {:<4} {:<10} {:<16} HOSTS",
+        "VENDOR", "PRODUCT", "KIND", "TRAINS", "HQ", "CHECKED", "HOSTS FROM"
     )?;
     for e in entries {
         let mut hosts = e.hosts.join(" ");
@@ -88,13 +91,14 @@ pub fn list(
         }
         writeln!(
             out,
-            "{:<14} {:<34} {:<17} {:<8} {:<4} {:<10} {}",
+            "{:<14} {:<34} {:<17} {:<8} {:<4} {:<10} {:<16} {}",
             e.vendor,
             e.product,
             e.kind,
             e.trains_on_inputs,
             e.vendor_country.unwrap_or("-"),
             e.checked.unwrap_or("-"),
+            e.host_evidence,
             hosts
         )?;
     }

@@ -12,7 +12,7 @@ use std::fmt;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::model::{Endpoint, Kind, RegionTable, Subprocessor, Training, Vendor};
+use super::model::{Endpoint, HostEvidence, Kind, RegionTable, Subprocessor, Training, Vendor};
 
 /// The file holding the database version and date.
 pub const DATABASE_FILE: &str = "database.toml";
@@ -39,6 +39,10 @@ impl fmt::Display for LoadError {
 struct DatabaseSpec {
     version: String,
     date: String,
+    /// URL prefixes of third-party lists: an endpoint whose `source` is one of them rests
+    /// on that list for who runs its hosts.
+    #[serde(default)]
+    third_party_lists: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -358,6 +362,7 @@ pub fn check_host(host: &str) -> Option<String> {
 pub fn load(files: &[(String, String)]) -> Result<Loaded, LoadError> {
     let mut problems = Vec::new();
     let mut version = None;
+    let mut third_party_lists = Vec::new();
     let mut regions = BTreeMap::new();
     let mut vendor_files = Vec::new();
     for (name, text) in files {
@@ -372,7 +377,10 @@ pub fn load(files: &[(String, String)]) -> Result<Loaded, LoadError> {
         };
         if name == DATABASE_FILE {
             match toml::from_str::<DatabaseSpec>(text) {
-                Ok(db) => version = Some((db.version, db.date)),
+                Ok(db) => {
+                    version = Some((db.version, db.date));
+                    third_party_lists = db.third_party_lists;
+                }
                 Err(e) => problems.push(problem(e)),
             }
         } else if name == REGIONS_FILE {
@@ -644,6 +652,7 @@ pub fn load(files: &[(String, String)]) -> Result<Loaded, LoadError> {
                 eu_residency: e.eu_residency.map(Spanned::into_inner),
                 eu_residency_source,
                 routes_to_other_vendors: e.routes_to_other_vendors,
+                host_evidence: HostEvidence::Vendor,
                 regions: e.regions.map(Spanned::into_inner),
                 cidrs,
                 cidr_source,
@@ -673,6 +682,15 @@ pub fn load(files: &[(String, String)]) -> Result<Loaded, LoadError> {
     if !problems.is_empty() {
         problems.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
         return Err(LoadError { problems });
+    }
+    // database.toml may come after the vendor files that cite its lists.
+    for e in &mut endpoints {
+        if third_party_lists
+            .iter()
+            .any(|list| e.source.starts_with(list))
+        {
+            e.host_evidence = HostEvidence::ThirdPartyList;
+        }
     }
     let (version, date) = version.unwrap_or_default();
     Ok(Loaded {

@@ -246,6 +246,7 @@ impl Database {
             matched: hit.pattern.to_owned(),
             match_source: source.as_str(),
             host: host.to_owned(),
+            host_evidence: endpoint.map_or("vendor", |e| e.host_evidence.as_str()),
             trains_on_inputs: endpoint.map_or("unknown", |e| e.trains_on_inputs.as_str()),
             region: hit.region,
             region_country,

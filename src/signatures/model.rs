@@ -73,6 +73,26 @@ impl fmt::Display for Kind {
     }
 }
 
+/// Whose word an endpoint's hosts rest on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostEvidence {
+    /// The vendor's own documentation, allowlist page, SDK or site.
+    Vendor,
+    /// Only a third-party list (a community AI domain list), named in `database.toml`:
+    /// a lead that still wants the vendor's own word.
+    ThirdPartyList,
+}
+
+impl HostEvidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Vendor => "vendor",
+            Self::ThirdPartyList => "third_party_list",
+        }
+    }
+}
+
 /// Whether the vendor trains its models on what is sent to the endpoint, by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -150,6 +170,8 @@ pub struct Endpoint {
     /// The endpoint passes requests on to other vendors' models (OpenRouter, Hugging Face
     /// Inference Providers, AI gateways): its own facts are not the whole answer.
     pub routes_to_other_vendors: bool,
+    /// Who says the vendor runs these hosts: the vendor itself, or only a third-party list.
+    pub host_evidence: HostEvidence,
     /// The region table the `{region}` placeholder is looked up in.
     pub regions: Option<String>,
     /// The SaaS's AI features, when the endpoint is a SaaS (`kind = "saas"`).
