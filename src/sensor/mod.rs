@@ -22,7 +22,10 @@
 //! and GeoIP databases (built and checked before the swap, the signatures then handed
 //! to every worker; a broken file keeps the old ones and counts a failed reload) and
 //! reopens the output files; SIGTERM or SIGINT stops the captures, lets every worker
-//! drain its batches and end its flows, flushes the sinks and returns.
+//! drain its batches and end its flows, then delivers queued alerts and the inventory's
+//! last batch within one grace and returns. A failed output ([`outputs`]), a packet
+//! worker, capture thread or inventory writer that ends stops the sensor the same way;
+//! the error it then returns names the cause and what was not written.
 
 pub mod http;
 pub mod outputs;

@@ -94,7 +94,7 @@ impl EventOut {
     /// The file cannot be opened for appending.
     pub fn open(
         path: Option<&Path>,
-        reopen: &Arc<std::sync::atomic::AtomicBool>,
+        reopen: &Arc<AtomicBool>,
         health: Arc<OutputHealth>,
     ) -> io::Result<Self> {
         let (target, name) = match path {
