@@ -874,8 +874,8 @@ fn a_frozen_server_fails_a_write_within_its_bound_and_close_keeps_its_deadline()
 #[ignore = "needs root, curl and Debian's postgresql: scripts/test.sh runs it"]
 fn sigterm_during_an_outage_writes_or_names_every_open_flow() {
     use common::live::{
-        HOSTS, free_addr, last_line, open_ai_flows, openai_inventory, silent_server, start_sensor,
-        stop,
+        HOSTS, end, free_addr, last_line, open_ai_flows, openai_inventory, silent_server,
+        start_sensor, stop,
     };
     let pg = Postgres::start("");
     let url = pg.url("?sslmode=disable");
@@ -897,24 +897,18 @@ fn sigterm_during_an_outage_writes_or_names_every_open_flow() {
                 sensor_name,
             ],
         );
-        let mut curls = open_ai_flows(&server);
+        let curls = open_ai_flows(&server);
         std::thread::sleep(Duration::from_secs(2));
         pg.ctl(&["stop", "-m", "fast", "-w"]);
         let restart = comes_back.then(|| {
-            std::thread::spawn({
-                let ctl = pg.ctl_command(&["start", "-w"]);
-                move || {
-                    std::thread::sleep(Duration::from_secs(4));
-                    let mut ctl = ctl;
-                    assert!(ctl.status().unwrap().success(), "PostgreSQL starts again");
-                }
+            let mut ctl = pg.ctl_command(&["start", "-w"]);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_secs(4));
+                assert!(ctl.status().unwrap().success(), "PostgreSQL starts again");
             })
         });
         let status = stop(&mut sensor);
-        for c in &mut curls {
-            c.kill().ok();
-            c.wait().ok();
-        }
+        end(curls);
         if let Some(r) = restart {
             r.join().unwrap();
         }

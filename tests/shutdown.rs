@@ -10,13 +10,28 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, ExitStatus};
+use std::time::Duration;
 
 use common::live::{
-    HOSTS, free_addr, last_line, open_ai_flows, openai_inventory, ready, silent_server,
-    start_sensor, stop,
+    HOSTS, end, free_addr, last_line, open_ai_flows, openai_inventory, pause, ready, signal,
+    silent_server, start_sensor, stop, wait_exit,
 };
+
+/// Once the sensor has exited with `status`: ends the curls, checks that it exited 1 and
+/// that every AI flow open at the stop reached the inventory in `dir`; its log.
+fn drained_with_losses(dir: &Path, status: ExitStatus, curls: Vec<Child>) -> String {
+    end(curls);
+    let log = std::fs::read_to_string(dir.join("stderr")).expect("log");
+    assert_eq!(status.code(), Some(1), "something was not written: {log}");
+    let (hosts, flows) = openai_inventory(&dir.join("inventory.db").display().to_string(), &[]);
+    assert_eq!(
+        (hosts, flows),
+        (usize::from(HOSTS), u64::from(HOSTS)),
+        "every AI flow open at the stop is in the inventory: {log}"
+    );
+    log
+}
 
 #[test]
 #[ignore = "needs root to capture on loopback, and curl: scripts/test.sh runs it"]
@@ -35,32 +50,20 @@ fn sigterm_with_a_webhook_backlog_drains_and_names_what_was_not_delivered() {
         &server,
         &["--db", &db, "--webhook", &url],
     );
-    let mut curls = open_ai_flows(&server);
+    let curls = open_ai_flows(&server);
     // Every ClientHello is seen (an alert each: no vendor is approved) before the stop.
     std::thread::sleep(Duration::from_secs(3));
 
     let status = stop(&mut sensor);
-    for c in &mut curls {
-        c.kill().ok();
-        c.wait().ok();
-    }
-    let log = std::fs::read_to_string(dir.path().join("stderr")).expect("log");
+    let log = drained_with_losses(dir.path(), status, curls);
     assert!(
         !log.contains("exiting without draining"),
         "a drain that makes progress is not killed: {log}"
     );
-    assert_eq!(status.code(), Some(1), "alerts were lost: {log}");
     let last = last_line(&log);
     assert!(
         last.contains("alerts not delivered"),
         "the last line names the alerts lost: {last}"
-    );
-    let (hosts, flows) =
-        openai_inventory(&dir.path().join("inventory.db").display().to_string(), &[]);
-    assert_eq!(
-        (hosts, flows),
-        (usize::from(HOSTS), u64::from(HOSTS)),
-        "every flow open at the stop is in the inventory: {log}"
     );
 }
 
@@ -97,40 +100,25 @@ fn a_full_disk_under_the_event_file_stops_the_sensor_after_a_drain() {
             &events.display().to_string(),
         ],
     );
-    let mut curls = open_ai_flows(&server);
+    let curls = open_ai_flows(&server);
     std::thread::sleep(Duration::from_secs(2));
     // Fill the disk: every request to the sensor's own endpoint is an HTTP flow with
     // events, written out at each flush.
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = sensor.0.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(90),
-            "the full disk stops the sensor"
-        );
-        for _ in 0..20 {
-            ready(listen);
-        }
-    };
-    for c in &mut curls {
-        c.kill().ok();
-        c.wait().ok();
-    }
-    let log = std::fs::read_to_string(dir.path().join("stderr")).expect("log");
-    assert_eq!(status.code(), Some(1), "{log}");
+    let status = wait_exit(
+        &mut sensor,
+        Duration::from_secs(90),
+        "the full disk stops the sensor",
+        || {
+            for _ in 0..20 {
+                ready(listen);
+            }
+        },
+    );
+    let log = drained_with_losses(dir.path(), status, curls);
     let last = last_line(&log);
     assert!(
         last.contains("No space left on device") && last.contains("events not written"),
         "the last line names the cause and the loss: {last}"
-    );
-    let (hosts, flows) =
-        openai_inventory(&dir.path().join("inventory.db").display().to_string(), &[]);
-    assert_eq!(
-        (hosts, flows),
-        (usize::from(HOSTS), u64::from(HOSTS)),
-        "the inventory still gets every AI flow: {log}"
     );
 }
 
@@ -153,42 +141,21 @@ fn an_event_file_that_sighup_cannot_reopen_stops_the_sensor_after_a_drain() {
             &logs.join("events.json").display().to_string(),
         ],
     );
-    let mut curls = open_ai_flows(&server);
+    let curls = open_ai_flows(&server);
     std::thread::sleep(Duration::from_secs(2));
     // Log rotation gone wrong: the directory is removed, then the sensor is asked to
     // reopen its file there.
     std::fs::remove_dir_all(&logs).expect("remove the log directory");
-    let sent = Command::new("kill")
-        .args(["-HUP", &sensor.0.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(sent.success(), "SIGHUP sent");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = sensor.0.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the failed reopen stops the sensor"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    for c in &mut curls {
-        c.kill().ok();
-        c.wait().ok();
-    }
-    let log = std::fs::read_to_string(dir.path().join("stderr")).expect("log");
-    assert_eq!(status.code(), Some(1), "{log}");
+    signal(&sensor, "HUP");
+    let status = wait_exit(
+        &mut sensor,
+        Duration::from_secs(60),
+        "the failed reopen stops the sensor",
+        pause,
+    );
+    let log = drained_with_losses(dir.path(), status, curls);
     assert!(
         last_line(&log).contains("reopening the event file"),
         "the last line names the cause: {log}"
-    );
-    let (hosts, flows) =
-        openai_inventory(&dir.path().join("inventory.db").display().to_string(), &[]);
-    assert_eq!(
-        (hosts, flows),
-        (usize::from(HOSTS), u64::from(HOSTS)),
-        "the drain still records every AI flow: {log}"
     );
 }

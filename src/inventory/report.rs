@@ -9,7 +9,6 @@
 //! Markdown for a renderer that passes HTML through, the CSV for a spreadsheet that runs
 //! formulas, the HTML as HTML.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -19,7 +18,7 @@ use serde::Serialize;
 use super::changes::Changes;
 use super::store::{AlertRow, DailyRow, Filter, FingerprintRow, FlowRow, Store, StoreError};
 use super::transfers::{self, Judges, Transfer};
-use crate::output::escape::{csv_cell, markdown as md, terminal};
+use crate::output::escape::{csv_cell, csv_rows, markdown as md, terminal};
 use crate::signatures::Database;
 use crate::time::Timestamp;
 
@@ -48,55 +47,6 @@ pub struct Row {
     /// The flows went to a SaaS whose AI runs at sub-processors (kind `saas`), not to an
     /// AI service directly. Last, so the columns before it keep their places.
     pub indirect: bool,
-}
-
-/// A [`Row`] as CSV writes it: the same columns, each text cell safe to open in a
-/// spreadsheet (see [`csv_cell`]).
-#[derive(Serialize)]
-struct CsvRow<'a> {
-    internal_host: Cow<'a, str>,
-    vendor: Cow<'a, str>,
-    product: Cow<'a, str>,
-    kind: Cow<'a, str>,
-    endpoint: Cow<'a, str>,
-    landing_country: Cow<'a, str>,
-    eea: bool,
-    verdict: Cow<'a, str>,
-    flows: u64,
-    bytes_sent: u64,
-    bytes_received: u64,
-    first_seen: String,
-    last_seen: String,
-    host_label: Cow<'a, str>,
-    sensor: Cow<'a, str>,
-    packets: u64,
-    reason: Cow<'a, str>,
-    indirect: bool,
-}
-
-impl Row {
-    fn csv_row(&self) -> CsvRow<'_> {
-        CsvRow {
-            internal_host: csv_cell(&self.internal_host),
-            vendor: csv_cell(&self.vendor),
-            product: csv_cell(&self.product),
-            kind: csv_cell(&self.kind),
-            endpoint: csv_cell(&self.endpoint),
-            landing_country: csv_cell(&self.landing_country),
-            eea: self.eea,
-            verdict: csv_cell(&self.verdict),
-            flows: self.flows,
-            bytes_sent: self.bytes_sent,
-            bytes_received: self.bytes_received,
-            first_seen: csv_cell(&self.first_seen.to_string()).into_owned(),
-            last_seen: csv_cell(&self.last_seen.to_string()).into_owned(),
-            host_label: csv_cell(&self.host_label),
-            sensor: csv_cell(&self.sensor),
-            packets: self.packets,
-            reason: csv_cell(&self.reason),
-            indirect: self.indirect,
-        }
-    }
 }
 
 /// The headline numbers.
@@ -1027,11 +977,7 @@ fn table(r: &Report, out: &mut dyn Write) -> io::Result<()> {
 }
 
 fn csv(r: &Report, out: &mut dyn Write) -> io::Result<()> {
-    let mut w = ::csv::Writer::from_writer(out);
-    for row in &r.rows {
-        w.serialize(row.csv_row()).map_err(io::Error::other)?;
-    }
-    w.flush()
+    csv_rows(&r.rows, out)
 }
 
 fn markdown(r: &Report) -> String {

@@ -7,14 +7,13 @@
 //! certified under the EU-US Data Privacy Framework, or a DPA that the signature database
 //! says incorporates the Standard Contractual Clauses. Anything else is `none_known`.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
 use super::store::FlowRow;
 use crate::landing::{Confidence, Jurisdictions};
-use crate::output::escape::csv_cell;
+use crate::output::escape::csv_rows;
 use crate::signatures::{Database, MatchSource};
 use crate::time::Timestamp;
 
@@ -80,44 +79,42 @@ pub struct Transfer {
     pub indirect: bool,
 }
 
-/// The CSV row: the register's columns in their documented order, each text cell safe to
-/// open in a spreadsheet (see [`csv_cell`]).
+/// The CSV row: the register's columns in their documented order.
 #[derive(Serialize)]
 struct CsvRow<'a> {
-    vendor: Cow<'a, str>,
-    product: Cow<'a, str>,
-    endpoint: Cow<'a, str>,
-    destination_country: Cow<'a, str>,
-    confidence: Cow<'a, str>,
+    vendor: &'a str,
+    product: &'a str,
+    endpoint: &'a str,
+    destination_country: &'a str,
+    confidence: &'a str,
     mechanism: &'static str,
-    mechanism_source: Cow<'a, str>,
+    mechanism_source: &'a str,
     internal_hosts: String,
     networks: String,
     flows: u64,
     bytes_sent: u64,
     first_seen: String,
     last_seen: String,
-    eea_alternative: Cow<'a, str>,
+    eea_alternative: &'a str,
 }
 
 impl Transfer {
     fn csv_row(&self) -> CsvRow<'_> {
-        let owned = |text: String| csv_cell(&text).into_owned();
         CsvRow {
-            vendor: csv_cell(&self.vendor),
-            product: csv_cell(&self.product),
-            endpoint: csv_cell(&self.endpoint),
-            destination_country: csv_cell(&self.destination_country),
-            confidence: csv_cell(&self.confidence),
+            vendor: &self.vendor,
+            product: &self.product,
+            endpoint: &self.endpoint,
+            destination_country: &self.destination_country,
+            confidence: &self.confidence,
             mechanism: self.mechanism.as_str(),
-            mechanism_source: csv_cell(&self.mechanism_source),
-            internal_hosts: owned(self.internal_hosts.join(" ")),
-            networks: owned(self.networks.join(" ")),
+            mechanism_source: &self.mechanism_source,
+            internal_hosts: self.internal_hosts.join(" "),
+            networks: self.networks.join(" "),
             flows: self.flows,
             bytes_sent: self.bytes_sent,
-            first_seen: owned(self.first_seen.to_string()),
-            last_seen: owned(self.last_seen.to_string()),
-            eea_alternative: csv_cell(&self.eea_alternative),
+            first_seen: self.first_seen.to_string(),
+            last_seen: self.last_seen.to_string(),
+            eea_alternative: &self.eea_alternative,
         }
     }
 }
@@ -245,16 +242,13 @@ fn eea_alternative(endpoint: &str, db: &Database) -> String {
         .unwrap_or_default()
 }
 
-/// Writes the register as CSV, its columns in the documented order.
+/// Writes the register as CSV, its columns in the documented order, each cell safe to
+/// open in a spreadsheet.
 ///
 /// # Errors
 /// The writer's I/O errors.
 pub fn write_csv(register: &[Transfer], out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    let mut w = ::csv::Writer::from_writer(out);
-    for t in register {
-        w.serialize(t.csv_row()).map_err(std::io::Error::other)?;
-    }
-    w.flush()
+    csv_rows(register.iter().map(Transfer::csv_row), out)
 }
 
 #[cfg(test)]

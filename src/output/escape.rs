@@ -14,6 +14,9 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::io;
+
+use serde::Serialize;
 
 /// Whether `c` must not reach a terminal or a page as itself: the C0 controls (ESC, NUL,
 /// newline, …), DEL, the C1 controls (including the one-byte CSI), the bidirectional
@@ -105,14 +108,46 @@ pub fn markdown(text: &str) -> String {
 /// cell as text and is not shown. Anything else is left as it is, so the CSV stays the
 /// stored data; the CSV writer quotes what needs quoting.
 ///
-/// Only for text columns: numbers are written as numbers, and a negative number is not a
-/// formula.
+/// Reports write their CSV through [`csv_rows`], which applies this to every cell; their
+/// numbers are counts, never negative, so they stay numbers.
 pub fn csv_cell(text: &str) -> Cow<'_, str> {
     if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         Cow::Owned(format!("'{text}"))
     } else {
         Cow::Borrowed(text)
     }
+}
+
+/// Writes `rows` as CSV, a header from the first, every cell through [`csv_cell`]: one rule
+/// for every column of every report, so no column can be forgotten. The csv crate
+/// serializes only into a writer, so the rows are serialized first and each record is read
+/// back and written again.
+///
+/// # Errors
+/// The writer's I/O errors, or a row that does not serialize as a record.
+pub fn csv_rows<T: Serialize>(
+    rows: impl IntoIterator<Item = T>,
+    out: &mut dyn io::Write,
+) -> io::Result<()> {
+    let mut plain = csv::Writer::from_writer(Vec::new());
+    for row in rows {
+        plain.serialize(row).map_err(io::Error::other)?;
+    }
+    let plain = plain
+        .into_inner()
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    let mut safe = csv::Writer::from_writer(out);
+    for record in csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(plain.as_slice())
+        .records()
+    {
+        let record = record.map_err(io::Error::other)?;
+        let cells: Vec<Cow<'_, str>> = record.iter().map(csv_cell).collect();
+        safe.write_record(cells.iter().map(|c| c.as_bytes()))
+            .map_err(io::Error::other)?;
+    }
+    safe.flush()
 }
 
 #[cfg(test)]

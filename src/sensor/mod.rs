@@ -62,7 +62,7 @@ use crate::signatures::{Database, DatabaseError, LoadError};
 use crate::time::Timestamp;
 use outputs::{EventOut, GuardedSink, OutputHealth};
 use watchdog::{LoopState, Watchdog};
-use worker::{Left, Report, Status, Worker};
+use worker::{Report, Status, Worker};
 
 /// Batches waiting for each packet worker.
 const QUEUE_BATCHES: usize = 64;
@@ -557,10 +557,6 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     let drain_micros =
         i64::try_from(SHUTDOWN_GRACE.saturating_add(DRAIN_SLACK).as_micros()).unwrap_or(i64::MAX);
     loops.draining(Timestamp::now().add_micros(drain_micros));
-    let _drained = Left {
-        loops: Arc::clone(&loops),
-        slot: output_slot,
-    };
     loops.idle(output_slot);
     let (mut assessment, mut alert_sinks, closed) = assessor.close();
     if let Err(e) = closed {

@@ -123,9 +123,9 @@ impl EventSink for ToOutput {
 /// Marks a loop's slot idle when its thread ends, however it ends (a panic included): a
 /// loop that has left waits for nothing, and the watchdog must not take its last mark
 /// for a stall while the output loop drains.
-pub struct Left {
-    pub loops: Arc<LoopState>,
-    pub slot: usize,
+struct Left {
+    loops: Arc<LoopState>,
+    slot: usize,
 }
 
 impl Drop for Left {

@@ -138,22 +138,55 @@ pub fn openai_inventory(db: &str, extra: &[&str]) -> (usize, u64) {
     (rows.len(), flows)
 }
 
-pub fn stop(sensor: &mut Sensor) -> std::process::ExitStatus {
-    let sent = Command::new("kill")
-        .args(["-TERM", &sensor.0.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(sent.success(), "SIGTERM sent");
+/// Waits for the sensor to exit, at most `bound`, calling `meanwhile` between looks (to
+/// send it traffic, say); its exit status.
+pub fn wait_exit(
+    sensor: &mut Sensor,
+    bound: Duration,
+    what: &str,
+    mut meanwhile: impl FnMut(),
+) -> std::process::ExitStatus {
     let started = Instant::now();
     loop {
         if let Some(status) = sensor.0.try_wait().expect("wait") {
             return status;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the sensor stops within its grace"
-        );
-        std::thread::sleep(Duration::from_millis(100));
+        assert!(started.elapsed() < bound, "{what} within {bound:?}");
+        meanwhile();
+    }
+}
+
+/// Sends the sensor `signal` (`TERM`, `HUP`).
+pub fn signal(sensor: &Sensor, signal: &str) {
+    let sent = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(sensor.0.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(sent.success(), "SIG{signal} sent");
+}
+
+/// Stops the sensor with SIGTERM and waits for it; its exit status.
+pub fn stop(sensor: &mut Sensor) -> std::process::ExitStatus {
+    signal(sensor, "TERM");
+    wait_exit(
+        sensor,
+        Duration::from_secs(60),
+        "the sensor stops within its grace",
+        pause,
+    )
+}
+
+/// A tenth of a second between looks.
+pub fn pause() {
+    std::thread::sleep(Duration::from_millis(100));
+}
+
+/// Ends the curls holding the AI flows open.
+pub fn end(curls: Vec<Child>) {
+    for mut c in curls {
+        c.kill().ok();
+        c.wait().ok();
     }
 }
 
