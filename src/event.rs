@@ -8,6 +8,7 @@
 //! Suricata omits when empty are omitted, not null. `schema/eve.schema.json` is the schema
 //! of what aigress writes; EVENTS.md documents each field.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -134,8 +135,12 @@ pub struct AiInfo {
     /// site) or `third_party_list` (only a community list, a lead still to confirm).
     pub host_evidence: &'static str,
     /// `yes`, `no`, `opt_out` or `unknown`: whether inputs train the vendor's models by
-    /// default.
+    /// default. When the endpoint serves plans whose terms differ, the least protective of
+    /// them (a flow may be on any), with each plan's answer in `training_by_plan`.
     pub trains_on_inputs: &'static str,
+    /// Each plan's training answer, by plan name, when the endpoint serves more than one.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub training_by_plan: BTreeMap<String, &'static str>,
     /// The region the name pins (`eu-central-1`), from a `{region}` pattern.
     pub region: Option<String>,
     /// The country of that region.
@@ -152,6 +157,11 @@ pub struct AiInfo {
     /// database does not say.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub eu_residency: Option<String>,
+    /// The fields above whose fact the database infers rather than a source stating it
+    /// (`trains_on_inputs`, `retention`, `eu_residency`, `processing`, `vendor_country`);
+    /// absent when every fact shown is stated.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inferred: Vec<&'static str>,
     /// Present (true) when the endpoint passes requests on to other vendors' models, so
     /// its own facts are not the whole answer.
     #[serde(skip_serializing_if = "std::ops::Not::not")]

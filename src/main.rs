@@ -152,35 +152,46 @@ fn check(dir: Option<&Path>, max_age_days: u64) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Warns on stderr about vendors whose facts are older than `max_age_days`, or undated.
+/// Warns on stderr about facts read longer than `max_age_days` ago, one line per vendor,
+/// and says how many facts are inferred or give no words they rest on.
 fn warn_stale(db: &Database, max_age_days: u64) {
     let now = std::time::SystemTime::now();
     let max_age = std::time::Duration::from_secs(max_age_days.saturating_mul(86_400));
-    let mut undated = Vec::new();
-    for v in &db.vendors {
-        let Some(checked) = &v.checked else {
-            undated.push(v.id.as_str());
-            continue;
-        };
-        let age = aigress::signatures::load::checked_date(checked)
+    let facts = db.facts();
+    let mut stale: std::collections::BTreeMap<(&str, &str), Vec<String>> = Default::default();
+    for f in &facts {
+        let age = aigress::signatures::load::checked_date(f.grounds.read)
             .and_then(|d| now.duration_since(d).ok())
             .unwrap_or_default();
         if age > max_age {
-            eprintln!(
-                "warning: {}: {}: facts last checked {checked}, {} days ago (more than {max_age_days})",
-                v.file,
-                v.id,
-                age.as_secs() / 86_400
-            );
+            stale
+                .entry((&f.vendor.file, &f.vendor.id))
+                .or_default()
+                .push(format!(
+                    "{} {} (read {})",
+                    f.subject, f.field, f.grounds.read
+                ));
         }
     }
-    if !undated.is_empty() {
+    for ((file, vendor), old) in &stale {
         eprintln!(
-            "warning: {} vendors give no date their facts were checked: {}",
-            undated.len(),
-            undated.join(", ")
+            "warning: {file}: {vendor}: {} facts read more than {max_age_days} days ago: {}",
+            old.len(),
+            old.join(", ")
         );
     }
+    let inferred = facts
+        .iter()
+        .filter(|f| f.grounds.basis == aigress::signatures::Basis::Inferred)
+        .count();
+    let unquoted = facts
+        .iter()
+        .filter(|f| f.field != "subprocessor" && f.grounds.quote.is_none())
+        .count();
+    eprintln!(
+        "{} facts: {inferred} inferred, {unquoted} without the words they rest on",
+        facts.len()
+    );
 }
 
 fn signatures(command: &SignaturesCommand, db: &Database) -> anyhow::Result<ExitCode> {

@@ -61,7 +61,7 @@ fn scan(db: &Path, policy: &str, captures: &[String]) -> Vec<serde_json::Value> 
         .collect()
 }
 
-const REGISTER_COLUMNS: &str = "vendor,product,endpoint,destination_country,confidence,mechanism,mechanism_source,internal_hosts,networks,flows,bytes_sent,first_seen,last_seen,eea_alternative";
+const REGISTER_COLUMNS: &str = "vendor,product,endpoint,destination_country,confidence,mechanism,mechanism_source,internal_hosts,networks,flows,bytes_sent,first_seen,last_seen,eea_alternative,mechanism_detail";
 
 #[test]
 fn the_register_names_each_transfer_its_mechanism_and_eea_alternative() {
@@ -117,6 +117,11 @@ fn the_register_names_each_transfer_its_mechanism_and_eea_alternative() {
         &openai[6]
     );
     assert!(openai[13].contains("eu.api.openai.com"), "{}", &openai[13]);
+    assert!(
+        openai[14].starts_with("Modules 2, 3; UK personal data") && openai[14].contains("stated"),
+        "the SCCs' scope and basis: {}",
+        &openai[14]
+    );
     assert!(
         openai[13].contains("https://"),
         "the alternative has its source"
@@ -396,4 +401,47 @@ fn the_html_report_prints_to_pdf_with_every_column() {
     if let Ok(keep) = std::env::var("AIGRESS_KEEP_PDF") {
         std::fs::copy(&pdf, keep).unwrap();
     }
+}
+
+/// A fact the database infers (Grok's training default: xAI's terms give logged-in users
+/// the choice without saying which is preset) is shown as inferred, with the reasoning,
+/// wherever the inventory shows it; stated facts carry no mark.
+#[test]
+fn the_inventory_shows_which_facts_are_inferred() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dpf_policy(dir.path());
+    let db = dir.path().join("inv.db");
+    scan(&db, &policy, &common::ai_client_captures());
+    let db = db.to_str().unwrap();
+
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["inventory", "--db", db, "--format", "json"])).unwrap();
+    let vendors = json["vendors"].as_array().unwrap();
+    let vendor = |id: &str| {
+        vendors
+            .iter()
+            .find(|v| v["vendor"] == id)
+            .unwrap_or_else(|| panic!("{id} in {json}"))
+    };
+    let grok = &vendor("xai")["inferred"]["Grok"]["trains_on_inputs"];
+    assert!(
+        grok.as_str().is_some_and(|why| why.contains("without saying which choice is preset")),
+        "{}",
+        vendor("xai")
+    );
+    assert!(
+        vendor("openai").get("inferred").is_none(),
+        "OpenAI's facts are all stated"
+    );
+
+    let md = ok(&["inventory", "--db", db, "--format", "md"]);
+    assert!(md.contains(r"Grok: opt\_out (inferred)"), "{md}");
+
+    let html = ok(&["inventory", "--db", db, "--format", "html"]);
+    let mark = html
+        .find("(inferred)</abbr>")
+        .expect("the HTML report marks the inferred fact");
+    let row_start = html[..mark].rfind("<tr").unwrap();
+    assert!(html[row_start..mark].contains("Grok"), "the mark sits in xAI's row");
+    assert!(html[row_start..mark].contains("title=\"inferred, not stated by the source: "));
 }

@@ -370,7 +370,6 @@ product = "OpenAI (other domains)"
 kind = "vendor_other"
 hosts = ["openai.com", "*.openai.com"]
 source = "https://openai.com/policies/eu-privacy-policy/"
-trains_on_inputs = "unknown"
 "#;
             (name, format!("{vendor}{other}"))
         })

@@ -426,9 +426,20 @@ fn vendor_file(endpoints: &str) -> Vec<(String, String)> {
 fn endpoint(id: &str, hosts: &str) -> String {
     format!(
         "[[endpoints]]\nid = \"{id}\"\nproduct = \"P\"\nkind = \"api\"\nhosts = {hosts}\n\
-source = \"https://example.com/docs\"\ntrains_on_inputs = \"unknown\"\n"
+source = \"https://example.com/docs\"\n"
     )
 }
+
+/// A plan `p` with a training fact whose fields are `fact` (TOML lines), and an endpoint
+/// `a` that serves it.
+fn planned(fact: &str) -> String {
+    format!(
+        "[[plans]]\nid = \"p\"\nname = \"Pro\"\n\n[plans.training]\n{fact}\n{}plans = [\"p\"]\n",
+        endpoint("a", r#"["a.acme.com"]"#)
+    )
+}
+
+const STATED_NO: &str = "value = \"no\"\nbasis = \"stated\"\nsource = \"https://example.com/terms\"\nread = \"2026-01-01\"";
 
 fn problems(files: &[(String, String)]) -> String {
     Database::from_files(files)
@@ -466,13 +477,40 @@ fn loader_errors_name_file_line_entry_and_problem() {
             "is also in endpoint a",
         ),
         (
-            endpoint("a", r#"["a.acme.com"]"#) + "retention = \"30 days\"\n",
-            "a: retention and retention_source go together",
+            planned(&STATED_NO.replace("source = \"https://example.com/terms\"\n", "")),
+            "missing field `source`",
+        ),
+        (
+            planned(&STATED_NO.replace("\"stated\"", "\"inferred\"")),
+            "acme/p: training is inferred: say why in training.reasoning",
+        ),
+        (
+            planned(&format!("{STATED_NO}\nreasoning = \"because\"")),
+            "reasoning belongs to inferred facts",
+        ),
+        (
+            planned(&STATED_NO.replace("2026-01-01", "2026-02-30")),
+            "training.read \"2026-02-30\" is not a date",
+        ),
+        (
+            planned(&STATED_NO.replace("\"no\"", "\"unknown\"")),
+            "training unknown is no fact",
+        ),
+        (
+            planned(STATED_NO).replace("plans = [\"p\"]", "plans = [\"q\"]"),
+            "plan \"q\" is not in this file's [[plans]]",
+        ),
+        (
+            planned(STATED_NO).replace("plans = [\"p\"]\n", ""),
+            "plan \"p\" is served by no endpoint",
         ),
         (
             endpoint("a", r#"["a.acme.com"]"#)
-                + "eu_residency_source = \"https://example.com/eu\"\n",
-            "a: eu_residency and eu_residency_source go together",
+                + &format!(
+                    "\n[endpoints.processing]\n{}",
+                    STATED_NO.replace("\"no\"", "\"Europe\"")
+                ),
+            "processing \"Europe\" must be a country code or EU",
         ),
         (
             endpoint("a", r#"["a.acme.com"]"#).replace("kind = \"api\"", "kind = \"robot\""),
@@ -487,8 +525,8 @@ fn loader_errors_name_file_line_entry_and_problem() {
             "source must be an https URL",
         ),
         (
-            endpoint("a", r#"["a.acme.com"]"#).replace("\"unknown\"", "\"no\""),
-            "trains_on_inputs needs trains_source",
+            endpoint("a", r#"["a.acme.com"]"#) + "trains_on_inputs = \"no\"\n",
+            "unknown field `trains_on_inputs`",
         ),
         (
             endpoint("a", r#"["a.acme.com"]"#)
@@ -653,14 +691,10 @@ fn real_ai_client_traffic_is_classified() {
 }
 
 #[test]
-fn check_warns_about_facts_checked_too_long_ago_or_never() {
+fn check_warns_about_facts_read_too_long_ago() {
     let dir = tempfile::tempdir().unwrap();
-    let files = vendor_file(&endpoint("a", r#"["api.acme.com"]"#));
+    let files = vendor_file(&planned(&STATED_NO.replace("2026-01-01", "2020-01-31")));
     for (name, text) in &files {
-        let text = text.replace(
-            "name = \"Acme\"\n",
-            "name = \"Acme\"\nchecked = \"2020-01-31\"\n",
-        );
         std::fs::write(dir.path().join(name), text).unwrap();
     }
     let d = dir.path().to_str().unwrap();
@@ -668,34 +702,74 @@ fn check_warns_about_facts_checked_too_long_ago_or_never() {
     assert!(stale.status.success(), "a warning is not a failure");
     let err = String::from_utf8_lossy(&stale.stderr);
     assert!(
-        err.contains("acme: facts last checked 2020-01-31") && err.contains("more than 365"),
+        err.contains("acme: 1 facts read more than 365 days ago: p training (read 2020-01-31)"),
         "{err}"
     );
     let fresh = aigress(&["signatures", "check", "--max-age-days", "100000", d]);
-    assert!(String::from_utf8_lossy(&fresh.stderr).is_empty());
-
-    for (name, text) in &files {
-        std::fs::write(dir.path().join(name), text).unwrap();
-    }
-    let undated = aigress(&["signatures", "check", d]);
+    let err = String::from_utf8_lossy(&fresh.stderr);
+    assert!(!err.contains("warning"), "{err}");
     assert!(
-        String::from_utf8_lossy(&undated.stderr)
-            .contains("1 vendors give no date their facts were checked: acme")
+        err.contains("1 facts: 0 inferred, 1 without the words they rest on"),
+        "{err}"
     );
+}
 
-    let bad: Vec<(String, String)> = files
-        .iter()
-        .map(|(n, t)| {
-            (
-                n.clone(),
-                t.replace(
-                    "name = \"Acme\"\n",
-                    "name = \"Acme\"\nchecked = \"2026-13-01\"\n",
-                ),
-            )
-        })
-        .collect();
-    assert!(problems(&bad).contains("acme: checked \"2026-13-01\" is not a date"));
+/// The facts the database ships: every one says whether its source states it or it is
+/// inferred (and why), where the source is and when it was read, and none was read
+/// longer ago than `signatures check` accepts.
+#[test]
+fn every_shipped_fact_has_its_basis_source_and_a_recent_date() {
+    const MAX_AGE_DAYS: u64 = 365;
+    let db = Database::embedded().expect("built-in database");
+    let facts = db.facts();
+    assert!(facts.len() >= 300, "{} facts", facts.len());
+    let now = std::time::SystemTime::now();
+    for f in &facts {
+        let what = format!("{}: {} {}", f.vendor.id, f.subject, f.field);
+        assert!(f.grounds.source.starts_with("https://"), "{what}");
+        let read = aigress::signatures::load::checked_date(f.grounds.read)
+            .unwrap_or_else(|| panic!("{what}: read {:?}", f.grounds.read));
+        let age = now.duration_since(read).unwrap_or_default();
+        assert!(
+            age.as_secs() / 86_400 <= MAX_AGE_DAYS,
+            "{what}: read {}, more than {MAX_AGE_DAYS} days ago",
+            f.grounds.read
+        );
+        if let Some(page) = f.grounds.page_date {
+            assert!(
+                page <= f.grounds.read,
+                "{what}: page dated after it was read"
+            );
+        }
+    }
+    let out = aigress(&["signatures", "list", "--format", "json"]);
+    assert!(out.status.success());
+    let mut checked = 0;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+        let mut facts: Vec<&serde_json::Value> = Vec::new();
+        for plan in entry["plans"].as_array().unwrap() {
+            for field in ["training", "retention", "eu_residency"] {
+                facts.extend(plan.get(field));
+            }
+        }
+        facts.extend(entry.get("dpa_sccs"));
+        for fact in facts {
+            let basis = fact["basis"].as_str().unwrap_or_default();
+            assert!(basis == "stated" || basis == "inferred", "{entry}");
+            assert!(
+                fact["source"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("https://"))
+            );
+            assert!(fact["read"].as_str().is_some_and(|d| d.len() == 10));
+            if basis == "inferred" {
+                assert!(fact["reasoning"].as_str().is_some_and(|r| !r.is_empty()));
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 300, "{checked} facts in the list");
 }
 
 #[test]

@@ -19,7 +19,7 @@ use super::changes::Changes;
 use super::store::{AlertRow, DailyRow, Filter, FingerprintRow, FlowRow, Store, StoreError};
 use super::transfers::{self, Judges, Transfer};
 use crate::output::escape::{csv_cell, csv_rows, markdown as md, terminal};
-use crate::signatures::Database;
+use crate::signatures::{Database, Endpoint};
 use crate::time::Timestamp;
 
 /// One inventory row with its reason, as CSV and JSON carry it.
@@ -81,6 +81,10 @@ pub struct VendorSummary {
     /// Product → how long the vendor keeps what it is sent, where the database says.
     pub retention: BTreeMap<String, String>,
     pub headquarters: Option<String>,
+    /// Product → the facts above that the database infers rather than a source stating
+    /// them (`trains_on_inputs`, `retention`, `vendor_country`, …) → the reasoning.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub inferred: BTreeMap<String, BTreeMap<&'static str, String>>,
     pub dpa: Option<String>,
     pub subprocessors: Option<String>,
     pub data_use: Option<String>,
@@ -91,6 +95,28 @@ pub struct VendorSummary {
 }
 
 impl VendorSummary {
+    /// Whether the database infers, rather than a source states, `field` of `product`.
+    fn is_inferred(&self, product: &str, field: &str) -> bool {
+        self.inferred
+            .get(product)
+            .is_some_and(|facts| facts.contains_key(field))
+    }
+
+    /// For the HTML report: an "inferred" mark with the reasoning on hover, or nothing.
+    fn inferred_mark(&self, product: &str, field: &str) -> String {
+        match self
+            .inferred
+            .get(product)
+            .and_then(|facts| facts.get(field))
+        {
+            Some(why) => format!(
+                " <abbr class=\"inferred\" title=\"inferred, not stated by the source: {}\">(inferred)</abbr>",
+                esc(why)
+            ),
+            None => String::new(),
+        }
+    }
+
     /// Fills [`Self::open_questions`] from what the summary holds.
     fn settle_open_questions(&mut self) {
         let open = [
@@ -344,7 +370,7 @@ impl Report {
                     vendor: r.vendor.clone(),
                     name: facts.map_or_else(|| r.vendor.clone(), |x| x.name.clone()),
                     verdict: "none".into(),
-                    headquarters: facts.and_then(|x| x.country.clone()),
+                    headquarters: facts.and_then(|x| x.country().map(str::to_owned)),
                     dpa: facts.and_then(|x| x.dpa.clone()),
                     subprocessors: facts.and_then(|x| x.subprocessors.clone()),
                     data_use: facts.and_then(|x| x.data_use.clone()),
@@ -357,11 +383,21 @@ impl Report {
                     e.product == r.product
                         && db.vendors.get(e.vendor).is_some_and(|x| x.id == r.vendor)
                 });
-                let trains = endpoint.map_or("unknown", |e| e.trains_on_inputs.as_str());
+                let trains = endpoint.map_or("unknown", |e| e.training().as_str());
                 v.trains_on_inputs
                     .insert(r.product.clone(), trains.to_owned());
-                if let Some(retention) = endpoint.and_then(|e| e.retention.clone()) {
+                if let Some(retention) = endpoint.and_then(Endpoint::retention) {
                     v.retention.insert(r.product.clone(), retention);
+                }
+                let vendor = db.vendors.iter().find(|x| x.id == r.vendor);
+                let inferred: BTreeMap<&'static str, String> = endpoint
+                    .map(|e| e.inferred(vendor))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(name, why)| (name, why.to_owned()))
+                    .collect();
+                if !inferred.is_empty() {
+                    v.inferred.insert(r.product.clone(), inferred);
                 }
             }
             if !v.landing_countries.contains(&r.landing_country) {
@@ -456,7 +492,7 @@ fn saas_summaries(rows: &[Row], db: &Database) -> Vec<SaasSummary> {
         }) else {
             continue;
         };
-        s.trains_on_customer_data = e.trains_on_inputs.as_str().to_owned();
+        s.trains_on_customer_data = e.training().as_str().to_owned();
         s.ai_on_by_default = e
             .ai_on_by_default
             .as_ref()
@@ -1011,7 +1047,14 @@ fn markdown(r: &Report) -> String {
         let trains: Vec<String> = v
             .trains_on_inputs
             .iter()
-            .map(|(p, t)| format!("{p}: {t}"))
+            .map(|(p, t)| {
+                let inferred = if v.is_inferred(p, "trains_on_inputs") {
+                    " (inferred)"
+                } else {
+                    ""
+                };
+                format!("{p}: {t}{inferred}")
+            })
             .collect();
         let _ = writeln!(
             m,
@@ -1367,7 +1410,14 @@ pub fn html(r: &Report) -> String {
         let trains: Vec<String> = v
             .trains_on_inputs
             .iter()
-            .map(|(p, t)| format!("{}: {}", esc(p), esc(t)))
+            .map(|(p, t)| {
+                format!(
+                    "{}: {}{}",
+                    esc(p),
+                    esc(t),
+                    v.inferred_mark(p, "trains_on_inputs")
+                )
+            })
             .collect();
         vec![
             Cell::text(&v.name),
@@ -1382,7 +1432,9 @@ pub fn html(r: &Report) -> String {
             Cell::Html(
                 v.retention
                     .iter()
-                    .map(|(p, t)| format!("{}: {}", esc(p), esc(t)))
+                    .map(|(p, t)| {
+                        format!("{}: {}{}", esc(p), esc(t), v.inferred_mark(p, "retention"))
+                    })
                     .collect::<Vec<_>>()
                     .join("<br>"),
             ),

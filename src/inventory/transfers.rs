@@ -64,6 +64,9 @@ pub struct Transfer {
     /// `landing.dpf_certified`, or the vendor's DPA; empty for `none_known` and
     /// `unknown_landing`.
     pub mechanism_source: String,
+    /// What the mechanism's source says, for `scc_in_dpa`: the SCC modules, which data the
+    /// DPA's clauses cover, whether that is stated or inferred and when it was read.
+    pub mechanism_detail: String,
     pub internal_hosts: Vec<String>,
     /// The internal hosts' network labels from the policy.
     pub networks: Vec<String>,
@@ -96,6 +99,7 @@ struct CsvRow<'a> {
     first_seen: String,
     last_seen: String,
     eea_alternative: &'a str,
+    mechanism_detail: &'a str,
 }
 
 impl Transfer {
@@ -115,6 +119,7 @@ impl Transfer {
             first_seen: self.first_seen.to_string(),
             last_seen: self.last_seen.to_string(),
             eea_alternative: &self.eea_alternative,
+            mechanism_detail: &self.mechanism_detail,
         }
     }
 }
@@ -164,6 +169,11 @@ pub fn register(rows: &[FlowRow], judges: &Judges<'_>) -> Vec<Transfer> {
                 confidence: String::new(),
                 mechanism,
                 mechanism_source,
+                mechanism_detail: if mechanism == Mechanism::SccInDpa {
+                    sccs_detail(&r.vendor, judges.db)
+                } else {
+                    String::new()
+                },
                 internal_hosts: Vec::new(),
                 networks: Vec::new(),
                 flows: 0,
@@ -227,11 +237,44 @@ fn mechanism(r: &FlowRow, judges: &Judges<'_>) -> (Mechanism, String) {
         .vendors
         .iter()
         .find(|v| v.id == r.vendor)
-        .and_then(|v| v.sccs_source.clone());
+        .and_then(|v| v.dpa_sccs.as_ref());
     match sccs {
-        Some(source) => (Mechanism::SccInDpa, source),
+        Some(fact) => (Mechanism::SccInDpa, fact.source.clone()),
         None => (Mechanism::NoneKnown, String::new()),
     }
+}
+
+/// What the vendor's DPA says about the SCCs, for a `scc_in_dpa` row.
+fn sccs_detail(vendor: &str, db: &Database) -> String {
+    let Some(fact) = db
+        .vendors
+        .iter()
+        .find(|v| v.id == vendor)
+        .and_then(|v| v.dpa_sccs.as_ref())
+    else {
+        return String::new();
+    };
+    let modules = match fact.value.modules.as_slice() {
+        [] => String::new(),
+        [one] => format!("Module {one}; "),
+        many => format!(
+            "Modules {}; ",
+            many.iter()
+                .map(u8::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let reasoning = fact
+        .reasoning
+        .as_ref()
+        .map_or_else(String::new, |why| format!(": {why}"));
+    format!(
+        "{modules}{} ({}{reasoning}; read {})",
+        fact.value.data,
+        fact.basis.as_str(),
+        fact.read
+    )
 }
 
 /// The endpoint's documented EEA alternative, `name (source)`, or empty.

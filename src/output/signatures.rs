@@ -5,32 +5,38 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::event::AiInfo;
-use crate::signatures::{Database, MatchSource};
+use crate::signatures::{Database, Fact, MatchSource, Plan, Sccs};
 
 #[derive(Serialize)]
 struct ListEntry<'a> {
     vendor: &'a str,
     vendor_name: &'a str,
-    vendor_country: Option<&'a str>,
     endpoint: &'a str,
     product: &'a str,
     kind: &'static str,
     hosts: &'a [String],
     cidrs: Vec<String>,
+    /// The answer events carry: the least protective of the plans' training facts.
     trains_on_inputs: &'static str,
-    processing: Option<&'a str>,
-    retention: Option<&'a str>,
-    eu_residency: Option<&'a str>,
+    /// The facts events show that are inferred rather than stated.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    inferred: Vec<&'static str>,
+    /// The plans the endpoint serves, each fact with its basis, words, source and dates.
+    plans: &'a [Plan],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    processing: Option<&'a Fact<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    headquarters: Option<&'a Fact<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dpa_sccs: Option<&'a Fact<Sccs>>,
     routes_to_other_vendors: bool,
     regions: Option<&'a str>,
     source: &'a str,
     /// `vendor`, or `third_party_list` when `source` is only a community list.
     host_evidence: &'static str,
-    trains_source: Option<&'a str>,
     dpa: Option<&'a str>,
     subprocessors: Option<&'a str>,
     data_use: Option<&'a str>,
-    checked: Option<&'a str>,
 }
 
 /// One line per endpoint: a table, or a JSON object per line.
@@ -51,25 +57,24 @@ pub fn list(
         Some(ListEntry {
             vendor: &v.id,
             vendor_name: &v.name,
-            vendor_country: v.country.as_deref(),
             endpoint: &e.id,
             product: &e.product,
             kind: e.kind.as_str(),
             hosts: &e.hosts,
             cidrs: e.cidrs.iter().map(ToString::to_string).collect(),
-            trains_on_inputs: e.trains_on_inputs.as_str(),
-            processing: e.processing.as_deref(),
-            retention: e.retention.as_deref(),
-            eu_residency: e.eu_residency.as_deref(),
+            trains_on_inputs: e.training().as_str(),
+            inferred: e.inferred_facts(Some(v)),
+            plans: &e.plans,
+            processing: e.processing.as_ref(),
+            headquarters: v.headquarters.as_ref(),
+            dpa_sccs: v.dpa_sccs.as_ref(),
             routes_to_other_vendors: e.routes_to_other_vendors,
             regions: e.regions.as_deref(),
             source: &e.source,
             host_evidence: e.host_evidence.as_str(),
-            trains_source: e.trains_source.as_deref(),
             dpa: v.dpa.as_deref(),
             subprocessors: v.subprocessors.as_deref(),
             data_use: v.data_use.as_deref(),
-            checked: v.checked.as_deref(),
         })
     });
     if json {
@@ -81,27 +86,39 @@ pub fn list(
     }
     writeln!(
         out,
-        "{:<14} {:<34} {:<17} {:<8} {:<4} {:<10} {:<16} HOSTS",
-        "VENDOR", "PRODUCT", "KIND", "TRAINS", "HQ", "CHECKED", "HOSTS FROM"
+        "{:<14} {:<34} {:<17} {:<10} {:<4} {:<10} {:<16} HOSTS",
+        "VENDOR", "PRODUCT", "KIND", "TRAINS", "HQ", "READ", "HOSTS FROM"
     )?;
     for e in entries {
         let mut hosts = e.hosts.join(" ");
         if !e.cidrs.is_empty() {
             hosts = format!("{hosts} {}", e.cidrs.join(" "));
         }
+        let trains = if e.inferred.contains(&"trains_on_inputs") {
+            format!("{}*", e.trains_on_inputs)
+        } else {
+            e.trains_on_inputs.to_owned()
+        };
+        let oldest_read = e
+            .plans
+            .iter()
+            .filter_map(|p| p.training.as_ref().map(|f| f.read.as_str()))
+            .min()
+            .unwrap_or("-");
         writeln!(
             out,
-            "{:<14} {:<34} {:<17} {:<8} {:<4} {:<10} {:<16} {}",
+            "{:<14} {:<34} {:<17} {:<10} {:<4} {:<10} {:<16} {}",
             e.vendor,
             e.product,
             e.kind,
-            e.trains_on_inputs,
-            e.vendor_country.unwrap_or("-"),
-            e.checked.unwrap_or("-"),
+            trains,
+            e.headquarters.map_or("-", |f| f.value.as_str()),
+            oldest_read,
             e.host_evidence,
             hosts
         )?;
     }
+    writeln!(out, "* inferred, not stated by the source")?;
     Ok(())
 }
 
@@ -141,11 +158,16 @@ pub fn matches(
                 };
                 writeln!(
                     out,
-                    "{query}\t{} / {} ({}, trains on inputs: {}), {region}, HQ {}; matched {}",
+                    "{query}\t{} / {} ({}, trains on inputs: {}{}), {region}, HQ {}; matched {}",
                     ai.vendor_name,
                     ai.product,
                     ai.kind,
                     ai.trains_on_inputs,
+                    if ai.inferred.contains(&"trains_on_inputs") {
+                        " (inferred)"
+                    } else {
+                        ""
+                    },
                     ai.vendor_country.as_deref().unwrap_or("unknown"),
                     ai.matched
                 )?;

@@ -12,7 +12,10 @@ use std::fmt;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::model::{Endpoint, HostEvidence, Kind, RegionTable, Subprocessor, Training, Vendor};
+use super::model::{
+    Basis, Endpoint, Fact, HostEvidence, Kind, Plan, RegionTable, Sccs, Subprocessor, Training,
+    Vendor,
+};
 
 /// The file holding the database version and date.
 pub const DATABASE_FILE: &str = "database.toml";
@@ -57,6 +60,8 @@ struct RegionSpec {
 struct VendorFile {
     vendor: VendorSpec,
     #[serde(default)]
+    plans: Vec<PlanSpec>,
+    #[serde(default)]
     endpoints: Vec<EndpointSpec>,
 }
 
@@ -65,14 +70,85 @@ struct VendorFile {
 struct VendorSpec {
     id: Spanned<String>,
     name: String,
-    country: Option<Spanned<String>>,
-    country_source: Option<Spanned<String>>,
+    headquarters: Option<Spanned<FactSpec<String>>>,
     dpa: Option<Spanned<String>>,
     subprocessors: Option<Spanned<String>>,
     data_use: Option<Spanned<String>>,
-    dpa_sccs: Option<Spanned<bool>>,
-    dpa_sccs_source: Option<Spanned<String>>,
-    checked: Option<Spanned<String>>,
+    dpa_sccs: Option<Spanned<SccsSpec>>,
+}
+
+/// A fact as written: its value and what it rests on.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FactSpec<T> {
+    value: Spanned<T>,
+    basis: Spanned<Basis>,
+    reasoning: Option<String>,
+    quote: Option<String>,
+    source: Spanned<String>,
+    read: Spanned<String>,
+    page_date: Option<Spanned<String>>,
+}
+
+/// The SCCs fact as written: which modules and data, and what it rests on.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SccsSpec {
+    #[serde(default)]
+    modules: Vec<u8>,
+    data: String,
+    basis: Spanned<Basis>,
+    reasoning: Option<String>,
+    quote: Option<String>,
+    source: Spanned<String>,
+    read: Spanned<String>,
+    page_date: Option<Spanned<String>>,
+}
+
+/// What a fact rests on, borrowed from its spec.
+struct Grounds<'a> {
+    basis: &'a Spanned<Basis>,
+    reasoning: &'a Option<String>,
+    quote: &'a Option<String>,
+    source: &'a Spanned<String>,
+    read: &'a Spanned<String>,
+    page_date: &'a Option<Spanned<String>>,
+}
+
+impl<T> FactSpec<T> {
+    fn grounds(&self) -> Grounds<'_> {
+        Grounds {
+            basis: &self.basis,
+            reasoning: &self.reasoning,
+            quote: &self.quote,
+            source: &self.source,
+            read: &self.read,
+            page_date: &self.page_date,
+        }
+    }
+}
+
+impl SccsSpec {
+    fn grounds(&self) -> Grounds<'_> {
+        Grounds {
+            basis: &self.basis,
+            reasoning: &self.reasoning,
+            quote: &self.quote,
+            source: &self.source,
+            read: &self.read,
+            page_date: &self.page_date,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanSpec {
+    id: Spanned<String>,
+    name: String,
+    training: Option<Spanned<FactSpec<Training>>>,
+    retention: Option<Spanned<FactSpec<String>>>,
+    eu_residency: Option<Spanned<FactSpec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -83,14 +159,9 @@ struct EndpointSpec {
     kind: Kind,
     hosts: Vec<Spanned<String>>,
     source: Spanned<String>,
-    trains_on_inputs: Spanned<Training>,
-    trains_source: Option<Spanned<String>>,
-    processing: Option<Spanned<String>>,
-    processing_source: Option<Spanned<String>>,
-    retention: Option<Spanned<String>>,
-    retention_source: Option<Spanned<String>>,
-    eu_residency: Option<Spanned<String>>,
-    eu_residency_source: Option<Spanned<String>>,
+    #[serde(default)]
+    plans: Vec<Spanned<String>>,
+    processing: Option<Spanned<FactSpec<String>>>,
     #[serde(default)]
     routes_to_other_vendors: bool,
     regions: Option<Spanned<String>>,
@@ -117,6 +188,8 @@ struct SubprocessorSpec {
     /// What the SaaS uses it for (a feature, "LLM provider").
     purpose: Option<String>,
     source: Spanned<String>,
+    basis: Basis,
+    read: Spanned<String>,
 }
 
 /// The validated contents of a database directory, before matching is compiled.
@@ -264,6 +337,8 @@ impl Checker<'_> {
                 country: sp.country.as_ref().map(|c| c.get_ref().clone()),
                 purpose: sp.purpose.clone(),
                 source: self.url(&sp.source, eid, "sub-processor source"),
+                basis: sp.basis,
+                read: self.date(&sp.read, eid, "sub-processor read"),
             });
         }
         SaasFacts {
@@ -271,6 +346,153 @@ impl Checker<'_> {
             admin_settings,
             subprocessors,
         }
+    }
+
+    /// A fact with what it rests on: an https source, the date it was read, the page's
+    /// date if given, and for an inferred fact the reasoning.
+    fn fact<T>(&mut self, value: T, g: &Grounds<'_>, entry: &str, field: &str) -> Fact<T> {
+        let source = self.url(g.source, entry, &format!("{field}.source"));
+        let read = self.date(g.read, entry, &format!("{field}.read"));
+        let page_date = g
+            .page_date
+            .as_ref()
+            .map(|d| self.date(d, entry, &format!("{field}.page_date")));
+        let basis = *g.basis.get_ref();
+        let reasoning = g.reasoning.clone().filter(|r| !r.trim().is_empty());
+        match (basis, &reasoning) {
+            (Basis::Inferred, None) => self.report(
+                g.basis.span(),
+                Some(entry),
+                format!("{field} is inferred: say why in {field}.reasoning"),
+            ),
+            (Basis::Stated, Some(_)) => self.report(
+                g.basis.span(),
+                Some(entry),
+                format!("{field} is stated by its source: reasoning belongs to inferred facts"),
+            ),
+            _ => {}
+        }
+        if g.quote.as_ref().is_some_and(|q| q.trim().is_empty()) {
+            self.report(
+                g.source.span(),
+                Some(entry),
+                format!("{field}.quote is empty: leave it out or give the words"),
+            );
+        }
+        Fact {
+            value,
+            basis,
+            reasoning,
+            quote: g.quote.clone(),
+            source,
+            read,
+            page_date,
+        }
+    }
+
+    /// A `YYYY-MM-DD` date.
+    fn date(&mut self, value: &Spanned<String>, entry: &str, field: &str) -> String {
+        if checked_date(value.get_ref()).is_none() {
+            self.report(
+                value.span(),
+                Some(entry),
+                format!("{field} {:?} is not a date (YYYY-MM-DD)", value.get_ref()),
+            );
+        }
+        value.get_ref().clone()
+    }
+
+    /// A fact whose value is a country code (or `EU` where `eu` allows it).
+    fn place_fact(
+        &mut self,
+        spec: &Spanned<FactSpec<String>>,
+        entry: &str,
+        field: &str,
+        eu: bool,
+    ) -> Fact<String> {
+        let spec = spec.get_ref();
+        let value = spec.value.get_ref();
+        let allowed = is_country(value) || (eu && value == "EU");
+        if !allowed {
+            let expected = if eu {
+                "a country code or EU"
+            } else {
+                "an ISO 3166-1 alpha-2 code"
+            };
+            self.report(
+                spec.value.span(),
+                Some(entry),
+                format!("{field} {value:?} must be {expected}"),
+            );
+        }
+        self.fact(value.clone(), &spec.grounds(), entry, field)
+    }
+
+    /// A fact whose value is the vendor's words, short.
+    fn text_fact(
+        &mut self,
+        spec: &Spanned<FactSpec<String>>,
+        entry: &str,
+        field: &str,
+    ) -> Fact<String> {
+        let spec = spec.get_ref();
+        if spec.value.get_ref().trim().is_empty() {
+            self.report(spec.value.span(), Some(entry), format!("{field} is empty"));
+        }
+        self.fact(spec.value.get_ref().clone(), &spec.grounds(), entry, field)
+    }
+
+    /// A vendor's plans, each id once.
+    fn plans(&mut self, specs: &[PlanSpec], vid: &str) -> Vec<Plan> {
+        let mut plans: Vec<Plan> = Vec::new();
+        for p in specs {
+            let pid = p.id.get_ref().clone();
+            let entry = format!("{vid}/{pid}");
+            if !is_id(&pid) {
+                self.report(
+                    p.id.span(),
+                    Some(vid),
+                    format!("plan id {pid:?} must be lower-case letters, digits and dashes"),
+                );
+            }
+            if plans.iter().any(|known| known.id == pid) {
+                self.report(p.id.span(), Some(vid), format!("duplicate plan id {pid:?}"));
+            }
+            let training = p.training.as_ref().map(|t| {
+                let spec = t.get_ref();
+                if *spec.value.get_ref() == Training::Unknown {
+                    self.report(
+                        spec.value.span(),
+                        Some(&entry),
+                        "training unknown is no fact: leave [plans.training] out".into(),
+                    );
+                }
+                self.fact(*spec.value.get_ref(), &spec.grounds(), &entry, "training")
+            });
+            let retention = p
+                .retention
+                .as_ref()
+                .map(|f| self.text_fact(f, &entry, "retention"));
+            let eu_residency = p
+                .eu_residency
+                .as_ref()
+                .map(|f| self.text_fact(f, &entry, "eu_residency"));
+            if training.is_none() && retention.is_none() && eu_residency.is_none() {
+                self.report(
+                    p.id.span(),
+                    Some(&entry),
+                    "a plan states training, retention or eu_residency".into(),
+                );
+            }
+            plans.push(Plan {
+                id: pid,
+                name: p.name.clone(),
+                training,
+                retention,
+                eu_residency,
+            });
+        }
+        plans
     }
 
     fn optional_url(
@@ -460,54 +682,37 @@ pub fn load(files: &[(String, String)]) -> Result<Loaded, LoadError> {
                 format!("duplicate vendor id, also in {other}"),
             );
         }
-        if let Some(country) = &spec.vendor.country
-            && !is_country(country.get_ref())
-        {
-            c.report(
-                country.span(),
-                Some(&vid),
-                format!(
-                    "country {:?} is not an ISO 3166-1 alpha-2 code",
-                    country.get_ref()
-                ),
-            );
-        }
-        let country_source = c.optional_url(&spec.vendor.country_source, &vid, "country_source");
-        if spec.vendor.country.is_some() != country_source.is_some() {
-            c.report(
-                spec.vendor.id.span(),
-                Some(&vid),
-                "country and country_source go together".into(),
-            );
-        }
-        if let Some(checked) = &spec.vendor.checked
-            && checked_date(checked.get_ref()).is_none()
-        {
-            c.report(
-                checked.span(),
-                Some(&vid),
-                format!("checked {:?} is not a date (YYYY-MM-DD)", checked.get_ref()),
-            );
-        }
-        let sccs_source = c.optional_url(&spec.vendor.dpa_sccs_source, &vid, "dpa_sccs_source");
-        if spec.vendor.dpa_sccs.is_some() != sccs_source.is_some() {
-            c.report(
-                spec.vendor.id.span(),
-                Some(&vid),
-                "dpa_sccs and dpa_sccs_source go together".into(),
-            );
-        }
+        let headquarters = spec
+            .vendor
+            .headquarters
+            .as_ref()
+            .map(|f| c.place_fact(f, &vid, "headquarters", false));
+        let dpa_sccs = spec.vendor.dpa_sccs.as_ref().map(|f| {
+            let spec = f.get_ref();
+            if let Some(m) = spec.modules.iter().find(|m| !(1..=4).contains(*m)) {
+                c.report(
+                    f.span(),
+                    Some(&vid),
+                    format!("dpa_sccs.modules: there is no SCC module {m} (1 to 4)"),
+                );
+            }
+            let value = Sccs {
+                modules: spec.modules.clone(),
+                data: spec.data.clone(),
+            };
+            c.fact(value, &spec.grounds(), &vid, "dpa_sccs")
+        });
+        let plans = c.plans(&spec.plans, &vid);
+        let vendor_plans = plans.clone();
         let vendor = Vendor {
             id: vid.clone(),
             name: spec.vendor.name.clone(),
-            country: spec.vendor.country.as_ref().map(|c| c.get_ref().clone()),
-            country_source,
+            headquarters,
             dpa: c.optional_url(&spec.vendor.dpa, &vid, "dpa"),
             subprocessors: c.optional_url(&spec.vendor.subprocessors, &vid, "subprocessors"),
             data_use: c.optional_url(&spec.vendor.data_use, &vid, "data_use"),
-            sccs_source: sccs_source
-                .filter(|_| spec.vendor.dpa_sccs.as_ref().is_some_and(|s| *s.get_ref())),
-            checked: spec.vendor.checked.as_ref().map(|d| d.get_ref().clone()),
+            dpa_sccs,
+            plans,
             file: file.to_owned(),
         };
         let vendor_index = vendors.len();
@@ -575,46 +780,26 @@ pub fn load(files: &[(String, String)]) -> Result<Loaded, LoadError> {
                 }
                 _ => {}
             }
-            let trains_source = c.optional_url(&e.trains_source, &eid, "trains_source");
-            if *e.trains_on_inputs.get_ref() != Training::Unknown && trains_source.is_none() {
-                c.report(
-                    e.trains_on_inputs.span(),
-                    Some(&eid),
-                    "trains_on_inputs needs trains_source".into(),
-                );
-            }
-            let processing_source = c.optional_url(&e.processing_source, &eid, "processing_source");
-            if let Some(p) = &e.processing {
-                if !is_country(p.get_ref()) && p.get_ref() != "EU" {
-                    c.report(
-                        p.span(),
+            let mut plans = Vec::new();
+            for pid in &e.plans {
+                match vendor_plans.iter().find(|p| &p.id == pid.get_ref()) {
+                    Some(plan) if plans.contains(plan) => c.report(
+                        pid.span(),
                         Some(&eid),
-                        format!("processing {:?} must be a country code or EU", p.get_ref()),
-                    );
-                }
-                if processing_source.is_none() {
-                    c.report(
-                        p.span(),
+                        format!("plan {:?} is listed twice", pid.get_ref()),
+                    ),
+                    Some(plan) => plans.push(plan.clone()),
+                    None => c.report(
+                        pid.span(),
                         Some(&eid),
-                        "processing needs processing_source".into(),
-                    );
+                        format!("plan {:?} is not in this file's [[plans]]", pid.get_ref()),
+                    ),
                 }
             }
-            let retention_source = c.optional_url(&e.retention_source, &eid, "retention_source");
-            let eu_residency_source =
-                c.optional_url(&e.eu_residency_source, &eid, "eu_residency_source");
-            for (fact, source, name) in [
-                (&e.retention, &retention_source, "retention"),
-                (&e.eu_residency, &eu_residency_source, "eu_residency"),
-            ] {
-                if fact.is_some() != source.is_some() {
-                    c.report(
-                        e.id.span(),
-                        Some(&eid),
-                        format!("{name} and {name}_source go together"),
-                    );
-                }
-            }
+            let processing = e
+                .processing
+                .as_ref()
+                .map(|f| c.place_fact(f, &eid, "processing", true));
             let mut cidrs = Vec::new();
             for cidr in &e.cidrs {
                 match cidr.get_ref().parse::<ipnet::IpNet>() {
@@ -643,14 +828,8 @@ pub fn load(files: &[(String, String)]) -> Result<Loaded, LoadError> {
                 kind: e.kind,
                 hosts: e.hosts.iter().map(|h| h.get_ref().clone()).collect(),
                 source: c.url(&e.source, &eid, "source"),
-                trains_on_inputs: *e.trains_on_inputs.get_ref(),
-                trains_source,
-                processing: e.processing.map(Spanned::into_inner),
-                processing_source,
-                retention: e.retention.map(Spanned::into_inner),
-                retention_source,
-                eu_residency: e.eu_residency.map(Spanned::into_inner),
-                eu_residency_source,
+                plans,
+                processing,
                 routes_to_other_vendors: e.routes_to_other_vendors,
                 host_evidence: HostEvidence::Vendor,
                 regions: e.regions.map(Spanned::into_inner),
@@ -662,6 +841,18 @@ pub fn load(files: &[(String, String)]) -> Result<Loaded, LoadError> {
                 subprocessors: saas.subprocessors,
             });
             host_lines.push(lines);
+        }
+        for (plan, spec) in vendor_plans.iter().zip(&spec.plans) {
+            let used = endpoints
+                .iter()
+                .any(|e: &Endpoint| e.vendor == vendor_index && e.plans.contains(plan));
+            if !used {
+                c.report(
+                    spec.id.span(),
+                    Some(&vid),
+                    format!("plan {:?} is served by no endpoint", plan.id),
+                );
+            }
         }
     }
     for (e, lines) in endpoints.iter().zip(&host_lines) {

@@ -16,7 +16,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use load::{LoadError, Problem};
-pub use model::{EeaAlternative, Endpoint, Kind, RegionTable, Training, Vendor};
+pub use model::{
+    Basis, EeaAlternative, Endpoint, Fact, Kind, Plan, RegionTable, Sccs, Training, Vendor,
+};
 
 use crate::event::{AiInfo, SaasAi, SubprocessorInfo};
 
@@ -165,6 +167,58 @@ impl Database {
         provider_training(vendor, &self.vendors, &self.endpoints)
     }
 
+    /// Every fact in the database with what it rests on: what checks of their grounds and
+    /// age go over.
+    pub fn facts<'a>(&'a self) -> Vec<FactRef<'a>> {
+        let mut facts = Vec::new();
+        for (index, v) in self.vendors.iter().enumerate() {
+            let mut push = |subject: &str, field: &'static str, grounds: FactGrounds<'a>| {
+                facts.push(FactRef {
+                    vendor: v,
+                    subject: subject.to_owned(),
+                    field,
+                    grounds,
+                });
+            };
+            if let Some(f) = &v.headquarters {
+                push(&v.id, "headquarters", f.into());
+            }
+            if let Some(f) = &v.dpa_sccs {
+                push(&v.id, "dpa_sccs", f.into());
+            }
+            for p in &v.plans {
+                if let Some(f) = &p.training {
+                    push(&p.id, "training", f.into());
+                }
+                if let Some(f) = &p.retention {
+                    push(&p.id, "retention", f.into());
+                }
+                if let Some(f) = &p.eu_residency {
+                    push(&p.id, "eu_residency", f.into());
+                }
+            }
+            for e in self.endpoints.iter().filter(|e| e.vendor == index) {
+                if let Some(f) = &e.processing {
+                    push(&e.id, "processing", f.into());
+                }
+                for sp in &e.subprocessors {
+                    push(
+                        &e.id,
+                        "subprocessor",
+                        FactGrounds {
+                            basis: sp.basis,
+                            quote: None,
+                            source: &sp.source,
+                            read: &sp.read,
+                            page_date: None,
+                        },
+                    );
+                }
+            }
+        }
+        facts
+    }
+
     /// Host patterns in the database.
     pub fn pattern_count(&self) -> usize {
         self.endpoints.iter().map(|e| e.hosts.len()).sum()
@@ -247,18 +301,67 @@ impl Database {
             match_source: source.as_str(),
             host: host.to_owned(),
             host_evidence: endpoint.map_or("vendor", |e| e.host_evidence.as_str()),
-            trains_on_inputs: endpoint.map_or("unknown", |e| e.trains_on_inputs.as_str()),
+            trains_on_inputs: endpoint.map_or("unknown", |e| e.training().as_str()),
+            training_by_plan: endpoint.map(training_by_plan).unwrap_or_default(),
             region: hit.region,
             region_country,
-            processing: endpoint.and_then(|e| e.processing.clone()),
-            vendor_country: vendor.and_then(|v| v.country.clone()),
-            retention: endpoint.and_then(|e| e.retention.clone()),
-            eu_residency: endpoint.and_then(|e| e.eu_residency.clone()),
+            processing: endpoint.and_then(|e| Some(e.processing.as_ref()?.value.clone())),
+            vendor_country: vendor.and_then(|v| v.country().map(str::to_owned)),
+            retention: endpoint.and_then(Endpoint::retention),
+            eu_residency: endpoint.and_then(Endpoint::eu_residency),
+            inferred: endpoint
+                .map(|e| e.inferred_facts(vendor))
+                .unwrap_or_default(),
             routes_to_other_vendors: endpoint.is_some_and(|e| e.routes_to_other_vendors),
             eea_alternative,
             saas: self.saas.get(hit.endpoint).cloned().flatten(),
         }
     }
+}
+
+/// One fact of the database, wherever it sits, with what it rests on.
+#[derive(Debug, Clone)]
+pub struct FactRef<'a> {
+    pub vendor: &'a Vendor,
+    /// The vendor, plan or endpoint id the fact is about.
+    pub subject: String,
+    /// `headquarters`, `dpa_sccs`, `training`, `retention`, `eu_residency`, `processing`
+    /// or `subprocessor`.
+    pub field: &'static str,
+    pub grounds: FactGrounds<'a>,
+}
+
+/// What any fact rests on, whatever its value's type.
+#[derive(Debug, Clone, Copy)]
+pub struct FactGrounds<'a> {
+    pub basis: Basis,
+    pub quote: Option<&'a str>,
+    pub source: &'a str,
+    pub read: &'a str,
+    pub page_date: Option<&'a str>,
+}
+
+impl<'a, T> From<&'a Fact<T>> for FactGrounds<'a> {
+    fn from(f: &'a Fact<T>) -> Self {
+        FactGrounds {
+            basis: f.basis,
+            quote: f.quote.as_deref(),
+            source: &f.source,
+            read: &f.read,
+            page_date: f.page_date.as_deref(),
+        }
+    }
+}
+
+/// Each plan's training answer, by plan name, when the endpoint serves more than one.
+fn training_by_plan(e: &Endpoint) -> BTreeMap<String, &'static str> {
+    if e.plans.len() < 2 {
+        return BTreeMap::new();
+    }
+    e.plans
+        .iter()
+        .map(|p| (p.name.clone(), p.training().as_str()))
+        .collect()
 }
 
 /// Whether a provider trains on what its model APIs are sent, when all its API and
@@ -270,7 +373,7 @@ fn provider_training(vendor: &str, vendors: &[Vendor], endpoints: &[Endpoint]) -
     let mut answers = endpoints
         .iter()
         .filter(|e| e.vendor == index && matches!(e.kind, Kind::Api | Kind::ModelHosting))
-        .map(|e| e.trains_on_inputs);
+        .map(Endpoint::training);
     match answers.next() {
         Some(first) if answers.all(|t| t == first) => first.as_str(),
         _ => "unknown",
@@ -316,26 +419,32 @@ fn eea_alternatives(db: &load::Loaded) -> Vec<Option<Arc<EeaAlternative>>> {
     db.endpoints
         .iter()
         .map(|e| {
-            if e.kind == Kind::Saas || in_eea(&e.processing) {
+            if e.kind == Kind::Saas || in_eea(&processing(e)) {
                 return None;
             }
             region_alternative(e, db, &jurisdictions)
                 .or_else(|| sibling_alternative(e, db, &in_eea))
                 .or_else(|| {
-                    let text = e.eu_residency.as_ref()?;
-                    let lower = text.to_ascii_lowercase();
-                    if lower.starts_with("none") || lower.starts_with("no ") {
-                        return None;
-                    }
+                    let option = e.plans.iter().find_map(|p| {
+                        let fact = p.eu_residency.as_ref()?;
+                        let lower = fact.value.to_ascii_lowercase();
+                        let none = lower.starts_with("none") || lower.starts_with("no ");
+                        (!none).then_some(fact)
+                    })?;
                     Some(EeaAlternative {
-                        name: text.clone(),
-                        source: e.eu_residency_source.clone()?,
+                        name: option.value.clone(),
+                        source: option.source.clone(),
                         regions: Vec::new(),
                     })
                 })
                 .map(Arc::new)
         })
         .collect()
+}
+
+/// Where the vendor documents the endpoint processes data.
+fn processing(e: &Endpoint) -> Option<String> {
+    Some(e.processing.as_ref()?.value.clone())
 }
 
 /// The EEA regions of a `{region}` endpoint's table, with an example host.
@@ -372,11 +481,11 @@ fn sibling_alternative(
     in_eea: &dyn Fn(&Option<String>) -> bool,
 ) -> Option<EeaAlternative> {
     let sibling = db.endpoints.iter().find(|o| {
-        o.vendor == e.vendor && o.kind == e.kind && o.id != e.id && in_eea(&o.processing)
+        o.vendor == e.vendor && o.kind == e.kind && o.id != e.id && in_eea(&processing(o))
     })?;
     Some(EeaAlternative {
         name: format!("{} ({})", sibling.hosts.join(", "), sibling.product),
-        source: sibling.processing_source.clone()?,
+        source: sibling.processing.as_ref()?.source.clone(),
         regions: Vec::new(),
     })
 }
