@@ -320,14 +320,71 @@ pub enum SignaturesCommand {
         queries: Vec<String>,
     },
     /// Validate a database directory (the built-in database when none is given), and warn
-    /// about vendors whose facts were checked longer ago than --max-age-days or never.
+    /// about facts read longer ago than --max-age-days.
     Check {
         #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
-        /// Facts checked longer ago than this many days are stale.
+        /// Facts read longer ago than this many days are stale.
         #[arg(long, value_name = "DAYS", default_value_t = 365)]
         max_age_days: u64,
     },
+    /// Make an Ed25519 key pair for signing bundles: OUT.key (private, PKCS#8 PEM, mode
+    /// 0600) and OUT.pub (the public key sensors trust).
+    Keygen {
+        #[arg(long, value_name = "OUT")]
+        out: PathBuf,
+    },
+    /// Check a database directory and sign it into one bundle file.
+    Bundle {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// The private key (PKCS#8 PEM).
+        #[arg(long, value_name = "KEY")]
+        key: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Install a signed bundle into the state directory, where running sensors pick it up;
+    /// or return to the previous version.
+    Update(UpdateArgs),
+    /// Show the facts and hosts that differ between two databases, product by product.
+    Diff {
+        /// The old database: a directory, or a state directory's version.
+        #[arg(value_name = "OLD")]
+        old: PathBuf,
+        #[arg(value_name = "NEW")]
+        new: PathBuf,
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UpdateArgs {
+    /// Where the bundle comes from: an https:// URL or a file (default:
+    /// signatures.update_from in --config).
+    #[arg(long, value_name = "URL|FILE", conflicts_with = "rollback")]
+    pub from: Option<String>,
+    /// Make the previous version current again.
+    #[arg(long)]
+    pub rollback: bool,
+    /// The state directory (default: signatures.state_dir in --config, else
+    /// /var/lib/aigress/signatures).
+    #[arg(long, value_name = "DIR", env = "AIGRESS_SIGNATURES_STATE")]
+    pub state_dir: Option<PathBuf>,
+    /// A public key a bundle may be signed with (repeatable; default:
+    /// signatures.trusted_keys in --config).
+    #[arg(long, value_name = "FILE")]
+    pub trusted_key: Vec<PathBuf>,
+    /// Trust only this PEM CA for the https download (default: the system's roots).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Install a version older than the current one.
+    #[arg(long)]
+    pub allow_downgrade: bool,
+    /// The sensor configuration file whose [signatures] section gives the defaults.
+    #[arg(long, value_name = "FILE", env = "AIGRESS_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -88,6 +88,17 @@ pub struct EngineSection {
 pub struct SignaturesConfig {
     /// A database directory replacing the built-in one.
     pub dir: Option<PathBuf>,
+    /// Where `signatures update` installs bundles; the sensor loads `<state_dir>/current`
+    /// (when `dir` is not set and it exists) and switches to a new version without a
+    /// restart.
+    pub state_dir: Option<PathBuf>,
+    /// The bundle `signatures update` fetches: an https:// URL or a file.
+    pub update_from: Option<String>,
+    /// Public keys a bundle may be signed with.
+    #[serde(default)]
+    pub trusted_keys: Vec<PathBuf>,
+    /// A PEM CA to trust instead of the system's roots for the download.
+    pub ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -26,11 +26,11 @@ use aigress::output::{JsonSink, TableSink};
 use aigress::policy::Policy;
 use aigress::scan::{Judging, ScanError, scan_judged};
 use aigress::sensor::{self, SensorError};
-use aigress::signatures::Database;
+use aigress::signatures::{Database, update};
 use cli::{
     Cli, Command, ConfigCommand, DbConnectionArgs, Format, GeoArgs, InventoryArgs,
     InventoryCommand, InventoryRecordArgs, PolicyCommand, ReportFormat, ReportKind, RunArgs,
-    ScanArgs, SignaturesCommand,
+    ScanArgs, SignaturesCommand, UpdateArgs,
 };
 
 /// Inputs larger than this get a progress bar when stderr is a terminal.
@@ -46,6 +46,14 @@ fn main() -> ExitCode {
         Command::Scan(args) => database(cli.signatures.as_deref()).and_then(|db| scan(&args, db)),
         Command::Signatures(SignaturesCommand::Check { dir, max_age_days }) => {
             check(dir.as_deref().or(cli.signatures.as_deref()), max_age_days)
+        }
+        Command::Signatures(SignaturesCommand::Keygen { out }) => keygen(&out),
+        Command::Signatures(SignaturesCommand::Bundle { dir, key, out }) => {
+            bundle(&dir, &key, &out)
+        }
+        Command::Signatures(SignaturesCommand::Update(args)) => update(&args),
+        Command::Signatures(SignaturesCommand::Diff { old, new, format }) => {
+            diff(&old, &new, format)
         }
         Command::Signatures(command) => {
             database(cli.signatures.as_deref()).and_then(|db| signatures(&command, &db))
@@ -213,8 +221,98 @@ fn signatures(command: &SignaturesCommand, db: &Database) -> anyhow::Result<Exit
         SignaturesCommand::Match { format, queries } => {
             aigress::output::signatures::matches(db, queries, *format == Format::Json, &mut out)?;
         }
-        SignaturesCommand::Check { .. } => {}
+        SignaturesCommand::Check { .. }
+        | SignaturesCommand::Keygen { .. }
+        | SignaturesCommand::Bundle { .. }
+        | SignaturesCommand::Update(_)
+        | SignaturesCommand::Diff { .. } => {}
     }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn keygen(out: &Path) -> anyhow::Result<ExitCode> {
+    let id = update::write_key_pair(out)?;
+    let mut stdout = io::stdout().lock();
+    writeln!(
+        stdout,
+        "key {id}: {} (private: keep it where bundles are made) and {} (public: give it to sensors)",
+        out.with_extension("key").display(),
+        out.with_extension("pub").display()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bundle(dir: &Path, key: &Path, out: &Path) -> anyhow::Result<ExitCode> {
+    let made = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let version = update::make_bundle(dir, key, out, &made)?;
+    writeln!(
+        io::stdout().lock(),
+        "signed version {version} into {}",
+        out.display()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Installs a bundle (or rolls back); every refusal leaves the state directory as it was.
+fn update(args: &UpdateArgs) -> anyhow::Result<ExitCode> {
+    let config = match &args.config {
+        Some(path) => Config::load(path)?.signatures,
+        None => aigress::config::SignaturesConfig::default(),
+    };
+    let state = update::StateDir::new(
+        args.state_dir
+            .clone()
+            .or(config.state_dir)
+            .unwrap_or_else(|| update::DEFAULT_STATE_DIR.into()),
+    );
+    let mut stdout = io::stdout().lock();
+    if args.rollback {
+        let done = state.rollback()?;
+        writeln!(
+            stdout,
+            "rolled back from {} to {} ({})",
+            done.from.as_deref().unwrap_or("nothing"),
+            done.to,
+            state.current_dir().display()
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let from = args
+        .from
+        .clone()
+        .or(config.update_from)
+        .context("no bundle to install: give --from or signatures.update_from")?;
+    let key_files = if args.trusted_key.is_empty() {
+        config.trusted_keys
+    } else {
+        args.trusted_key.clone()
+    };
+    let keys = update::trusted_keys(&key_files)?;
+    let bytes = update::fetch(&from, args.ca.clone().or(config.ca).as_deref())?;
+    let (done, _) = state.install(&bytes, &keys, args.allow_downgrade)?;
+    if done.unchanged {
+        writeln!(stdout, "version {} is already current", done.to)?;
+    } else {
+        writeln!(
+            stdout,
+            "installed version {} (was {}) as {}",
+            done.to,
+            done.from.as_deref().unwrap_or("none"),
+            state.current_dir().display()
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn diff(old: &Path, new: &Path, format: Format) -> anyhow::Result<ExitCode> {
+    let load = |dir: &Path| {
+        Database::from_dir(dir)
+            .with_context(|| format!("loading signatures from {}", dir.display()))
+    };
+    let changes = aigress::signatures::diff::diff(&load(old)?, &load(new)?);
+    let mut out = BufWriter::new(io::stdout().lock());
+    aigress::output::signatures::changes(&changes, format == Format::Json, &mut out)?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
-//! Certificates read from PEM files: the chain the sensor's HTTPS endpoint presents and
-//! the CA it trusts for a PostgreSQL inventory.
+//! Certificates read from PEM files: the chain the sensor's HTTPS endpoint presents, the
+//! CA it trusts for a PostgreSQL inventory, and the CA an HTTPS client (webhook,
+//! signature update) trusts instead of the system's roots.
 
 use std::path::Path;
 
@@ -18,6 +19,24 @@ pub fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String>
         return Err(format!("{} holds no PEM certificate", path.display()));
     }
     Ok(certs)
+}
+
+/// The certificates in the PEM file at `path` as the only roots an HTTPS client trusts.
+///
+/// # Errors
+/// The file cannot be read or holds no certificate; the caller names the file.
+pub fn client_roots(path: &Path) -> Result<ureq::tls::RootCerts, String> {
+    let pem = std::fs::read(path).map_err(|e| e.to_string())?;
+    let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    if certs.is_empty() {
+        return Err("it holds no PEM certificate".into());
+    }
+    Ok(ureq::tls::RootCerts::new_with_certs(&certs))
 }
 
 #[cfg(test)]

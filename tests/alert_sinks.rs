@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,6 +16,7 @@ use aigress::metrics::Metrics;
 use aigress::output::JsonSink;
 use aigress::policy::Policy;
 use aigress::scan::{Judging, scan_judged};
+use common::https::{HttpsServer, Response};
 
 /// An HTTPS server on 127.0.0.1 that answers 503 to its first `failures` requests and
 /// 200 after, keeping the bodies it accepted.
@@ -25,7 +25,7 @@ struct Receiver {
     ca: PathBuf,
     bodies: Arc<Mutex<Vec<String>>>,
     requests: Arc<AtomicUsize>,
-    _dir: tempfile::TempDir,
+    _server: HttpsServer,
 }
 
 fn receiver(failures: usize) -> Receiver {
@@ -34,84 +34,37 @@ fn receiver(failures: usize) -> Receiver {
 
 /// A [`Receiver`] taking alerts at `path`.
 fn receiver_at(failures: usize, path: &str) -> Receiver {
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, cert.cert.pem()).unwrap();
-    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der());
-    let config = Arc::new(
-        rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.cert.der().clone()], key.into())
-        .unwrap(),
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!(
-        "https://127.0.0.1:{}{path}",
-        listener.local_addr().unwrap().port()
-    );
     let request_line = format!("POST {path} HTTP/1.1");
     let bodies = Arc::new(Mutex::new(Vec::new()));
     let requests = Arc::new(AtomicUsize::new(0));
     let (kept, count) = (Arc::clone(&bodies), Arc::clone(&requests));
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(tcp) = stream else { continue };
-            let conn = rustls::ServerConnection::new(Arc::clone(&config)).unwrap();
-            let mut tls = rustls::StreamOwned::new(conn, tcp);
-            let Some(body) = read_request(&mut tls, &request_line) else {
-                continue;
+    let server = HttpsServer::start(move |request| {
+        if request.line != request_line {
+            return Response {
+                status: "404 Not Found",
+                body: Vec::new(),
             };
-            let n = count.fetch_add(1, Ordering::SeqCst);
-            let status = if n < failures {
-                "503 Service Unavailable"
-            } else {
-                kept.lock().unwrap().push(body);
-                "200 OK"
+        }
+        let n = count.fetch_add(1, Ordering::SeqCst);
+        if n < failures {
+            return Response {
+                status: "503 Service Unavailable",
+                body: Vec::new(),
             };
-            let _ = write!(
-                tls,
-                "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-            tls.conn.send_close_notify();
-            let _ = tls.flush();
+        }
+        kept.lock().unwrap().push(request.body);
+        Response {
+            status: "200 OK",
+            body: Vec::new(),
         }
     });
     Receiver {
-        url,
-        ca,
+        url: format!("{}{path}", server.base),
+        ca: server.ca.clone(),
         bodies,
         requests,
-        _dir: dir,
+        _server: server,
     }
-}
-
-/// Reads one HTTP/1.1 request that starts with `request_line` and returns its body.
-fn read_request(stream: &mut impl Read, request_line: &str) -> Option<String> {
-    let mut reader = BufReader::new(stream);
-    let mut length = 0usize;
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    if !line.starts_with(request_line) {
-        return None;
-    }
-    loop {
-        line.clear();
-        reader.read_line(&mut line).ok()?;
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            length = v.trim().parse().ok()?;
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    String::from_utf8(body).ok()
 }
 
 fn deploy_policy() -> Arc<Policy> {

@@ -425,7 +425,8 @@ fn the_inventory_shows_which_facts_are_inferred() {
     };
     let grok = &vendor("xai")["inferred"]["Grok"]["trains_on_inputs"];
     assert!(
-        grok.as_str().is_some_and(|why| why.contains("without saying which choice is preset")),
+        grok.as_str()
+            .is_some_and(|why| why.contains("without saying which choice is preset")),
         "{}",
         vendor("xai")
     );
@@ -442,6 +443,9 @@ fn the_inventory_shows_which_facts_are_inferred() {
         .find("(inferred)</abbr>")
         .expect("the HTML report marks the inferred fact");
     let row_start = html[..mark].rfind("<tr").unwrap();
-    assert!(html[row_start..mark].contains("Grok"), "the mark sits in xAI's row");
+    assert!(
+        html[row_start..mark].contains("Grok"),
+        "the mark sits in xAI's row"
+    );
     assert!(html[row_start..mark].contains("title=\"inferred, not stated by the source: "));
 }

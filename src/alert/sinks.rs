@@ -291,10 +291,8 @@ pub enum WebhookError {
     /// Holds the URL as [`redact_url`] shows it.
     #[error("webhook URL {0:?} must start with https://")]
     NotHttps(String),
-    #[error("reading webhook CA file {path}: {source}")]
-    Ca { path: PathBuf, source: io::Error },
-    #[error("webhook CA file {0} holds no PEM certificate")]
-    NoCertificate(PathBuf),
+    #[error("webhook CA file {path}: {message}")]
+    Ca { path: PathBuf, message: String },
     #[error("starting the webhook thread: {0}")]
     Thread(io::Error),
 }
@@ -310,20 +308,11 @@ impl WebhookSink {
         }
         let mut tls = ureq::tls::TlsConfig::builder();
         if let Some(path) = &config.ca_file {
-            let pem = std::fs::read(path).map_err(|source| WebhookError::Ca {
+            let roots = crate::pem::client_roots(path).map_err(|message| WebhookError::Ca {
                 path: path.clone(),
-                source,
+                message,
             })?;
-            let certs: Vec<_> = ureq::tls::parse_pem(&pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                    _ => None,
-                })
-                .collect();
-            if certs.is_empty() {
-                return Err(WebhookError::NoCertificate(path.clone()));
-            }
-            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+            tls = tls.root_certs(roots);
         }
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .tls_config(tls.build())

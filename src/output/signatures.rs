@@ -5,6 +5,8 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::event::AiInfo;
+use crate::output::escape::terminal;
+use crate::signatures::diff::FactChange;
 use crate::signatures::{Database, Fact, MatchSource, Plan, Sccs};
 
 #[derive(Serialize)]
@@ -119,6 +121,47 @@ pub fn list(
         )?;
     }
     writeln!(out, "* inferred, not stated by the source")?;
+    Ok(())
+}
+
+/// The fact changes between two databases: a table, or a JSON object per line.
+///
+/// # Errors
+/// The writer's I/O errors.
+pub fn changes(changes: &[FactChange], json: bool, out: &mut dyn Write) -> io::Result<()> {
+    if json {
+        for c in changes {
+            serde_json::to_writer(&mut *out, c)?;
+            out.write_all(b"\n")?;
+        }
+        return Ok(());
+    }
+    if changes.is_empty() {
+        return writeln!(out, "no fact or host changed");
+    }
+    writeln!(
+        out,
+        "{:<14} {:<34} {:<14} OLD -> NEW",
+        "VENDOR", "PRODUCT", "FIELD"
+    )?;
+    for c in changes {
+        let field = match &c.plan {
+            Some(plan) => format!("{} ({plan})", c.field),
+            None => c.field.to_owned(),
+        };
+        writeln!(
+            out,
+            "{:<14} {:<34} {:<14} {} -> {}{}",
+            terminal(&c.vendor),
+            terminal(&c.product),
+            terminal(&field),
+            terminal(&c.old),
+            terminal(&c.new),
+            c.new_source
+                .as_deref()
+                .map_or_else(String::new, |s| format!("  [{}]", terminal(s)))
+        )?;
+    }
     Ok(())
 }
 

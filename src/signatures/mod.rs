@@ -6,9 +6,12 @@
 //! source); this module loads and validates it ([`load`]), compiles it ([`matcher`]) and
 //! answers queries. The database in `signatures/` is embedded in the binary as the default.
 
+pub mod bundle;
+pub mod diff;
 pub mod load;
 pub mod matcher;
 pub mod model;
+pub mod update;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

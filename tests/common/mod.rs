@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod https;
 pub mod live;
 
 use std::path::{Path, PathBuf};
