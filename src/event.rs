@@ -162,6 +162,8 @@ pub struct AiInfo {
     /// absent when every fact shown is stated.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub inferred: Vec<&'static str>,
+    /// The version of the signature database that said all this (`database.toml`).
+    pub signatures_version: Arc<str>,
     /// Present (true) when the endpoint passes requests on to other vendors' models, so
     /// its own facts are not the whole answer.
     #[serde(skip_serializing_if = "std::ops::Not::not")]

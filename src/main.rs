@@ -519,7 +519,11 @@ fn settings(args: &RunArgs, signatures: Option<&Path>) -> anyhow::Result<sensor:
     let sources = sensor::Sources {
         signatures: signatures
             .map(Path::to_owned)
-            .or(config.signatures.dir.clone()),
+            .or(config.signatures.dir.clone())
+            .or_else(|| {
+                let state = update::StateDir::new(config.signatures.state_dir.clone()?);
+                state.current_version().map(|_| state.current_dir())
+            }),
         geoip_country: args
             .geo
             .geoip_country

@@ -93,6 +93,7 @@ pub struct Metrics {
     alert_sink: IntCounterVec,
     signature_info: IntGaugeVec,
     signature_vendors: IntGauge,
+    signature_date: IntGauge,
     inventory_batches: IntCounterVec,
     inventory_write_failures: IntCounter,
     inventory_rows_waiting: IntGauge,
@@ -348,6 +349,11 @@ impl Metrics {
                 "The signature database in use; always 1.",
                 &["version", "date"],
             )?,
+            signature_date: gauge(
+                &r,
+                "aigress_signature_database_date_timestamp_seconds",
+                "The date of the signature database in use (its database.toml), as Unix time: time() minus it is the database's age.",
+            )?,
             signature_vendors: gauge(
                 &r,
                 "aigress_signature_vendors",
@@ -415,6 +421,10 @@ impl Metrics {
             .set(1);
         self.signature_vendors
             .set(i64::try_from(db.vendors.len()).unwrap_or(i64::MAX));
+        let date = crate::signatures::load::checked_date(&db.date)
+            .and_then(|d| d.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        self.signature_date.set(date);
         self.signature_endpoints
             .set(i64::try_from(db.endpoints.len()).unwrap_or(i64::MAX));
     }
@@ -844,6 +854,7 @@ mod tests {
             retention: None,
             eu_residency: None,
             inferred: Vec::new(),
+            signatures_version: "test".into(),
             eea_alternative: None,
             routes_to_other_vendors: false,
             saas: None,

@@ -35,6 +35,9 @@ fn shared() -> Shared {
             Duration::from_secs(5),
             ["packet worker 0".to_owned()],
         )),
+        signatures: Arc::new(std::sync::RwLock::new(Arc::new(
+            aigress::signatures::Database::embedded().unwrap(),
+        ))),
         inventory: None,
     }
 }

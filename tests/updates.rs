@@ -326,3 +326,113 @@ fn keys_are_written_once_and_the_private_one_is_private() {
     let again = refused(&["signatures", "keygen", "--out", prefix.to_str().unwrap()]);
     assert!(again.contains("not overwritten"), "{again}");
 }
+
+/// One HTTP/1.1 GET to the sensor's endpoint; the whole reply.
+fn get(addr: std::net::SocketAddr, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+    let _ = write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    );
+    let mut reply = String::new();
+    let _ = s.read_to_string(&mut reply);
+    reply
+}
+
+#[test]
+#[ignore = "needs root to capture on loopback, and curl: scripts/test.sh runs it"]
+fn a_running_sensor_takes_a_new_database_mid_capture_without_losing_a_flow() {
+    use common::live::{end, free_addr, open_ai_flows, openai_inventory, silent_server};
+    use common::live::{start_sensor, stop, wait_for};
+    use std::time::Duration;
+
+    let s = Setup::new();
+    s.serve("2030.1.1.1", "opt_out");
+    assert!(s.update(&[]).status.success());
+    let dir = s.dir.path();
+    let listen = free_addr();
+    let server = silent_server();
+    let events = dir.join("events.json");
+    let db = dir.join("inventory.db").display().to_string();
+    let current = s.state.join("current").display().to_string();
+    let mut sensor = start_sensor(
+        dir,
+        listen,
+        &server,
+        &[
+            "-v",
+            "--signatures",
+            &current,
+            "--db",
+            &db,
+            "--events",
+            &events.display().to_string(),
+        ],
+    );
+    assert!(get(listen, "/healthz").contains("signatures 2030.1.1.1"));
+    let before = open_ai_flows(&server);
+    std::thread::sleep(Duration::from_secs(2));
+
+    s.serve("2030.1.1.2", "yes");
+    let installed = s.update(&[]);
+    assert!(installed.status.success(), "{}", text(&installed.stderr));
+    wait_for(
+        "the sensor loads the new version",
+        Duration::from_secs(15),
+        || {
+            get(listen, "/metrics").contains(
+                "aigress_signature_database_info{date=\"2026-12-06\",version=\"2030.1.1.2\"} 1",
+            )
+        },
+    );
+    assert!(get(listen, "/healthz").contains("signatures 2030.1.1.2"));
+    // Each worker takes the new database at its next batch or poll (a fifth of a second
+    // on a quiet interface).
+    std::thread::sleep(Duration::from_millis(500));
+    let after = open_ai_flows(&server);
+    std::thread::sleep(Duration::from_secs(2));
+
+    let status = stop(&mut sensor);
+    end(before);
+    end(after);
+    let log = std::fs::read_to_string(dir.join("stderr")).unwrap();
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains("from=2030.1.1.1") && log.contains("to=2030.1.1.2"),
+        "the log says which version replaced which: {log}"
+    );
+    let (hosts, flows) = openai_inventory(&db, &[]);
+    assert_eq!(
+        (hosts, flows),
+        (
+            usize::from(common::live::HOSTS),
+            2 * u64::from(common::live::HOSTS)
+        ),
+        "no flow is lost across the switch: {log}"
+    );
+    let versions: Vec<String> = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event_type"] == "tls" && e["ai"]["vendor"] == "openai")
+        .map(|e| {
+            e["ai"]["signatures_version"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    let count = |v: &str| versions.iter().filter(|x| *x == v).count();
+    assert_eq!(
+        (count("2030.1.1.1"), count("2030.1.1.2")),
+        (
+            usize::from(common::live::HOSTS),
+            usize::from(common::live::HOSTS)
+        ),
+        "each ClientHello is judged by the database in use when it was seen: {versions:?}\n{log}"
+    );
+}

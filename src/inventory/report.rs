@@ -159,6 +159,9 @@ pub struct HostSummary {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub generated: Timestamp,
+    /// The signature database whose facts the report shows: its version and date.
+    pub signatures_version: String,
+    pub signatures_date: String,
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
     pub sensors: Vec<String>,
@@ -443,6 +446,8 @@ impl Report {
         let sensors: BTreeSet<String> = rows.iter().map(|r| r.sensor.clone()).collect();
         Self {
             generated: Timestamp::now(),
+            signatures_version: db.version.clone(),
+            signatures_date: db.date.clone(),
             since: filter.since.map(Timestamp::from_micros),
             until: filter.until.map(Timestamp::from_micros),
             sensors: sensors.into_iter().collect(),
@@ -946,6 +951,12 @@ fn table(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     let s = &r.summary;
     writeln!(
         out,
+        "signature database {} ({})",
+        terminal(&r.signatures_version),
+        terminal(&r.signatures_date)
+    )?;
+    writeln!(
+        out,
         "{} AI vendors, {} internal hosts, {} flows, {} sent ({:.0}% outside the EEA), {} unapproved flows, {} alerts",
         s.vendors,
         s.internal_hosts,
@@ -1022,10 +1033,12 @@ fn markdown(r: &Report) -> String {
     let _ = writeln!(m, "# AI data flow inventory\n");
     let _ = writeln!(
         m,
-        "Generated {} from {} sensor(s): {}.\n",
+        "Generated {} from {} sensor(s): {}. Signature database {} ({}).\n",
         r.generated,
         r.sensors.len(),
-        md(&r.sensors.join(", "))
+        md(&r.sensors.join(", ")),
+        md(&r.signatures_version),
+        md(&r.signatures_date)
     );
     let _ = writeln!(
         m,
@@ -1378,10 +1391,12 @@ pub fn html(r: &Report) -> String {
     h.push_str(&page_start(
         "AI data flow inventory",
         &format!(
-            "Generated {} from sensor(s) {} — period: {}",
+            "Generated {} from sensor(s) {} — period: {} — signature database {} ({})",
             r.generated,
             r.sensors.join(", "),
-            period
+            period,
+            r.signatures_version,
+            r.signatures_date
         ),
     ));
     let _ = write!(

@@ -33,7 +33,7 @@ use crate::inventory::store::{Filter, Location, Store};
 use crate::inventory::transfers::Judges;
 use crate::landing::Jurisdictions;
 use crate::metrics::{Metrics, OpenAiFlows};
-use crate::signatures::Database;
+use crate::signatures::DatabaseHandle;
 use crate::time::Timestamp;
 
 /// What the endpoint shows, shared with the packet loop.
@@ -45,6 +45,8 @@ pub struct Shared {
     pub ready: Arc<AtomicBool>,
     /// When the packet loop started its current work, and on which flow.
     pub packet_loop: Arc<super::watchdog::LoopState>,
+    /// The signature database in use: `/healthz` names its version, the reports cite it.
+    pub signatures: DatabaseHandle,
     pub inventory: Option<InventoryReports>,
 }
 
@@ -53,8 +55,6 @@ pub struct Shared {
 pub struct InventoryReports {
     /// The inventory database.
     pub location: Location,
-    /// The signature database the reports cite.
-    pub signatures: Arc<Database>,
     /// The policy in use, whose adequacy list and DPF-certified vendors the transfer
     /// register follows.
     pub policy: crate::inventory::PolicyHandle,
@@ -504,7 +504,13 @@ async fn metrics(State(s): State<Shared>) -> impl IntoResponse {
 
 async fn healthz(State(s): State<Shared>) -> impl IntoResponse {
     match s.packet_loop.stall(Timestamp::now()) {
-        None => (StatusCode::OK, "ok\n".to_owned()),
+        None => {
+            let db = Arc::clone(&s.signatures.read().unwrap_or_else(PoisonError::into_inner));
+            (
+                StatusCode::OK,
+                format!("ok\nsignatures {} ({})\n", db.version, db.date),
+            )
+        }
         Some(stall) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
@@ -531,16 +537,17 @@ async fn inventory_report(s: &Shared) -> Result<Report, (StatusCode, String)> {
             "no inventory: start the sensor with --db or inventory.db\n".into(),
         ));
     };
+    let signatures = Arc::clone(&s.signatures.read().unwrap_or_else(PoisonError::into_inner));
     let built = tokio::task::spawn_blocking(move || {
         let policy = reports
             .policy
             .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
             .clone();
         let jurisdictions =
             Jurisdictions::for_policy(policy.as_deref()).map_err(|e| e.to_string())?;
         let judges = Judges {
-            db: &reports.signatures,
+            db: &signatures,
             jurisdictions: &jurisdictions,
             policy_file: policy.as_deref().map(|p| p.file.as_str()),
         };

@@ -18,7 +18,8 @@
 //! judges and writes, so alert deduplication, the inventory and the counters see one
 //! stream. Each second the workers let idle flows expire and report their counters; the
 //! output loop closes deduplication windows, publishes metrics (totals and per worker),
-//! flushes output and looks at the signal flags: SIGHUP reloads the signatures, policy
+//! flushes output and looks at the signal flags: SIGHUP (or a new version installed in
+//! the signature directory, noticed within a tick) reloads the signatures, policy
 //! and GeoIP databases (built and checked before the swap, the signatures then handed
 //! to every worker; a broken file keeps the old ones and counts a failed reload) and
 //! reopens the output files; SIGTERM or SIGINT stops the captures, lets every worker
@@ -34,7 +35,7 @@ pub mod worker;
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -58,7 +59,7 @@ use crate::metrics::{
 };
 use crate::output::JsonSink;
 use crate::policy::{Policy, PolicyError};
-use crate::signatures::{Database, DatabaseError, LoadError};
+use crate::signatures::{Database, DatabaseError, DatabaseHandle, LoadError};
 use crate::time::Timestamp;
 use outputs::{EventOut, GuardedSink, OutputHealth};
 use watchdog::{LoopState, Watchdog};
@@ -163,6 +164,37 @@ impl Sources {
             policy,
             landing,
         })
+    }
+}
+
+/// A signature directory whose target is watched: a signature update installs a new
+/// version by switching the `current` symlink, which the sensor notices within a tick and
+/// loads as on SIGHUP.
+struct SignaturesDir<'a> {
+    dir: Option<&'a Path>,
+    /// Where the directory resolved to when last looked at.
+    resolved: Option<PathBuf>,
+}
+
+impl<'a> SignaturesDir<'a> {
+    fn watch(dir: Option<&'a Path>) -> Self {
+        Self {
+            dir,
+            resolved: dir.and_then(|d| std::fs::canonicalize(d).ok()),
+        }
+    }
+
+    /// Whether the directory now resolves elsewhere than when last asked.
+    fn moved(&mut self) -> bool {
+        let Some(dir) = self.dir else {
+            return false;
+        };
+        let now = std::fs::canonicalize(dir).ok();
+        if now.is_none() || now == self.resolved {
+            return false;
+        }
+        self.resolved = now;
+        true
     }
 }
 
@@ -316,6 +348,8 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
             .chain(std::iter::once("output loop".to_owned())),
     ));
     let policy_handle: PolicyHandle = Arc::new(RwLock::new(judging.policy.clone()));
+    let signatures_handle: DatabaseHandle = Arc::new(RwLock::new(Arc::clone(&judging.signatures)));
+    let mut signatures_dir = SignaturesDir::watch(settings.sources.signatures.as_deref());
     let mut server = match &settings.http {
         Some(h) => {
             let tls = h
@@ -328,10 +362,10 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
                 flows: Arc::clone(&open_flows),
                 ready: Arc::clone(&ready),
                 packet_loop: Arc::clone(&loops),
+                signatures: Arc::clone(&signatures_handle),
                 inventory: settings.inventory.as_ref().map(|(location, _)| {
                     http::InventoryReports {
                         location: location.clone(),
-                        signatures: Arc::clone(&judging.signatures),
                         policy: Arc::clone(&policy_handle),
                     }
                 }),
@@ -498,9 +532,19 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
         if let Err(e) = assessor.tick(now).and_then(|()| assessor.flush()) {
             failure.get_or_insert_with(|| format!("writing events: {e}"));
         }
-        if signals.reload.swap(false, Ordering::Relaxed) {
+        let moved = signatures_dir.moved();
+        if moved {
+            tracing::info!("A new signature database was installed; loading it.");
+        }
+        if signals.reload.swap(false, Ordering::Relaxed) || moved {
             match settings.sources.load() {
                 Ok(j) => {
+                    let old = std::mem::replace(
+                        &mut *signatures_handle
+                            .write()
+                            .unwrap_or_else(PoisonError::into_inner),
+                        Arc::clone(&j.signatures),
+                    );
                     for worker in &running.reload {
                         // A worker that has ended needs no database.
                         let _ = worker.send(Arc::clone(&j.signatures));
@@ -512,7 +556,11 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
                     assessor.set_policy(j.policy);
                     metrics.set_signatures(&j.signatures);
                     metrics.reloaded(true);
-                    tracing::info!(signatures = %j.signatures.version, "Reloaded signatures, policy and GeoIP databases.");
+                    tracing::info!(
+                        from = %old.version,
+                        to = %j.signatures.version,
+                        "Reloaded signatures, policy and GeoIP databases."
+                    );
                 }
                 Err(e) => {
                     metrics.reloaded(false);

@@ -175,13 +175,15 @@ impl Worker {
                 // Every capture socket of this worker has ended: the sensor is stopping.
                 Err(RecvTimeoutError::Disconnected) => break,
             }
+            // Looked at every batch, not every tick: a flow that starts right after a
+            // new database is installed is judged by it.
+            while let Ok(signatures) = self.signatures.try_recv() {
+                self.engine.set_signatures(signatures);
+            }
             if last_tick.elapsed() < TICK {
                 continue;
             }
             last_tick = Instant::now();
-            while let Ok(signatures) = self.signatures.try_recv() {
-                self.engine.set_signatures(signatures);
-            }
             self.engine.advance(Timestamp::now(), sink)?;
             sink.flush()?;
             let status = self.status(&mut watched, false);

@@ -72,10 +72,16 @@ pub enum DatabaseError {
     Invalid(#[from] LoadError),
 }
 
+/// The database in use, shared by the parts of a running sensor that cite it and
+/// replaced whole when a new one is loaded.
+pub type DatabaseHandle = Arc<std::sync::RwLock<Arc<Database>>>;
+
 /// A loaded, validated and compiled database.
 #[derive(Debug)]
 pub struct Database {
     pub version: String,
+    /// The version as every AI event carries it, shared rather than copied per event.
+    version_tag: Arc<str>,
     pub date: String,
     pub vendors: Vec<Vendor>,
     pub endpoints: Vec<Endpoint>,
@@ -153,6 +159,7 @@ impl Database {
             .collect();
         let eea_alternatives = eea_alternatives(&loaded);
         Ok(Database {
+            version_tag: Arc::from(loaded.version.as_str()),
             version: loaded.version,
             date: loaded.date,
             vendors: loaded.vendors,
@@ -295,6 +302,7 @@ impl Database {
             .flatten()
             .filter(|alt| !hit.region.as_ref().is_some_and(|r| alt.regions.contains(r)));
         AiInfo {
+            signatures_version: Arc::clone(&self.version_tag),
             vendor: vendor.map(|v| v.id.clone()).unwrap_or_default(),
             vendor_name: vendor.map(|v| v.name.clone()).unwrap_or_default(),
             product: endpoint.map(|e| e.product.clone()).unwrap_or_default(),

@@ -176,10 +176,7 @@ pub fn fetch(from: &str, ca: Option<&Path>) -> Result<Vec<u8>, UpdateError> {
     if !from.starts_with("https://") {
         let mut bytes = Vec::new();
         fs::File::open(from)
-            .and_then(|f| {
-                f.take(READ_LIMIT)
-                    .read_to_end(&mut bytes)
-            })
+            .and_then(|f| f.take(READ_LIMIT).read_to_end(&mut bytes))
             .map_err(io_error(from))?;
         return Ok(bytes);
     }
