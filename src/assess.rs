@@ -19,6 +19,8 @@ use crate::event::{AlertApp, Body, Event, EventSink, Header, Transport};
 use crate::inventory::KnownPairs;
 use crate::landing::{Landing, LandingContext};
 use crate::policy::{Finding, Policy};
+use crate::signatures::diff::FactChange;
+use crate::signatures::{Database, MatchSource};
 use crate::time::Timestamp;
 
 /// What the assessor counted.
@@ -72,6 +74,10 @@ pub struct Assessor<'a> {
     known: KnownPairs,
     /// Upload tallies by (internal host, vendor, product), for `large_upload`.
     uploads: HashMap<(IpAddr, String, String), UploadTally>,
+    /// The latest judged AI event of each (vendor, product) seen: what a
+    /// `vendor_terms_changed` alert is raised on. Bounded by the products the signature
+    /// databases know.
+    products: HashMap<(String, String), Box<Event>>,
     stats: AssessStats,
     pending: Vec<Event>,
 }
@@ -95,6 +101,7 @@ impl<'a> Assessor<'a> {
             pairs: HashSet::new(),
             known: KnownPairs::default(),
             uploads: HashMap::new(),
+            products: HashMap::new(),
             stats: AssessStats::default(),
             pending: Vec::new(),
         }
@@ -218,6 +225,7 @@ impl<'a> Assessor<'a> {
                 last_seen: now,
                 app: AlertApp::of(&event.body),
                 upload,
+                terms: Vec::new(),
             }),
             ai: event.ai.clone(),
             landing: landing.cloned(),
@@ -262,11 +270,14 @@ impl<'a> Assessor<'a> {
         let judgement = policy.judge(h.src_ip, ai, landing);
         let verdict = judgement.verdict;
         state.verdict = Some(verdict);
+        let mut first = event.clone();
+        first.landing = Some(landing.clone());
+        first.verdict = Some(verdict);
+        let first = Box::new(first);
+        self.products
+            .insert((ai.vendor.clone(), ai.product.clone()), first.clone());
         if !ai.indirect() {
-            let mut first = event.clone();
-            first.landing = Some(landing.clone());
-            first.verdict = Some(verdict);
-            state.first_ai = Some(Box::new(first));
+            state.first_ai = Some(first);
         }
         let n = self.stats.verdicts.entry(verdict.as_str()).or_default();
         *n = n.saturating_add(1);
@@ -385,6 +396,76 @@ impl<'a> Assessor<'a> {
             landing.as_ref(),
             Some(upload),
         );
+    }
+
+    /// Raises one `vendor_terms_changed` alert per product seen in use that `changes`
+    /// (from the database in use before to `now_db`) touch, on the product's latest judged
+    /// flow, naming every changed fact with its old and new value.
+    ///
+    /// # Errors
+    /// The inner sink's or an alert sink's I/O errors.
+    pub fn terms_changed(
+        &mut self,
+        changes: &[FactChange],
+        now_db: &Database,
+        now: Timestamp,
+    ) -> io::Result<usize> {
+        let Some(policy) = self.policy.as_ref().map(Arc::clone) else {
+            return Ok(0);
+        };
+        let mut by_product: BTreeMap<(&str, &str), Vec<FactChange>> = BTreeMap::new();
+        for c in changes {
+            by_product
+                .entry((c.vendor.as_str(), c.product.as_str()))
+                .or_default()
+                .push(c.clone());
+        }
+        let mut raised: usize = 0;
+        for ((vendor, product), terms) in by_product {
+            let Some(last) = self.products.get(&(vendor.to_owned(), product.to_owned())) else {
+                continue;
+            };
+            let Some(old_ai) = last.ai.as_ref() else {
+                continue;
+            };
+            let ai = now_db
+                .classify_host(&old_ai.host, MatchSource::Query)
+                .unwrap_or_else(|| old_ai.clone());
+            let what = terms
+                .iter()
+                .map(FactChange::sentence)
+                .collect::<Vec<_>>()
+                .join("; ");
+            let what = format!("{what} (signature database {}).", now_db.version);
+            let Some(finding) = policy.terms_changed(last.header.src_ip, &ai, &what) else {
+                continue;
+            };
+            let mut header = last.header.clone();
+            header.timestamp = now;
+            let alert = Event {
+                header,
+                body: Body::Alert(AlertInfo {
+                    rule: finding.rule,
+                    severity: finding.severity,
+                    verdict: Verdict::of(finding.rule),
+                    reason: finding.reason,
+                    policy: finding.policy,
+                    count: 1,
+                    summary: false,
+                    first_seen: now,
+                    last_seen: now,
+                    app: AlertApp::of(&last.body),
+                    upload: None,
+                    terms,
+                }),
+                ai: Some(ai),
+                landing: last.landing.clone(),
+                verdict: last.verdict,
+            };
+            self.emit_alert(alert)?;
+            raised = raised.saturating_add(1);
+        }
+        Ok(raised)
     }
 
     /// Reports what hides a flow's destination, once per flow.

@@ -765,6 +765,9 @@ impl Serialize for AlertEve<'_> {
         if let Some(upload) = &a.upload {
             m.serialize_entry("upload", upload)?;
         }
+        if !a.terms.is_empty() {
+            m.serialize_entry("terms_changed", &a.terms)?;
+        }
         m.end()
     }
 }

@@ -360,7 +360,7 @@ fn a_vendor_level_match_is_recorded_but_judged_only_for_large_uploads() {
                 return (name, text);
             }
             let vendor = text
-                .split("[[endpoints]]")
+                .split("[[plans]]")
                 .next()
                 .expect("the vendor table")
                 .to_owned();

@@ -12,8 +12,8 @@ use aigress::signatures::bundle::{self, SigningKey};
 use common::https::{HttpsServer, Response};
 use common::{aigress, text};
 
-/// A copy of the shipped database with `version`, and Cohere's API training default
-/// set to `training`.
+/// A copy of the shipped database with `version`, and Cohere's API and OpenAI's API
+/// training defaults set to `training` (shipped: `opt_out` and `no`).
 fn database(dir: &Path, version: &str, training: &str) -> PathBuf {
     let out = dir.join(format!("db-{version}"));
     std::fs::create_dir_all(&out).unwrap();
@@ -27,6 +27,9 @@ fn database(dir: &Path, version: &str, training: &str) -> PathBuf {
             }
             if path.ends_with("cohere.toml") {
                 text = text.replacen("value = \"opt_out\"", &format!("value = \"{training}\""), 1);
+            }
+            if path.ends_with("openai.toml") && training != "opt_out" {
+                text = text.replacen("value = \"no\"", &format!("value = \"{training}\""), 1);
             }
             std::fs::write(out.join(path.file_name().unwrap()), text).unwrap();
         }
@@ -294,9 +297,19 @@ fn diff_names_the_product_the_old_and_new_value_and_the_source() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(changes.len(), 1, "{out}");
-    let c = &changes[0];
-    assert_eq!(c["vendor"], "cohere");
+    let c = changes
+        .iter()
+        .find(|c| c["vendor"] == "cohere")
+        .unwrap_or_else(|| panic!("{out}"));
+    let openai: Vec<&serde_json::Value> =
+        changes.iter().filter(|c| c["vendor"] == "openai").collect();
+    assert!(
+        openai
+            .iter()
+            .all(|c| c["field"] == "training" && c["new"] == "yes"),
+        "{out}"
+    );
+    assert_eq!(changes.len(), 1 + openai.len(), "{out}");
     assert_eq!(c["field"], "training");
     assert_eq!(
         (c["old"].as_str(), c["new"].as_str()),
@@ -346,7 +359,7 @@ fn get(addr: std::net::SocketAddr, path: &str) -> String {
 #[test]
 #[ignore = "needs root to capture on loopback, and curl: scripts/test.sh runs it"]
 fn a_running_sensor_takes_a_new_database_mid_capture_without_losing_a_flow() {
-    use common::live::{end, free_addr, open_ai_flows, openai_inventory, silent_server};
+    use common::live::{Silent, end, free_addr, open_ai_flows, openai_inventory};
     use common::live::{start_sensor, stop, wait_for};
     use std::time::Duration;
 
@@ -355,7 +368,15 @@ fn a_running_sensor_takes_a_new_database_mid_capture_without_losing_a_flow() {
     assert!(s.update(&[]).status.success());
     let dir = s.dir.path();
     let listen = free_addr();
-    let server = silent_server();
+    // An "API" that completes the handshake and answers, so each ClientHello's event
+    // reaches the judge at once and the product counts as in use before the switch.
+    let api = HttpsServer::start(|_| Response {
+        status: "200 OK",
+        body: b"{}".to_vec(),
+    });
+    let server = Silent {
+        port: api.base.rsplit(':').next().unwrap().parse().unwrap(),
+    };
     let events = dir.join("events.json");
     let db = dir.join("inventory.db").display().to_string();
     let current = s.state.join("current").display().to_string();
@@ -414,10 +435,66 @@ fn a_running_sensor_takes_a_new_database_mid_capture_without_losing_a_flow() {
         ),
         "no flow is lost across the switch: {log}"
     );
-    let versions: Vec<String> = std::fs::read_to_string(&events)
+    let all: Vec<serde_json::Value> = std::fs::read_to_string(&events)
         .unwrap()
         .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let changed: Vec<&serde_json::Value> = all
+        .iter()
+        .filter(|e| e["alert"]["rule"] == "vendor_terms_changed")
+        .collect();
+    assert_eq!(
+        changed.len(),
+        1,
+        "one alert for the one product in use: {log}"
+    );
+    let alert = changed[0];
+    assert_eq!(alert["ai"]["product"], "OpenAI API");
+    assert_eq!(alert["ai"]["trains_on_inputs"], "yes");
+    assert_eq!(alert["ai"]["signatures_version"], "2030.1.1.2");
+    let terms = &alert["alert"]["terms_changed"][0];
+    assert_eq!(
+        (
+            terms["field"].as_str(),
+            terms["old"].as_str(),
+            terms["new"].as_str()
+        ),
+        (Some("training"), Some("no"), Some("yes"))
+    );
+    assert!(
+        terms["new_source"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("https://"))
+    );
+    assert!(
+        alert["alert"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("training (OpenAI API): no -> yes")),
+        "{alert}"
+    );
+    let report: serde_json::Value = serde_json::from_str(&ok(&[
+        "inventory",
+        "--db",
+        &db,
+        "--report",
+        "changes",
+        "--since",
+        "2001-01-01",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let listed = report["terms_changed"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{report}");
+    assert_eq!(listed[0]["product"], "OpenAI API");
+    assert!(
+        listed[0]["what"]
+            .as_str()
+            .is_some_and(|w| w.contains("training (OpenAI API): no -> yes"))
+    );
+    let versions: Vec<String> = all
+        .iter()
         .filter(|e| e["event_type"] == "tls" && e["ai"]["vendor"] == "openai")
         .map(|e| {
             e["ai"]["signatures_version"]

@@ -196,6 +196,7 @@ mod tests {
                 last_seen: t,
                 app: None,
                 upload: None,
+                terms: Vec::new(),
             }),
             ai: None,
             landing: None,

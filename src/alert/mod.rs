@@ -39,10 +39,14 @@ pub enum Rule {
     /// An internal network uses a SaaS whose AI features send customer data on to AI
     /// sub-processors, and the policy does not approve the SaaS with its AI.
     SaasAiSubprocessor,
+    /// A new signature database changed a fact of a product the sensor has seen in use:
+    /// training, retention, EU residency, processing location, headquarters, the DPA's
+    /// SCCs, sub-processors, or who runs its hosts.
+    VendorTermsChanged,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 8] = [
+    pub const ALL: [Rule; 9] = [
         Self::UnapprovedAiVendor,
         Self::NonEeaLanding,
         Self::UnknownLanding,
@@ -51,6 +55,7 @@ impl Rule {
         Self::VisibilityGap,
         Self::LargeUpload,
         Self::SaasAiSubprocessor,
+        Self::VendorTermsChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +68,7 @@ impl Rule {
             Self::VisibilityGap => "visibility_gap",
             Self::LargeUpload => "large_upload",
             Self::SaasAiSubprocessor => "saas_ai_subprocessor",
+            Self::VendorTermsChanged => "vendor_terms_changed",
         }
     }
 
@@ -79,6 +85,7 @@ impl Rule {
             Self::VisibilityGap => 9_441_006,
             Self::LargeUpload => 9_441_007,
             Self::SaasAiSubprocessor => 9_441_008,
+            Self::VendorTermsChanged => 9_441_009,
         }
     }
 
@@ -98,6 +105,7 @@ impl Rule {
             Self::VisibilityGap => "AIGRESS INFO Traffic destination hidden from inspection",
             Self::LargeUpload => "AIGRESS POLICY Large upload to AI service",
             Self::SaasAiSubprocessor => "AIGRESS POLICY SaaS passes data to AI sub-processors",
+            Self::VendorTermsChanged => "AIGRESS POLICY Terms changed for an AI product in use",
         }
     }
 
@@ -109,7 +117,8 @@ impl Rule {
             | Self::NonEeaLanding
             | Self::TrainingEndpoint
             | Self::LargeUpload
-            | Self::SaasAiSubprocessor => "Potential Corporate Privacy Violation",
+            | Self::SaasAiSubprocessor
+            | Self::VendorTermsChanged => "Potential Corporate Privacy Violation",
             Self::UnknownLanding | Self::NewAiFlow | Self::VisibilityGap => "Misc activity",
         }
     }
@@ -132,6 +141,7 @@ impl Rule {
             Self::VisibilityGap => 5,
             Self::LargeUpload => 6,
             Self::SaasAiSubprocessor => 7,
+            Self::VendorTermsChanged => 8,
         }
     }
 }
@@ -200,7 +210,10 @@ impl Verdict {
         match rule {
             Rule::UnapprovedAiVendor => Self::Unapproved,
             Rule::NonEeaLanding | Rule::TrainingEndpoint | Rule::LargeUpload => Self::Violation,
-            Rule::UnknownLanding | Rule::VisibilityGap | Rule::SaasAiSubprocessor => Self::Review,
+            Rule::UnknownLanding
+            | Rule::VisibilityGap
+            | Rule::SaasAiSubprocessor
+            | Rule::VendorTermsChanged => Self::Review,
             Rule::NewAiFlow => Self::Approved,
         }
     }
@@ -230,6 +243,8 @@ pub struct AlertInfo {
     pub app: Option<AlertApp>,
     /// What a `large_upload` alert counted.
     pub upload: Option<UploadInfo>,
+    /// What a `vendor_terms_changed` alert is about: each fact's old and new value.
+    pub terms: Vec<crate::signatures::diff::FactChange>,
 }
 
 /// The figures behind a `large_upload` alert.

@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::store::{DailyRow, Filter, FlowRow, Store, StoreError};
+use super::store::{AlertRow, DailyRow, Filter, FlowRow, Store, StoreError};
+use crate::alert::Rule;
 use crate::time::Timestamp;
 
 /// One side of the comparison.
@@ -78,6 +79,52 @@ pub struct Changes {
     pub new_destination_countries: Vec<New>,
     pub stopped: Vec<Stopped>,
     pub volume_changes: Vec<VolumeChange>,
+    /// Products in use whose facts a new signature database changed, from the
+    /// `vendor_terms_changed` alerts of the current period.
+    pub terms_changed: Vec<TermsChanged>,
+}
+
+/// A product in use whose terms changed, as the sensors' alerts said it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TermsChanged {
+    pub vendor: String,
+    pub product: String,
+    /// The alert's reason: every changed fact with its old and new value and source.
+    pub what: String,
+    pub first_seen: Timestamp,
+    /// The sensors that raised it.
+    pub sensors: Vec<String>,
+}
+
+/// The `vendor_terms_changed` alerts, one entry per product and change however many
+/// sensors raised it.
+pub fn terms_changed(alerts: &[AlertRow]) -> Vec<TermsChanged> {
+    let mut by_change: BTreeMap<(&str, &str, &str), TermsChanged> = BTreeMap::new();
+    for a in alerts
+        .iter()
+        .filter(|a| a.rule == Rule::VendorTermsChanged.as_str())
+    {
+        let entry = by_change
+            .entry((a.vendor.as_str(), a.product.as_str(), a.reason.as_str()))
+            .or_insert_with(|| TermsChanged {
+                vendor: a.vendor.clone(),
+                product: a.product.clone(),
+                what: a.reason.clone(),
+                first_seen: Timestamp::from_micros(a.timestamp),
+                sensors: Vec::new(),
+            });
+        entry.first_seen = entry.first_seen.min(Timestamp::from_micros(a.timestamp));
+        if !entry.sensors.contains(&a.sensor) {
+            entry.sensors.push(a.sensor.clone());
+        }
+    }
+    let mut out: Vec<TermsChanged> = by_change.into_values().collect();
+    out.sort_by(|a, b| {
+        a.first_seen
+            .cmp(&b.first_seen)
+            .then(a.product.cmp(&b.product))
+    });
+    out
 }
 
 impl Changes {
@@ -89,6 +136,7 @@ impl Changes {
             && self.new_destination_countries.is_empty()
             && self.stopped.is_empty()
             && self.volume_changes.is_empty()
+            && self.terms_changed.is_empty()
     }
 }
 
@@ -198,7 +246,7 @@ pub fn between(
         current.flows(current_filter)?,
         current.daily(current_filter)?,
     );
-    Ok(compare(
+    let mut changes = compare(
         &Side {
             period: period(baseline, baseline_filter),
             flows: &then_flows,
@@ -210,7 +258,9 @@ pub fn between(
             daily: &now_daily,
         },
         factor,
-    ))
+    );
+    changes.terms_changed = terms_changed(&current.alerts(current_filter)?);
+    Ok(changes)
 }
 
 /// Compares the current period with the baseline; volumes count as changed when they
@@ -288,6 +338,7 @@ pub fn compare(baseline: &Side<'_>, current: &Side<'_>, factor: f64) -> Changes 
         }),
         stopped,
         volume_changes,
+        terms_changed: Vec::new(),
     }
 }
 

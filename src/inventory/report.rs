@@ -823,6 +823,14 @@ fn change_lines(c: &Changes) -> Vec<(&'static str, String, String, String)> {
             x.first_seen.to_string(),
         ));
     }
+    for t in &c.terms_changed {
+        lines.push((
+            "terms changed",
+            format!("{}/{}", t.vendor, t.product),
+            format!("{} (sensors: {})", t.what, t.sensors.join(", ")),
+            t.first_seen.to_string(),
+        ));
+    }
     for v in &c.volume_changes {
         lines.push((
             "volume change",

@@ -245,6 +245,7 @@ mod tests {
             last_seen: Timestamp::from_micros(0),
             app: None,
             upload: None,
+            terms: Vec::new(),
         })))
         .unwrap();
         let mut out = Vec::new();

@@ -269,6 +269,7 @@ fn default_severity(rule: Rule) -> Severity {
         Rule::NewAiFlow => Severity::Info,
         Rule::LargeUpload => Severity::Medium,
         Rule::SaasAiSubprocessor => Severity::Low,
+        Rule::VendorTermsChanged => Severity::Medium,
     }
 }
 

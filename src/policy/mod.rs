@@ -557,6 +557,24 @@ impl Policy {
         findings.pop()
     }
 
+    /// A terms-changed finding for the product of `ai`, last used by `src`; `what` says
+    /// what changed.
+    pub fn terms_changed(&self, src: IpAddr, ai: &AiInfo, what: &str) -> Option<Finding> {
+        let mut findings = Vec::new();
+        self.fire(
+            &mut findings,
+            Rule::VendorTermsChanged,
+            src,
+            Some(ai),
+            "alerts.severity.vendor_terms_changed".into(),
+            format!(
+                "The signature database now says of {} ({}), last used by {src}: {what}",
+                ai.vendor_name, ai.product
+            ),
+        );
+        findings.pop()
+    }
+
     /// A new-flow finding for the first flow from `src` to the vendor of `ai`.
     pub fn new_flow(&self, src: IpAddr, ai: &AiInfo, landing: &Landing) -> Option<Finding> {
         let mut findings = Vec::new();

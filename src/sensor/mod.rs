@@ -554,6 +554,18 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
                         .write()
                         .unwrap_or_else(PoisonError::into_inner) = j.policy.clone();
                     assessor.set_policy(j.policy);
+                    let changes = crate::signatures::diff::diff(&old, &j.signatures);
+                    match assessor.terms_changed(&changes, &j.signatures, Timestamp::now()) {
+                        Ok(0) => {}
+                        Ok(alerts) => tracing::warn!(
+                            facts = changes.len(),
+                            alerts,
+                            "The new signature database changes facts of AI products in use."
+                        ),
+                        Err(e) => {
+                            failure.get_or_insert_with(|| format!("writing events: {e}"));
+                        }
+                    }
                     metrics.set_signatures(&j.signatures);
                     metrics.reloaded(true);
                     tracing::info!(

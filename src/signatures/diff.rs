@@ -35,6 +35,22 @@ pub struct FactChange {
 
 const NONE: &str = "none";
 
+impl FactChange {
+    /// The change in words: `training (Plan): no -> opt_out [source]`.
+    pub fn sentence(&self) -> String {
+        let field = match &self.plan {
+            Some(plan) => format!("{} ({plan})", self.field),
+            None => self.field.to_owned(),
+        };
+        let source = self
+            .new_source
+            .as_deref()
+            .or(self.old_source.as_deref())
+            .map_or_else(String::new, |s| format!(" [{s}]"));
+        format!("{field}: {} -> {}{source}", self.old, self.new)
+    }
+}
+
 /// Every fact change from `old` to `new`, sorted by vendor, product and field.
 pub fn diff(old: &Database, new: &Database) -> Vec<FactChange> {
     let mut changes = BTreeSet::new();
