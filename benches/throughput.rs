@@ -161,8 +161,10 @@ fn main() {
     let signatures = Arc::new(Database::embedded().expect("built-in database"));
     let policy_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/policy.toml");
     let policy = Arc::new(Policy::load(&policy_path, &signatures).expect("deploy policy"));
-    let landing =
-        Arc::new(LandingContext::load(None, None, false, Some(&policy)).expect("built-in GeoIP"));
+    let landing = Arc::new(
+        LandingContext::load(None, None, false, Some(policy.transfer_lists()))
+            .expect("built-in GeoIP"),
+    );
 
     let decode_rate = measure(&captures, |capture| {
         for p in capture {

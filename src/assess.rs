@@ -169,7 +169,7 @@ impl<'a> Assessor<'a> {
     }
 
     fn emit_alert(&mut self, alert: Event) -> io::Result<()> {
-        if let Body::Alert(a) = &alert.body {
+        if let Body::Alert(a, _) = &alert.body {
             let n = self.stats.alerts.entry(a.rule.as_str()).or_default();
             *n = n.saturating_add(1);
             if !self.sinks.is_empty() {
@@ -213,20 +213,22 @@ impl<'a> Assessor<'a> {
     ) {
         let alert = Event {
             header: event.header.clone(),
-            body: Body::Alert(AlertInfo {
-                rule: finding.rule,
-                severity: finding.severity,
-                verdict,
-                reason: finding.reason,
-                policy: finding.policy,
-                count: 1,
-                summary: false,
-                first_seen: now,
-                last_seen: now,
-                app: AlertApp::of(&event.body),
-                upload,
-                terms: Vec::new(),
-            }),
+            body: Body::Alert(
+                AlertInfo {
+                    rule: finding.rule,
+                    severity: finding.severity,
+                    verdict,
+                    reason: finding.reason,
+                    policy: finding.policy,
+                    count: 1,
+                    summary: false,
+                    first_seen: now,
+                    last_seen: now,
+                    upload,
+                    terms: Vec::new(),
+                },
+                AlertApp::of(&event.body),
+            ),
             ai: event.ai.clone(),
             landing: landing.cloned(),
             verdict: Some(verdict),
@@ -444,20 +446,22 @@ impl<'a> Assessor<'a> {
             header.timestamp = now;
             let alert = Event {
                 header,
-                body: Body::Alert(AlertInfo {
-                    rule: finding.rule,
-                    severity: finding.severity,
-                    verdict: Verdict::of(finding.rule),
-                    reason: finding.reason,
-                    policy: finding.policy,
-                    count: 1,
-                    summary: false,
-                    first_seen: now,
-                    last_seen: now,
-                    app: AlertApp::of(&last.body),
-                    upload: None,
-                    terms,
-                }),
+                body: Body::Alert(
+                    AlertInfo {
+                        rule: finding.rule,
+                        severity: finding.severity,
+                        verdict: Verdict::of(finding.rule),
+                        reason: finding.reason,
+                        policy: finding.policy,
+                        count: 1,
+                        summary: false,
+                        first_seen: now,
+                        last_seen: now,
+                        upload: None,
+                        terms,
+                    },
+                    AlertApp::of(&last.body),
+                ),
                 ai: Some(ai),
                 landing: last.landing.clone(),
                 verdict: last.verdict,

@@ -12,12 +12,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
+use crate::ai::AiInfo;
 use crate::decode::defrag::{DefragStats, Defragmenter, Reassembled};
 use crate::decode::{self, DecodeError, Decoded, L4, LinkType, TcpSegment};
 use crate::dns_cache::{DnsCacheStats, SharedDnsCache};
 use crate::event::{
-    AiInfo, Body, DnsInfo, DnsRequestType, Event, EventSink, FlowEndReason, FlowInfo, Header,
-    QuicInfo, Transport,
+    Body, DnsInfo, DnsRequestType, Event, EventSink, FlowEndReason, FlowInfo, Header, QuicInfo,
+    Transport,
 };
 use crate::flow::app::Finding;
 use crate::flow::budget::BufferBudget;

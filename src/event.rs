@@ -8,13 +8,13 @@
 //! Suricata omits when empty are omitted, not null. `schema/eve.schema.json` is the schema
 //! of what aigress writes; EVENTS.md documents each field.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
+use crate::ai::AiInfo;
 use crate::alert::{AlertInfo, Verdict};
 use crate::decode::Vlans;
 use crate::landing::Landing;
@@ -110,145 +110,6 @@ pub struct TlsInfo {
     pub pq_key_share: bool,
     /// The JA4 fingerprint.
     pub ja4: String,
-}
-
-/// What the signature database says about the endpoint an event went to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AiInfo {
-    /// The vendor's id in the database (`openai`).
-    pub vendor: String,
-    pub vendor_name: String,
-    pub product: String,
-    /// The endpoint's id in the database.
-    pub endpoint: String,
-    /// `api`, `consumer_chat`, `coding_assistant`, `saas_ai_feature`, `model_hosting`,
-    /// `speech`, `image_video`, `agent` or `search`.
-    pub kind: &'static str,
-    /// The pattern that matched: a name, `*.suffix`, a `{region}` pattern or a CIDR.
-    pub matched: String,
-    /// What was matched: `sni`, `quic_sni`, `http_host`, `dns_query`, `dns_name`,
-    /// `ip_range` (or `query` from the command line).
-    pub match_source: &'static str,
-    /// The name (or address) that matched, lower case, without port or trailing dot.
-    pub host: String,
-    /// Whose word the endpoint's hosts rest on: `vendor` (its own docs, allowlist, SDK or
-    /// site) or `third_party_list` (only a community list, a lead still to confirm).
-    pub host_evidence: &'static str,
-    /// `yes`, `no`, `opt_out` or `unknown`: whether inputs train the vendor's models by
-    /// default. When the endpoint serves plans whose terms differ, the least protective of
-    /// them (a flow may be on any), with each plan's answer in `training_by_plan`.
-    pub trains_on_inputs: &'static str,
-    /// Each plan's training answer, by plan name, when the endpoint serves more than one.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub training_by_plan: BTreeMap<String, &'static str>,
-    /// The region the name pins (`eu-central-1`), from a `{region}` pattern.
-    pub region: Option<String>,
-    /// The country of that region.
-    pub region_country: Option<String>,
-    /// Where the vendor documents this endpoint processes data (country or `EU`).
-    pub processing: Option<String>,
-    /// The vendor's headquarters country, when the database has a source for it.
-    pub vendor_country: Option<String>,
-    /// How long the vendor keeps what is sent to this endpoint, in its words; absent when
-    /// the database does not say.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retention: Option<String>,
-    /// The EU data-residency option the vendor documents for the endpoint; absent when the
-    /// database does not say.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub eu_residency: Option<String>,
-    /// The fields above whose fact the database infers rather than a source stating it
-    /// (`trains_on_inputs`, `retention`, `eu_residency`, `processing`, `vendor_country`);
-    /// absent when every fact shown is stated.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub inferred: Vec<&'static str>,
-    /// The version of the signature database that said all this (`database.toml`).
-    pub signatures_version: Arc<str>,
-    /// Present (true) when the endpoint passes requests on to other vendors' models, so
-    /// its own facts are not the whole answer.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub routes_to_other_vendors: bool,
-    /// The vendor's documented way to keep this product's data in the EEA, when the
-    /// endpoint reached is not documented as being there; absent when the database has
-    /// none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub eea_alternative: Option<Arc<crate::signatures::EeaAlternative>>,
-    /// For an endpoint that is a SaaS whose AI features send customer data on to AI
-    /// sub-processors: that AI. Written into the `ai` object as `indirect` (always) and,
-    /// when present, `subprocessors`, `ai_features`, `ai_on_by_default`.
-    #[serde(flatten, serialize_with = "serialize_saas")]
-    pub saas: Option<Arc<SaasAi>>,
-}
-
-impl AiInfo {
-    /// The AI is reached through a SaaS, not directly.
-    pub fn indirect(&self) -> bool {
-        self.saas.is_some()
-    }
-
-    /// The host is one of the vendor's own domains, matched at vendor level: no product
-    /// of it is established (kind `vendor_other`).
-    pub fn vendor_level(&self) -> bool {
-        self.kind == crate::signatures::Kind::VendorOther.as_str()
-    }
-}
-
-/// `indirect`, then the SaaS's AI when there is one.
-fn serialize_saas<S: Serializer>(saas: &Option<Arc<SaasAi>>, s: S) -> Result<S::Ok, S::Error> {
-    #[derive(Serialize)]
-    struct Indirect<'a> {
-        indirect: bool,
-        #[serde(flatten)]
-        saas: Option<&'a SaasAi>,
-    }
-    Indirect {
-        indirect: saas.is_some(),
-        saas: saas.as_deref(),
-    }
-    .serialize(s)
-}
-
-/// What the database says about the AI behind a SaaS.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SaasAi {
-    /// Every AI provider the SaaS's AI features may send data to.
-    pub subprocessors: Vec<SubprocessorInfo>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub ai_features: Vec<String>,
-    /// `yes`, `no` or `unknown`: the AI features are on unless an admin turns them off.
-    pub ai_on_by_default: &'static str,
-    /// What an admin checks in the SaaS's settings, in the vendor's words.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub admin_settings: Option<String>,
-}
-
-impl SaasAi {
-    /// The sub-processors' countries, sorted, each once; `unknown` for a sub-processor
-    /// whose country the SaaS does not state.
-    pub fn countries(&self) -> Vec<String> {
-        let mut countries: Vec<String> = self
-            .subprocessors
-            .iter()
-            .map(|s| s.country.clone().unwrap_or_else(|| "unknown".into()))
-            .collect();
-        countries.sort();
-        countries.dedup();
-        countries
-    }
-}
-
-/// One AI sub-processor of a SaaS.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SubprocessorInfo {
-    /// The provider's vendor id in the database, when it has one.
-    pub vendor: Option<String>,
-    /// The provider as the SaaS names it.
-    pub name: String,
-    /// Where it processes the data, when the SaaS says (country code or `EU`).
-    pub country: Option<String>,
-    /// Whether the provider trains on what its model APIs are sent, by default, per the
-    /// database (`unknown` when its API endpoints disagree or it has none).
-    pub trains_on_inputs: &'static str,
 }
 
 /// A QUIC ClientHello (or a Google QUIC CHLO).
@@ -547,7 +408,9 @@ pub enum Body {
     Http(HttpInfo),
     Dns(DnsInfo),
     Flow(FlowInfo),
-    Alert(AlertInfo),
+    /// An alert, with the app-layer object of the flow that raised it (written beside
+    /// the `alert` object, as Suricata does).
+    Alert(AlertInfo, Option<AlertApp>),
 }
 
 impl Body {
@@ -558,7 +421,7 @@ impl Body {
             Self::Http(_) => "http",
             Self::Dns(_) => "dns",
             Self::Flow(_) => "flow",
-            Self::Alert(_) => "alert",
+            Self::Alert(..) => "alert",
         }
     }
 }
@@ -648,7 +511,7 @@ impl Serialize for Event {
                 }
                 m.serialize_entry("flow", f)?;
             }
-            Body::Alert(a) => {
+            Body::Alert(a, app) => {
                 m.serialize_entry(
                     "alert",
                     &AlertEve {
@@ -656,7 +519,7 @@ impl Serialize for Event {
                         header: h,
                     },
                 )?;
-                match &a.app {
+                match app {
                     Some(AlertApp::Tls(t)) => {
                         m.serialize_entry("app_proto", "tls")?;
                         m.serialize_entry("tls", &TlsEve::from(t))?;
@@ -800,7 +663,7 @@ impl AlertApp {
                     _ => f.sni.clone(),
                 },
             }),
-            Body::Dns(_) | Body::Alert(_) => None,
+            Body::Dns(_) | Body::Alert(..) => None,
         }
     }
 }

@@ -33,6 +33,7 @@
     )
 )]
 
+pub mod ai;
 pub mod alert;
 pub mod assess;
 pub mod capture;

@@ -323,7 +323,7 @@ fn landing_context(geo: &GeoArgs, policy: Option<&Policy>) -> anyhow::Result<Lan
         geo.geoip_country.as_deref(),
         geo.geoip_asn.as_deref(),
         geo.no_geoip,
-        policy,
+        policy.map(Policy::transfer_lists),
     )?;
     tracing::info!(databases = ctx.geo.description(), "GeoIP ready.");
     Ok(ctx)
@@ -810,7 +810,7 @@ fn inventory(args: &InventoryArgs, db: &Database) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(|p| Policy::load(p, db))
         .transpose()?;
-    let jurisdictions = Jurisdictions::for_policy(policy.as_ref())?;
+    let jurisdictions = Jurisdictions::with_lists(policy.as_ref().map(Policy::transfer_lists))?;
     let judges = Judges {
         db,
         jurisdictions: &jurisdictions,

@@ -730,7 +730,7 @@ impl EventSink for MetricsSink<'_> {
             return self.inner.event(event);
         }
         match (&event.body, &event.ai) {
-            (Body::Alert(a), ai) => {
+            (Body::Alert(a, _), ai) => {
                 let vendor = ai.as_ref().map_or("none", |ai| ai.vendor.as_str());
                 self.metrics
                     .alerts
@@ -829,7 +829,8 @@ mod tests {
 
     #[test]
     fn open_ai_flows_publish_bytes_as_they_go_and_are_not_counted_twice() {
-        use crate::event::{AiInfo, FlowEndReason, FlowInfo, Header, TlsInfo};
+        use crate::ai::AiInfo;
+        use crate::event::{FlowEndReason, FlowInfo, Header, TlsInfo};
         let metrics = Arc::new(Metrics::new().unwrap());
         let open = OpenAiFlows::default();
         let mut inner = crate::output::JsonSink::new(Vec::new());
@@ -914,7 +915,7 @@ mod tests {
             vendor: "slack".into(),
             product: "Slack".into(),
             kind: "saas",
-            saas: Some(Arc::new(crate::event::SaasAi {
+            saas: Some(Arc::new(crate::ai::SaasAi {
                 subprocessors: Vec::new(),
                 ai_features: Vec::new(),
                 ai_on_by_default: "unknown",

@@ -156,7 +156,7 @@ fn summary(w: &Window) -> Option<Event> {
     }
     let mut event = w.alert.clone();
     event.header.timestamp = w.last_repeat;
-    if let Body::Alert(a) = &mut event.body {
+    if let Body::Alert(a, _) = &mut event.body {
         a.summary = true;
         a.count = w.repeats;
         a.first_seen = w.first_repeat;
@@ -184,20 +184,22 @@ mod tests {
         let t = Timestamp::from_secs(at);
         Event {
             header: Header::sample(1, t),
-            body: Body::Alert(AlertInfo {
-                rule: Rule::UnapprovedAiVendor,
-                severity: Severity::High,
-                verdict: Verdict::Unapproved,
-                reason: "10.0.0.1 sent data to X.".into(),
-                policy: "approve".into(),
-                count: 1,
-                summary: false,
-                first_seen: t,
-                last_seen: t,
-                app: None,
-                upload: None,
-                terms: Vec::new(),
-            }),
+            body: Body::Alert(
+                AlertInfo {
+                    rule: Rule::UnapprovedAiVendor,
+                    severity: Severity::High,
+                    verdict: Verdict::Unapproved,
+                    reason: "10.0.0.1 sent data to X.".into(),
+                    policy: "approve".into(),
+                    count: 1,
+                    summary: false,
+                    first_seen: t,
+                    last_seen: t,
+                    upload: None,
+                    terms: Vec::new(),
+                },
+                None,
+            ),
             ai: None,
             landing: None,
             verdict: Some(Verdict::Unapproved),
@@ -225,7 +227,7 @@ mod tests {
         assert!(out.is_empty());
         d.expire(Timestamp::from_secs(60), &mut out);
         assert_eq!(out.len(), 1);
-        let Body::Alert(a) = &out[0].body else {
+        let Body::Alert(a, _) = &out[0].body else {
             panic!("an alert")
         };
         assert!(a.summary);
@@ -289,7 +291,7 @@ mod tests {
             &mut out
         ));
         assert_eq!(out.len(), 1);
-        let Body::Alert(a) = &out[0].body else {
+        let Body::Alert(a, _) = &out[0].body else {
             panic!("an alert")
         };
         assert!(a.summary && a.count == 1);

@@ -7,7 +7,6 @@ pub mod sinks;
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::AlertApp;
 use crate::time::Timestamp;
 
 /// The generator id of aigress's alerts: the `gid` Suricata gives its text rules, so
@@ -238,9 +237,6 @@ pub struct AlertInfo {
     pub summary: bool,
     pub first_seen: Timestamp,
     pub last_seen: Timestamp,
-    /// The app-layer object of the flow that raised it (written beside the `alert`
-    /// object, as Suricata does).
-    pub app: Option<AlertApp>,
     /// What a `large_upload` alert counted.
     pub upload: Option<UploadInfo>,
     /// What a `vendor_terms_changed` alert is about: each fact's old and new value.

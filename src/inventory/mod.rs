@@ -473,12 +473,12 @@ impl<'a> InventorySink<'a> {
                 row.last_seen = row.last_seen.max(now);
                 row.seen = row.seen.saturating_add(1);
             }
-            Body::Alert(_) | Body::Dns(_) => {}
+            Body::Alert(..) | Body::Dns(_) => {}
         }
     }
 
     fn record_alert(&mut self, event: &Event) {
-        let Body::Alert(a) = &event.body else {
+        let Body::Alert(a, _) = &event.body else {
             return;
         };
         if !self.room_for_new_row() {

@@ -7,6 +7,15 @@ use toml::Spanned;
 
 use crate::diag::{Problem, Problems, is_country};
 
+/// What a policy says about transfers, as the jurisdiction tables take it: its own
+/// adequacy list (replacing the built-in one, for a newer decision) and the vendors it
+/// lists as certified under the EU-US Data Privacy Framework.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TransferLists<'a> {
+    pub adequacy: Option<&'a [String]>,
+    pub dpf_certified: &'a [String],
+}
+
 const EMBEDDED: &str = include_str!("../../geoip/jurisdictions.toml");
 const EMBEDDED_NAME: &str = "geoip/jurisdictions.toml";
 
@@ -104,13 +113,13 @@ impl Jurisdictions {
     ///
     /// # Errors
     /// Only if the build embedded a broken table.
-    pub fn for_policy(policy: Option<&crate::policy::Policy>) -> Result<Self, Problems> {
+    pub fn with_lists(lists: Option<TransferLists<'_>>) -> Result<Self, Problems> {
         let mut j = Self::embedded()?;
-        if let Some(p) = policy {
-            if let Some(list) = &p.adequacy {
+        if let Some(l) = lists {
+            if let Some(list) = l.adequacy {
                 j.set_adequacy(list.iter().cloned());
             }
-            j.set_dpf_certified(p.dpf_certified.iter().cloned());
+            j.set_dpf_certified(l.dpf_certified.iter().cloned());
         }
         Ok(j)
     }

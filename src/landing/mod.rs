@@ -22,9 +22,9 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-pub use jurisdictions::Jurisdictions;
+pub use jurisdictions::{Jurisdictions, TransferLists};
 
-use crate::event::AiInfo;
+use crate::ai::AiInfo;
 use crate::geo::{FrontDoors, GeoIp};
 
 /// What the landing country was judged from.
@@ -139,14 +139,14 @@ impl LandingContext {
         country: Option<&std::path::Path>,
         asn: Option<&std::path::Path>,
         disabled: bool,
-        policy: Option<&crate::policy::Policy>,
+        lists: Option<TransferLists<'_>>,
     ) -> Result<Self, LandingError> {
         let geo = if disabled {
             GeoIp::disabled()
         } else {
             GeoIp::open(country, asn)?
         };
-        let jurisdictions = Jurisdictions::for_policy(policy)?;
+        let jurisdictions = Jurisdictions::with_lists(lists)?;
         Ok(Self {
             geo,
             front_doors: FrontDoors::embedded()?,

@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::event::AiInfo;
+use crate::ai::AiInfo;
 use crate::output::escape::terminal;
 use crate::signatures::diff::FactChange;
 use crate::signatures::{Database, Fact, MatchSource, Plan, Sccs};

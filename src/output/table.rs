@@ -50,7 +50,7 @@ pub struct TableSink {
 
 impl EventSink for TableSink {
     fn event(&mut self, event: Event) -> io::Result<()> {
-        if let Body::Alert(a) = &event.body {
+        if let Body::Alert(a, _) = &event.body {
             let vendor = event.ai.as_ref().map_or("-", |ai| ai.vendor.as_str());
             let row = self
                 .alerts
@@ -233,20 +233,22 @@ mod tests {
         sink.event(flow("\u{1b}[31mevil\u{1b}]0;pwned\u{7}.example"))
             .unwrap();
         sink.event(flow("nul\0line\nbreak\u{9b}2J")).unwrap();
-        sink.event(event(Body::Alert(AlertInfo {
-            rule: Rule::UnapprovedAiVendor,
-            severity: Severity::High,
-            verdict: Verdict::Unapproved,
-            reason: "Unapproved \u{1b}[2J\u{202e}host".into(),
-            policy: "approve".into(),
-            count: 1,
-            summary: false,
-            first_seen: Timestamp::from_micros(0),
-            last_seen: Timestamp::from_micros(0),
-            app: None,
-            upload: None,
-            terms: Vec::new(),
-        })))
+        sink.event(event(Body::Alert(
+            AlertInfo {
+                rule: Rule::UnapprovedAiVendor,
+                severity: Severity::High,
+                verdict: Verdict::Unapproved,
+                reason: "Unapproved \u{1b}[2J\u{202e}host".into(),
+                policy: "approve".into(),
+                count: 1,
+                summary: false,
+                first_seen: Timestamp::from_micros(0),
+                last_seen: Timestamp::from_micros(0),
+                upload: None,
+                terms: Vec::new(),
+            },
+            None,
+        )))
         .unwrap();
         let mut out = Vec::new();
         sink.write(&mut out).unwrap();

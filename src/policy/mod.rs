@@ -11,9 +11,9 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use crate::ai::{AiInfo, SaasAi};
 use crate::alert::{Rule, Severity, Verdict};
-use crate::event::{AiInfo, SaasAi};
-use crate::landing::Landing;
+use crate::landing::{Landing, TransferLists};
 use crate::signatures::{Kind, Training};
 
 pub use load::PolicyError;
@@ -180,6 +180,14 @@ pub struct Judgement {
 }
 
 impl Policy {
+    /// The policy's adequacy list and DPF-certified vendors, for the jurisdiction tables.
+    pub fn transfer_lists(&self) -> TransferLists<'_> {
+        TransferLists {
+            adequacy: self.adequacy.as_deref(),
+            dpf_certified: &self.dpf_certified,
+        }
+    }
+
     /// The severity a rule alerts with (`Off` when disabled).
     pub fn severity(&self, rule: Rule) -> Severity {
         self.severities

@@ -545,7 +545,8 @@ async fn inventory_report(s: &Shared) -> Result<Report, (StatusCode, String)> {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         let jurisdictions =
-            Jurisdictions::for_policy(policy.as_deref()).map_err(|e| e.to_string())?;
+            Jurisdictions::with_lists(policy.as_deref().map(crate::policy::Policy::transfer_lists))
+                .map_err(|e| e.to_string())?;
         let judges = Judges {
             db: &signatures,
             jurisdictions: &jurisdictions,

@@ -157,7 +157,7 @@ impl Sources {
             self.geoip_country.as_deref(),
             self.geoip_asn.as_deref(),
             self.no_geoip,
-            policy.as_deref(),
+            policy.as_deref().map(Policy::transfer_lists),
         )?);
         Ok(Judging {
             signatures,

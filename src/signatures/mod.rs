@@ -19,11 +19,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use load::{LoadError, Problem};
-pub use model::{
-    Basis, EeaAlternative, Endpoint, Fact, Kind, Plan, RegionTable, Sccs, Training, Vendor,
-};
+pub use model::{Basis, Endpoint, Fact, Kind, Plan, RegionTable, Sccs, Training, Vendor};
 
-use crate::event::{AiInfo, SaasAi, SubprocessorInfo};
+use crate::ai::{AiInfo, EeaAlternative, SaasAi, SubprocessorInfo};
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded_signatures.rs"));

@@ -1,77 +1,8 @@
 //! What the database knows: vendors, their endpoints, and cloud region tables.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
-/// What an endpoint is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    /// A model API for developers and integrations.
-    Api,
-    /// A chat app for people (ChatGPT, Claude.ai, Gemini).
-    ConsumerChat,
-    /// Code completion and coding agents.
-    CodingAssistant,
-    /// An AI feature inside a SaaS product (writing, meeting notes, translation).
-    SaasAiFeature,
-    /// A platform that hosts or routes to models (inference providers, cloud AI platforms).
-    ModelHosting,
-    /// Speech recognition and synthesis.
-    Speech,
-    /// Image and video generation.
-    ImageVideo,
-    /// Autonomous agents acting on the user's behalf.
-    Agent,
-    /// AI search and answer engines.
-    Search,
-    /// A business SaaS whose AI features send customer data on to AI sub-processors from
-    /// the SaaS's own servers: the AI is reached indirectly.
-    Saas,
-    /// One of an AI vendor's own domains where no product is established (its website,
-    /// accounts, docs, a sub-host not documented yet): the flow is the vendor's, so a new
-    /// sub-host of a known vendor is seen, but not that data went to a model.
-    VendorOther,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 11] = [
-        Self::Api,
-        Self::ConsumerChat,
-        Self::CodingAssistant,
-        Self::SaasAiFeature,
-        Self::ModelHosting,
-        Self::Speech,
-        Self::ImageVideo,
-        Self::Agent,
-        Self::Search,
-        Self::Saas,
-        Self::VendorOther,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Api => "api",
-            Self::ConsumerChat => "consumer_chat",
-            Self::CodingAssistant => "coding_assistant",
-            Self::SaasAiFeature => "saas_ai_feature",
-            Self::ModelHosting => "model_hosting",
-            Self::Speech => "speech",
-            Self::ImageVideo => "image_video",
-            Self::Agent => "agent",
-            Self::Search => "search",
-            Self::Saas => "saas",
-            Self::VendorOther => "vendor_other",
-        }
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::ai::Kind;
 
 /// Whose word an endpoint's hosts rest on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -394,19 +325,6 @@ pub struct Subprocessor {
     pub basis: Basis,
     /// When the SaaS's list was read (`YYYY-MM-DD`).
     pub read: String,
-}
-
-/// A documented way to keep what is sent to a vendor's product in the EEA: the same
-/// endpoint in an EEA region, a sibling endpoint the vendor says processes in the EEA, or
-/// the vendor's own words on its EU option.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EeaAlternative {
-    /// What to switch to (`eu.api.openai.com (OpenAI API (EU data residency))`).
-    pub name: String,
-    pub source: String,
-    /// For a `{region}` endpoint: its EEA regions, where the alternative is moot.
-    #[serde(skip)]
-    pub regions: Vec<String>,
 }
 
 /// A cloud provider's regions and the countries they are in.
