@@ -19,6 +19,8 @@ use crate::alert::{AlertInfo, Verdict};
 use crate::decode::Vlans;
 use crate::landing::Landing;
 use crate::proto::dns;
+use crate::proto::ja4::{Carrier, ja4};
+use crate::proto::tls;
 use crate::time::Timestamp;
 
 /// The transport protocol of a flow.
@@ -110,6 +112,26 @@ pub struct TlsInfo {
     pub pq_key_share: bool,
     /// The JA4 fingerprint.
     pub ja4: String,
+}
+
+impl TlsInfo {
+    /// The event form of a ClientHello carried by `carrier` (JA4 starts with `t` or `q`).
+    pub fn from_hello(hello: &tls::ClientHello<'_>, carrier: Carrier) -> Self {
+        Self {
+            sni: hello.sni.map(|s| String::from_utf8_lossy(s).into_owned()),
+            alpn: hello
+                .alpn()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect(),
+            version: None,
+            client_version: tls::version_name(hello.max_version()),
+            ech: hello.ech,
+            malformed: hello.malformed,
+            resumption: hello.resumption,
+            pq_key_share: hello.pq_key_share,
+            ja4: ja4(hello, carrier),
+        }
+    }
 }
 
 /// A QUIC ClientHello (or a Google QUIC CHLO).

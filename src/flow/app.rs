@@ -11,7 +11,7 @@ use crate::event::{HttpInfo, TlsInfo};
 use crate::flow::budget::{BufferBudget, Charge};
 use crate::flow::reassembly::{Delivery, Reassembler};
 use crate::guard::Guard;
-use crate::proto::ja4::{Carrier, ja4};
+use crate::proto::ja4::Carrier;
 use crate::proto::{dns, http, tls};
 
 /// Stream bytes buffered per direction while a message is incomplete. A ClientHello with an
@@ -347,7 +347,10 @@ enum Step {
 fn detect(rest: &[u8], unknown: &mut u16, out: &mut Vec<Finding>) -> Step {
     match tls::sslv2_client_hello(rest) {
         tls::Sslv2Scan::Hello { hello, len } => {
-            out.push(Finding::ClientHello(tls_info(&hello, Carrier::Tcp)));
+            out.push(Finding::ClientHello(TlsInfo::from_hello(
+                &hello,
+                Carrier::Tcp,
+            )));
             let after = TlsHandshake {
                 hellos: 1,
                 ..TlsHandshake::default()
@@ -447,7 +450,10 @@ fn handshake_messages(hs: &mut TlsHandshake, out: &mut Vec<Finding>) -> bool {
         match msg_type {
             tls::handshake_type::CLIENT_HELLO => match tls::parse_client_hello(body) {
                 Ok(hello) => {
-                    out.push(Finding::ClientHello(tls_info(&hello, Carrier::Tcp)));
+                    out.push(Finding::ClientHello(TlsInfo::from_hello(
+                        &hello,
+                        Carrier::Tcp,
+                    )));
                     hs.hellos = hs.hellos.saturating_add(1);
                     if hs.hellos >= MAX_HELLOS {
                         done = true;
@@ -478,24 +484,6 @@ fn handshake_messages(hs: &mut TlsHandshake, out: &mut Vec<Finding>) -> bool {
     }
     hs.messages.drain(..used.min(hs.messages.len()));
     done
-}
-
-/// The event form of a ClientHello carried by `carrier` (JA4 starts with `t` or `q`).
-pub fn tls_info(hello: &tls::ClientHello<'_>, carrier: Carrier) -> TlsInfo {
-    TlsInfo {
-        sni: hello.sni.map(|s| String::from_utf8_lossy(s).into_owned()),
-        alpn: hello
-            .alpn()
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect(),
-        version: None,
-        client_version: tls::version_name(hello.max_version()),
-        ech: hello.ech,
-        malformed: hello.malformed,
-        resumption: hello.resumption,
-        pq_key_share: hello.pq_key_share,
-        ja4: ja4(hello, carrier),
-    }
 }
 
 fn http_step(phase: &mut HttpPhase, rest: &[u8], out: &mut Vec<Finding>) -> Step {

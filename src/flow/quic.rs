@@ -10,7 +10,6 @@
 //! an established QUIC flow costs only its counters.
 
 use crate::event::TlsInfo;
-use crate::flow::app::tls_info;
 use crate::flow::budget::{BufferBudget, Charge};
 use crate::offsets::OffsetBuffer;
 use crate::proto::ja4::Carrier;
@@ -285,7 +284,7 @@ fn read_hello(ctx: &Context) -> Option<(QuicFinding, usize)> {
             let hello = tls::parse_client_hello(body).ok()?;
             let finding = QuicFinding::ClientHello {
                 version,
-                hello: tls_info(&hello, Carrier::Quic),
+                hello: TlsInfo::from_hello(&hello, Carrier::Quic),
             };
             Some((finding, end))
         }

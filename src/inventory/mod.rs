@@ -1,13 +1,15 @@
 //! The auditor's inventory: a durable record of every AI data flow, aggregated per
 //! internal host, vendor, product, endpoint, landing country and verdict, with the
-//! client fingerprints seen and the alert log, in SQLite ([`store`]); and the reports
-//! made from it ([`report`]).
+//! client fingerprints seen and the alert log, in SQLite for one sensor or PostgreSQL for
+//! a fleet ([`store`]); and the reports made from it ([`report`], [`transfers`],
+//! [`changes`]).
 //!
 //! [`InventorySink`] sits in the event chain and writes batches every interval and on
 //! shutdown. Internal hosts can be pseudonymised with a keyed HMAC: the same key maps
 //! a host to the same pseudonym, so a shared inventory still counts hosts, while the
 //! readable network label ("servers", "crm") stays. Payload is never stored.
 
+pub mod backend;
 pub mod changes;
 pub mod postgres;
 pub mod report;

@@ -20,7 +20,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Row, Transaction};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::store::{
+use super::backend::{
     AlertRow, Applied, Backend, Batch, DailyRow, Filter, FingerprintRow, FlowRow, PostgresTarget,
     StoreError, batch_ids_expire_before, to_i64, to_u64,
 };

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::store::{
+use super::backend::{
     AlertRow, Applied, Backend, Batch, DailyRow, Filter, FingerprintRow, FlowRow, StoreError,
     batch_ids_expire_before, to_i64, to_u64,
 };

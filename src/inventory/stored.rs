@@ -21,7 +21,7 @@ use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
-use super::store::{AlertRow, Batch, DailyRow, Filter, FingerprintRow, FlowRow};
+use super::backend::{AlertRow, Batch, DailyRow, Filter, FingerprintRow, FlowRow};
 
 /// The longest value of a column that is part of a key or an index, in bytes: the
 /// longest key of the schema (a flow row's) holds two text columns that can be long (the
