@@ -167,6 +167,63 @@ impl Sources {
     }
 }
 
+/// What a reload replaces besides the judge's own inputs.
+struct Handles<'a> {
+    signatures: &'a DatabaseHandle,
+    policy: &'a PolicyHandle,
+    /// Each packet worker's way to the database it classifies with.
+    workers: &'a [std::sync::mpsc::Sender<Arc<Database>>],
+    metrics: &'a Metrics,
+}
+
+/// Loads signatures, policy and GeoIP again and puts them in use everywhere, all or
+/// none; then raises `vendor_terms_changed` for what the new database changes of the
+/// products in use. A broken input keeps the old ones, logged and counted.
+///
+/// # Errors
+/// Writing the alerts failed.
+fn reload(sources: &Sources, to: &Handles<'_>, assessor: &mut Assessor<'_>) -> io::Result<()> {
+    let j = match sources.load() {
+        Ok(j) => j,
+        Err(e) => {
+            to.metrics.reloaded(false);
+            tracing::error!(error = %e, "Reload failed; keeping the signatures, policy and GeoIP databases in use.");
+            return Ok(());
+        }
+    };
+    let old = std::mem::replace(
+        &mut *to
+            .signatures
+            .write()
+            .unwrap_or_else(PoisonError::into_inner),
+        Arc::clone(&j.signatures),
+    );
+    for worker in to.workers {
+        // A worker that has ended needs no database.
+        let _ = worker.send(Arc::clone(&j.signatures));
+    }
+    assessor.set_landing(j.landing);
+    *to.policy.write().unwrap_or_else(PoisonError::into_inner) = j.policy.clone();
+    assessor.set_policy(j.policy);
+    to.metrics.set_signatures(&j.signatures);
+    to.metrics.reloaded(true);
+    tracing::info!(
+        from = %old.version,
+        to = %j.signatures.version,
+        "Reloaded signatures, policy and GeoIP databases."
+    );
+    let changes = crate::signatures::diff::diff(&old, &j.signatures);
+    let alerts = assessor.terms_changed(&changes, &j.signatures, Timestamp::now())?;
+    if alerts > 0 {
+        tracing::warn!(
+            facts = changes.len(),
+            alerts,
+            "The new signature database changes facts of AI products in use."
+        );
+    }
+    Ok(())
+}
+
 /// A signature directory whose target is watched: a signature update installs a new
 /// version by switching the `current` symlink, which the sensor notices within a tick and
 /// loads as on SIGHUP.
@@ -537,47 +594,14 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
             tracing::info!("A new signature database was installed; loading it.");
         }
         if signals.reload.swap(false, Ordering::Relaxed) || moved {
-            match settings.sources.load() {
-                Ok(j) => {
-                    let old = std::mem::replace(
-                        &mut *signatures_handle
-                            .write()
-                            .unwrap_or_else(PoisonError::into_inner),
-                        Arc::clone(&j.signatures),
-                    );
-                    for worker in &running.reload {
-                        // A worker that has ended needs no database.
-                        let _ = worker.send(Arc::clone(&j.signatures));
-                    }
-                    assessor.set_landing(j.landing);
-                    *policy_handle
-                        .write()
-                        .unwrap_or_else(PoisonError::into_inner) = j.policy.clone();
-                    assessor.set_policy(j.policy);
-                    let changes = crate::signatures::diff::diff(&old, &j.signatures);
-                    match assessor.terms_changed(&changes, &j.signatures, Timestamp::now()) {
-                        Ok(0) => {}
-                        Ok(alerts) => tracing::warn!(
-                            facts = changes.len(),
-                            alerts,
-                            "The new signature database changes facts of AI products in use."
-                        ),
-                        Err(e) => {
-                            failure.get_or_insert_with(|| format!("writing events: {e}"));
-                        }
-                    }
-                    metrics.set_signatures(&j.signatures);
-                    metrics.reloaded(true);
-                    tracing::info!(
-                        from = %old.version,
-                        to = %j.signatures.version,
-                        "Reloaded signatures, policy and GeoIP databases."
-                    );
-                }
-                Err(e) => {
-                    metrics.reloaded(false);
-                    tracing::error!(error = %e, "Reload failed; keeping the signatures, policy and GeoIP databases in use.");
-                }
+            let handles = Handles {
+                signatures: &signatures_handle,
+                policy: &policy_handle,
+                workers: &running.reload,
+                metrics: &metrics,
+            };
+            if let Err(e) = reload(&settings.sources, &handles, &mut assessor) {
+                failure.get_or_insert_with(|| format!("writing events: {e}"));
             }
         }
         if let Some(stats) = &inventory_stats {

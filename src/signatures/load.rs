@@ -495,6 +495,154 @@ impl Checker<'_> {
         plans
     }
 
+    /// A vendor's own facts and plans, checked.
+    fn vendor(&mut self, vendor: &VendorSpec, plans: &[PlanSpec], vid: &str) -> Vendor {
+        let headquarters = vendor
+            .headquarters
+            .as_ref()
+            .map(|f| self.place_fact(f, vid, "headquarters", false));
+        let dpa_sccs = vendor.dpa_sccs.as_ref().map(|f| {
+            let spec = f.get_ref();
+            if let Some(m) = spec.modules.iter().find(|m| !(1..=4).contains(*m)) {
+                self.report(
+                    f.span(),
+                    Some(vid),
+                    format!("dpa_sccs.modules: there is no SCC module {m} (1 to 4)"),
+                );
+            }
+            let value = Sccs {
+                modules: spec.modules.clone(),
+                data: spec.data.clone(),
+            };
+            self.fact(value, &spec.grounds(), vid, "dpa_sccs")
+        });
+        let plans = self.plans(plans, vid);
+        Vendor {
+            id: vid.to_owned(),
+            name: vendor.name.clone(),
+            headquarters,
+            dpa: self.optional_url(&vendor.dpa, vid, "dpa"),
+            subprocessors: self.optional_url(&vendor.subprocessors, vid, "subprocessors"),
+            data_use: self.optional_url(&vendor.data_use, vid, "data_use"),
+            dpa_sccs,
+            plans,
+            file: self.file.to_owned(),
+        }
+    }
+
+    /// One endpoint, checked against its vendor's plans and the region tables; with the
+    /// file and line of each of its hosts.
+    fn endpoint(
+        &mut self,
+        e: EndpointSpec,
+        eid: &str,
+        vendor_index: usize,
+        vendor_plans: &[Plan],
+        regions: &BTreeMap<String, RegionTable>,
+    ) -> (Endpoint, Vec<(String, usize)>) {
+        let mut lines = Vec::new();
+        let mut has_placeholder = false;
+        for host in &e.hosts {
+            if let Some(message) = check_host(host.get_ref()) {
+                self.report(host.span(), Some(eid), message);
+            }
+            has_placeholder |= host.get_ref().contains("{region}");
+            lines.push((self.file.to_owned(), self.line(host.span())));
+        }
+        if e.hosts.is_empty() && e.cidrs.is_empty() {
+            self.report(
+                e.id.span(),
+                Some(eid),
+                "an endpoint needs hosts or cidrs".into(),
+            );
+        }
+        match (&e.regions, has_placeholder) {
+            (Some(r), true) if !regions.contains_key(r.get_ref()) => {
+                self.report(
+                    r.span(),
+                    Some(eid),
+                    format!("region table {:?} is not in {REGIONS_FILE}", r.get_ref()),
+                );
+            }
+            (Some(r), false) => {
+                self.report(
+                    r.span(),
+                    Some(eid),
+                    "regions is set but no host has a {region} placeholder".into(),
+                );
+            }
+            (None, true) => {
+                self.report(
+                    e.id.span(),
+                    Some(eid),
+                    "a {region} host needs `regions = \"<table>\"`".into(),
+                );
+            }
+            _ => {}
+        }
+        let mut plans = Vec::new();
+        for pid in &e.plans {
+            match vendor_plans.iter().find(|p| &p.id == pid.get_ref()) {
+                Some(plan) if plans.contains(plan) => self.report(
+                    pid.span(),
+                    Some(eid),
+                    format!("plan {:?} is listed twice", pid.get_ref()),
+                ),
+                Some(plan) => plans.push(plan.clone()),
+                None => self.report(
+                    pid.span(),
+                    Some(eid),
+                    format!("plan {:?} is not in this file's [[plans]]", pid.get_ref()),
+                ),
+            }
+        }
+        let processing = e
+            .processing
+            .as_ref()
+            .map(|f| self.place_fact(f, eid, "processing", true));
+        let mut cidrs = Vec::new();
+        for cidr in &e.cidrs {
+            match cidr.get_ref().parse::<ipnet::IpNet>() {
+                Ok(net) if net.trunc() == net => cidrs.push(net),
+                Ok(_) => self.report(
+                    cidr.span(),
+                    Some(eid),
+                    format!("CIDR {:?} has host bits set", cidr.get_ref()),
+                ),
+                Err(_) => self.report(
+                    cidr.span(),
+                    Some(eid),
+                    format!("{:?} is not a CIDR", cidr.get_ref()),
+                ),
+            }
+        }
+        let cidr_source = self.optional_url(&e.cidr_source, eid, "cidr_source");
+        if !e.cidrs.is_empty() && cidr_source.is_none() {
+            self.report(e.id.span(), Some(eid), "cidrs need cidr_source".into());
+        }
+        let saas = self.saas_facts(&e, eid);
+        let endpoint = Endpoint {
+            id: eid.to_owned(),
+            vendor: vendor_index,
+            product: e.product,
+            kind: e.kind,
+            hosts: e.hosts.iter().map(|h| h.get_ref().clone()).collect(),
+            source: self.url(&e.source, eid, "source"),
+            plans,
+            processing,
+            routes_to_other_vendors: e.routes_to_other_vendors,
+            host_evidence: HostEvidence::Vendor,
+            regions: e.regions.map(Spanned::into_inner),
+            cidrs,
+            cidr_source,
+            ai_features: e.ai_features,
+            ai_on_by_default: saas.ai_on_by_default,
+            admin_settings: saas.admin_settings,
+            subprocessors: saas.subprocessors,
+        };
+        (endpoint, lines)
+    }
+
     fn optional_url(
         &mut self,
         value: &Option<Spanned<String>>,
@@ -682,39 +830,8 @@ pub fn load(files: &[(String, String)]) -> Result<Loaded, LoadError> {
                 format!("duplicate vendor id, also in {other}"),
             );
         }
-        let headquarters = spec
-            .vendor
-            .headquarters
-            .as_ref()
-            .map(|f| c.place_fact(f, &vid, "headquarters", false));
-        let dpa_sccs = spec.vendor.dpa_sccs.as_ref().map(|f| {
-            let spec = f.get_ref();
-            if let Some(m) = spec.modules.iter().find(|m| !(1..=4).contains(*m)) {
-                c.report(
-                    f.span(),
-                    Some(&vid),
-                    format!("dpa_sccs.modules: there is no SCC module {m} (1 to 4)"),
-                );
-            }
-            let value = Sccs {
-                modules: spec.modules.clone(),
-                data: spec.data.clone(),
-            };
-            c.fact(value, &spec.grounds(), &vid, "dpa_sccs")
-        });
-        let plans = c.plans(&spec.plans, &vid);
-        let vendor_plans = plans.clone();
-        let vendor = Vendor {
-            id: vid.clone(),
-            name: spec.vendor.name.clone(),
-            headquarters,
-            dpa: c.optional_url(&spec.vendor.dpa, &vid, "dpa"),
-            subprocessors: c.optional_url(&spec.vendor.subprocessors, &vid, "subprocessors"),
-            data_use: c.optional_url(&spec.vendor.data_use, &vid, "data_use"),
-            dpa_sccs,
-            plans,
-            file: file.to_owned(),
-        };
+        let vendor = c.vendor(&spec.vendor, &spec.plans, &vid);
+        let vendor_plans = vendor.plans.clone();
         let vendor_index = vendors.len();
         vendors.push(vendor);
         if spec.endpoints.is_empty() {
@@ -740,106 +857,8 @@ pub fn load(files: &[(String, String)]) -> Result<Loaded, LoadError> {
                     format!("duplicate endpoint id, also in {other}"),
                 );
             }
-            let mut lines = Vec::new();
-            let mut has_placeholder = false;
-            for host in &e.hosts {
-                if let Some(message) = check_host(host.get_ref()) {
-                    c.report(host.span(), Some(&eid), message);
-                }
-                has_placeholder |= host.get_ref().contains("{region}");
-                lines.push((file.to_owned(), c.line(host.span())));
-            }
-            if e.hosts.is_empty() && e.cidrs.is_empty() {
-                c.report(
-                    e.id.span(),
-                    Some(&eid),
-                    "an endpoint needs hosts or cidrs".into(),
-                );
-            }
-            match (&e.regions, has_placeholder) {
-                (Some(r), true) if !regions.contains_key(r.get_ref()) => {
-                    c.report(
-                        r.span(),
-                        Some(&eid),
-                        format!("region table {:?} is not in {REGIONS_FILE}", r.get_ref()),
-                    );
-                }
-                (Some(r), false) => {
-                    c.report(
-                        r.span(),
-                        Some(&eid),
-                        "regions is set but no host has a {region} placeholder".into(),
-                    );
-                }
-                (None, true) => {
-                    c.report(
-                        e.id.span(),
-                        Some(&eid),
-                        "a {region} host needs `regions = \"<table>\"`".into(),
-                    );
-                }
-                _ => {}
-            }
-            let mut plans = Vec::new();
-            for pid in &e.plans {
-                match vendor_plans.iter().find(|p| &p.id == pid.get_ref()) {
-                    Some(plan) if plans.contains(plan) => c.report(
-                        pid.span(),
-                        Some(&eid),
-                        format!("plan {:?} is listed twice", pid.get_ref()),
-                    ),
-                    Some(plan) => plans.push(plan.clone()),
-                    None => c.report(
-                        pid.span(),
-                        Some(&eid),
-                        format!("plan {:?} is not in this file's [[plans]]", pid.get_ref()),
-                    ),
-                }
-            }
-            let processing = e
-                .processing
-                .as_ref()
-                .map(|f| c.place_fact(f, &eid, "processing", true));
-            let mut cidrs = Vec::new();
-            for cidr in &e.cidrs {
-                match cidr.get_ref().parse::<ipnet::IpNet>() {
-                    Ok(net) if net.trunc() == net => cidrs.push(net),
-                    Ok(_) => c.report(
-                        cidr.span(),
-                        Some(&eid),
-                        format!("CIDR {:?} has host bits set", cidr.get_ref()),
-                    ),
-                    Err(_) => c.report(
-                        cidr.span(),
-                        Some(&eid),
-                        format!("{:?} is not a CIDR", cidr.get_ref()),
-                    ),
-                }
-            }
-            let cidr_source = c.optional_url(&e.cidr_source, &eid, "cidr_source");
-            if !e.cidrs.is_empty() && cidr_source.is_none() {
-                c.report(e.id.span(), Some(&eid), "cidrs need cidr_source".into());
-            }
-            let saas = c.saas_facts(&e, &eid);
-            endpoints.push(Endpoint {
-                id: eid.clone(),
-                vendor: vendor_index,
-                product: e.product,
-                kind: e.kind,
-                hosts: e.hosts.iter().map(|h| h.get_ref().clone()).collect(),
-                source: c.url(&e.source, &eid, "source"),
-                plans,
-                processing,
-                routes_to_other_vendors: e.routes_to_other_vendors,
-                host_evidence: HostEvidence::Vendor,
-                regions: e.regions.map(Spanned::into_inner),
-                cidrs,
-                cidr_source,
-                ai_features: e.ai_features,
-                ai_on_by_default: saas.ai_on_by_default,
-                admin_settings: saas.admin_settings,
-                subprocessors: saas.subprocessors,
-            });
+            let (endpoint, lines) = c.endpoint(e, &eid, vendor_index, &vendor_plans, &regions);
+            endpoints.push(endpoint);
             host_lines.push(lines);
         }
         for (plan, spec) in vendor_plans.iter().zip(&spec.plans) {
