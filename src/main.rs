@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use aigress::alert::sinks::{AlertSink, FileSink, SyslogSink, WebhookConfig, WebhookSink};
+use aigress::alert::sinks::{AlertOutputs, AlertSink, WebhookConfig};
 use aigress::capture::live::LiveOptions;
 use aigress::config::InventoryConfig;
 use aigress::config::{Config, read_secret};
@@ -365,28 +365,25 @@ fn policy_check(file: &Path, db: &Database) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The alert sinks the flags ask for.
+/// The alert outputs `scan`'s flags name, opened; the alert file is reopened on SIGHUP.
 fn alert_sinks(args: &ScanArgs) -> anyhow::Result<Vec<Box<dyn AlertSink>>> {
-    let mut sinks: Vec<Box<dyn AlertSink>> = Vec::new();
-    if let Some(path) = &args.alerts_file {
-        let reopen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let outputs = AlertOutputs {
+        file: args.alerts_file.clone(),
+        webhook: args.webhook.as_ref().map(|url| {
+            let mut config = WebhookConfig::new(url.clone());
+            config.ca_file.clone_from(&args.webhook_ca);
+            config.bearer_token.clone_from(&args.webhook_token);
+            config.attempts = args.webhook_attempts.max(1);
+            config
+        }),
+        syslog: args.syslog,
+    };
+    let reopen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if outputs.file.is_some() {
         signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reopen))
             .context("installing the SIGHUP handler")?;
-        sinks.push(Box::new(FileSink::open(path, reopen)?));
     }
-    if let Some(url) = &args.webhook {
-        let mut config = WebhookConfig::new(url.clone());
-        config.ca_file.clone_from(&args.webhook_ca);
-        config.bearer_token.clone_from(&args.webhook_token);
-        config.attempts = args.webhook_attempts.max(1);
-        sinks.push(Box::new(WebhookSink::start(config)?));
-    }
-    if let Some(addr) = args.syslog {
-        sinks.push(Box::new(
-            SyslogSink::open(addr).context("opening the syslog socket")?,
-        ));
-    }
-    Ok(sinks)
+    Ok(outputs.open(&reopen)?)
 }
 
 fn mib_to_bytes(mib: u32) -> usize {
@@ -558,7 +555,7 @@ fn settings(args: &RunArgs, signatures: Option<&Path>) -> anyhow::Result<sensor:
             Some(w)
         }
     };
-    let alerts = sensor::AlertOutputs {
+    let alerts = AlertOutputs {
         file: args
             .alerts_file
             .clone()
@@ -566,9 +563,7 @@ fn settings(args: &RunArgs, signatures: Option<&Path>) -> anyhow::Result<sensor:
         webhook,
         syslog: args.syslog.or(config.output.syslog),
     };
-    if sources.policy.is_none()
-        && (alerts.file.is_some() || alerts.webhook.is_some() || alerts.syslog.is_some())
-    {
+    if sources.policy.is_none() && alerts.any() {
         anyhow::bail!("alert outputs need a policy (--policy or policy.file) to raise alerts");
     }
     let http = match args.listen.or(config.http.listen) {

@@ -58,6 +58,57 @@ pub struct SinkStats {
     pub retries: u64,
 }
 
+/// The alert outputs besides the event stream, as the command line or the
+/// configuration names them: what `scan` and `run` both open with [`AlertOutputs::open`].
+#[derive(Debug, Clone, Default)]
+pub struct AlertOutputs {
+    pub file: Option<PathBuf>,
+    pub webhook: Option<WebhookConfig>,
+    pub syslog: Option<SocketAddr>,
+}
+
+/// Why an alert output could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("opening the alert file {path}: {source}")]
+    File { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
+    #[error("opening the syslog socket: {0}")]
+    Syslog(io::Error),
+}
+
+impl AlertOutputs {
+    /// Whether any output is named.
+    pub fn any(&self) -> bool {
+        self.file.is_some() || self.webhook.is_some() || self.syslog.is_some()
+    }
+
+    /// Opens every output named: the file (reopened when `reopen` is set), the webhook,
+    /// syslog.
+    ///
+    /// # Errors
+    /// The first output that cannot be opened.
+    pub fn open(&self, reopen: &Arc<AtomicBool>) -> Result<Vec<Box<dyn AlertSink>>, OpenError> {
+        let mut sinks: Vec<Box<dyn AlertSink>> = Vec::new();
+        if let Some(path) = &self.file {
+            let file =
+                FileSink::open(path, Arc::clone(reopen)).map_err(|source| OpenError::File {
+                    path: path.clone(),
+                    source,
+                })?;
+            sinks.push(Box::new(file));
+        }
+        if let Some(config) = &self.webhook {
+            sinks.push(Box::new(WebhookSink::start(config.clone())?));
+        }
+        if let Some(addr) = self.syslog {
+            sinks.push(Box::new(SyslogSink::open(addr).map_err(OpenError::Syslog)?));
+        }
+        Ok(sinks)
+    }
+}
+
 /// Alerts appended to a file as JSON lines. When `reopen` is set (by SIGHUP) the file is
 /// closed and opened again by name, so logrotate can move it away.
 pub struct FileSink {

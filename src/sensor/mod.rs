@@ -42,9 +42,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::alert::sinks::{
-    AlertSink, FileSink, SyslogSink, WebhookConfig, WebhookError, WebhookSink,
-};
+use crate::alert::sinks::{AlertOutputs, AlertSink};
 use crate::assess::Assessor;
 use crate::capture::fanout;
 use crate::capture::live::{self, Batch, CaptureLink, LiveCapture, LiveError, LiveOptions};
@@ -112,7 +110,7 @@ pub enum SensorError {
     #[error(transparent)]
     Landing(#[from] LandingError),
     #[error(transparent)]
-    Webhook(#[from] WebhookError),
+    AlertOutput(#[from] crate::alert::sinks::OpenError),
     #[error(transparent)]
     Http(#[from] http::HttpError),
     #[error(transparent)]
@@ -255,14 +253,6 @@ impl<'a> SignaturesDir<'a> {
     }
 }
 
-/// The alert outputs besides the event stream.
-#[derive(Debug, Clone, Default)]
-pub struct AlertOutputs {
-    pub file: Option<PathBuf>,
-    pub webhook: Option<WebhookConfig>,
-    pub syslog: Option<SocketAddr>,
-}
-
 /// The HTTP endpoint.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
@@ -330,21 +320,8 @@ fn alert_sinks(
     reopen: &Arc<AtomicBool>,
     health: &Arc<OutputHealth>,
 ) -> Result<Vec<Box<dyn AlertSink>>, SensorError> {
-    let mut sinks: Vec<Box<dyn AlertSink>> = Vec::new();
-    if let Some(path) = &outputs.file {
-        sinks.push(Box::new(
-            FileSink::open(path, Arc::clone(reopen)).map_err(io_error("opening the alert file"))?,
-        ));
-    }
-    if let Some(config) = &outputs.webhook {
-        sinks.push(Box::new(WebhookSink::start(config.clone())?));
-    }
-    if let Some(addr) = outputs.syslog {
-        sinks.push(Box::new(
-            SyslogSink::open(addr).map_err(io_error("opening the syslog socket"))?,
-        ));
-    }
-    Ok(sinks
+    Ok(outputs
+        .open(reopen)?
         .into_iter()
         .map(|sink| Box::new(GuardedSink::new(sink, Arc::clone(health))) as Box<dyn AlertSink>)
         .collect())
