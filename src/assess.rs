@@ -61,10 +61,10 @@ struct UploadTally {
 }
 
 /// Landing, policy and alerts, in front of an event sink.
-pub struct Assessor<'a> {
+pub struct Assessor<S> {
     landing: Arc<LandingContext>,
     policy: Option<Arc<Policy>>,
-    inner: &'a mut dyn EventSink,
+    inner: S,
     sinks: Vec<Box<dyn AlertSink>>,
     dedup: Deduper,
     flows: HashMap<u64, FlowState>,
@@ -82,12 +82,12 @@ pub struct Assessor<'a> {
     pending: Vec<Event>,
 }
 
-impl<'a> Assessor<'a> {
+impl<S: EventSink> Assessor<S> {
     /// An assessor writing events to `inner` and alerts also to `sinks`.
     pub fn new(
         landing: Arc<LandingContext>,
         policy: Option<Arc<Policy>>,
-        inner: &'a mut dyn EventSink,
+        inner: S,
         sinks: Vec<Box<dyn AlertSink>>,
     ) -> Self {
         let window = policy.as_ref().map_or(0, |p| p.dedup_window);
@@ -149,7 +149,7 @@ impl<'a> Assessor<'a> {
     /// # Errors
     /// The inner sink's or an alert sink's I/O errors.
     pub fn finish(self) -> io::Result<AssessStats> {
-        let (mut stats, mut sinks, closed) = self.close();
+        let (mut stats, mut sinks, closed, _) = self.close();
         closed?;
         for sink in &mut sinks {
             stats.sinks.push(sink.finish()?);
@@ -158,14 +158,15 @@ impl<'a> Assessor<'a> {
     }
 
     /// Writes the summaries of every open deduplication window and hands back the alert
-    /// sinks unfinished, so a stopping sensor can let them deliver while the inventory
-    /// writes its last batch. The result says whether the summaries were written.
-    pub fn close(mut self) -> (AssessStats, Vec<Box<dyn AlertSink>>, io::Result<()>) {
+    /// sinks unfinished and the inner sink, so a stopping sensor can let the sinks deliver
+    /// while the inventory writes its last batch. The result says whether the summaries
+    /// were written.
+    pub fn close(mut self) -> (AssessStats, Vec<Box<dyn AlertSink>>, io::Result<()>, S) {
         let mut summaries = Vec::new();
         self.dedup.flush(&mut summaries);
         let written = summaries.into_iter().try_for_each(|s| self.emit_alert(s));
         self.stats.suppressed = self.dedup.suppressed();
-        (self.stats, self.sinks, written)
+        (self.stats, self.sinks, written, self.inner)
     }
 
     fn emit_alert(&mut self, alert: Event) -> io::Result<()> {
@@ -544,7 +545,7 @@ fn visibility_gap(policy: &Policy, h: &Header, body: &Body) -> Option<String> {
     None
 }
 
-impl EventSink for Assessor<'_> {
+impl<S: EventSink> EventSink for Assessor<S> {
     fn event(&mut self, mut event: Event) -> io::Result<()> {
         let now: Timestamp = event.header.timestamp;
         let mut summaries = Vec::new();

@@ -706,3 +706,14 @@ pub trait EventSink {
         Ok(())
     }
 }
+
+/// A borrowed sink is a sink: a stage can end in a sink its caller keeps.
+impl<S: EventSink + ?Sized> EventSink for &mut S {
+    fn event(&mut self, event: Event) -> std::io::Result<()> {
+        (**self).event(event)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        (**self).flush()
+    }
+}

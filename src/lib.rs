@@ -53,6 +53,7 @@ pub mod metrics;
 pub mod offsets;
 pub mod output;
 pub mod pem;
+pub mod pipeline;
 pub mod policy;
 pub mod proto;
 pub mod scan;

@@ -690,25 +690,39 @@ impl Metrics {
 pub type OpenAiFlows = Arc<Mutex<BTreeMap<u64, OpenAiFlow>>>;
 
 /// Counts AI flows, their bytes and alerts on their way to the output, and keeps the
-/// view of open AI flows.
-pub struct MetricsSink<'a> {
-    metrics: Arc<Metrics>,
-    open: OpenAiFlows,
-    inner: &'a mut dyn EventSink,
+/// view of open AI flows; without counters (an offline scan) it passes events on.
+pub struct MetricsSink<S> {
+    counters: Option<(Arc<Metrics>, OpenAiFlows)>,
+    inner: S,
 }
 
-impl<'a> MetricsSink<'a> {
-    pub fn new(metrics: Arc<Metrics>, open: OpenAiFlows, inner: &'a mut dyn EventSink) -> Self {
+impl<S: EventSink> MetricsSink<S> {
+    pub fn new(metrics: Arc<Metrics>, open: OpenAiFlows, inner: S) -> Self {
         Self {
-            metrics,
-            open,
+            counters: Some((metrics, open)),
             inner,
         }
     }
+
+    /// A stage that counts nothing.
+    pub fn pass_through(inner: S) -> Self {
+        Self {
+            counters: None,
+            inner,
+        }
+    }
+
+    /// The next stage.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
 }
 
-impl EventSink for MetricsSink<'_> {
+impl<S: EventSink> EventSink for MetricsSink<S> {
     fn event(&mut self, event: Event) -> io::Result<()> {
+        let Some((metrics, open_flows)) = &self.counters else {
+            return self.inner.event(event);
+        };
         let landing = event
             .landing
             .as_ref()
@@ -719,11 +733,11 @@ impl EventSink for MetricsSink<'_> {
         {
             let labels = [ai.vendor.as_str(), ai.product.as_str()];
             let verdict = event.verdict.map_or("none", |v| v.as_str());
-            self.metrics
+            metrics
                 .saas_ai_flows
                 .with_label_values(&[labels[0], labels[1], verdict])
                 .inc();
-            self.metrics
+            metrics
                 .saas_ai_bytes_sent
                 .with_label_values(&labels)
                 .inc_by(f.bytes_toserver);
@@ -732,39 +746,37 @@ impl EventSink for MetricsSink<'_> {
         match (&event.body, &event.ai) {
             (Body::Alert(a, _), ai) => {
                 let vendor = ai.as_ref().map_or("none", |ai| ai.vendor.as_str());
-                self.metrics
+                metrics
                     .alerts
                     .with_label_values(&[a.rule.as_str(), a.severity.as_str(), vendor])
                     .inc_by(a.count);
             }
             (Body::Flow(f), ai) => {
-                let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut open = open_flows.lock().unwrap_or_else(PoisonError::into_inner);
                 let was_open = open.remove(&event.header.flow_id);
-                self.metrics
+                metrics
                     .ai_flows_active
                     .set(i64::try_from(open.len()).unwrap_or(i64::MAX));
                 drop(open);
                 if let Some(ai) = ai {
                     let labels = [ai.vendor.as_str(), ai.product.as_str(), ai.kind, landing];
                     let verdict = event.verdict.map_or("none", |v| v.as_str());
-                    self.metrics
+                    metrics
                         .ai_flows
                         .with_label_values(&[labels[0], labels[1], labels[2], labels[3], verdict])
                         .inc();
                     match was_open {
                         // Bytes already published while the flow was open are not
                         // counted twice; its labels stay those it was published under.
-                        Some(mut flow) => self.metrics.ai_flow_progress(
-                            &mut flow,
-                            f.bytes_toserver,
-                            f.bytes_toclient,
-                        ),
+                        Some(mut flow) => {
+                            metrics.ai_flow_progress(&mut flow, f.bytes_toserver, f.bytes_toclient)
+                        }
                         None => {
-                            self.metrics
+                            metrics
                                 .ai_bytes_sent
                                 .with_label_values(&labels)
                                 .inc_by(f.bytes_toserver);
-                            self.metrics
+                            metrics
                                 .ai_bytes_received
                                 .with_label_values(&labels)
                                 .inc_by(f.bytes_toclient);
@@ -773,7 +785,7 @@ impl EventSink for MetricsSink<'_> {
                 }
             }
             (Body::Tls(_) | Body::Quic(_) | Body::Http(_), Some(ai)) if !ai.indirect() => {
-                let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut open = open_flows.lock().unwrap_or_else(PoisonError::into_inner);
                 open.entry(event.header.flow_id)
                     .or_insert_with(|| OpenAiFlow {
                         flow_id: event.header.flow_id,
@@ -790,7 +802,7 @@ impl EventSink for MetricsSink<'_> {
                         bytes_sent: 0,
                         bytes_received: 0,
                     });
-                self.metrics
+                metrics
                     .ai_flows_active
                     .set(i64::try_from(open.len()).unwrap_or(i64::MAX));
             }

@@ -9,13 +9,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::alert::sinks::AlertSink;
-use crate::assess::{AssessStats, Assessor};
+use crate::assess::AssessStats;
 use crate::capture::{CaptureError, FileSource, Next};
 use crate::engine::{Engine, EngineConfig, Stats};
 use crate::event::EventSink;
+use crate::inventory::InventoryOptions;
 use crate::inventory::store::Store;
-use crate::inventory::{InventoryOptions, InventorySink, KnownPairs};
 use crate::landing::LandingContext;
+use crate::pipeline::{Pipeline, Stages};
 use crate::policy::Policy;
 use crate::signatures::Database;
 use crate::time::Timestamp;
@@ -126,24 +127,30 @@ pub fn scan_judged(
     sink: &mut dyn EventSink,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(ScanReport, AssessStats), ScanError> {
-    let mut known = KnownPairs::default();
-    let mut inventory = match judging.inventory {
-        Some((store, options)) => {
-            known = KnownPairs::load(&store, options.pseudonymiser.clone())?;
-            let policy = Arc::new(std::sync::RwLock::new(judging.policy.clone()));
-            InventorySink::new(store, options, policy, sink)?
-        }
-        None => InventorySink::disabled(sink),
+    let policy_handle = Arc::new(std::sync::RwLock::new(judging.policy.clone()));
+    let stages = Stages {
+        landing: judging.landing,
+        policy: judging.policy,
+        alert_sinks: judging.alert_sinks,
+        inventory: judging.inventory,
+        policy_handle,
+        metrics: None,
     };
-    let mut assessor = Assessor::new(
-        judging.landing,
-        judging.policy,
-        &mut inventory,
-        judging.alert_sinks,
-    );
-    assessor.set_known_pairs(known);
-    let report = scan_files(paths, config, judging.signatures, &mut assessor, progress)?;
-    let assessment = assessor.finish()?;
-    inventory.finish()?;
+    let mut pipeline = Pipeline::build(stages, sink)?;
+    let report = scan_files(
+        paths,
+        config,
+        judging.signatures,
+        pipeline.judge(),
+        progress,
+    )?;
+    let finished = pipeline.finish(None);
+    if let Some(e) = finished.inventory_failure {
+        return Err(e.into());
+    }
+    if let Some(failure) = finished.alerts_failure {
+        return Err(io::Error::other(failure).into());
+    }
+    let assessment = finished.assessment;
     Ok((report, assessment))
 }

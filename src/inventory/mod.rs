@@ -152,11 +152,11 @@ type DayKey = (String, String, String);
 
 /// Records AI flows, fingerprints and alerts on their way to the output (or, without a
 /// store, passes events through).
-pub struct InventorySink<'a> {
+pub struct InventorySink<S> {
     writer: Option<Writer>,
     options: InventoryOptions,
     policy: PolicyHandle,
-    inner: &'a mut dyn EventSink,
+    inner: S,
     flows: HashMap<FlowKey, FlowRow>,
     prints: HashMap<PrintKey, FingerprintRow>,
     daily: HashMap<DayKey, DailyRow>,
@@ -164,7 +164,7 @@ pub struct InventorySink<'a> {
     last_write: Instant,
 }
 
-impl<'a> InventorySink<'a> {
+impl<S: EventSink> InventorySink<S> {
     /// Writes to `store`; `policy` (when given) says which hosts are internal and names
     /// their networks.
     ///
@@ -174,7 +174,7 @@ impl<'a> InventorySink<'a> {
         store: Store,
         options: InventoryOptions,
         policy: PolicyHandle,
-        inner: &'a mut dyn EventSink,
+        inner: S,
     ) -> Result<Self, StoreError> {
         store.set_meta("last_sensor", &options.sensor)?;
         let writer = Writer::start(store)
@@ -216,7 +216,7 @@ impl<'a> InventorySink<'a> {
     }
 
     /// A sink that records nothing and passes every event to `inner`.
-    pub fn disabled(inner: &'a mut dyn EventSink) -> Self {
+    pub fn disabled(inner: S) -> Self {
         let options = InventoryOptions {
             sensor: String::new(),
             pseudonymiser: None,
@@ -230,7 +230,7 @@ impl<'a> InventorySink<'a> {
         writer: Option<Writer>,
         options: InventoryOptions,
         policy: PolicyHandle,
-        inner: &'a mut dyn EventSink,
+        inner: S,
     ) -> Self {
         Self {
             writer,
@@ -526,7 +526,7 @@ impl<'a> InventorySink<'a> {
     }
 }
 
-impl EventSink for InventorySink<'_> {
+impl<S: EventSink> EventSink for InventorySink<S> {
     fn event(&mut self, event: Event) -> io::Result<()> {
         if self.writer.is_none() {
             return self.inner.event(event);

@@ -50,12 +50,11 @@ use crate::dns_cache::SharedDnsCache;
 use crate::engine::{Engine, EngineConfig, Stats};
 use crate::event::EventSink;
 use crate::inventory::store::{Location, Store, StoreError};
-use crate::inventory::{InventoryOptions, InventorySink, KnownPairs, PolicyHandle, SHUTDOWN_GRACE};
+use crate::inventory::{InventoryOptions, PolicyHandle, SHUTDOWN_GRACE};
 use crate::landing::{LandingContext, LandingError};
-use crate::metrics::{
-    CaptureCounts, Metrics, MetricsError, MetricsSink, OpenAiFlows, WorkerCounts,
-};
+use crate::metrics::{CaptureCounts, Metrics, MetricsError, OpenAiFlows, WorkerCounts};
 use crate::output::JsonSink;
+use crate::pipeline::{Pipeline, Stages};
 use crate::policy::{Policy, PolicyError};
 use crate::signatures::{Database, DatabaseError, DatabaseHandle, LoadError};
 use crate::time::Timestamp;
@@ -180,7 +179,11 @@ struct Handles<'a> {
 ///
 /// # Errors
 /// Writing the alerts failed.
-fn reload(sources: &Sources, to: &Handles<'_>, assessor: &mut Assessor<'_>) -> io::Result<()> {
+fn reload<S: EventSink>(
+    sources: &Sources,
+    to: &Handles<'_>,
+    assessor: &mut Assessor<S>,
+) -> io::Result<()> {
     let j = match sources.load() {
         Ok(j) => j,
         Err(e) => {
@@ -448,27 +451,17 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     )?;
     drop(report_tx);
 
-    let mut known = KnownPairs::default();
-    let mut inventory = match store {
-        Some((store, options)) => {
-            known = KnownPairs::load(&store, options.pseudonymiser.clone())?;
-            InventorySink::new(store, options, Arc::clone(&policy_handle), &mut out)?
-        }
-        None => InventorySink::disabled(&mut out),
+    let stages = Stages {
+        landing: Arc::clone(&judging.landing),
+        policy: judging.policy.clone(),
+        alert_sinks: sinks,
+        inventory: store,
+        policy_handle: Arc::clone(&policy_handle),
+        metrics: Some((Arc::clone(&metrics), Arc::clone(&open_flows))),
     };
-    let inventory_stats = inventory.writer_stats();
-    let mut metrics_sink = MetricsSink::new(
-        Arc::clone(&metrics),
-        Arc::clone(&open_flows),
-        &mut inventory,
-    );
-    let mut assessor = Assessor::new(
-        Arc::clone(&judging.landing),
-        judging.policy.clone(),
-        &mut metrics_sink,
-        sinks,
-    );
-    assessor.set_known_pairs(known);
+    let mut pipeline = Pipeline::build(stages, &mut out)?;
+    let inventory_stats = pipeline.inventory_stats().cloned();
+    let assessor = pipeline.judge();
     let watchdog = Watchdog::start(
         Arc::clone(&loops),
         Arc::clone(&metrics),
@@ -530,7 +523,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
                 }
                 // Published as each worker reports, so the metrics lag its second only,
                 // not its second and the output loop's.
-                sent = published.publish(&statuses, &assessor);
+                sent = published.publish(&statuses, assessor);
             }
             Err(RecvTimeoutError::Timeout) => {}
             // Every worker has ended its flows and stopped: stopping is complete.
@@ -577,7 +570,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
                 workers: &running.reload,
                 metrics: &metrics,
             };
-            if let Err(e) = reload(&settings.sources, &handles, &mut assessor) {
+            if let Err(e) = reload(&settings.sources, &handles, assessor) {
                 failure.get_or_insert_with(|| format!("writing events: {e}"));
             }
         }
@@ -609,7 +602,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
             "A packet worker ended without reporting its last counters."
         );
     }
-    published.publish(&statuses, &assessor);
+    published.publish(&statuses, assessor);
 
     // The drain: alerts still queued and the inventory's last batch, all by one deadline
     // that the watchdog knows, so a slow drain is never taken for a stuck loop.
@@ -619,38 +612,12 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
         i64::try_from(SHUTDOWN_GRACE.saturating_add(DRAIN_SLACK).as_micros()).unwrap_or(i64::MAX);
     loops.draining(Timestamp::now().add_micros(drain_micros));
     loops.idle(output_slot);
-    let (mut assessment, mut alert_sinks, closed) = assessor.close();
-    if let Err(e) = closed {
-        failure.get_or_insert_with(|| format!("writing alert summaries: {e}"));
+    let finished = pipeline.finish(Some(deadline));
+    if let Some(failure_in_alerts) = finished.alerts_failure {
+        failure.get_or_insert(failure_in_alerts);
     }
-    drop(metrics_sink);
-    // Queued alerts and the inventory's last batch are delivered side by side, so a
-    // slow webhook cannot eat the inventory's grace.
-    let inventory_loss = std::thread::scope(|scope| {
-        let alerts = scope.spawn(move || {
-            alert_sinks
-                .iter_mut()
-                .map(|sink| sink.finish())
-                .collect::<Vec<_>>()
-        });
-        let inventory_loss = inventory.finish_by(deadline).err().map(|e| e.to_string());
-        match alerts.join() {
-            Ok(finished) => {
-                for stats in finished {
-                    match stats {
-                        Ok(stats) => assessment.sinks.push(stats),
-                        Err(e) => {
-                            failure.get_or_insert_with(|| format!("delivering alerts: {e}"));
-                        }
-                    }
-                }
-            }
-            Err(_) => {
-                failure.get_or_insert_with(|| "the alert sinks panicked while draining".into());
-            }
-        }
-        inventory_loss
-    });
+    let assessment = finished.assessment;
+    let inventory_loss = finished.inventory_failure.map(|e| e.to_string());
     if let Some(stats) = &inventory_stats {
         metrics.publish_inventory(stats);
     }
@@ -881,7 +848,11 @@ struct Published<'a> {
 impl Published<'_> {
     /// Publishes the counters, and returns what each open AI flow has sent so far
     /// (`(flow id, bytes to the server)`), as its worker last reported.
-    fn publish(&self, statuses: &[Status], assessor: &Assessor<'_>) -> Vec<(u64, u64)> {
+    fn publish<S: EventSink>(
+        &self,
+        statuses: &[Status],
+        assessor: &Assessor<S>,
+    ) -> Vec<(u64, u64)> {
         let metrics = self.metrics;
         let mut progress = Vec::new();
         {
