@@ -56,6 +56,7 @@ pub mod pem;
 pub mod pipeline;
 pub mod policy;
 pub mod proto;
+pub mod report;
 pub mod scan;
 pub mod sensor;
 pub mod signatures;

@@ -16,14 +16,14 @@ use aigress::capture::live::LiveOptions;
 use aigress::config::InventoryConfig;
 use aigress::config::{Config, read_secret};
 use aigress::engine::EngineConfig;
-use aigress::inventory::changes::{self, Changes};
-use aigress::inventory::report::{self, Report};
 use aigress::inventory::store::{Applied, Filter, Location, Store};
-use aigress::inventory::transfers::{self, Judges};
 use aigress::inventory::{InventoryOptions, Pseudonymiser};
 use aigress::landing::{Jurisdictions, LandingContext};
 use aigress::output::{JsonSink, TableSink};
 use aigress::policy::Policy;
+use aigress::report::changes::{self, Changes};
+use aigress::report::transfers::{self, Judges};
+use aigress::report::{self, Report};
 use aigress::scan::{Judging, ScanError, scan_judged};
 use aigress::sensor::{self, SensorError};
 use aigress::signatures::{Database, update};
@@ -871,9 +871,9 @@ fn inventory(args: &InventoryArgs, db: &Database) -> anyhow::Result<ExitCode> {
             }
             ReportKind::Transfers => {
                 let register = transfers::register(&store.flows(&filter)?, &judges);
-                report::write_transfers(&register, format, out)?;
+                report::write(register.as_slice(), format, out)?;
             }
-            ReportKind::Changes => report::write_changes(&changes()?, format, out)?,
+            ReportKind::Changes => report::write(&changes()?, format, out)?,
         }
         Ok(())
     };

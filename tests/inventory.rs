@@ -8,8 +8,8 @@ use common::{aigress, text};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use aigress::inventory::report::Report;
 use aigress::inventory::store::{Filter, MIGRATIONS, Store};
+use aigress::report::Report;
 
 fn ai_captures() -> Vec<PathBuf> {
     common::captures()
@@ -441,7 +441,7 @@ fn the_html_report_renders_in_headless_chromium() {
     let store = Store::open(&db).unwrap();
     let db_sigs = common::database();
     let jurisdictions = aigress::landing::Jurisdictions::embedded().unwrap();
-    let judges = aigress::inventory::transfers::Judges {
+    let judges = aigress::report::transfers::Judges {
         db: &db_sigs,
         jurisdictions: &jurisdictions,
         policy_file: None,

@@ -1,8 +1,7 @@
 //! The auditor's inventory: a durable record of every AI data flow, aggregated per
 //! internal host, vendor, product, endpoint, landing country and verdict, with the
 //! client fingerprints seen and the alert log, in SQLite for one sensor or PostgreSQL for
-//! a fleet ([`store`]); and the reports made from it ([`report`], [`transfers`],
-//! [`changes`]).
+//! a fleet ([`store`]). The reports made from it are in [`crate::report`].
 //!
 //! [`InventorySink`] sits in the event chain and writes batches every interval and on
 //! shutdown. Internal hosts can be pseudonymised with a keyed HMAC: the same key maps
@@ -10,13 +9,10 @@
 //! readable network label ("servers", "crm") stays. Payload is never stored.
 
 pub mod backend;
-pub mod changes;
 pub mod postgres;
-pub mod report;
 pub mod sqlite;
 pub mod store;
 pub mod stored;
-pub mod transfers;
 pub mod writer;
 
 use std::collections::HashMap;

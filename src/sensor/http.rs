@@ -28,11 +28,11 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::sync::{Semaphore, oneshot, watch};
 
-use crate::inventory::report::Report;
 use crate::inventory::store::{Filter, Location, Store};
-use crate::inventory::transfers::Judges;
 use crate::landing::Jurisdictions;
 use crate::metrics::{Metrics, OpenAiFlows};
+use crate::report::Report;
+use crate::report::transfers::Judges;
 use crate::signatures::DatabaseHandle;
 use crate::time::Timestamp;
 
@@ -574,7 +574,7 @@ async fn inventory_html(State(s): State<Shared>) -> Response {
     match inventory_report(&s).await {
         Ok(r) => (
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            crate::inventory::report::html(&r),
+            crate::report::html::html(&r),
         )
             .into_response(),
         Err(e) => e.into_response(),

@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::store::{AlertRow, DailyRow, Filter, FlowRow, Store, StoreError};
 use crate::alert::Rule;
+use crate::inventory::store::{AlertRow, DailyRow, Filter, FlowRow, Store, StoreError};
 use crate::time::Timestamp;
 
 /// One side of the comparison.

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::store::FlowRow;
+use crate::inventory::store::FlowRow;
 use crate::landing::{Confidence, Jurisdictions};
 use crate::output::escape::csv_rows;
 use crate::signatures::{Database, MatchSource};
