@@ -24,9 +24,9 @@ use aigress::decode::{self, LinkType};
 use aigress::engine::{Engine, EngineConfig, PacketSource, RawPacket};
 use aigress::event::{Event, EventSink};
 use aigress::landing::LandingContext;
-use aigress::output::JsonSink;
 use aigress::policy::Policy;
 use aigress::signatures::Database;
+use aigress::sink::JsonSink;
 use aigress::time::Timestamp;
 
 struct Packet {

@@ -19,7 +19,6 @@ use aigress::engine::EngineConfig;
 use aigress::inventory::store::{Applied, Filter, Location, Store};
 use aigress::inventory::{InventoryOptions, Pseudonymiser};
 use aigress::landing::{Jurisdictions, LandingContext};
-use aigress::output::{JsonSink, TableSink};
 use aigress::policy::Policy;
 use aigress::report::changes::{self, Changes};
 use aigress::report::transfers::{self, Judges};
@@ -27,6 +26,7 @@ use aigress::report::{self, Report};
 use aigress::scan::{Judging, ScanError, scan_judged};
 use aigress::sensor::{self, SensorError};
 use aigress::signatures::{Database, update};
+use aigress::sink::{JsonSink, TableSink};
 use cli::{
     Cli, Command, ConfigCommand, DbConnectionArgs, Format, GeoArgs, InventoryArgs,
     InventoryCommand, InventoryRecordArgs, PolicyCommand, ReportFormat, ReportKind, RunArgs,
@@ -211,7 +211,7 @@ fn signatures(command: &SignaturesCommand, db: &Database) -> anyhow::Result<Exit
             {
                 anyhow::bail!("no vendor {v:?} in the signature database");
             }
-            aigress::output::signatures::list(
+            aigress::print::signatures::list(
                 db,
                 vendor.as_deref(),
                 *format == Format::Json,
@@ -219,7 +219,7 @@ fn signatures(command: &SignaturesCommand, db: &Database) -> anyhow::Result<Exit
             )?;
         }
         SignaturesCommand::Match { format, queries } => {
-            aigress::output::signatures::matches(db, queries, *format == Format::Json, &mut out)?;
+            aigress::print::signatures::matches(db, queries, *format == Format::Json, &mut out)?;
         }
         SignaturesCommand::Check { .. }
         | SignaturesCommand::Keygen { .. }
@@ -312,7 +312,7 @@ fn diff(old: &Path, new: &Path, format: Format) -> anyhow::Result<ExitCode> {
     };
     let changes = aigress::signatures::diff::diff(&load(old)?, &load(new)?);
     let mut out = BufWriter::new(io::stdout().lock());
-    aigress::output::signatures::changes(&changes, format == Format::Json, &mut out)?;
+    aigress::print::signatures::changes(&changes, format == Format::Json, &mut out)?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
@@ -333,13 +333,13 @@ fn geoip(geo: &GeoArgs, format: Format, addresses: &[String]) -> anyhow::Result<
     let ctx = landing_context(geo, None)?;
     let answers: Vec<_> = addresses
         .iter()
-        .map(|a| aigress::output::geoip::answer(&ctx, a))
+        .map(|a| aigress::print::geoip::answer(&ctx, a))
         .collect();
     let mut out = BufWriter::new(io::stdout().lock());
     if format == Format::Table {
         writeln!(out, "# {}", ctx.geo.description())?;
     }
-    aigress::output::geoip::write(&answers, format == Format::Json, &mut out)?;
+    aigress::print::geoip::write(&answers, format == Format::Json, &mut out)?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

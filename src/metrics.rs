@@ -845,7 +845,7 @@ mod tests {
         use crate::event::{FlowEndReason, FlowInfo, Header, TlsInfo};
         let metrics = Arc::new(Metrics::new().unwrap());
         let open = OpenAiFlows::default();
-        let mut inner = crate::output::JsonSink::new(Vec::new());
+        let mut inner = crate::sink::JsonSink::new(Vec::new());
         let mut sink = MetricsSink::new(Arc::clone(&metrics), Arc::clone(&open), &mut inner);
         let header = Header::sample(7, Timestamp::from_secs(1));
         let ai = AiInfo {

@@ -13,9 +13,9 @@ use std::time::Duration;
 use aigress::alert::sinks::{AlertSink, SyslogSink, WebhookConfig, WebhookSink};
 use aigress::engine::EngineConfig;
 use aigress::metrics::Metrics;
-use aigress::output::JsonSink;
 use aigress::policy::Policy;
 use aigress::scan::{Judging, scan_judged};
+use aigress::sink::JsonSink;
 use common::https::{HttpsServer, Response};
 
 /// An HTTPS server on 127.0.0.1 that answers 503 to its first `failures` requests and

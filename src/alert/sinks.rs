@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::alert::Severity;
-use crate::output::reopening::ReopeningFile;
+use crate::sink::reopening::ReopeningFile;
 
 /// An alert sink takes each alert as one JSON line (without the newline).
 pub trait AlertSink: Send {
@@ -533,7 +533,7 @@ impl SyslogSink {
         } else {
             ([0u16; 8], 0).into()
         };
-        let hostname = crate::output::host_name().unwrap_or_else(|| "-".into());
+        let hostname = crate::sink::host_name().unwrap_or_else(|| "-".into());
         Ok(Self {
             socket: UdpSocket::bind(bind)?,
             target,

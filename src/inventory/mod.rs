@@ -136,7 +136,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// The sensor's name by default: the host name.
 pub fn default_sensor_name() -> String {
-    crate::output::host_name().unwrap_or_else(|| "sensor".into())
+    crate::sink::host_name().unwrap_or_else(|| "sensor".into())
 }
 
 /// The policy in use, shared with the packet loop so a reload reaches the inventory.

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use super::change_lines;
 use super::changes::Changes;
 use super::inventory::Report;
-use crate::output::escape::{csv_cell, csv_rows};
+use crate::escape::{csv_cell, csv_rows};
 
 pub(super) fn csv(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     csv_rows(&r.rows, out)

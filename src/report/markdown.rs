@@ -6,7 +6,7 @@ use super::changes::Changes;
 use super::inventory::Report;
 use super::transfers::Transfer;
 use super::{change_lines, human_bytes, period_text};
-use crate::output::escape::markdown as md;
+use crate::escape::markdown as md;
 
 pub(super) fn markdown(r: &Report) -> String {
     let s = &r.summary;

@@ -6,7 +6,7 @@
 //! scripts, nothing fetched when it is opened).
 //!
 //! Names, hosts and reasons in the rows came off the wire, so each format escapes them
-//! for where it is read (see [`crate::output::escape`]): the table for a terminal, the
+//! for where it is read (see [`crate::escape`]): the table for a terminal, the
 //! Markdown for a renderer that passes HTML through, the CSV for a spreadsheet that runs
 //! formulas, the HTML as HTML.
 

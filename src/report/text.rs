@@ -7,7 +7,7 @@ use super::changes::Changes;
 use super::inventory::Report;
 use super::transfers::{self, Transfer};
 use super::{change_lines, human_bytes, period_text};
-use crate::output::escape::terminal;
+use crate::escape::terminal;
 
 pub(super) fn table(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     let s = &r.summary;

@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::escape::csv_rows;
 use crate::inventory::store::FlowRow;
 use crate::landing::{Confidence, Jurisdictions};
-use crate::output::escape::csv_rows;
 use crate::signatures::{Database, MatchSource};
 use crate::time::Timestamp;
 

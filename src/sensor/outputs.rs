@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::alert::Severity;
 use crate::alert::sinks::{AlertSink, SinkStats};
-use crate::output::reopening::ReopeningFile;
+use crate::sink::reopening::ReopeningFile;
 
 /// What went wrong with the outputs, shared by them and read by the output loop.
 #[derive(Debug, Default)]

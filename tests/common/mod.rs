@@ -11,10 +11,10 @@ use std::sync::Arc;
 use aigress::engine::EngineConfig;
 use aigress::geo::{FrontDoors, GeoIp};
 use aigress::landing::{Jurisdictions, LandingContext};
-use aigress::output::JsonSink;
 use aigress::policy::Policy;
 use aigress::scan::{Judging, scan_judged};
 use aigress::signatures::Database;
+use aigress::sink::JsonSink;
 
 /// Runs the aigress binary with `args`, with no `AIGRESS_*` setting of the caller's
 /// environment leaking in.

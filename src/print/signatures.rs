@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::ai::AiInfo;
-use crate::output::escape::terminal;
+use crate::escape::terminal;
 use crate::signatures::diff::FactChange;
 use crate::signatures::{Database, Fact, MatchSource, Plan, Sccs};
 

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 
-use super::escape::terminal;
+use crate::escape::terminal;
 use crate::event::{Body, Event, EventSink};
 
 #[derive(Debug, Default, Clone)]

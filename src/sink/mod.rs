@@ -1,11 +1,8 @@
-//! Outputs: EVE JSON lines, a table for people, GeoIP answers, signature listings, and the
-//! escaping of wire text for terminals, Markdown and spreadsheets.
+//! Where events go at the end of the chain: EVE JSON lines ([`json`]), a table for people
+//! ([`table`]), and the file that reopens itself when logrotate moves it ([`reopening`]).
 
-pub mod escape;
-pub mod geoip;
 pub mod json;
 pub mod reopening;
-pub mod signatures;
 pub mod table;
 
 pub use json::JsonSink;
