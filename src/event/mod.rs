@@ -1,0 +1,193 @@
+//! The events aigress emits, serialised as EVE-style JSON (Suricata's field names where one
+//! exists, so SIEM pipelines that read Suricata read aigress unchanged).
+//!
+//! Every event has `timestamp`, `flow_id`, `event_type`, `src_ip`, `src_port`, `dest_ip`,
+//! `dest_port`, `proto`, `community_id` and, when the frame was tagged, `vlan`; `pcap_cnt`
+//! (from a file) or `in_iface` (live); then one object named after the event type. Every
+//! field Suricata's EVE schema defines has Suricata's name, type and format, and fields
+//! Suricata omits when empty are omitted, not null. `schema/eve.schema.json` is the schema
+//! of what aigress writes; EVENTS.md documents each field.
+//!
+//! Here: the event envelope ([`Event`], [`Body`], [`Header`]) and where events go
+//! ([`EventSink`]); each protocol's record is in `records`, the EVE writer in `eve`.
+
+mod eve;
+mod records;
+
+pub use records::{
+    DnsAnswer, DnsInfo, DnsQuery, DnsRequestType, FlowEndReason, FlowInfo, HttpInfo, QuicInfo,
+    SvcbInfo, TlsInfo,
+};
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::ai::AiInfo;
+use crate::alert::{AlertInfo, Verdict};
+use crate::decode::Vlans;
+use crate::landing::Landing;
+use crate::time::Timestamp;
+
+/// The transport protocol of a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "TCP",
+            Self::Udp => "UDP",
+        }
+    }
+
+    /// The IP protocol number.
+    pub fn number(self) -> u8 {
+        match self {
+            Self::Tcp => 6,
+            Self::Udp => 17,
+        }
+    }
+}
+
+/// Fields every event carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub timestamp: Timestamp,
+    pub flow_id: u64,
+    pub src_ip: IpAddr,
+    pub src_port: u16,
+    pub dest_ip: IpAddr,
+    pub dest_port: u16,
+    pub proto: Transport,
+    pub vlans: Vlans,
+    /// The seed of the event's `community_id` (0 unless configured).
+    pub community_id_seed: u16,
+    /// The number of the packet in the capture that produced the event (files only).
+    pub pcap_cnt: Option<u64>,
+    /// The interface the packet was captured on (live capture only).
+    pub in_iface: Option<Arc<str>>,
+}
+
+#[cfg(test)]
+impl Header {
+    /// A TCP header from 10.0.0.1:40000 to 192.0.2.1:443, for unit tests.
+    pub(crate) fn sample(flow_id: u64, timestamp: Timestamp) -> Self {
+        Self {
+            timestamp,
+            flow_id,
+            src_ip: IpAddr::from([10, 0, 0, 1]),
+            src_port: 40000,
+            dest_ip: IpAddr::from([192, 0, 2, 1]),
+            dest_port: 443,
+            proto: Transport::Tcp,
+            vlans: Vlans::default(),
+            community_id_seed: 0,
+            pcap_cnt: None,
+            in_iface: None,
+        }
+    }
+}
+
+/// The type-specific part of an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    Tls(TlsInfo),
+    Quic(QuicInfo),
+    Http(HttpInfo),
+    Dns(DnsInfo),
+    Flow(FlowInfo),
+    /// An alert, with the app-layer object of the flow that raised it (written beside
+    /// the `alert` object, as Suricata does).
+    Alert(AlertInfo, Option<AlertApp>),
+}
+
+impl Body {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::Tls(_) => "tls",
+            Self::Quic(_) => "quic",
+            Self::Http(_) => "http",
+            Self::Dns(_) => "dns",
+            Self::Flow(_) => "flow",
+            Self::Alert(..) => "alert",
+        }
+    }
+}
+
+/// One event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub header: Header,
+    pub body: Body,
+    /// The AI endpoint the event went to, when the signature database knows it.
+    pub ai: Option<AiInfo>,
+    /// Where the data of an AI flow lands.
+    pub landing: Option<Landing>,
+    /// The policy's verdict on an AI flow, when a policy is applied. Written as
+    /// `policy_verdict`: Suricata's `verdict` is an object about packet actions.
+    pub verdict: Option<Verdict>,
+}
+
+/// What an alert says about the application layer of the flow that raised it, so the
+/// alert names the server without a join on `flow_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertApp {
+    Tls(TlsInfo),
+    Quic(QuicInfo),
+    Http(HttpInfo),
+    /// Raised by a flow record: its protocol and the server name it carries.
+    Flow {
+        app_proto: &'static str,
+        name: Option<String>,
+    },
+}
+
+impl AlertApp {
+    /// The app-layer object of the event an alert is raised on.
+    pub fn of(body: &Body) -> Option<Self> {
+        match body {
+            Body::Tls(t) => Some(Self::Tls(t.clone())),
+            Body::Quic(q) => Some(Self::Quic(q.clone())),
+            Body::Http(x) => Some(Self::Http(x.clone())),
+            Body::Flow(f) => f.app_proto.map(|app_proto| Self::Flow {
+                app_proto,
+                name: match app_proto {
+                    "http" => f.http_host.clone(),
+                    _ => f.sni.clone(),
+                },
+            }),
+            Body::Dns(_) | Body::Alert(..) => None,
+        }
+    }
+}
+
+/// Where events go: the JSON writer, the table summary, later the alert and metrics sinks.
+pub trait EventSink {
+    /// Takes one event.
+    ///
+    /// # Errors
+    /// An I/O error from the sink's writer; the engine stops on it.
+    fn event(&mut self, event: Event) -> std::io::Result<()>;
+
+    /// Writes out what the sink buffers (the live sensor calls it every second).
+    ///
+    /// # Errors
+    /// The sink's I/O errors.
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A borrowed sink is a sink: a stage can end in a sink its caller keeps.
+impl<S: EventSink + ?Sized> EventSink for &mut S {
+    fn event(&mut self, event: Event) -> std::io::Result<()> {
+        (**self).event(event)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        (**self).flush()
+    }
+}
