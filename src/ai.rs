@@ -105,8 +105,8 @@ pub struct AiInfo {
     /// them (a flow may be on any), with each plan's answer in `training_by_plan`.
     pub trains_on_inputs: &'static str,
     /// Each plan's training answer, by plan name, when the endpoint serves more than one.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub training_by_plan: BTreeMap<String, &'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub training_by_plan: Option<Arc<BTreeMap<String, &'static str>>>,
     /// The region the name pins (`eu-central-1`), from a `{region}` pattern.
     pub region: Option<String>,
     /// The country of that region.

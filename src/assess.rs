@@ -45,7 +45,7 @@ struct FlowState {
     gap_reported: bool,
     /// The flow's first AI event, judged: what a `large_upload` alert raised before the
     /// flow ends is about.
-    first_ai: Option<Box<Event>>,
+    first_ai: Option<Arc<Event>>,
     /// Bytes to the server already added to the upload tally.
     counted: u64,
 }
@@ -77,7 +77,7 @@ pub struct Assessor<S> {
     /// The latest judged AI event of each (vendor, product) seen: what a
     /// `vendor_terms_changed` alert is raised on. Bounded by the products the signature
     /// databases know.
-    products: HashMap<(String, String), Box<Event>>,
+    products: HashMap<(String, String), Arc<Event>>,
     stats: AssessStats,
     pending: Vec<Event>,
 }
@@ -212,21 +212,13 @@ impl<S: EventSink> Assessor<S> {
         landing: Option<&Landing>,
         upload: Option<UploadInfo>,
     ) {
+        let (rule, about) = (finding.rule, finding.about);
         let alert = Event {
             header: event.header.clone(),
             body: Body::Alert(
                 AlertInfo {
-                    rule: finding.rule,
-                    severity: finding.severity,
-                    verdict,
-                    reason: finding.reason,
-                    policy: finding.policy,
-                    count: 1,
-                    summary: false,
-                    first_seen: now,
-                    last_seen: now,
                     upload,
-                    terms: Vec::new(),
+                    ..occurrence(finding, verdict, now)
                 },
                 AlertApp::of(&event.body),
             ),
@@ -235,8 +227,8 @@ impl<S: EventSink> Assessor<S> {
             verdict: Some(verdict),
         };
         let key = DedupKey {
-            rule: finding.rule,
-            host: finding.about,
+            rule,
+            host: about,
             vendor: event.ai.as_ref().map(|a| a.vendor.clone()),
             product: event.ai.as_ref().map(|a| a.product.clone()),
             landing: landing.and_then(|l| l.country.clone()),
@@ -266,7 +258,7 @@ impl<S: EventSink> Assessor<S> {
             if state.first_ai.is_none() {
                 let mut first = event.clone();
                 first.landing = Some(landing.clone());
-                state.first_ai = Some(Box::new(first));
+                state.first_ai = Some(Arc::new(first));
             }
             return None;
         }
@@ -276,9 +268,9 @@ impl<S: EventSink> Assessor<S> {
         let mut first = event.clone();
         first.landing = Some(landing.clone());
         first.verdict = Some(verdict);
-        let first = Box::new(first);
+        let first = Arc::new(first);
         self.products
-            .insert((ai.vendor.clone(), ai.product.clone()), first.clone());
+            .insert((ai.vendor.clone(), ai.product.clone()), Arc::clone(&first));
         if !ai.indirect() {
             state.first_ai = Some(first);
         }
@@ -443,23 +435,15 @@ impl<S: EventSink> Assessor<S> {
             let Some(finding) = policy.terms_changed(last.header.src_ip, &ai, &what) else {
                 continue;
             };
+            let rule = finding.rule;
             let mut header = last.header.clone();
             header.timestamp = now;
             let alert = Event {
                 header,
                 body: Body::Alert(
                     AlertInfo {
-                        rule: finding.rule,
-                        severity: finding.severity,
-                        verdict: Verdict::of(finding.rule),
-                        reason: finding.reason,
-                        policy: finding.policy,
-                        count: 1,
-                        summary: false,
-                        first_seen: now,
-                        last_seen: now,
-                        upload: None,
                         terms,
+                        ..occurrence(finding, Verdict::of(rule), now)
                     },
                     AlertApp::of(&last.body),
                 ),
@@ -491,6 +475,23 @@ impl<S: EventSink> Assessor<S> {
         if let Some(f) = policy.visibility_gap(h.src_ip, reason) {
             self.raise(event, f, Verdict::Review, None);
         }
+    }
+}
+
+/// The alert for one occurrence of `finding` at `now`, on a flow judged `verdict`.
+fn occurrence(finding: Finding, verdict: Verdict, now: Timestamp) -> AlertInfo {
+    AlertInfo {
+        rule: finding.rule,
+        severity: finding.severity,
+        verdict,
+        reason: finding.reason,
+        policy: finding.policy,
+        count: 1,
+        summary: false,
+        first_seen: now,
+        last_seen: now,
+        upload: None,
+        terms: Vec::new(),
     }
 }
 

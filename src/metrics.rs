@@ -859,7 +859,7 @@ mod tests {
             host: "api.openai.com".into(),
             host_evidence: "vendor",
             trains_on_inputs: "no",
-            training_by_plan: Default::default(),
+            training_by_plan: None,
             region: None,
             region_country: None,
             processing: None,

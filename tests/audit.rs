@@ -4,20 +4,10 @@
 
 mod common;
 
-use common::{aigress, text};
+use common::{aigress, ok, text};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn ok(args: &[&str]) -> String {
-    let out = aigress(args);
-    assert!(
-        out.status.success(),
-        "aigress {args:?}: {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
 
 fn capture(stem: &str) -> String {
     common::captures()

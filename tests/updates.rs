@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use aigress::signatures::bundle::{self, SigningKey};
 use common::https::{HttpsServer, Response};
-use common::{aigress, text};
+use common::{aigress, ok, text};
 
 /// A copy of the shipped database with `version`, and Cohere's API and OpenAI's API
 /// training defaults set to `training` (shipped: `opt_out` and `no`).
@@ -35,16 +35,6 @@ fn database(dir: &Path, version: &str, training: &str) -> PathBuf {
         }
     }
     out
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = aigress(args);
-    assert!(
-        out.status.success(),
-        "aigress {args:?}: {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
 }
 
 /// Runs `aigress` and returns its stderr, asserting it failed.

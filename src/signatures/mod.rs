@@ -86,6 +86,8 @@ pub struct Database {
     pub regions: BTreeMap<String, RegionTable>,
     /// For each endpoint, the AI behind it when it is a SaaS, shared by its events.
     saas: Vec<Option<Arc<SaasAi>>>,
+    /// For each endpoint, what its events say of its plans and facts.
+    facts: Vec<EventFacts>,
     /// For each endpoint, its documented EEA alternative, when it is not in the EEA itself.
     eea_alternatives: Vec<Option<Arc<EeaAlternative>>>,
     matcher: matcher::Matcher,
@@ -156,6 +158,11 @@ impl Database {
             .map(|e| saas_ai(e, &loaded))
             .collect();
         let eea_alternatives = eea_alternatives(&loaded);
+        let facts = loaded
+            .endpoints
+            .iter()
+            .map(|e| EventFacts::of(e, loaded.vendors.get(e.vendor)))
+            .collect();
         Ok(Database {
             version_tag: Arc::from(loaded.version.as_str()),
             version: loaded.version,
@@ -164,6 +171,7 @@ impl Database {
             endpoints: loaded.endpoints,
             regions: loaded.regions,
             saas,
+            facts,
             eea_alternatives,
             matcher,
         })
@@ -293,6 +301,7 @@ impl Database {
             let table = endpoint.and_then(|e| e.regions.as_ref())?;
             self.regions.get(table)?.regions.get(r).cloned()
         });
+        let facts = self.facts.get(hit.endpoint);
         let eea_alternative = self
             .eea_alternatives
             .get(hit.endpoint)
@@ -310,17 +319,15 @@ impl Database {
             match_source: source.as_str(),
             host: host.to_owned(),
             host_evidence: endpoint.map_or("vendor", |e| e.host_evidence.as_str()),
-            trains_on_inputs: endpoint.map_or("unknown", |e| e.training().as_str()),
-            training_by_plan: endpoint.map(training_by_plan).unwrap_or_default(),
+            trains_on_inputs: facts.map_or("unknown", |f| f.trains_on_inputs),
+            training_by_plan: facts.and_then(|f| f.training_by_plan.clone()),
             region: hit.region,
             region_country,
-            processing: endpoint.and_then(|e| Some(e.processing.as_ref()?.value.clone())),
+            processing: facts.and_then(|f| f.processing.clone()),
             vendor_country: vendor.and_then(|v| v.country().map(str::to_owned)),
-            retention: endpoint.and_then(Endpoint::retention),
-            eu_residency: endpoint.and_then(Endpoint::eu_residency),
-            inferred: endpoint
-                .map(|e| e.inferred_facts(vendor))
-                .unwrap_or_default(),
+            retention: facts.and_then(|f| f.retention.clone()),
+            eu_residency: facts.and_then(|f| f.eu_residency.clone()),
+            inferred: facts.map(|f| f.inferred.clone()).unwrap_or_default(),
             routes_to_other_vendors: endpoint.is_some_and(|e| e.routes_to_other_vendors),
             eea_alternative,
             saas: self.saas.get(hit.endpoint).cloned().flatten(),
@@ -362,15 +369,38 @@ impl<'a, T> From<&'a Fact<T>> for FactGrounds<'a> {
     }
 }
 
-/// Each plan's training answer, by plan name, when the endpoint serves more than one.
-fn training_by_plan(e: &Endpoint) -> BTreeMap<String, &'static str> {
-    if e.plans.len() < 2 {
-        return BTreeMap::new();
+/// What an endpoint's events say of its plans and facts, worked out once when the
+/// database is built: events are judged by them many times.
+#[derive(Debug)]
+struct EventFacts {
+    trains_on_inputs: &'static str,
+    /// Each plan's training answer, by plan name, when the endpoint serves more than one.
+    training_by_plan: Option<Arc<BTreeMap<String, &'static str>>>,
+    processing: Option<String>,
+    retention: Option<String>,
+    eu_residency: Option<String>,
+    inferred: Vec<&'static str>,
+}
+
+impl EventFacts {
+    fn of(e: &Endpoint, vendor: Option<&Vendor>) -> Self {
+        let training_by_plan = (e.plans.len() > 1).then(|| {
+            Arc::new(
+                e.plans
+                    .iter()
+                    .map(|p| (p.name.clone(), p.training().as_str()))
+                    .collect(),
+            )
+        });
+        Self {
+            trains_on_inputs: e.training().as_str(),
+            training_by_plan,
+            processing: e.processing.as_ref().map(|f| f.value.clone()),
+            retention: e.retention(),
+            eu_residency: e.eu_residency(),
+            inferred: e.inferred_facts(vendor),
+        }
     }
-    e.plans
-        .iter()
-        .map(|p| (p.name.clone(), p.training().as_str()))
-        .collect()
 }
 
 /// Whether a provider trains on what its model APIs are sent, when all its API and

@@ -29,6 +29,17 @@ pub fn aigress(args: &[&str]) -> std::process::Output {
 }
 
 /// Output bytes as text.
+/// Runs `aigress` with `args`, asserts it succeeded, and returns its stdout.
+pub fn ok(args: &[&str]) -> String {
+    let out = aigress(args);
+    assert!(
+        out.status.success(),
+        "aigress {args:?}: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
