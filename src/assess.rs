@@ -15,10 +15,11 @@ use serde::Serialize;
 use crate::alert::dedup::{DedupKey, Deduper};
 use crate::alert::sinks::{AlertSink, SinkStats};
 use crate::alert::{AlertInfo, UploadInfo, Verdict};
-use crate::event::{AlertApp, Body, Event, EventSink, Header, Transport};
+use crate::event::{Body, Event, EventSink, Header, Transport};
 use crate::inventory::KnownPairs;
 use crate::landing::{Landing, LandingContext};
 use crate::policy::{Finding, Policy};
+use crate::protocols::roles::HelloView;
 use crate::signatures::diff::FactChange;
 use crate::signatures::{Database, MatchSource};
 use crate::time::Timestamp;
@@ -220,7 +221,7 @@ impl<S: EventSink> Assessor<S> {
                     upload,
                     ..occurrence(finding, verdict, now)
                 },
-                AlertApp::of(&event.body),
+                event.body.raised_on(),
             ),
             ai: event.ai.clone(),
             landing: landing.cloned(),
@@ -445,7 +446,7 @@ impl<S: EventSink> Assessor<S> {
                         terms,
                         ..occurrence(finding, Verdict::of(rule), now)
                     },
-                    AlertApp::of(&last.body),
+                    last.body.raised_on(),
                 ),
                 ai: Some(ai),
                 landing: last.landing.clone(),
@@ -499,12 +500,13 @@ fn occurrence(finding: Finding, verdict: Verdict, now: Timestamp) -> AlertInfo {
 fn visibility_gap(policy: &Policy, h: &Header, body: &Body) -> Option<String> {
     // Written into a reason only when there is one; IPv6 in brackets.
     let server = std::net::SocketAddr::new(h.dest_ip, h.dest_port);
-    let hello = match body {
-        Body::Tls(t) => Some((t.sni.as_deref(), t.ech, &t.alpn, "TLS")),
-        Body::Quic(q) => Some((q.sni.as_deref(), q.ech, &q.alpn, "QUIC")),
-        _ => None,
-    };
-    if let Some((sni, ech, alpn, transport)) = hello {
+    if let Some(hello) = body.client_hello() {
+        let HelloView {
+            sni,
+            ech,
+            alpn,
+            transport,
+        } = hello;
         if let Some(name) = sni.filter(|n| policy.is_doh_resolver(n)) {
             return Some(format!(
                 "{} resolves names over DNS-over-HTTPS at {name} ({server}), so the names of the servers it reaches are hidden from DNS monitoring.",
@@ -554,11 +556,7 @@ impl<S: EventSink> EventSink for Assessor<S> {
         for s in summaries {
             self.emit_alert(s)?;
         }
-        let carries_flow = matches!(
-            event.body,
-            Body::Tls(_) | Body::Quic(_) | Body::Http(_) | Body::Flow(_)
-        );
-        if carries_flow {
+        if event.body.about_its_flow() {
             if let Some(ai) = &event.ai {
                 let landing = self.landing.judge(ai, event.header.dest_ip);
                 event.verdict = self.judge_ai(&event, &landing);

@@ -237,7 +237,7 @@ pub struct RunArgs {
     /// The word DNS query events carry in `dns.type`: `query` (default) or `request`,
     /// which Suricata 8's EVE writes.
     #[arg(long, value_name = "WORD", env = "AIGRESS_DNS_REQUEST_TYPE")]
-    pub dns_request_type: Option<aigress::event::DnsRequestType>,
+    pub dns_request_type: Option<aigress::protocols::dns::DnsRequestType>,
     /// Memory all flows together may hold for messages arriving in pieces, MiB (default 32).
     #[arg(long, value_name = "MIB", env = "AIGRESS_BUFFER_MEMCAP",
           value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
@@ -414,7 +414,7 @@ pub struct ScanArgs {
         default_value = "query",
         env = "AIGRESS_DNS_REQUEST_TYPE"
     )]
-    pub dns_request_type: aigress::event::DnsRequestType,
+    pub dns_request_type: aigress::protocols::dns::DnsRequestType,
     /// Memory all flows together may hold for ClientHellos, request heads and DNS messages
     /// arriving in pieces, MiB; beyond it new partial messages are refused and counted.
     #[arg(long, value_name = "MIB", default_value_t = aigress::flow::budget::DEFAULT_BUFFER_MEMCAP_MIB,

@@ -80,7 +80,7 @@ pub struct EngineSection {
     /// The seed of every event's Community ID.
     pub community_id_seed: Option<u16>,
     /// The word DNS query events carry in `dns.type`: `query` or `request`.
-    pub dns_request_type: Option<crate::event::DnsRequestType>,
+    pub dns_request_type: Option<crate::protocols::dns::DnsRequestType>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use crate::proto::dns::{Message, RData};
+use crate::protocols::dns::parse::{Message, RData};
 use crate::time::Timestamp;
 
 /// Addresses remembered by default.
@@ -188,7 +188,7 @@ impl SharedDnsCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::dns::{Question, Record};
+    use crate::protocols::dns::parse::{Question, Record};
     use std::net::Ipv4Addr;
 
     fn answer(name: &str, ip: [u8; 4], ttl: u32) -> Message {

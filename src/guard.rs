@@ -15,7 +15,7 @@ pub enum Guard {
     /// A stream's protocol state machine changed state repeatedly without consuming a
     /// byte: the bytes satisfy one state's entry test and the next state's rejection.
     NoProgress,
-    /// An HTTP request head outgrew [`crate::proto::http::MAX_HEAD_LEN`] without ending.
+    /// An HTTP request head outgrew [`crate::protocols::http::parse::MAX_HEAD_LEN`] without ending.
     HttpHeadTooLong,
     /// A TLS handshake outgrew the per-direction buffer before its ClientHello was whole.
     TlsHandshakeTooLong,

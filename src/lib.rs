@@ -4,17 +4,21 @@
 //! The path of a packet, one module per stage:
 //!
 //! ```text
-//! capture ──► decode ──► flow ──► proto (via flow::app) ──► engine ──► assess ──► sinks
-//! (files,     (link,     (table,   (pure parsers: tls,        (findings  (landing,   (EVE JSON,
-//!  live)       tunnels,   reassembly) ja4, quic, dns, http)    → events,  policy,     table,
-//!              defrag)                                         signatures) alerts)    metrics,
-//!                                                                                     inventory)
+//! capture ──► decode ──► flow ──► protocols ──► engine ──► assess ──► sinks
+//! (files,     (link,     (table,   (one folder   (findings  (landing,   (EVE JSON,
+//!  live)       tunnels,   reassembly, per protocol: → events) policy,    table,
+//!              defrag)    stream     parser, state,          signatures, metrics,
+//!                         dispatch)  record, report)         alerts)     inventory)
 //! ```
 //!
-//! Around it: `signatures` (the AI endpoint database), `geo` and `landing` (where data
-//! lands), `policy` and `alert` (verdicts, deduplication, alert sinks), `metrics`,
-//! `inventory` (the SQLite record and its reports), `sensor` (`aigress run`: capture
-//! threads, the packet loop, signals, the HTTP endpoint) and `config`.
+//! `protocols/mod.rs` holds the one list that registers every application protocol;
+//! the flow's stream and datagram dispatch, the event body, the counters and the
+//! report dispatch are made from it. Around the path: `signatures` (the AI endpoint
+//! database), `geo` and `landing` (where data lands), `policy` and `alert` (verdicts,
+//! deduplication, alert sinks), `metrics`, `inventory` (the fleet store), `report` (the
+//! auditor's reports), `pipeline` (the stages after the engine, built once for `scan`
+//! and `run`), `sensor` (`aigress run`: capture threads, the packet loop, signals, the
+//! HTTP endpoint) and `config`.
 //!
 //! Only metadata is read — TLS ClientHellos, DNS messages, HTTP request heads — and no
 //! payload is stored.
@@ -56,7 +60,7 @@ pub mod pem;
 pub mod pipeline;
 pub mod policy;
 pub mod print;
-pub mod proto;
+pub mod protocols;
 pub mod report;
 pub mod scan;
 pub mod sensor;

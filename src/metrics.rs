@@ -506,26 +506,26 @@ impl Metrics {
             (
                 "tcp",
                 "read",
-                stats.tls.client_hellos,
-                old.tls.client_hellos,
+                stats.protocols.tls.client_hellos,
+                old.protocols.tls.client_hellos,
             ),
             (
                 "tcp",
                 "unreadable",
-                stats.tls.client_hellos_unreadable,
-                old.tls.client_hellos_unreadable,
+                stats.protocols.tls.client_hellos_unreadable,
+                old.protocols.tls.client_hellos_unreadable,
             ),
             (
                 "quic",
                 "read",
-                stats.quic.client_hellos,
-                old.quic.client_hellos,
+                stats.protocols.quic.client_hellos,
+                old.protocols.quic.client_hellos,
             ),
             (
                 "quic",
                 "unreadable",
-                stats.quic.client_hellos_unreadable,
-                old.quic.client_hellos_unreadable,
+                stats.protocols.quic.client_hellos_unreadable,
+                old.protocols.quic.client_hellos_unreadable,
             ),
         ];
         for (transport, result, new, old) in hellos {
@@ -535,12 +535,20 @@ impl Metrics {
         }
         self.dns_messages
             .with_label_values(&["valid"])
-            .inc_by(delta(stats.dns.messages, old.dns.messages));
+            .inc_by(delta(
+                stats.protocols.dns.messages,
+                old.protocols.dns.messages,
+            ));
         self.dns_messages
             .with_label_values(&["invalid"])
-            .inc_by(delta(stats.dns.invalid, old.dns.invalid));
-        self.http_requests
-            .inc_by(delta(stats.http.requests, old.http.requests));
+            .inc_by(delta(
+                stats.protocols.dns.invalid,
+                old.protocols.dns.invalid,
+            ));
+        self.http_requests.inc_by(delta(
+            stats.protocols.http.requests,
+            old.protocols.http.requests,
+        ));
         self.reassembly_gaps
             .inc_by(delta(stats.reassembly_gaps, old.reassembly_gaps));
         for g in Guard::ALL {
@@ -784,7 +792,7 @@ impl<S: EventSink> EventSink for MetricsSink<S> {
                     }
                 }
             }
-            (Body::Tls(_) | Body::Quic(_) | Body::Http(_), Some(ai)) if !ai.indirect() => {
+            (body, Some(ai)) if body.about_its_flow() && !ai.indirect() => {
                 let mut open = open_flows.lock().unwrap_or_else(PoisonError::into_inner);
                 open.entry(event.header.flow_id)
                     .or_insert_with(|| OpenAiFlow {
@@ -842,7 +850,9 @@ mod tests {
     #[test]
     fn open_ai_flows_publish_bytes_as_they_go_and_are_not_counted_twice() {
         use crate::ai::AiInfo;
-        use crate::event::{FlowEndReason, FlowInfo, Header, TlsInfo};
+        use crate::event::Header;
+        use crate::protocols::flow::{FlowEndReason, FlowInfo};
+        use crate::protocols::tls::TlsInfo;
         let metrics = Arc::new(Metrics::new().unwrap());
         let open = OpenAiFlows::default();
         let mut inner = crate::sink::JsonSink::new(Vec::new());

@@ -6,7 +6,7 @@ mod common;
 
 use aigress::decode::{L4, LinkType, decode};
 use aigress::flow::budget::BufferBudget;
-use aigress::flow::quic::{QuicFinding, QuicInspection};
+use aigress::protocols::quic::{Finding as QuicFinding, QuicInspection};
 
 /// The client's first two datagrams to chat.mistral.ai.
 fn chromium_first_flight() -> Vec<Vec<u8>> {
@@ -40,13 +40,15 @@ fn hellos(datagrams: &[&[u8]]) -> Vec<QuicFinding> {
     let Some((first, rest)) = datagrams.split_first() else {
         return out;
     };
-    let Some(mut quic) = QuicInspection::start(first, &BufferBudget::default(), &mut out) else {
+    let Some(mut quic) =
+        QuicInspection::start(first, &BufferBudget::default(), &mut |f| out.push(f))
+    else {
         return out;
     };
     for d in rest {
-        quic.client_datagram(d, &mut out);
+        quic.client_datagram(d, &mut |f| out.push(f));
     }
-    quic.give_up(&mut out);
+    quic.give_up(&mut |f| out.push(f));
     out
 }
 
@@ -91,11 +93,10 @@ fn tampered_and_truncated_initials_are_not_read() {
     let mut tampered = d[0].clone();
     let last = tampered.len() - 1;
     tampered[last] ^= 1;
-    assert!(QuicInspection::start(&tampered, &BufferBudget::default(), &mut Vec::new()).is_none());
+    assert!(QuicInspection::start(&tampered, &BufferBudget::default(), &mut |_| {}).is_none());
     for cut in [0, 1, 5, 20, 40, d[0].len() / 2, d[0].len() - 1] {
         assert!(
-            QuicInspection::start(&d[0][..cut], &BufferBudget::default(), &mut Vec::new())
-                .is_none(),
+            QuicInspection::start(&d[0][..cut], &BufferBudget::default(), &mut |_| {}).is_none(),
             "cut {cut}"
         );
     }
@@ -103,7 +104,7 @@ fn tampered_and_truncated_initials_are_not_read() {
         QuicInspection::start(
             b"\xc0\x00\x00\x00\x01garbage",
             &BufferBudget::default(),
-            &mut Vec::new()
+            &mut |_| {}
         )
         .is_none()
     );
@@ -114,13 +115,14 @@ fn a_spent_buffer_budget_refuses_the_crypto_data_and_gives_it_back() {
     let d = chromium_first_flight();
     let budget = BufferBudget::new(1024);
     let mut out = Vec::new();
-    let quic = QuicInspection::start(&d[0], &budget, &mut out).expect("a client Initial");
+    let quic =
+        QuicInspection::start(&d[0], &budget, &mut |f| out.push(f)).expect("a client Initial");
     assert!(quic.is_done());
     assert!(out.contains(&QuicFinding::BudgetRefused), "{out:?}");
     assert_eq!(budget.used(), 0);
     // With room, the first datagram's part of the hello is held and counted.
     let budget = BufferBudget::default();
-    let quic = QuicInspection::start(&d[0], &budget, &mut Vec::new()).expect("a client Initial");
+    let quic = QuicInspection::start(&d[0], &budget, &mut |_| {}).expect("a client Initial");
     assert!(budget.used() > 0);
     drop(quic);
     assert_eq!(budget.used(), 0);

@@ -1,8 +1,8 @@
 //! DNS message parsing and its EVE form.
 #![no_main]
 
-use aigress::event::DnsInfo;
-use aigress::proto::dns;
+use aigress::protocols::dns::DnsInfo;
+use aigress::protocols::dns::parse as dns;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 //! HTTP request heads and chunk-size lines.
 #![no_main]
 
-use aigress::proto::http;
+use aigress::protocols::http::parse as http;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

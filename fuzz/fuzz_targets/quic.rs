@@ -3,8 +3,8 @@
 #![no_main]
 
 use aigress::flow::budget::BufferBudget;
-use aigress::flow::quic::QuicInspection;
-use aigress::proto::quic;
+use aigress::protocols::quic::QuicInspection;
+use aigress::protocols::quic::parse as quic;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -24,11 +24,11 @@ fuzz_target!(|data: &[u8]| {
     let mut out = Vec::new();
     let mut datagrams = data.split(|b| *b == 0xff).filter(|d| !d.is_empty());
     if let Some(first) = datagrams.next() {
-        if let Some(mut inspection) = QuicInspection::start(first, &BufferBudget::default(), &mut out) {
+        if let Some(mut inspection) = QuicInspection::start(first, &BufferBudget::default(), &mut |f| out.push(f)) {
             for d in datagrams {
-                inspection.client_datagram(d, &mut out);
+                inspection.client_datagram(d, &mut |f| out.push(f));
             }
-            inspection.give_up(&mut out);
+            inspection.give_up(&mut |f| out.push(f));
         }
     }
 });

@@ -6,7 +6,7 @@
 //! `[length: u16 BE, mod 4096][sequence shift: i8][payload]`.
 #![no_main]
 
-use aigress::flow::app::HalfStream;
+use aigress::flow::stream::HalfStream;
 use aigress::flow::budget::BufferBudget;
 use libfuzzer_sys::fuzz_target;
 

@@ -1,8 +1,8 @@
 //! TLS record scanning, hello parsing (both formats) and JA4.
 #![no_main]
 
-use aigress::proto::ja4::{Carrier, ja4};
-use aigress::proto::tls;
+use aigress::protocols::tls::ja4::{Carrier, ja4};
+use aigress::protocols::tls::parse as tls;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -6,37 +6,9 @@ use std::net::IpAddr;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
-use super::{AlertApp, Body, Event, Header, TlsInfo};
+use super::{Body, Event, Header};
 use crate::alert::AlertInfo;
 use crate::time::Timestamp;
-
-/// A TLS object with Suricata's `client_alpns` beside aigress's `alpn`.
-#[derive(Serialize)]
-struct TlsEve<'a> {
-    #[serde(flatten)]
-    info: &'a TlsInfo,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    client_alpns: &'a [String],
-}
-
-impl<'a> From<&'a TlsInfo> for TlsEve<'a> {
-    fn from(info: &'a TlsInfo) -> Self {
-        Self {
-            info,
-            client_alpns: &info.alpn,
-        }
-    }
-}
-
-/// The name of a server as a flow record knows it, written as the app-layer object of an
-/// alert raised by a flow record (`{"tls": {"sni": …}}`).
-#[derive(Serialize)]
-struct ServerName<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sni: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    hostname: Option<&'a str>,
-}
 
 impl Serialize for Event {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -70,62 +42,19 @@ impl Serialize for Event {
         if !h.vlans.as_slice().is_empty() {
             m.serialize_entry("vlan", h.vlans.as_slice())?;
         }
-        match &self.body {
-            Body::Tls(t) => m.serialize_entry("tls", &TlsEve::from(t))?,
-            Body::Quic(q) => m.serialize_entry("quic", q)?,
-            Body::Http(x) => m.serialize_entry("http", x)?,
-            Body::Dns(d) => m.serialize_entry("dns", d)?,
-            Body::Flow(f) => {
-                if let Some(app) = f.app_proto {
-                    m.serialize_entry("app_proto", app)?;
-                }
-                m.serialize_entry("flow", f)?;
+        if let Body::Alert(a, raised_on) = &self.body {
+            m.serialize_entry(
+                "alert",
+                &AlertEve {
+                    alert: a,
+                    header: h,
+                },
+            )?;
+            if let Some(body) = raised_on {
+                body.write_alert_app(&mut m)?;
             }
-            Body::Alert(a, app) => {
-                m.serialize_entry(
-                    "alert",
-                    &AlertEve {
-                        alert: a,
-                        header: h,
-                    },
-                )?;
-                match app {
-                    Some(AlertApp::Tls(t)) => {
-                        m.serialize_entry("app_proto", "tls")?;
-                        m.serialize_entry("tls", &TlsEve::from(t))?;
-                    }
-                    Some(AlertApp::Quic(q)) => {
-                        m.serialize_entry("app_proto", "quic")?;
-                        m.serialize_entry("quic", q)?;
-                    }
-                    Some(AlertApp::Http(x)) => {
-                        m.serialize_entry("app_proto", "http")?;
-                        m.serialize_entry("http", x)?;
-                    }
-                    Some(AlertApp::Flow { app_proto, name }) => {
-                        m.serialize_entry("app_proto", app_proto)?;
-                        let name = name.as_deref();
-                        match *app_proto {
-                            "http" => m.serialize_entry(
-                                "http",
-                                &ServerName {
-                                    sni: None,
-                                    hostname: name,
-                                },
-                            )?,
-                            "tls" | "quic" => m.serialize_entry(
-                                app_proto,
-                                &ServerName {
-                                    sni: name,
-                                    hostname: None,
-                                },
-                            )?,
-                            _ => {}
-                        }
-                    }
-                    None => {}
-                }
-            }
+        } else {
+            self.body.write_record(&mut m)?;
         }
         if let Some(ai) = &self.ai {
             m.serialize_entry("ai", ai)?;

@@ -9,23 +9,22 @@
 //! of what aigress writes; EVENTS.md documents each field.
 //!
 //! Here: the event envelope ([`Event`], [`Body`], [`Header`]) and where events go
-//! ([`EventSink`]); each protocol's record is in `records`, the EVE writer in `eve`.
+//! ([`EventSink`]); each protocol's record is in its folder under `crate::protocols`, the
+//! EVE writer of the envelope in `eve`.
 
 mod eve;
-mod records;
-
-pub use records::{
-    DnsAnswer, DnsInfo, DnsQuery, DnsRequestType, FlowEndReason, FlowInfo, HttpInfo, QuicInfo,
-    SvcbInfo, TlsInfo,
-};
 
 use std::net::IpAddr;
 use std::sync::Arc;
+
+use serde::ser::SerializeMap;
 
 use crate::ai::AiInfo;
 use crate::alert::{AlertInfo, Verdict};
 use crate::decode::Vlans;
 use crate::landing::Landing;
+use crate::protocols::for_each_protocol;
+use crate::protocols::roles::{HelloView, Protocol, Record, TableRow};
 use crate::time::Timestamp;
 
 /// The transport protocol of a flow.
@@ -91,28 +90,91 @@ impl Header {
     }
 }
 
-/// The type-specific part of an event.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Body {
-    Tls(TlsInfo),
-    Quic(QuicInfo),
-    Http(HttpInfo),
-    Dns(DnsInfo),
-    Flow(FlowInfo),
-    /// An alert, with the app-layer object of the flow that raised it (written beside
-    /// the `alert` object, as Suricata does).
-    Alert(AlertInfo, Option<AlertApp>),
+macro_rules! event_body {
+    ($(($field:ident, $variant:ident, $protocol:ty)),* $(,)?) => {
+        /// The type-specific part of an event: one registered protocol's record, or an
+        /// alert.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Body {
+            $($variant(<$protocol as Protocol>::Record),)*
+            /// An alert, with the event it was raised on, whose application-layer object
+            /// is written beside the `alert` object, as Suricata does.
+            Alert(AlertInfo, Option<Box<Body>>),
+        }
+
+        impl Body {
+            pub fn event_type(&self) -> &'static str {
+                match self {
+                    $(Self::$variant(_) => {
+                        <<$protocol as Protocol>::Record as Record>::EVENT_TYPE
+                    })*
+                    Self::Alert(..) => "alert",
+                }
+            }
+
+            /// Writes the record's part of the EVE line.
+            fn write_record<M: SerializeMap>(&self, m: &mut M) -> Result<(), M::Error> {
+                match self {
+                    $(Self::$variant(r) => r.write_eve(m),)*
+                    Self::Alert(..) => Ok(()),
+                }
+            }
+
+            /// Writes what an alert raised on this event says about its application
+            /// layer.
+            fn write_alert_app<M: SerializeMap>(&self, m: &mut M) -> Result<(), M::Error> {
+                match self {
+                    $(Self::$variant(r) => r.write_alert_app(m),)*
+                    Self::Alert(..) => Ok(()),
+                }
+            }
+
+            /// Whether the event is about the connection it travels on (see
+            /// [`Record::ABOUT_ITS_FLOW`]); an alert is not.
+            pub fn about_its_flow(&self) -> bool {
+                match self {
+                    $(Self::$variant(_) => {
+                        <<$protocol as Protocol>::Record as Record>::ABOUT_ITS_FLOW
+                    })*
+                    Self::Alert(..) => false,
+                }
+            }
+
+            /// The ClientHello the event carries, if it carries one.
+            pub fn client_hello(&self) -> Option<HelloView<'_>> {
+                match self {
+                    $(Self::$variant(r) => r.client_hello(),)*
+                    Self::Alert(..) => None,
+                }
+            }
+
+            /// What identifies the client software, as `(kind, value)`.
+            pub fn client_fingerprint(&self) -> Option<(&'static str, &str)> {
+                match self {
+                    $(Self::$variant(r) => r.client_fingerprint(),)*
+                    Self::Alert(..) => None,
+                }
+            }
+
+            /// What the event adds to the people's summary table.
+            pub fn table_row(&self) -> Option<TableRow<'_>> {
+                match self {
+                    $(Self::$variant(r) => r.table_row(),)*
+                    Self::Alert(..) => None,
+                }
+            }
+        }
+    };
 }
 
+for_each_protocol!(event_body);
+
 impl Body {
-    pub fn event_type(&self) -> &'static str {
+    /// The event as an alert raised on it keeps it, for its application-layer object.
+    pub fn raised_on(&self) -> Option<Box<Body>> {
         match self {
-            Self::Tls(_) => "tls",
-            Self::Quic(_) => "quic",
-            Self::Http(_) => "http",
-            Self::Dns(_) => "dns",
-            Self::Flow(_) => "flow",
-            Self::Alert(..) => "alert",
+            Self::Alert(..) => None,
+            record => Some(Box::new(record.clone())),
         }
     }
 }
@@ -129,39 +191,6 @@ pub struct Event {
     /// The policy's verdict on an AI flow, when a policy is applied. Written as
     /// `policy_verdict`: Suricata's `verdict` is an object about packet actions.
     pub verdict: Option<Verdict>,
-}
-
-/// What an alert says about the application layer of the flow that raised it, so the
-/// alert names the server without a join on `flow_id`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AlertApp {
-    Tls(TlsInfo),
-    Quic(QuicInfo),
-    Http(HttpInfo),
-    /// Raised by a flow record: its protocol and the server name it carries.
-    Flow {
-        app_proto: &'static str,
-        name: Option<String>,
-    },
-}
-
-impl AlertApp {
-    /// The app-layer object of the event an alert is raised on.
-    pub fn of(body: &Body) -> Option<Self> {
-        match body {
-            Body::Tls(t) => Some(Self::Tls(t.clone())),
-            Body::Quic(q) => Some(Self::Quic(q.clone())),
-            Body::Http(x) => Some(Self::Http(x.clone())),
-            Body::Flow(f) => f.app_proto.map(|app_proto| Self::Flow {
-                app_proto,
-                name: match app_proto {
-                    "http" => f.http_host.clone(),
-                    _ => f.sni.clone(),
-                },
-            }),
-            Body::Dns(_) | Body::Alert(..) => None,
-        }
-    }
 }
 
 /// Where events go: the JSON writer, the table summary, later the alert and metrics sinks.

@@ -4,10 +4,9 @@
 //! table is full the longest-idle flows are evicted in a batch (counted). For a flow whose
 //! inspection has finished, a packet costs one hash lookup and two counter updates.
 
-pub mod app;
 pub mod budget;
-pub mod quic;
 pub mod reassembly;
+pub mod stream;
 
 use std::hash::BuildHasher;
 use std::net::IpAddr;
@@ -15,9 +14,11 @@ use std::net::IpAddr;
 use hashbrown::HashTable;
 
 use crate::decode::Vlans;
-use crate::event::{FlowEndReason, Transport};
+use crate::event::Transport;
+use crate::protocols::DatagramState;
+use crate::protocols::flow::FlowEndReason;
 use crate::time::Timestamp;
-use app::HalfStream;
+use stream::HalfStream;
 
 /// Flows tracked at once by default. At about 240 bytes an idle flow (more while a
 /// handshake is being read) this is about 60 MiB; a busy span port's active set fits.
@@ -101,14 +102,11 @@ pub enum Inspection {
     TcpStart(TcpStart),
     /// Both directions of a TCP stream.
     Tcp(Box<TcpInspection>),
-    /// UDP port 53: every datagram is a DNS message.
-    Dns,
-    /// UDP not recognised yet: the client's first datagrams are probed for QUIC.
+    /// UDP not recognised yet: its first datagrams are probed for each datagram
+    /// protocol.
     Probe { datagrams: u16 },
-    /// A QUIC connection whose client is still in its Initial phase.
-    Quic(Box<quic::QuicInspection>),
-    /// A Google QUIC connection: each client CHLO in clear is reported.
-    Gquic { version: u32, datagrams: u16 },
+    /// A UDP flow whose protocol is known (by its port or its first datagrams).
+    Datagram(DatagramState),
 }
 
 /// A TCP flow before its first byte of data: only what the SYNs said is kept, so a flow

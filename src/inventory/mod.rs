@@ -435,13 +435,10 @@ impl<S: EventSink> InventorySink<S> {
                 d.bytes_sent = d.bytes_sent.saturating_add(f.bytes_toserver);
                 d.bytes_received = d.bytes_received.saturating_add(f.bytes_toclient);
             }
-            Body::Tls(_) | Body::Quic(_) | Body::Http(_) => {
-                let value = match &event.body {
-                    Body::Tls(t) => Some(("ja4", t.ja4.clone())),
-                    Body::Quic(q) => q.ja4.clone().map(|j| ("ja4", j)),
-                    Body::Http(x) => x.http_user_agent.clone().map(|u| ("user_agent", u)),
-                    _ => None,
-                };
+            body => {
+                let value = body
+                    .client_fingerprint()
+                    .map(|(kind, value)| (kind, value.to_owned()));
                 let (Some((kind, value)), Some((host, _))) = (value, self.host(h.src_ip)) else {
                     return;
                 };
@@ -471,7 +468,6 @@ impl<S: EventSink> InventorySink<S> {
                 row.last_seen = row.last_seen.max(now);
                 row.seen = row.seen.saturating_add(1);
             }
-            Body::Alert(..) | Body::Dns(_) => {}
         }
     }
 

@@ -269,7 +269,8 @@ impl Database {
     /// Classifies a host name as it appears on the wire: any case, a trailing dot, a port
     /// (`Host: api.openai.com:443`) or an address literal are all handled.
     pub fn classify_host(&self, host: &str, source: MatchSource) -> Option<AiInfo> {
-        let (host, _) = crate::proto::http::split_host(host.trim().trim_end_matches('.'));
+        let (host, _) =
+            crate::protocols::http::parse::split_host(host.trim().trim_end_matches('.'));
         let lower;
         let name = if host.bytes().any(|b| b.is_ascii_uppercase()) {
             lower = host.to_ascii_lowercase();

@@ -67,15 +67,12 @@ impl EventSink for TableSink {
             }
             return Ok(());
         }
-        let Body::Flow(f) = &event.body else {
+        let Some(cells) = event.body.table_row() else {
             return Ok(());
         };
-        let name = f
-            .sni
-            .clone()
-            .or_else(|| f.http_host.clone())
-            .or_else(|| f.dns_name.clone())
-            .unwrap_or_else(|| event.header.dest_ip.to_string());
+        let name = cells
+            .name
+            .map_or_else(|| event.header.dest_ip.to_string(), ToOwned::to_owned);
         let row = self.rows.entry(name).or_default();
         if row.ai.is_none() {
             row.ai = event
@@ -97,11 +94,11 @@ impl EventSink for TableSink {
         row.flows = row.flows.saturating_add(1);
         row.clients.insert(event.header.src_ip);
         row.protocols
-            .insert(f.app_proto.unwrap_or(event.header.proto.as_str()));
-        row.pkts_up = row.pkts_up.saturating_add(f.pkts_toserver);
-        row.pkts_down = row.pkts_down.saturating_add(f.pkts_toclient);
-        row.bytes_up = row.bytes_up.saturating_add(f.bytes_toserver);
-        row.bytes_down = row.bytes_down.saturating_add(f.bytes_toclient);
+            .insert(cells.app_proto.unwrap_or(event.header.proto.as_str()));
+        row.pkts_up = row.pkts_up.saturating_add(cells.pkts_up);
+        row.pkts_down = row.pkts_down.saturating_add(cells.pkts_down);
+        row.bytes_up = row.bytes_up.saturating_add(cells.bytes_up);
+        row.bytes_down = row.bytes_down.saturating_add(cells.bytes_down);
         Ok(())
     }
 }
@@ -196,7 +193,8 @@ fn truncate(name: &str, width: usize) -> String {
 mod tests {
     use super::*;
     use crate::alert::{AlertInfo, Rule, Severity, Verdict};
-    use crate::event::{FlowEndReason, FlowInfo, Header};
+    use crate::event::Header;
+    use crate::protocols::flow::{FlowEndReason, FlowInfo};
     use crate::time::Timestamp;
 
     fn event(body: Body) -> Event {

@@ -2,7 +2,7 @@
 //!
 //! Pure functions over bytes: [`next_record`] splits a stream into records,
 //! [`parse_client_hello`] and [`parse_server_hello`] read a handshake message body. Nothing
-//! here buffers, logs or counts; `crate::flow::app` drives these over reassembled streams.
+//! here buffers, logs or counts; `super::stream` drives these over reassembled streams.
 //!
 //! ```text
 //! TLSPlaintext { ContentType type; ProtocolVersion legacy_record_version; uint16 length; opaque fragment[length]; }

@@ -4,7 +4,7 @@
 //! Destination Connection ID the client chose (RFC 9001 §5.2). [`InitialKeys::client`]
 //! derives them for a version's salt and labels, [`open_initial`] removes header
 //! protection and opens the AEAD payload, and [`frames`] walks what is inside. Reassembling
-//! CRYPTO frames into a ClientHello is `crate::flow::quic`'s job.
+//! CRYPTO frames into a ClientHello is `super::datagram`'s job.
 //!
 //! rustls's QUIC API fixes its salts to v1, v2 and draft-29; the drafts, Facebook's mvfst
 //! and Google's T050/T051 that still appear on networks use other salts, so the key schedule

@@ -12,30 +12,27 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
-use crate::ai::AiInfo;
+pub mod report;
+
 use crate::decode::defrag::{DefragStats, Defragmenter, Reassembled};
 use crate::decode::{self, DecodeError, Decoded, L4, LinkType, TcpSegment};
 use crate::dns_cache::{DnsCacheStats, SharedDnsCache};
-use crate::event::{
-    Body, DnsInfo, DnsRequestType, Event, EventSink, FlowEndReason, FlowInfo, Header, QuicInfo,
-    Transport,
-};
-use crate::flow::app::Finding;
+use crate::event::{EventSink, Header, Transport};
 use crate::flow::budget::BufferBudget;
-use crate::flow::quic::{QuicFinding, QuicInspection};
 use crate::flow::{
     Counters, Direction, Endpoint, Flow, FlowKey, FlowStats, FlowTable, Inspection, TcpSeen,
     TcpStart,
 };
-use crate::guard::{Guard, GuardCounts};
-use crate::proto::{dns, quic, tls};
-use crate::signatures::{Database, MatchSource};
+use crate::guard::GuardCounts;
+use crate::protocols::dns::{self, DnsRequestType};
+use crate::protocols::flow::{FlowEndReason, flow_event, flow_header};
+use crate::protocols::{self, DatagramState, Finding};
+use crate::signatures::Database;
 use crate::time::Timestamp;
+use report::{At, Reporter, bump};
 
-/// DNS servers listen here; mDNS (5353) and LLMNR (5355) are not DNS lookups and are left
-/// out, as tshark's `dns` protocol leaves them out.
-const DNS_PORT: u16 = 53;
-/// Datagrams of an unrecognised UDP flow probed for QUIC before it is left to its counters.
+/// Datagrams of an unrecognised UDP flow probed for a datagram protocol before it is left
+/// to its counters.
 const MAX_PROBE_DATAGRAMS: u16 = 8;
 
 /// Sizes of the engine's bounded tables.
@@ -100,10 +97,9 @@ pub struct Stats {
     pub flows: FlowStats,
     pub defrag: DefragStats,
     pub dns_cache: DnsCacheStats,
-    pub tls: TlsStats,
-    pub quic: QuicStats,
-    pub dns: DnsStats,
-    pub http: HttpStats,
+    /// Each protocol's counters, under its name.
+    #[serde(flatten)]
+    pub protocols: protocols::Stats,
     /// TCP holes given up on during stream reassembly.
     pub reassembly_gaps: u64,
     /// Bounds on work and memory that ended an inspection, by [`Guard::name`].
@@ -124,10 +120,7 @@ impl Stats {
             flows,
             defrag,
             dns_cache,
-            tls,
-            quic,
-            dns,
-            http,
+            protocols,
             reassembly_gaps,
             guards,
         } = other;
@@ -148,19 +141,7 @@ impl Stats {
         add(&mut self.defrag.oversized, defrag.oversized);
         add(&mut self.defrag.memcap, defrag.memcap);
         self.dns_cache = *dns_cache;
-        add(&mut self.tls.client_hellos, tls.client_hellos);
-        add(
-            &mut self.tls.client_hellos_unreadable,
-            tls.client_hellos_unreadable,
-        );
-        add(&mut self.quic.client_hellos, quic.client_hellos);
-        add(
-            &mut self.quic.client_hellos_unreadable,
-            quic.client_hellos_unreadable,
-        );
-        add(&mut self.dns.messages, dns.messages);
-        add(&mut self.dns.invalid, dns.invalid);
-        add(&mut self.http.requests, http.requests);
+        self.protocols.absorb(protocols);
         add(&mut self.reassembly_gaps, *reassembly_gaps);
         self.guards.absorb(guards);
     }
@@ -187,36 +168,6 @@ impl Serialize for DecodeCounts {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_map(DecodeError::ALL.iter().map(|e| (e.reason(), self.get(*e))))
     }
-}
-
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct TlsStats {
-    pub client_hellos: u64,
-    /// ClientHellos that started but could not be read (lost segments, bound, malformed).
-    pub client_hellos_unreadable: u64,
-}
-
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct QuicStats {
-    pub client_hellos: u64,
-    /// ClientHellos whose CRYPTO frames never all arrived or overran the bound.
-    pub client_hellos_unreadable: u64,
-}
-
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct DnsStats {
-    pub messages: u64,
-    /// Datagrams or TCP messages on port 53 that are not DNS.
-    pub invalid: u64,
-}
-
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct HttpStats {
-    pub requests: u64,
-}
-
-fn bump(counter: &mut u64) {
-    *counter = counter.saturating_add(1);
 }
 
 /// One worker's state: flow table, fragment reassembly, DNS names, counters.
@@ -500,15 +451,20 @@ impl Engine {
             },
             in_iface: interface_name(interfaces, interface),
         };
-        Reporter {
+        let mut reporter = Reporter {
             signatures,
-            stats,
+            guards: &mut stats.guards,
             dns_cache,
             sink,
             now,
             dns_request_type: *dns_request_type,
-        }
-        .apply(flow, dir, &header, findings)
+        };
+        let mut at = At {
+            flow,
+            dir,
+            header: &header,
+        };
+        report::report(findings, &mut stats.protocols, &mut at, &mut reporter)
     }
     /// Writes the records of flows that ended.
     fn end_flows(&mut self, sink: &mut dyn EventSink) -> io::Result<()> {
@@ -528,36 +484,44 @@ impl Engine {
         reason: FlowEndReason,
         sink: &mut dyn EventSink,
     ) -> io::Result<()> {
+        let mut findings = Vec::new();
         match std::mem::replace(&mut flow.inspection, Inspection::Done) {
             Inspection::Tcp(mut inspection) => {
-                let mut findings = Vec::new();
                 inspection.to_server.finish(&mut findings);
                 inspection.to_client.finish(&mut findings);
                 self.stats.reassembly_gaps =
                     self.stats.reassembly_gaps.saturating_add(inspection.gaps());
-                for f in findings {
-                    if f == Finding::ClientHelloUnreadable {
-                        bump(&mut self.stats.tls.client_hellos_unreadable);
-                        flow.hello_unreadable = true;
-                    }
-                }
             }
-            Inspection::Quic(mut quic) => {
-                let mut findings = Vec::new();
-                quic.give_up(&mut findings);
-                if !findings.is_empty() {
-                    bump(&mut self.stats.quic.client_hellos_unreadable);
-                    flow.hello_unreadable = true;
-                }
-            }
-            _ => {}
+            Inspection::Datagram(mut state) => state.finish(&mut findings),
+            Inspection::Done | Inspection::TcpStart(_) | Inspection::Probe { .. } => {}
+        }
+        let mut header = flow_header(&flow, self.community_id_seed);
+        header.in_iface = interface_name(&self.interfaces, flow.interface);
+        if !findings.is_empty() {
+            let mut reporter = Reporter {
+                signatures: &self.signatures,
+                guards: &mut self.stats.guards,
+                dns_cache: &self.dns_cache,
+                sink: &mut *sink,
+                now: flow.last_seen,
+                dns_request_type: self.dns_request_type,
+            };
+            let mut at = At {
+                flow: &mut flow,
+                dir: Direction::ToServer,
+                header: &header,
+            };
+            report::report(
+                &mut findings,
+                &mut self.stats.protocols,
+                &mut at,
+                &mut reporter,
+            )?;
         }
         if let Some(pending) = flow.pending_tls.take() {
             sink.event(*pending)?;
         }
-        let mut event = flow_event(&flow, reason, &self.signatures, self.community_id_seed);
-        event.header.in_iface = interface_name(&self.interfaces, flow.interface);
-        sink.event(event)
+        sink.event(flow_event(&flow, reason, &self.signatures, header))
     }
 
     /// Ends every flow (end of input) and writes their records.
@@ -572,30 +536,6 @@ impl Engine {
             self.end_flow(flow, FlowEndReason::Shutdown, sink)?;
         }
         Ok(())
-    }
-}
-
-/// Reads a Google QUIC client datagram: versions up to Q046 carry the CHLO in clear.
-/// Clients send an inchoate CHLO and then a full one; each is reported, as tshark does.
-fn gquic_datagram(
-    flow: &mut Flow,
-    dir: Direction,
-    version: u32,
-    payload: &[u8],
-    findings: &mut Vec<Finding>,
-) {
-    let Inspection::Gquic { datagrams, .. } = &mut flow.inspection else {
-        return;
-    };
-    if dir != Direction::ToServer {
-        return;
-    }
-    *datagrams = datagrams.saturating_add(1);
-    if let Some(chlo) = quic::find_clear_chlo(payload) {
-        findings.push(Finding::Quic(QuicFinding::Chlo { version, chlo }));
-    }
-    if *datagrams >= MAX_PROBE_DATAGRAMS {
-        flow.inspection = Inspection::Done;
     }
 }
 
@@ -638,11 +578,15 @@ fn new_flow(
         },
         _ => (Transport::Udp, guess_orientation(src, dst), false),
     };
-    let dns = client.port == DNS_PORT || server.port == DNS_PORT;
-    let inspection = match (transport, dns) {
-        (Transport::Tcp, dns) => Inspection::TcpStart(TcpStart::new(dns)),
-        (Transport::Udp, true) => Inspection::Dns,
-        (Transport::Udp, false) => Inspection::Probe { datagrams: 0 },
+    let inspection = match transport {
+        Transport::Tcp => {
+            let dns = client.port == dns::PORT || server.port == dns::PORT;
+            Inspection::TcpStart(TcpStart::new(dns))
+        }
+        Transport::Udp => match DatagramState::on_port(client.port, server.port) {
+            Some(state) => Inspection::Datagram(state),
+            None => Inspection::Probe { datagrams: 0 },
+        },
     };
     Flow {
         id,
@@ -733,8 +677,9 @@ fn inspect_tcp(
     }
 }
 
-/// Datagram inspection: DNS, QUIC and Google QUIC. Returns the datagram's direction, which
-/// a first client Initial may turn around.
+/// Datagram inspection: a known protocol's state reads the datagram, an unknown flow's
+/// first datagrams are probed. Returns the datagram's direction, which a first client
+/// datagram may turn around.
 fn inspect_udp(
     flow: &mut Flow,
     mut dir: Direction,
@@ -744,52 +689,33 @@ fn inspect_udp(
 ) -> Direction {
     match &mut flow.inspection {
         Inspection::Done | Inspection::TcpStart(_) | Inspection::Tcp(_) => {}
-        Inspection::Dns => findings.push(match dns::parse_message(payload) {
-            Ok(m) => Finding::Dns(m),
-            Err(_) => Finding::DnsInvalid,
-        }),
         Inspection::Probe { datagrams } => {
             *datagrams = datagrams.saturating_add(1);
             let probed = *datagrams;
-            let mut quic_findings = Vec::new();
-            if let Some(quic) = QuicInspection::start(payload, buffers, &mut quic_findings) {
-                // The sender of the first client Initial is the client.
-                if dir == Direction::ToClient && !flow.orientation_known {
-                    flow.reverse();
-                    dir = Direction::ToServer;
+            let to_server = dir == Direction::ToServer;
+            if let Some(found) = DatagramState::probe(payload, to_server, buffers, findings) {
+                if found.sender_is_client {
+                    if dir == Direction::ToClient && !flow.orientation_known {
+                        flow.reverse();
+                        dir = Direction::ToServer;
+                    }
+                    flow.orientation_known = true;
                 }
-                flow.orientation_known = true;
-                flow.app_proto = Some("quic");
-                flow.inspection = if quic.is_done() {
+                flow.app_proto = Some(found.state.name());
+                flow.inspection = if found.state.is_done() {
                     Inspection::Done
                 } else {
-                    Inspection::Quic(Box::new(quic))
+                    Inspection::Datagram(found.state)
                 };
-                findings.extend(quic_findings.into_iter().map(Finding::Quic));
-            } else if let Some(version) = quic::gquic_version(payload) {
-                flow.app_proto = Some("quic");
-                flow.inspection = Inspection::Gquic {
-                    version,
-                    datagrams: 0,
-                };
-                gquic_datagram(flow, dir, version, payload, findings);
             } else if probed >= MAX_PROBE_DATAGRAMS {
                 flow.inspection = Inspection::Done;
             }
         }
-        Inspection::Quic(quic) => {
-            if dir == Direction::ToServer {
-                let mut quic_findings = Vec::new();
-                quic.client_datagram(payload, &mut quic_findings);
-                findings.extend(quic_findings.into_iter().map(Finding::Quic));
-                if quic.is_done() {
-                    flow.inspection = Inspection::Done;
-                }
+        Inspection::Datagram(state) => {
+            state.datagram(dir == Direction::ToServer, payload, findings);
+            if state.is_done() {
+                flow.inspection = Inspection::Done;
             }
-        }
-        Inspection::Gquic { version, .. } => {
-            let version = *version;
-            gquic_datagram(flow, dir, version, payload, findings);
         }
     }
     dir
@@ -807,228 +733,10 @@ fn interface_name(names: &[Arc<str>], number: Option<u16>) -> Option<Arc<str>> {
     names.get(usize::from(number?)).map(Arc::clone)
 }
 
-/// Where findings go: counters, the DNS cache, and the event sink.
-struct Reporter<'a> {
-    signatures: &'a Database,
-    stats: &'a mut Stats,
-    dns_cache: &'a SharedDnsCache,
-    sink: &'a mut dyn EventSink,
-    now: Timestamp,
-    dns_request_type: DnsRequestType,
-}
-
-impl Reporter<'_> {
-    /// The AI endpoint of a message: by the name it carries, else by the name DNS gave the
-    /// server's address, else by the server address itself.
-    fn classify(
-        &self,
-        flow: &Flow,
-        name: Option<&str>,
-        source: MatchSource,
-        header: &Header,
-    ) -> Option<AiInfo> {
-        self.signatures
-            .classify_names([
-                (name, source),
-                (flow.dns_name.as_deref(), MatchSource::DnsName),
-            ])
-            .or_else(|| self.signatures.classify_ip(header.dest_ip))
-    }
-
-    /// Turns what inspection found into flow facts and events, emptying `findings`.
-    fn apply(
-        &mut self,
-        flow: &mut Flow,
-        mut dir: Direction,
-        header: &Header,
-        findings: &mut Vec<Finding>,
-    ) -> io::Result<()> {
-        for finding in findings.drain(..) {
-            match finding {
-                Finding::ClientHello(info) => {
-                    bump(&mut self.stats.tls.client_hellos);
-                    orient(flow, &mut dir);
-                    flow.app_proto.get_or_insert("tls");
-                    if flow.sni.is_none() {
-                        flow.sni.clone_from(&info.sni);
-                    }
-                    // A second hello (after a HelloRetryRequest) releases the first.
-                    if let Some(earlier) = flow.pending_tls.take() {
-                        self.sink.event(*earlier)?;
-                    }
-                    let ai = self.classify(flow, info.sni.as_deref(), MatchSource::Sni, header);
-                    flow.pending_tls = Some(Box::new(Event {
-                        header: header.clone(),
-                        body: Body::Tls(info),
-                        ai,
-                        landing: None,
-                        verdict: None,
-                    }));
-                }
-                Finding::ServerHello { version } => {
-                    if let Some(mut pending) = flow.pending_tls.take() {
-                        if let Body::Tls(t) = &mut pending.body {
-                            t.version = Some(tls::version_name(version));
-                        }
-                        self.sink.event(*pending)?;
-                    }
-                }
-                Finding::HttpRequest(info) => {
-                    bump(&mut self.stats.http.requests);
-                    orient(flow, &mut dir);
-                    flow.app_proto.get_or_insert("http");
-                    if flow.http_host.is_none() {
-                        flow.http_host.clone_from(&info.hostname);
-                    }
-                    let ai = self.classify(
-                        flow,
-                        info.hostname.as_deref(),
-                        MatchSource::HttpHost,
-                        header,
-                    );
-                    self.sink.event(Event {
-                        header: header.clone(),
-                        body: Body::Http(info),
-                        ai,
-                        landing: None,
-                        verdict: None,
-                    })?;
-                }
-                Finding::Dns(message) => {
-                    bump(&mut self.stats.dns.messages);
-                    if message.work_limited {
-                        self.stats.guards.trip(Guard::DnsNameWork);
-                    }
-                    flow.app_proto.get_or_insert("dns");
-                    if message.response {
-                        self.dns_cache.learn(self.now, &message);
-                    }
-                    let ai = message.questions.first().and_then(|q| {
-                        self.signatures
-                            .classify_host(&q.name, MatchSource::DnsQuery)
-                    });
-                    self.sink.event(Event {
-                        header: header.clone(),
-                        body: Body::Dns(DnsInfo::from_message(&message, self.dns_request_type)),
-                        ai,
-                        landing: None,
-                        verdict: None,
-                    })?;
-                }
-                Finding::Quic(QuicFinding::ClientHello { version, hello }) => {
-                    bump(&mut self.stats.quic.client_hellos);
-                    if flow.sni.is_none() {
-                        flow.sni.clone_from(&hello.sni);
-                    }
-                    let ai =
-                        self.classify(flow, hello.sni.as_deref(), MatchSource::QuicSni, header);
-                    self.sink.event(Event {
-                        header: header.clone(),
-                        body: Body::Quic(QuicInfo::from_hello(version, hello)),
-                        ai,
-                        landing: None,
-                        verdict: None,
-                    })?;
-                }
-                Finding::Quic(QuicFinding::Chlo { version, chlo }) => {
-                    bump(&mut self.stats.quic.client_hellos);
-                    if flow.sni.is_none() {
-                        flow.sni.clone_from(&chlo.sni);
-                    }
-                    let ai = self.classify(flow, chlo.sni.as_deref(), MatchSource::QuicSni, header);
-                    self.sink.event(Event {
-                        header: header.clone(),
-                        body: Body::Quic(QuicInfo::from_chlo(version, chlo)),
-                        ai,
-                        landing: None,
-                        verdict: None,
-                    })?;
-                }
-                Finding::Quic(QuicFinding::BudgetRefused) => {
-                    self.stats.guards.trip(Guard::BufferBudget);
-                }
-                Finding::Quic(QuicFinding::Unreadable) => {
-                    bump(&mut self.stats.quic.client_hellos_unreadable);
-                    flow.hello_unreadable = true;
-                }
-                Finding::ClientHelloUnreadable => {
-                    bump(&mut self.stats.tls.client_hellos_unreadable);
-                    flow.hello_unreadable = true;
-                }
-                Finding::DnsInvalid => bump(&mut self.stats.dns.invalid),
-                Finding::Guard(guard) => self.stats.guards.trip(guard),
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A ClientHello or request travelling "to the client" shows the port guess was wrong.
-fn orient(flow: &mut Flow, dir: &mut Direction) {
-    if *dir == Direction::ToClient && !flow.orientation_known {
-        flow.reverse();
-        *dir = Direction::ToServer;
-    }
-    flow.orientation_known = true;
-}
-
-fn flow_event(
-    flow: &Flow,
-    reason: FlowEndReason,
-    signatures: &Database,
-    community_id_seed: u16,
-) -> Event {
-    let name_source = if flow.app_proto == Some("quic") {
-        MatchSource::QuicSni
-    } else {
-        MatchSource::Sni
-    };
-    let ai = signatures
-        .classify_names([
-            (flow.sni.as_deref(), name_source),
-            (flow.http_host.as_deref(), MatchSource::HttpHost),
-            (flow.dns_name.as_deref(), MatchSource::DnsName),
-        ])
-        .or_else(|| signatures.classify_ip(flow.server.ip));
-    Event {
-        ai,
-        landing: None,
-        verdict: None,
-        header: Header {
-            timestamp: flow.first_seen,
-            flow_id: flow.id,
-            src_ip: flow.client.ip,
-            src_port: flow.client.port,
-            dest_ip: flow.server.ip,
-            dest_port: flow.server.port,
-            proto: flow.transport,
-            vlans: flow.vlans,
-            community_id_seed,
-            pcap_cnt: None,
-            in_iface: None,
-        },
-        body: Body::Flow(FlowInfo {
-            pkts_toserver: flow.to_server.packets,
-            pkts_toclient: flow.to_client.packets,
-            bytes_toserver: flow.to_server.bytes,
-            bytes_toclient: flow.to_client.bytes,
-            start: flow.first_seen,
-            end: flow.last_seen,
-            age: flow.last_seen.secs_since(flow.first_seen),
-            state: flow.state(),
-            reason,
-            app_proto: flow.app_proto,
-            sni: flow.sni.clone(),
-            http_host: flow.http_host.clone(),
-            dns_name: flow.dns_name.clone(),
-            hello_unreadable: flow.hello_unreadable,
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::guard::Guard;
 
     #[test]
     fn workers_counters_add_up_but_the_shared_dns_cache_counts_once() {
@@ -1037,20 +745,20 @@ mod tests {
             ..Stats::default()
         };
         first.flows.created = 2;
-        first.tls.client_hellos = 1;
+        first.protocols.tls.client_hellos = 1;
         first.decode.add(DecodeError::NotIp);
         first.guards.trip(Guard::BufferBudget);
         first.dns_cache.inserted = 7;
         let mut second = first.clone();
         second.packets = 5;
-        second.dns.messages = 3;
+        second.protocols.dns.messages = 3;
         let mut total = Stats::default();
         total.absorb(&first);
         total.absorb(&second);
         assert_eq!(total.packets, 15);
         assert_eq!(total.flows.created, 4);
-        assert_eq!(total.tls.client_hellos, 2);
-        assert_eq!(total.dns.messages, 3);
+        assert_eq!(total.protocols.tls.client_hellos, 2);
+        assert_eq!(total.protocols.dns.messages, 3);
         assert_eq!(total.decode.get(DecodeError::NotIp), 2);
         assert_eq!(total.guards.get(Guard::BufferBudget), 2);
         assert_eq!(total.dns_cache.inserted, 7, "one cache, not one per worker");

@@ -9,12 +9,14 @@
 //! read too. Inspection ends when the client moves on to Handshake or 1-RTT packets, so
 //! an established QUIC flow costs only its counters.
 
-use crate::event::TlsInfo;
+use super::Finding;
+use super::parse::{self as quic, Handshake, InitialKeys, VersionInfo};
 use crate::flow::budget::{BufferBudget, Charge};
 use crate::offsets::OffsetBuffer;
-use crate::proto::ja4::Carrier;
-use crate::proto::quic::{self, Handshake, InitialKeys, VersionInfo};
-use crate::proto::tls;
+use crate::protocols::roles::{DatagramParser, Probed};
+use crate::protocols::tls::TlsInfo;
+use crate::protocols::tls::ja4::Carrier;
+use crate::protocols::tls::parse as tls;
 
 /// CRYPTO bytes buffered per connection; a ClientHello with post-quantum key shares is
 /// about 2 KB, and 16 KiB leaves room for large extension sets.
@@ -31,22 +33,81 @@ pub const MAX_CLIENT_DATAGRAMS: u16 = 16;
 /// clients coalesce at most three: Initial, 0-RTT, Handshake).
 const MAX_COALESCED: usize = 8;
 
-/// What a client datagram revealed.
-#[derive(Debug, Clone, PartialEq)]
-pub enum QuicFinding {
-    ClientHello {
-        version: u32,
-        hello: TlsInfo,
-    },
-    /// A Google QUIC CHLO read from a Q050 Initial.
-    Chlo {
-        version: u32,
-        chlo: quic::Chlo,
-    },
-    /// A ClientHello started but could not be completed.
-    Unreadable,
-    /// The shared buffer budget could not hold this flow's CRYPTO data: inspection ended.
-    BudgetRefused,
+/// Client datagrams of a Google QUIC flow read for CHLOs in clear.
+const MAX_GQUIC_DATAGRAMS: u16 = 8;
+
+/// The state of a QUIC flow.
+#[derive(Debug)]
+pub enum QuicDatagram {
+    /// An IETF QUIC (or Google QUIC over TLS) client in its Initial phase.
+    Ietf(Box<QuicInspection>),
+    /// A Google QUIC connection: each client CHLO in clear is reported.
+    Google { version: u32, datagrams: u16 },
+}
+
+impl DatagramParser for QuicDatagram {
+    type Finding = Finding;
+
+    fn probe(
+        payload: &[u8],
+        to_server: bool,
+        buffers: &BufferBudget,
+        emit: &mut dyn FnMut(Finding),
+    ) -> Option<Probed<Self>> {
+        // What a datagram that turns out not to be QUIC showed is not reported.
+        let mut found = Vec::new();
+        if let Some(quic) = QuicInspection::start(payload, buffers, &mut |f| found.push(f)) {
+            found.into_iter().for_each(&mut *emit);
+            // The sender of the first client Initial is the client.
+            return Some(Probed {
+                state: Self::Ietf(Box::new(quic)),
+                sender_is_client: true,
+            });
+        }
+        let version = quic::gquic_version(payload)?;
+        let mut state = Self::Google {
+            version,
+            datagrams: 0,
+        };
+        state.datagram(to_server, payload, emit);
+        Some(Probed {
+            state,
+            sender_is_client: false,
+        })
+    }
+
+    fn datagram(&mut self, to_server: bool, payload: &[u8], emit: &mut dyn FnMut(Finding)) {
+        if !to_server {
+            return;
+        }
+        match self {
+            Self::Ietf(quic) => quic.client_datagram(payload, emit),
+            // Versions up to Q046 carry the CHLO in clear. Clients send an inchoate CHLO
+            // and then a full one; each is reported, as tshark does.
+            Self::Google { version, datagrams } => {
+                *datagrams = datagrams.saturating_add(1);
+                if let Some(chlo) = quic::find_clear_chlo(payload) {
+                    emit(Finding::Chlo {
+                        version: *version,
+                        chlo,
+                    });
+                }
+            }
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        match self {
+            Self::Ietf(quic) => quic.is_done(),
+            Self::Google { datagrams, .. } => *datagrams >= MAX_GQUIC_DATAGRAMS,
+        }
+    }
+
+    fn finish(&mut self, emit: &mut dyn FnMut(Finding)) {
+        if let Self::Ietf(quic) = self {
+            quic.give_up(emit);
+        }
+    }
 }
 
 /// The decryption context of the Initial packets currently being read.
@@ -105,7 +166,7 @@ impl QuicInspection {
     pub fn start(
         datagram: &[u8],
         buffers: &BufferBudget,
-        out: &mut Vec<QuicFinding>,
+        emit: &mut dyn FnMut(Finding),
     ) -> Option<Self> {
         let header = quic::parse_long_header(datagram).ok()?;
         let context = Context::new(header.initial?, header.dcid)?;
@@ -115,7 +176,7 @@ impl QuicInspection {
             done: false,
             charge: Charge::new(buffers),
         };
-        inspection.client_datagram(datagram, out);
+        inspection.client_datagram(datagram, emit);
         // A packet number is recorded only for an Initial whose AEAD tag verified.
         inspection.context.largest_pn.map(|_| inspection)
     }
@@ -126,8 +187,8 @@ impl QuicInspection {
     }
 
     /// Reads a datagram from the client.
-    pub fn client_datagram(&mut self, datagram: &[u8], out: &mut Vec<QuicFinding>) {
-        self.read_datagram(datagram, out);
+    pub fn client_datagram(&mut self, datagram: &[u8], emit: &mut dyn FnMut(Finding)) {
+        self.read_datagram(datagram, emit);
         let held = if self.done {
             0
         } else {
@@ -135,9 +196,9 @@ impl QuicInspection {
         };
         if !self.charge.set(held) {
             if !self.context.hello_read() {
-                out.push(QuicFinding::Unreadable);
+                emit(Finding::Unreadable);
             }
-            out.push(QuicFinding::BudgetRefused);
+            emit(Finding::BudgetRefused);
             self.done = true;
         }
         if self.done {
@@ -146,7 +207,7 @@ impl QuicInspection {
         }
     }
 
-    fn read_datagram(&mut self, datagram: &[u8], out: &mut Vec<QuicFinding>) {
+    fn read_datagram(&mut self, datagram: &[u8], emit: &mut dyn FnMut(Finding)) {
         if self.done {
             return;
         }
@@ -158,13 +219,13 @@ impl QuicInspection {
             }
             let Ok(header) = quic::parse_long_header(rest) else {
                 // A short-header (1-RTT) packet: the handshake moved on.
-                self.finish_if_read(out);
+                self.finish_if_read(emit);
                 return;
             };
             let packet = rest.get(..header.len).unwrap_or_default();
             rest = rest.get(header.len..).unwrap_or_default();
             match header.initial {
-                Some(info) => self.initial(packet, &header, info, out),
+                Some(info) => self.initial(packet, &header, info, emit),
                 None => {
                     // A Handshake or 0-RTT packet: once the hello is read, Initials are over.
                     if self.context.hello_read() {
@@ -175,7 +236,7 @@ impl QuicInspection {
             }
         }
         if self.client_datagrams >= MAX_CLIENT_DATAGRAMS {
-            self.give_up(out);
+            self.give_up(emit);
         }
     }
 
@@ -184,7 +245,7 @@ impl QuicInspection {
         packet: &[u8],
         header: &quic::LongHeader<'_>,
         info: VersionInfo,
-        out: &mut Vec<QuicFinding>,
+        emit: &mut dyn FnMut(Finding),
     ) {
         // Keys stay those of the client's first Destination Connection ID even after it
         // switches to the server's, so the current keys are tried first.
@@ -206,7 +267,7 @@ impl QuicInspection {
             opened = quic::open_initial(packet, header, &context.keys, None).ok();
             if opened.is_some() {
                 if !self.context.hello_read() && self.context.crypto.pieces() > 0 {
-                    out.push(QuicFinding::Unreadable);
+                    emit(Finding::Unreadable);
                 }
                 // After a Retry the client sends the same ClientHello again; only a new
                 // version (version negotiation) makes it a new handshake.
@@ -238,7 +299,7 @@ impl QuicInspection {
                 .insert(offset, data, MAX_CRYPTO_BYTES, MAX_CRYPTO_FRAMES)
                 .is_err()
             {
-                out.push(QuicFinding::Unreadable);
+                emit(Finding::Unreadable);
                 self.done = true;
                 return;
             }
@@ -249,28 +310,28 @@ impl QuicInspection {
             };
             ctx.hellos = ctx.hellos.saturating_add(1);
             ctx.next_message = ctx.next_message.saturating_add(len);
-            out.push(finding);
+            emit(finding);
         }
     }
 
-    fn finish_if_read(&mut self, out: &mut Vec<QuicFinding>) {
+    fn finish_if_read(&mut self, emit: &mut dyn FnMut(Finding)) {
         if !self.context.hello_read() {
-            self.give_up(out);
+            self.give_up(emit);
         }
         self.done = true;
     }
 
     /// Stops inspecting, reporting a ClientHello left half-read.
-    pub fn give_up(&mut self, out: &mut Vec<QuicFinding>) {
+    pub fn give_up(&mut self, emit: &mut dyn FnMut(Finding)) {
         if !self.done && !self.context.hello_read() && self.context.crypto.pieces() > 0 {
-            out.push(QuicFinding::Unreadable);
+            emit(Finding::Unreadable);
         }
         self.done = true;
     }
 }
 
 /// The next hello in the CRYPTO stream, once it is whole, and its length.
-fn read_hello(ctx: &Context) -> Option<(QuicFinding, usize)> {
+fn read_hello(ctx: &Context) -> Option<(Finding, usize)> {
     let stream = ctx.crypto.contiguous().get(ctx.next_message..)?;
     let version = ctx.info.version;
     match ctx.info.handshake {
@@ -282,7 +343,7 @@ fn read_hello(ctx: &Context) -> Option<(QuicFinding, usize)> {
             let end = len.checked_add(4)?;
             let body = stream.get(4..end)?;
             let hello = tls::parse_client_hello(body).ok()?;
-            let finding = QuicFinding::ClientHello {
+            let finding = Finding::ClientHello {
                 version,
                 hello: TlsInfo::from_hello(&hello, Carrier::Quic),
             };
@@ -290,7 +351,7 @@ fn read_hello(ctx: &Context) -> Option<(QuicFinding, usize)> {
         }
         Handshake::GquicChlo => {
             let (chlo, len) = quic::parse_chlo(stream)?;
-            Some((QuicFinding::Chlo { version, chlo }, len))
+            Some((Finding::Chlo { version, chlo }, len))
         }
     }
 }

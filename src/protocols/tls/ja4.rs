@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
-use super::tls::{ClientHello, extension, is_grease};
+use super::parse::{ClientHello, extension, is_grease};
 
 /// What carried the ClientHello.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,11 +138,11 @@ fn truncated_hash(input: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::tls::parse_client_hello;
+    use crate::protocols::tls::parse::parse_client_hello;
 
     #[test]
     fn fingerprint_of_a_known_hello() {
-        let body = crate::proto::tls::tests::sample_client_hello();
+        let body = crate::protocols::tls::parse::tests::sample_client_hello();
         let ch = parse_client_hello(&body).unwrap();
         let fp = ja4(&ch, Carrier::Tcp);
         // 2 ciphers and 4 extensions once GREASE is gone; TLS 1.3 from supported_versions.

@@ -1,0 +1,513 @@
+//! Application-layer inspection of one direction of a TCP stream.
+//!
+//! A [`HalfStream`] takes the bytes its [`Reassembler`] delivers and recognises what they
+//! are by content, not by port, trying each registered stream protocol
+//! (`crate::protocols`) in turn; DNS on TCP port 53 starts as DNS. Anything unrecognised
+//! is skipped for a bounded number of deliveries, which lets STARTTLS, SOCKS and HTTP
+//! CONNECT preambles pass before a ClientHello. Once a protocol is known its state reads
+//! the bytes; this module keeps what a state has not consumed, within the state's bound.
+//! Each half stops inspecting — and frees its buffers — once there is nothing more to
+//! learn, so established flows cost only their counters.
+
+use crate::flow::budget::{BufferBudget, Charge};
+use crate::flow::reassembly::{Delivery, Reassembler};
+use crate::guard::Guard;
+use crate::protocols::dns::DnsStream;
+use crate::protocols::roles::{Next, Step};
+use crate::protocols::tls::MAX_TLS_BYTES;
+use crate::protocols::{Finding, StreamState};
+
+/// Bytes buffered while detection waits for enough of a message to recognise it: as much
+/// as a TLS handshake may hold.
+pub const MAX_DETECT_BYTES: usize = MAX_TLS_BYTES;
+/// Unrecognised deliveries skipped before a direction gives up: enough for the commands of
+/// an SMTP, IMAP, POP3 or FTP STARTTLS exchange or a SOCKS handshake.
+pub const MAX_UNKNOWN_DELIVERIES: u16 = 32;
+/// State changes in a row without a byte consumed. Real streams need at most two (detect,
+/// then the protocol's state); more means two states disagree about the same bytes, and
+/// the direction is given up instead of spinning.
+const MAX_SWITCHES_WITHOUT_PROGRESS: u8 = 4;
+
+/// The stream state of a TCP flow (both directions), charged to the buffer budget by a
+/// direction that holds a message in progress.
+const STREAM_STATE_BYTES: usize = 2 * std::mem::size_of::<HalfStream>();
+
+#[derive(Debug)]
+enum State {
+    Detect,
+    Protocol(StreamState),
+    Done,
+}
+
+impl State {
+    /// The state a step moves to; a refusal is counted as its guard.
+    fn after(next: Next<StreamState>, out: &mut Vec<Finding>) -> Self {
+        match next {
+            Next::State(s) => Self::Protocol(s),
+            Next::Detect => Self::Detect,
+            Next::Done => Self::Done,
+            Next::Refused(guard) => {
+                out.push(Finding::Guard(guard));
+                Self::Done
+            }
+        }
+    }
+
+    /// The protocol's state is cut with `unread` bytes not read: it reports what was lost.
+    fn cut(&self, unread: &[u8], out: &mut Vec<Finding>) {
+        if let Self::Protocol(s) = self {
+            s.cut(unread, out);
+        }
+    }
+}
+
+/// Inspection state of one direction.
+#[derive(Debug)]
+pub struct HalfStream {
+    reassembler: Reassembler,
+    buf: Vec<u8>,
+    state: State,
+    unknown_deliveries: u16,
+    /// What `buf`, the protocol state's own buffers and the held segments take from the
+    /// budget.
+    charge: Charge,
+}
+
+impl HalfStream {
+    /// A direction that recognises its protocol by content.
+    pub fn detect(budget: &BufferBudget) -> Self {
+        Self::with_state(State::Detect, budget)
+    }
+
+    /// A direction of a TCP port 53 connection: length-prefixed DNS messages.
+    pub fn dns(budget: &BufferBudget) -> Self {
+        Self::with_state(State::Protocol(StreamState::Dns(DnsStream)), budget)
+    }
+
+    fn with_state(state: State, budget: &BufferBudget) -> Self {
+        Self {
+            reassembler: Reassembler::default(),
+            buf: Vec::new(),
+            state,
+            unknown_deliveries: 0,
+            charge: Charge::new(budget),
+        }
+    }
+
+    /// Whether this direction will never report anything again.
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    /// Reassembly gaps seen so far.
+    pub fn gaps(&self) -> u64 {
+        self.reassembler.stats().gaps
+    }
+
+    /// Records the SYN of this direction.
+    pub fn syn(&mut self, seq: u32) {
+        self.reassembler.syn(seq);
+    }
+
+    /// Adds a segment; findings are appended to `out`.
+    pub fn segment(&mut self, seq: u32, payload: &[u8], out: &mut Vec<Finding>) {
+        if self.is_done() || payload.is_empty() {
+            return;
+        }
+        let Self {
+            reassembler,
+            buf,
+            state,
+            unknown_deliveries,
+            ..
+        } = self;
+        reassembler.push(seq, payload, &mut |d| {
+            deliver(state, buf, unknown_deliveries, d, out);
+        });
+        if !self.is_done() && !self.charge.set(self.footprint()) {
+            self.state.cut(&self.buf, out);
+            out.push(Finding::Guard(Guard::BufferBudget));
+            self.state = State::Done;
+        }
+        if self.is_done() {
+            self.release();
+        }
+    }
+
+    /// The stream ends (flow closed or evicted): reports a message left half-read.
+    pub fn finish(&mut self, out: &mut Vec<Finding>) {
+        self.state.cut(&self.buf, out);
+        self.state = State::Done;
+        self.release();
+    }
+
+    /// Bytes this direction holds for messages still incomplete: their heap buffers and,
+    /// while it holds any, the stream state they keep alive (both directions' state
+    /// lives in one allocation, freed only once neither has anything left to read). A
+    /// flood of half-sent messages, each from a new flow, is then bounded by what it
+    /// really costs, not by its payload alone.
+    fn footprint(&self) -> usize {
+        let state = match &self.state {
+            State::Protocol(s) => s.held_bytes(),
+            State::Detect | State::Done => 0,
+        };
+        let held = self
+            .buf
+            .capacity()
+            .saturating_add(state)
+            .saturating_add(self.reassembler.held_bytes());
+        if held == 0 {
+            return 0;
+        }
+        held.saturating_add(STREAM_STATE_BYTES)
+    }
+
+    fn release(&mut self) {
+        self.buf = Vec::new();
+        self.reassembler = Reassembler::default();
+        self.charge.set(0);
+    }
+}
+
+fn deliver(
+    state: &mut State,
+    buf: &mut Vec<u8>,
+    unknown: &mut u16,
+    delivery: Delivery<'_>,
+    out: &mut Vec<Finding>,
+) {
+    let mut data = match delivery {
+        Delivery::Gap => {
+            on_gap(state, buf, out);
+            return;
+        }
+        Delivery::Data(d) => d,
+    };
+    // What a state skips unread (a body) is consumed in place, never copied.
+    if buf.is_empty()
+        && let State::Protocol(s) = state
+    {
+        let (used, next) = s.skip(data);
+        data = data.get(used..).unwrap_or_default();
+        if let Some(next) = next {
+            *state = State::after(next, out);
+        }
+    }
+    if matches!(state, State::Done) || data.is_empty() {
+        return;
+    }
+    if buf.is_empty() {
+        // Whole messages in one delivery are read in place; only a partial one is copied.
+        let used = parse(state, data, unknown, out);
+        data = data.get(used..).unwrap_or_default();
+        if matches!(state, State::Done) || data.is_empty() {
+            return;
+        }
+    }
+    let (limit, guard) = match state {
+        State::Protocol(s) => s.limit(),
+        State::Detect | State::Done => (MAX_DETECT_BYTES, None),
+    };
+    if buf.len().saturating_add(data.len()) > limit {
+        state.cut(buf, out);
+        out.extend(guard.map(Finding::Guard));
+        *state = State::Done;
+        return;
+    }
+    buf.extend_from_slice(data);
+    let used = parse(state, buf, unknown, out);
+    buf.drain(..used.min(buf.len()));
+}
+
+/// A hole in the stream: the message it cut is lost; a protocol whose next message can
+/// be found by content starts detection again, any other ends.
+fn on_gap(state: &mut State, buf: &mut Vec<u8>, out: &mut Vec<Finding>) {
+    state.cut(buf, out);
+    buf.clear();
+    *state = match state {
+        State::Detect => State::Detect,
+        State::Protocol(s) if s.resumes_after_gap() => State::Detect,
+        State::Protocol(_) | State::Done => State::Done,
+    };
+}
+
+/// Reads as many whole messages from `bytes` as they hold; returns how many bytes that
+/// consumed.
+///
+/// Ends because every step either consumes bytes (at most `bytes.len()` in all) or changes
+/// state without consuming, which may happen [`MAX_SWITCHES_WITHOUT_PROGRESS`] times in a
+/// row before the direction is given up.
+fn parse(state: &mut State, bytes: &[u8], unknown: &mut u16, out: &mut Vec<Finding>) -> usize {
+    let mut consumed = 0usize;
+    let mut switches = 0u8;
+    loop {
+        let rest = bytes.get(consumed..).unwrap_or_default();
+        if rest.is_empty() {
+            break;
+        }
+        let step = match state {
+            State::Done => break,
+            State::Detect => detect(rest, unknown, out),
+            State::Protocol(s) => s.step(rest, out),
+        };
+        let (used, next) = match step {
+            Step::Consumed(n) => (n, None),
+            Step::Then(n, next) => (n, Some(next)),
+            Step::NeedMore => break,
+        };
+        if used > 0 {
+            switches = 0;
+        } else {
+            switches = switches.saturating_add(1);
+        }
+        consumed = consumed.saturating_add(used);
+        if let Some(next) = next {
+            *state = State::after(next, out);
+        }
+        if switches > MAX_SWITCHES_WITHOUT_PROGRESS {
+            out.push(Finding::Guard(Guard::NoProgress));
+            *state = State::Done;
+            break;
+        }
+    }
+    consumed
+}
+
+/// Recognises a protocol by content, or skips what no protocol claims.
+fn detect(rest: &[u8], unknown: &mut u16, out: &mut Vec<Finding>) -> Step<StreamState> {
+    if let Some(step) = StreamState::probe(rest, out) {
+        return step;
+    }
+    *unknown = unknown.saturating_add(1);
+    if *unknown > MAX_UNKNOWN_DELIVERIES {
+        Step::Then(rest.len(), Next::Done)
+    } else {
+        Step::Consumed(rest.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocols::http::parse as http;
+    use crate::protocols::{dns, tls};
+
+    fn record(content_type: u8, body: &[u8]) -> Vec<u8> {
+        let mut r = vec![content_type, 3, 1];
+        r.extend_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());
+        r.extend_from_slice(body);
+        r
+    }
+
+    fn client_hello_message() -> Vec<u8> {
+        let body = crate::protocols::tls::parse::tests::sample_client_hello();
+        let mut m = vec![1, 0];
+        m.extend_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());
+        m.extend_from_slice(&body);
+        m
+    }
+
+    fn feed(stream: &mut HalfStream, segments: &[(u32, &[u8])]) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for (seq, data) in segments {
+            stream.segment(*seq, data, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn a_client_hello_split_over_segments_and_records_is_read_once() {
+        let msg = client_hello_message();
+        let (a, b) = msg.split_at(40);
+        let wire = [record(22, a), record(22, b)].concat();
+        let (s1, s2) = wire.split_at(30);
+        let mut h = HalfStream::detect(&BufferBudget::default());
+        h.syn(0);
+        // Second segment first, then the first one retransmitted.
+        let out = feed(&mut h, &[(31, s2), (1, s1), (1, s1)]);
+        assert_eq!(out.len(), 1, "{out:?}");
+        let Finding::Tls(tls::Finding::ClientHello(info)) = &out[0] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(info.sni.as_deref(), Some("example.com"));
+        assert_eq!(info.alpn, vec!["h2", "http/1.1"]);
+    }
+
+    #[test]
+    fn a_starttls_preamble_is_skipped() {
+        let wire = record(22, &client_hello_message());
+        let mut h = HalfStream::detect(&BufferBudget::default());
+        let out = feed(
+            &mut h,
+            &[(1, b"EHLO x\r\n"), (9, b"STARTTLS\r\n"), (19, &wire)],
+        );
+        assert!(
+            matches!(&out[..], [Finding::Tls(tls::Finding::ClientHello(_))]),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn a_lost_segment_makes_the_hello_unreadable_not_silent() {
+        let wire = record(22, &client_hello_message());
+        let mut h = HalfStream::detect(&BufferBudget::default());
+        let mut out = feed(&mut h, &[(1, &wire[..20])]);
+        h.finish(&mut out);
+        assert_eq!(out, vec![Finding::Tls(tls::Finding::ClientHelloUnreadable)]);
+    }
+
+    #[test]
+    fn keep_alive_requests_with_bodies_are_each_reported() {
+        let wire = b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /b?q=1 HTTP/1.1\r\nHost: y\r\n\r\n\
+PUT /c HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /d HTTP/1.1\r\n\r\n";
+        let mut h = HalfStream::detect(&BufferBudget::default());
+        let mut out = Vec::new();
+        for (i, chunk) in wire.chunks(7).enumerate() {
+            h.segment(u32::try_from(1 + i * 7).unwrap(), chunk, &mut out);
+        }
+        let urls: Vec<_> = out
+            .iter()
+            .map(|f| match f {
+                Finding::Http(crate::protocols::http::Finding::Request(r)) => r.url.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(urls, vec!["/a", "/b", "/c", "/d"]);
+    }
+
+    /// Runs `f` on its own thread and fails the test if it has not returned in `secs`:
+    /// a hang becomes a failure, not a stuck test run.
+    fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(f()));
+        rx.recv_timeout(std::time::Duration::from_secs(secs))
+            .expect("finished within the bound")
+    }
+
+    /// What a new detecting direction finds in `stream` sent one byte per segment.
+    fn feed_byte_by_byte(stream: &[u8]) -> Vec<Finding> {
+        let mut h = HalfStream::detect(&BufferBudget::default());
+        let mut out = Vec::new();
+        for (i, b) in stream.iter().enumerate() {
+            h.segment(
+                u32::try_from(1 + i).unwrap(),
+                std::slice::from_ref(b),
+                &mut out,
+            );
+        }
+        out
+    }
+
+    /// Request heads that start with a method but that httparse rejects or that never end.
+    fn malformed_heads() -> Vec<Vec<u8>> {
+        let mut many_headers = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..97 {
+            many_headers.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
+        }
+        many_headers.extend_from_slice(b"\r\n");
+        let mut endless = b"POST /x HTTP/1.1\r\nX-Pad: ".to_vec();
+        endless.resize(http::MAX_HEAD_LEN + 100, b'a');
+        vec![
+            b"GET  ".to_vec(),
+            b"GET /\r\n".to_vec(),
+            b"GET /bad.html\r\n".to_vec(),
+            b"GET / HTTP/2.0\r\n\r\n".to_vec(),
+            b"GET / HTTP/1.1\r\nHost : x\r\n\r\n".to_vec(),
+            many_headers,
+            endless,
+        ]
+    }
+
+    #[test]
+    fn malformed_request_heads_end_whole_or_in_one_byte_segments() {
+        for head in malformed_heads() {
+            let shown = String::from_utf8_lossy(&head[..head.len().min(24)]).into_owned();
+            let (whole, split) = within(10, move || {
+                let mut h = HalfStream::detect(&BufferBudget::default());
+                let whole = feed(&mut h, &[(1, &head)]);
+                let split = feed_byte_by_byte(&head);
+                (whole, split)
+            });
+            assert_eq!(whole, split, "{shown:?}");
+            assert!(
+                whole.iter().all(|f| matches!(
+                    f,
+                    Finding::Http(_) | Finding::Guard(Guard::HttpHeadTooLong)
+                )),
+                "{shown:?}: {whole:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_after_bytes_that_are_not_http_is_still_read() {
+        let mut h = HalfStream::detect(&BufferBudget::default());
+        let out = feed(
+            &mut h,
+            &[
+                (1, b"GET a b c\r\n\r\n"),
+                (14, b"GET /ok HTTP/1.1\r\nHost: api.example\r\n\r\n"),
+            ],
+        );
+        assert!(
+            matches!(&out[..], [Finding::Http(crate::protocols::http::Finding::Request(r))] if r.url == "/ok"),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn a_long_head_in_one_byte_segments_is_read_in_linear_time() {
+        let mut head = b"GET /big HTTP/1.1\r\nHost: h\r\n".to_vec();
+        let line = [b"X-Long: ".as_slice(), &[b'a'; 500], b"\r\n"].concat();
+        while head.len() < http::MAX_HEAD_LEN - 200 {
+            head.extend_from_slice(&line);
+        }
+        head.truncate(http::MAX_HEAD_LEN - 200);
+        head.extend_from_slice(b"\r\nX: y\r\n\r\n");
+        let out = within(10, move || feed_byte_by_byte(&head));
+        assert!(
+            matches!(&out[..], [Finding::Http(crate::protocols::http::Finding::Request(r))] if r.url == "/big"),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn a_spent_buffer_budget_refuses_a_partial_hello_and_says_so() {
+        let wire = record(22, &client_hello_message());
+        let budget = BufferBudget::new(STREAM_STATE_BYTES + 64);
+        let mut first = HalfStream::detect(&budget);
+        let out = feed(&mut first, &[(1, &wire[..20])]);
+        assert!(out.is_empty(), "{out:?}");
+        assert!(budget.used() > 0);
+        let mut second = HalfStream::detect(&budget);
+        let out = feed(&mut second, &[(1, &wire[..100])]);
+        assert_eq!(
+            out,
+            vec![
+                Finding::Tls(tls::Finding::ClientHelloUnreadable),
+                Finding::Guard(Guard::BufferBudget)
+            ]
+        );
+        assert!(second.is_done());
+        drop(first);
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn dns_over_tcp_reads_every_message_in_a_segment() {
+        let query = [0u8, 7, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'a', 0, 0, 1, 0, 1];
+        let mut wire = Vec::new();
+        for _ in 0..2 {
+            wire.extend_from_slice(&u16::try_from(query.len()).unwrap().to_be_bytes());
+            wire.extend_from_slice(&query);
+        }
+        let mut h = HalfStream::dns(&BufferBudget::default());
+        let out = feed(&mut h, &[(1, &wire)]);
+        assert_eq!(
+            out.iter()
+                .filter(|f| matches!(f, Finding::Dns(dns::Finding::Message(_))))
+                .count(),
+            2
+        );
+    }
+}

@@ -1,0 +1,28 @@
+//! What a request does: names the flow by its Host and raises an http event.
+
+use std::io;
+
+use super::{Finding, Http, Stats};
+use crate::engine::report::{At, Report, Reporter, bump};
+use crate::event::Body;
+use crate::protocols::roles::Protocol;
+use crate::signatures::MatchSource;
+
+impl Report for Http {
+    fn report(
+        finding: Finding,
+        stats: &mut Stats,
+        at: &mut At<'_>,
+        reporter: &mut Reporter<'_>,
+    ) -> io::Result<()> {
+        let Finding::Request(info) = finding;
+        bump(&mut stats.requests);
+        at.orient();
+        at.flow.app_proto.get_or_insert(Http::NAME);
+        if at.flow.http_host.is_none() {
+            at.flow.http_host.clone_from(&info.hostname);
+        }
+        let ai = reporter.classify(at, info.hostname.as_deref(), MatchSource::HttpHost);
+        reporter.event(at, Body::Http(info), ai)
+    }
+}
