@@ -668,6 +668,20 @@ fn hostile_names_are_stored_alike_by_sqlite_and_postgresql() {
     fleet.write(&batch).unwrap();
     let stored = contents(&file);
     assert_eq!(contents(&fleet), stored, "the same rows in both backends");
+    for table in aigress::inventory::schema::TABLES {
+        let migrated = pg.sql(&format!(
+            "SELECT string_agg(column_name, ',' ORDER BY ordinal_position)
+             FROM information_schema.columns WHERE table_name = '{}' AND column_name <> 'id'",
+            table.name
+        ));
+        let described: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
+        assert_eq!(
+            migrated,
+            described.join(","),
+            "the migrations end at the described {}",
+            table.name
+        );
+    }
 
     let (flows, prints, _, alerts) = stored;
     let endpoints: Vec<&str> = flows.iter().map(|r| r.endpoint.as_str()).collect();

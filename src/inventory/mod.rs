@@ -10,6 +10,7 @@
 
 pub mod backend;
 pub mod postgres;
+pub mod schema;
 pub mod sqlite;
 pub mod store;
 pub mod stored;

@@ -22,8 +22,9 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::backend::{
     AlertRow, Applied, Backend, Batch, DailyRow, Filter, FingerprintRow, FlowRow, PostgresTarget,
-    StoreError, batch_ids_expire_before, to_i64, to_u64,
+    StoreError, batch_ids_expire_before,
 };
+use super::schema::{Columns, Dialect, Parameter, Stored, Value, filter_parameters};
 
 /// Each migration takes the schema from its index to the next version.
 pub const MIGRATIONS: &[&str] = &[
@@ -502,210 +503,80 @@ impl PostgresStore {
     }
 }
 
-async fn write_rows(tx: &Transaction<'_>, batch: &Batch) -> Result<(), Failure> {
-    let flows = reply(
-        REPLY_TIMEOUT,
-        tx.prepare(
-            "INSERT INTO ai_flows VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)
-         ON CONFLICT (sensor, internal_host, vendor, product, endpoint, landing_country, verdict)
-         DO UPDATE SET first_seen = LEAST(ai_flows.first_seen, EXCLUDED.first_seen),
-                       last_seen = GREATEST(ai_flows.last_seen, EXCLUDED.last_seen),
-                       flows = ai_flows.flows + EXCLUDED.flows,
-                       packets = ai_flows.packets + EXCLUDED.packets,
-                       bytes_sent = ai_flows.bytes_sent + EXCLUDED.bytes_sent,
-                       bytes_received = ai_flows.bytes_received + EXCLUDED.bytes_received,
-                       host_label = EXCLUDED.host_label,
-                       landing_confidence = CASE WHEN EXCLUDED.landing_confidence = ''
-                           THEN ai_flows.landing_confidence ELSE EXCLUDED.landing_confidence END",
-        ),
-    )
-    .await?;
-    for r in &batch.flows {
-        reply(
-            REPLY_TIMEOUT,
-            tx.execute(
-                &flows,
-                &[
-                    &r.sensor,
-                    &r.internal_host,
-                    &r.host_label,
-                    &r.vendor,
-                    &r.product,
-                    &r.kind,
-                    &r.endpoint,
-                    &r.landing_country,
-                    &r.eea,
-                    &r.verdict,
-                    &r.first_seen,
-                    &r.last_seen,
-                    &to_i64(r.flows),
-                    &to_i64(r.packets),
-                    &to_i64(r.bytes_sent),
-                    &to_i64(r.bytes_received),
-                    &r.landing_confidence,
-                ],
-            ),
-        )
-        .await?;
+/// Writes rows of one table, each merged into the row with its key.
+async fn write_rows<R: Stored>(tx: &Transaction<'_>, rows: &[R]) -> Result<(), Failure> {
+    if rows.is_empty() {
+        return Ok(());
     }
-    let prints = reply(
+    let statement = reply(
         REPLY_TIMEOUT,
-        tx.prepare(
-            "INSERT INTO fingerprints VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
-         ON CONFLICT (sensor, internal_host, vendor, product, kind, value)
-         DO UPDATE SET first_seen = LEAST(fingerprints.first_seen, EXCLUDED.first_seen),
-                       last_seen = GREATEST(fingerprints.last_seen, EXCLUDED.last_seen),
-                       seen = fingerprints.seen + EXCLUDED.seen",
-        ),
+        tx.prepare(&Dialect::Postgres.write(R::TABLE)),
     )
     .await?;
-    for r in &batch.fingerprints {
-        reply(
-            REPLY_TIMEOUT,
-            tx.execute(
-                &prints,
-                &[
-                    &r.sensor,
-                    &r.internal_host,
-                    &r.vendor,
-                    &r.product,
-                    &r.kind,
-                    &r.value,
-                    &r.first_seen,
-                    &r.last_seen,
-                    &to_i64(r.seen),
-                ],
-            ),
-        )
-        .await?;
-    }
-    let daily = reply(
-        REPLY_TIMEOUT,
-        tx.prepare(
-            "INSERT INTO daily VALUES ($1,$2,$3,$4,$5,$6,$7)
-         ON CONFLICT (sensor, day, vendor, landing_country)
-         DO UPDATE SET flows = daily.flows + EXCLUDED.flows,
-                       bytes_sent = daily.bytes_sent + EXCLUDED.bytes_sent,
-                       bytes_received = daily.bytes_received + EXCLUDED.bytes_received",
-        ),
-    )
-    .await?;
-    for r in &batch.daily {
-        reply(
-            REPLY_TIMEOUT,
-            tx.execute(
-                &daily,
-                &[
-                    &r.sensor,
-                    &r.day,
-                    &r.vendor,
-                    &r.landing_country,
-                    &to_i64(r.flows),
-                    &to_i64(r.bytes_sent),
-                    &to_i64(r.bytes_received),
-                ],
-            ),
-        )
-        .await?;
-    }
-    let alerts = reply(
-        REPLY_TIMEOUT,
-        tx.prepare(
-            "INSERT INTO alerts (sensor, timestamp, rule, severity, verdict, internal_host,
-             vendor, product, landing_country, reason, count, summary)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
-        ),
-    )
-    .await?;
-    for r in &batch.alerts {
-        reply(
-            REPLY_TIMEOUT,
-            tx.execute(
-                &alerts,
-                &[
-                    &r.sensor,
-                    &r.timestamp,
-                    &r.rule,
-                    &r.severity,
-                    &r.verdict,
-                    &r.internal_host,
-                    &r.vendor,
-                    &r.product,
-                    &r.landing_country,
-                    &r.reason,
-                    &to_i64(r.count),
-                    &r.summary,
-                ],
-            ),
-        )
-        .await?;
+    for r in rows {
+        let values = r.values();
+        let parameters: Vec<&(dyn ToSql + Sync)> = values.iter().map(value).collect();
+        reply(REPLY_TIMEOUT, tx.execute(&statement, &parameters)).await?;
     }
     Ok(())
 }
 
-fn flow_row(r: &Row) -> Result<FlowRow, tokio_postgres::Error> {
-    Ok(FlowRow {
-        sensor: r.try_get(0)?,
-        internal_host: r.try_get(1)?,
-        host_label: r.try_get(2)?,
-        vendor: r.try_get(3)?,
-        product: r.try_get(4)?,
-        kind: r.try_get(5)?,
-        endpoint: r.try_get(6)?,
-        landing_country: r.try_get(7)?,
-        eea: r.try_get(8)?,
-        verdict: r.try_get(9)?,
-        first_seen: r.try_get(10)?,
-        last_seen: r.try_get(11)?,
-        flows: to_u64(r.try_get(12)?),
-        packets: to_u64(r.try_get(13)?),
-        bytes_sent: to_u64(r.try_get(14)?),
-        bytes_received: to_u64(r.try_get(15)?),
-        landing_confidence: r.try_get(16)?,
-    })
+fn value<'a>(v: &'a Value<'_>) -> &'a (dyn ToSql + Sync) {
+    match v {
+        Value::Text(s) => s,
+        Value::Integer(n) => n,
+        Value::Boolean(b) => b,
+    }
 }
 
-fn fingerprint_row(r: &Row) -> Result<FingerprintRow, tokio_postgres::Error> {
-    Ok(FingerprintRow {
-        sensor: r.try_get(0)?,
-        internal_host: r.try_get(1)?,
-        vendor: r.try_get(2)?,
-        product: r.try_get(3)?,
-        kind: r.try_get(4)?,
-        value: r.try_get(5)?,
-        first_seen: r.try_get(6)?,
-        last_seen: r.try_get(7)?,
-        seen: to_u64(r.try_get(8)?),
-    })
+fn parameter(p: &Parameter) -> &(dyn ToSql + Sync) {
+    match p {
+        Parameter::Text(t) => t,
+        Parameter::Integer(n) => n,
+    }
 }
 
-fn daily_row(r: &Row) -> Result<DailyRow, tokio_postgres::Error> {
-    Ok(DailyRow {
-        sensor: r.try_get(0)?,
-        day: r.try_get(1)?,
-        vendor: r.try_get(2)?,
-        landing_country: r.try_get(3)?,
-        flows: to_u64(r.try_get(4)?),
-        bytes_sent: to_u64(r.try_get(5)?),
-        bytes_received: to_u64(r.try_get(6)?),
-    })
+/// A result row, read column after column.
+struct RowColumns<'a> {
+    row: &'a Row,
+    next: usize,
 }
 
-fn alert_row(r: &Row) -> Result<AlertRow, tokio_postgres::Error> {
-    Ok(AlertRow {
-        sensor: r.try_get(0)?,
-        timestamp: r.try_get(1)?,
-        rule: r.try_get(2)?,
-        severity: r.try_get(3)?,
-        verdict: r.try_get(4)?,
-        internal_host: r.try_get(5)?,
-        vendor: r.try_get(6)?,
-        product: r.try_get(7)?,
-        landing_country: r.try_get(8)?,
-        reason: r.try_get(9)?,
-        count: to_u64(r.try_get(10)?),
-        summary: r.try_get(11)?,
-    })
+impl RowColumns<'_> {
+    fn get<'r, T: tokio_postgres::types::FromSql<'r>>(
+        &'r mut self,
+    ) -> Result<T, tokio_postgres::Error> {
+        let at = self.next;
+        self.next = self.next.saturating_add(1);
+        self.row.try_get(at)
+    }
+}
+
+impl Columns for RowColumns<'_> {
+    type Error = tokio_postgres::Error;
+
+    fn text(&mut self) -> Result<String, Self::Error> {
+        self.get()
+    }
+
+    fn integer(&mut self) -> Result<i64, Self::Error> {
+        self.get()
+    }
+
+    fn boolean(&mut self) -> Result<bool, Self::Error> {
+        self.get()
+    }
+}
+
+impl PostgresStore {
+    /// The rows of `R`'s table a filter selects, in the table's order.
+    fn select<R: Stored>(&self, f: &Filter) -> Result<Vec<R>, StoreError> {
+        let parameters = filter_parameters(R::TABLE, f);
+        let parameters: Vec<&(dyn ToSql + Sync)> = parameters.iter().map(parameter).collect();
+        self.query(&Dialect::Postgres.select(R::TABLE), &parameters, |row| {
+            R::read(&mut RowColumns { row, next: 0 })
+        })
+    }
 }
 
 impl Backend for PostgresStore {
@@ -743,62 +614,29 @@ impl Backend for PostgresStore {
                 tx.execute("DELETE FROM batches WHERE written < $1", &[&expired]),
             )
             .await?;
-            write_rows(&tx, batch).await?;
+            write_rows(&tx, &batch.flows).await?;
+            write_rows(&tx, &batch.fingerprints).await?;
+            write_rows(&tx, &batch.daily).await?;
+            write_rows(&tx, &batch.alerts).await?;
             reply(REPLY_TIMEOUT, tx.commit()).await?;
             Ok(Applied::Written)
         })
     }
 
     fn flows(&self, f: &Filter) -> Result<Vec<FlowRow>, StoreError> {
-        self.query(
-            "SELECT sensor, internal_host, host_label, vendor, product, kind, endpoint,
-                    landing_country, eea, verdict, first_seen, last_seen, flows, packets,
-                    bytes_sent, bytes_received, landing_confidence
-             FROM ai_flows
-             WHERE ($1::BIGINT IS NULL OR last_seen >= $1) AND ($2::BIGINT IS NULL OR first_seen <= $2)
-               AND ($3::TEXT IS NULL OR vendor = $3) AND ($4::TEXT IS NULL OR sensor = $4)
-             ORDER BY bytes_sent DESC, vendor, internal_host, endpoint",
-            &[&f.since, &f.until, &f.vendor, &f.sensor],
-            flow_row,
-        )
+        self.select(f)
     }
 
     fn fingerprints(&self, f: &Filter) -> Result<Vec<FingerprintRow>, StoreError> {
-        self.query(
-            "SELECT sensor, internal_host, vendor, product, kind, value, first_seen, last_seen, seen
-             FROM fingerprints
-             WHERE ($1::BIGINT IS NULL OR last_seen >= $1) AND ($2::BIGINT IS NULL OR first_seen <= $2)
-               AND ($3::TEXT IS NULL OR vendor = $3) AND ($4::TEXT IS NULL OR sensor = $4)
-             ORDER BY vendor, internal_host, kind, value",
-            &[&f.since, &f.until, &f.vendor, &f.sensor],
-            fingerprint_row,
-        )
+        self.select(f)
     }
 
     fn daily(&self, f: &Filter) -> Result<Vec<DailyRow>, StoreError> {
-        let day = |t: Option<i64>| t.map(|t| crate::time::Timestamp::from_micros(t).date());
-        self.query(
-            "SELECT sensor, day, vendor, landing_country, flows, bytes_sent, bytes_received
-             FROM daily
-             WHERE ($1::TEXT IS NULL OR day >= $1) AND ($2::TEXT IS NULL OR day <= $2)
-               AND ($3::TEXT IS NULL OR vendor = $3) AND ($4::TEXT IS NULL OR sensor = $4)
-             ORDER BY day, vendor, landing_country, sensor",
-            &[&day(f.since), &day(f.until), &f.vendor, &f.sensor],
-            daily_row,
-        )
+        self.select(f)
     }
 
     fn alerts(&self, f: &Filter) -> Result<Vec<AlertRow>, StoreError> {
-        self.query(
-            "SELECT sensor, timestamp, rule, severity, verdict, internal_host, vendor, product,
-                    landing_country, reason, count, summary
-             FROM alerts
-             WHERE ($1::BIGINT IS NULL OR timestamp >= $1) AND ($2::BIGINT IS NULL OR timestamp <= $2)
-               AND ($3::TEXT IS NULL OR vendor = $3) AND ($4::TEXT IS NULL OR sensor = $4)
-             ORDER BY timestamp, id",
-            &[&f.since, &f.until, &f.vendor, &f.sensor],
-            alert_row,
-        )
+        self.select(f)
     }
 
     fn host_vendor_pairs(&self) -> Result<Vec<(String, String)>, StoreError> {

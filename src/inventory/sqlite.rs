@@ -5,12 +5,14 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::types::ToSqlOutput;
+use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, params, params_from_iter};
 
 use super::backend::{
     AlertRow, Applied, Backend, Batch, DailyRow, Filter, FingerprintRow, FlowRow, StoreError,
-    batch_ids_expire_before, to_i64, to_u64,
+    batch_ids_expire_before,
 };
+use super::schema::{Columns, Dialect, Parameter, Stored, Value, filter_parameters};
 
 /// Each migration takes the schema from its index to the next version.
 pub const MIGRATIONS: &[&str] = &[
@@ -147,6 +149,82 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// The rows of `R`'s table a filter selects, in the table's order.
+    fn select<R: Stored>(&self, f: &Filter) -> Result<Vec<R>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&Dialect::Sqlite.select(R::TABLE))
+            .map_err(self.err())?;
+        let parameters = filter_parameters(R::TABLE, f);
+        let rows = stmt
+            .query_map(params_from_iter(parameters.iter().map(parameter)), |row| {
+                R::read(&mut RowColumns { row, next: 0 })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+}
+
+/// Writes rows of one table, each merged into the row with its key.
+fn write_rows<R: Stored>(tx: &Transaction<'_>, rows: &[R]) -> rusqlite::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = tx.prepare_cached(&Dialect::Sqlite.write(R::TABLE))?;
+    for r in rows {
+        stmt.execute(params_from_iter(r.values()))?;
+    }
+    Ok(())
+}
+
+impl ToSql for Value<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match *self {
+            Value::Text(s) => ToSqlOutput::from(s),
+            Value::Integer(n) => ToSqlOutput::from(n),
+            Value::Boolean(b) => ToSqlOutput::from(b),
+        })
+    }
+}
+
+fn parameter(p: &Parameter) -> &dyn ToSql {
+    match p {
+        Parameter::Text(t) => t,
+        Parameter::Integer(n) => n,
+    }
+}
+
+/// A result row, read column after column.
+struct RowColumns<'a, 'b> {
+    row: &'a rusqlite::Row<'b>,
+    next: usize,
+}
+
+impl RowColumns<'_, '_> {
+    fn get<T: rusqlite::types::FromSql>(&mut self) -> rusqlite::Result<T> {
+        let value = self.row.get(self.next);
+        self.next = self.next.saturating_add(1);
+        value
+    }
+}
+
+impl Columns for RowColumns<'_, '_> {
+    type Error = rusqlite::Error;
+
+    fn text(&mut self) -> rusqlite::Result<String> {
+        self.get()
+    }
+
+    fn integer(&mut self) -> rusqlite::Result<i64> {
+        self.get()
+    }
+
+    fn boolean(&mut self) -> rusqlite::Result<bool> {
+        self.get()
+    }
+}
+
 impl Backend for SqliteStore {
     fn target(&self) -> &str {
         &self.path
@@ -191,266 +269,29 @@ impl Backend for SqliteStore {
                 [batch_ids_expire_before()],
             )
             .map_err(err)?;
-            let mut flows = tx
-                .prepare_cached(
-                    "INSERT INTO ai_flows VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)
-                     ON CONFLICT (sensor, internal_host, vendor, product, endpoint, landing_country, verdict)
-                     DO UPDATE SET first_seen = min(first_seen, excluded.first_seen),
-                                   last_seen = max(last_seen, excluded.last_seen),
-                                   flows = flows + excluded.flows,
-                                   packets = packets + excluded.packets,
-                                   bytes_sent = bytes_sent + excluded.bytes_sent,
-                                   bytes_received = bytes_received + excluded.bytes_received,
-                                   host_label = excluded.host_label,
-                                   landing_confidence = CASE WHEN excluded.landing_confidence = ''
-                                       THEN landing_confidence ELSE excluded.landing_confidence END",
-                )
-                .map_err(err)?;
-            for r in &batch.flows {
-                flows
-                    .execute(params![
-                        r.sensor,
-                        r.internal_host,
-                        r.host_label,
-                        r.vendor,
-                        r.product,
-                        r.kind,
-                        r.endpoint,
-                        r.landing_country,
-                        r.eea,
-                        r.verdict,
-                        r.first_seen,
-                        r.last_seen,
-                        to_i64(r.flows),
-                        to_i64(r.packets),
-                        to_i64(r.bytes_sent),
-                        to_i64(r.bytes_received),
-                        r.landing_confidence,
-                    ])
-                    .map_err(err)?;
-            }
-            let mut prints = tx
-                .prepare_cached(
-                    "INSERT INTO fingerprints VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)
-                     ON CONFLICT (sensor, internal_host, vendor, product, kind, value)
-                     DO UPDATE SET first_seen = min(first_seen, excluded.first_seen),
-                                   last_seen = max(last_seen, excluded.last_seen),
-                                   seen = seen + excluded.seen",
-                )
-                .map_err(err)?;
-            for r in &batch.fingerprints {
-                prints
-                    .execute(params![
-                        r.sensor,
-                        r.internal_host,
-                        r.vendor,
-                        r.product,
-                        r.kind,
-                        r.value,
-                        r.first_seen,
-                        r.last_seen,
-                        to_i64(r.seen),
-                    ])
-                    .map_err(err)?;
-            }
-            let mut daily = tx
-                .prepare_cached(
-                    "INSERT INTO daily VALUES (?1,?2,?3,?4,?5,?6,?7)
-                     ON CONFLICT (sensor, day, vendor, landing_country)
-                     DO UPDATE SET flows = flows + excluded.flows,
-                                   bytes_sent = bytes_sent + excluded.bytes_sent,
-                                   bytes_received = bytes_received + excluded.bytes_received",
-                )
-                .map_err(err)?;
-            for r in &batch.daily {
-                daily
-                    .execute(params![
-                        r.sensor,
-                        r.day,
-                        r.vendor,
-                        r.landing_country,
-                        to_i64(r.flows),
-                        to_i64(r.bytes_sent),
-                        to_i64(r.bytes_received),
-                    ])
-                    .map_err(err)?;
-            }
-            let mut alerts = tx
-                .prepare_cached(
-                    "INSERT INTO alerts (sensor, timestamp, rule, severity, verdict, internal_host,
-                         vendor, product, landing_country, reason, count, summary)
-                     VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
-                )
-                .map_err(err)?;
-            for r in &batch.alerts {
-                alerts
-                    .execute(params![
-                        r.sensor,
-                        r.timestamp,
-                        r.rule,
-                        r.severity,
-                        r.verdict,
-                        r.internal_host,
-                        r.vendor,
-                        r.product,
-                        r.landing_country,
-                        r.reason,
-                        to_i64(r.count),
-                        r.summary,
-                    ])
-                    .map_err(err)?;
-            }
+            write_rows(&tx, &batch.flows).map_err(err)?;
+            write_rows(&tx, &batch.fingerprints).map_err(err)?;
+            write_rows(&tx, &batch.daily).map_err(err)?;
+            write_rows(&tx, &batch.alerts).map_err(err)?;
         }
         tx.commit().map_err(err)?;
         Ok(Applied::Written)
     }
 
-    /// The aggregated rows a filter selects, largest upload first.
-    ///
-    /// # Errors
-    /// SQLite errors.
     fn flows(&self, f: &Filter) -> Result<Vec<FlowRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT sensor, internal_host, host_label, vendor, product, kind, endpoint,
-                        landing_country, eea, verdict, first_seen, last_seen, flows, packets,
-                        bytes_sent, bytes_received, landing_confidence
-                 FROM ai_flows
-                 WHERE (?1 IS NULL OR last_seen >= ?1) AND (?2 IS NULL OR first_seen <= ?2)
-                   AND (?3 IS NULL OR vendor = ?3) AND (?4 IS NULL OR sensor = ?4)
-                 ORDER BY bytes_sent DESC, vendor, internal_host, endpoint",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map(params![f.since, f.until, f.vendor, f.sensor], |r| {
-                Ok(FlowRow {
-                    sensor: r.get(0)?,
-                    internal_host: r.get(1)?,
-                    host_label: r.get(2)?,
-                    vendor: r.get(3)?,
-                    product: r.get(4)?,
-                    kind: r.get(5)?,
-                    endpoint: r.get(6)?,
-                    landing_country: r.get(7)?,
-                    eea: r.get(8)?,
-                    verdict: r.get(9)?,
-                    first_seen: r.get(10)?,
-                    last_seen: r.get(11)?,
-                    flows: to_u64(r.get(12)?),
-                    packets: to_u64(r.get(13)?),
-                    bytes_sent: to_u64(r.get(14)?),
-                    bytes_received: to_u64(r.get(15)?),
-                    landing_confidence: r.get(16)?,
-                })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+        self.select(f)
     }
 
-    /// Fingerprints of the selected vendor(s).
-    ///
-    /// # Errors
-    /// SQLite errors.
     fn fingerprints(&self, f: &Filter) -> Result<Vec<FingerprintRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT sensor, internal_host, vendor, product, kind, value, first_seen, last_seen, seen
-                 FROM fingerprints
-                 WHERE (?1 IS NULL OR last_seen >= ?1) AND (?2 IS NULL OR first_seen <= ?2)
-                   AND (?3 IS NULL OR vendor = ?3) AND (?4 IS NULL OR sensor = ?4)
-                 ORDER BY vendor, internal_host, kind, value",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map(params![f.since, f.until, f.vendor, f.sensor], |r| {
-                Ok(FingerprintRow {
-                    sensor: r.get(0)?,
-                    internal_host: r.get(1)?,
-                    vendor: r.get(2)?,
-                    product: r.get(3)?,
-                    kind: r.get(4)?,
-                    value: r.get(5)?,
-                    first_seen: r.get(6)?,
-                    last_seen: r.get(7)?,
-                    seen: to_u64(r.get(8)?),
-                })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+        self.select(f)
     }
 
-    /// Daily totals within the filter's days.
-    ///
-    /// # Errors
-    /// SQLite errors.
     fn daily(&self, f: &Filter) -> Result<Vec<DailyRow>, StoreError> {
-        let day = |t: Option<i64>| t.map(|t| crate::time::Timestamp::from_micros(t).date());
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT sensor, day, vendor, landing_country, flows, bytes_sent, bytes_received
-                 FROM daily
-                 WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2)
-                   AND (?3 IS NULL OR vendor = ?3) AND (?4 IS NULL OR sensor = ?4)
-                 ORDER BY day, vendor, landing_country, sensor",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map(
-                params![day(f.since), day(f.until), f.vendor, f.sensor],
-                |r| {
-                    Ok(DailyRow {
-                        sensor: r.get(0)?,
-                        day: r.get(1)?,
-                        vendor: r.get(2)?,
-                        landing_country: r.get(3)?,
-                        flows: to_u64(r.get(4)?),
-                        bytes_sent: to_u64(r.get(5)?),
-                        bytes_received: to_u64(r.get(6)?),
-                    })
-                },
-            )
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+        self.select(f)
     }
 
-    /// The alert log within the filter, oldest first.
-    ///
-    /// # Errors
-    /// SQLite errors.
     fn alerts(&self, f: &Filter) -> Result<Vec<AlertRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT sensor, timestamp, rule, severity, verdict, internal_host, vendor, product,
-                        landing_country, reason, count, summary
-                 FROM alerts
-                 WHERE (?1 IS NULL OR timestamp >= ?1) AND (?2 IS NULL OR timestamp <= ?2)
-                   AND (?3 IS NULL OR vendor = ?3) AND (?4 IS NULL OR sensor = ?4)
-                 ORDER BY timestamp, id",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map(params![f.since, f.until, f.vendor, f.sensor], |r| {
-                Ok(AlertRow {
-                    sensor: r.get(0)?,
-                    timestamp: r.get(1)?,
-                    rule: r.get(2)?,
-                    severity: r.get(3)?,
-                    verdict: r.get(4)?,
-                    internal_host: r.get(5)?,
-                    vendor: r.get(6)?,
-                    product: r.get(7)?,
-                    landing_country: r.get(8)?,
-                    reason: r.get(9)?,
-                    count: to_u64(r.get(10)?),
-                    summary: r.get(11)?,
-                })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+        self.select(f)
     }
 
     /// Every (internal host, vendor) pair recorded: who has already talked to whom.
@@ -501,5 +342,41 @@ impl Backend for SqliteStore {
         self.conn
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .map_err(self.err())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::schema::{Kind, TABLES};
+
+    #[test]
+    fn the_migrations_end_at_the_described_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("inv.db")).unwrap();
+        for table in TABLES {
+            let mut stmt = store
+                .conn
+                .prepare(&format!("PRAGMA table_info({})", table.name))
+                .unwrap();
+            let migrated: Vec<(String, String)> = stmt
+                .query_map([], |r| Ok((r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .filter(|(name, _)| name != "id")
+                .collect();
+            let described: Vec<(String, String)> = table
+                .columns
+                .iter()
+                .map(|c| {
+                    let ty = match c.kind {
+                        Kind::Text => "TEXT",
+                        Kind::Integer | Kind::Boolean => "INTEGER",
+                    };
+                    (c.name.to_owned(), ty.to_owned())
+                })
+                .collect();
+            assert_eq!(migrated, described, "{}", table.name);
+        }
     }
 }
