@@ -29,6 +29,7 @@
 //! the error it then returns names the cause and what was not written.
 
 pub mod http;
+mod output_loop;
 pub mod outputs;
 pub mod watchdog;
 pub mod worker;
@@ -37,7 +38,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -47,17 +48,18 @@ use crate::assess::Assessor;
 use crate::capture::fanout;
 use crate::capture::live::{self, Batch, CaptureLink, LiveCapture, LiveError, LiveOptions};
 use crate::dns_cache::SharedDnsCache;
-use crate::engine::{Engine, EngineConfig, Stats};
+use crate::engine::{Engine, EngineConfig};
 use crate::event::EventSink;
 use crate::inventory::store::{Location, Store, StoreError};
 use crate::inventory::{InventoryOptions, PolicyHandle, SHUTDOWN_GRACE};
 use crate::landing::{LandingContext, LandingError};
-use crate::metrics::{CaptureCounts, Metrics, MetricsError, OpenAiFlows, WorkerCounts};
+use crate::metrics::{CaptureCounts, Metrics, MetricsError, OpenAiFlows};
 use crate::pipeline::{Pipeline, Stages};
 use crate::policy::{Policy, PolicyError};
 use crate::signatures::{Database, DatabaseError, DatabaseHandle, LoadError};
 use crate::sink::JsonSink;
 use crate::time::Timestamp;
+use output_loop::{OutputLoop, Published, totals};
 use outputs::{EventOut, GuardedSink, OutputHealth};
 use watchdog::{LoopState, Watchdog};
 use worker::{Report, Status, Worker};
@@ -386,14 +388,8 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
     ));
     let policy_handle: PolicyHandle = Arc::new(RwLock::new(judging.policy.clone()));
     let signatures_handle: DatabaseHandle = Arc::new(RwLock::new(Arc::clone(&judging.signatures)));
-    let mut signatures_dir = SignaturesDir::watch(settings.sources.signatures.as_deref());
     let mut server = match &settings.http {
         Some(h) => {
-            let tls = h
-                .tls
-                .as_ref()
-                .map(|(cert, key)| http::tls_config(cert, key))
-                .transpose()?;
             let shared = http::Shared {
                 metrics: Arc::clone(&metrics),
                 flows: Arc::clone(&open_flows),
@@ -407,9 +403,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
                     }
                 }),
             };
-            let server = http::start(h.listen, shared, h.auth.clone(), tls)?;
-            tracing::info!(addr = %server.addr, "Serving /metrics, /healthz, /readyz, /flows.");
-            Some(server)
+            Some(serve(h, shared)?)
         }
         None => None,
     };
@@ -496,106 +490,30 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
             ..Status::default()
         })
         .collect();
-    let current_flow = loops.flow_cell(output_slot);
-    // What each open AI flow has sent, as the workers last reported.
-    let mut sent = Vec::new();
-    let mut last_tick = Instant::now();
-    let mut stopping = false;
-    // Why the sensor stops on its own (an output, a worker or a capture thread failed);
-    // it then drains exactly as on SIGTERM.
-    let mut failure: Option<String> = None;
-    loop {
-        loops.idle(output_slot);
-        let received = reports.recv_timeout(Duration::from_millis(200));
-        loops.busy(output_slot, Timestamp::now());
-        match received {
-            Ok(Report::Events(events)) => {
-                for event in events {
-                    current_flow.store(event.header.flow_id, Ordering::Relaxed);
-                    if let Err(e) = assessor.event(event) {
-                        failure.get_or_insert_with(|| format!("judging events: {e}"));
-                    }
-                }
-            }
-            Ok(Report::Status(status)) => {
-                if let Some(slot) = statuses.get_mut(status.worker) {
-                    *slot = *status;
-                }
-                // Published as each worker reports, so the metrics lag its second only,
-                // not its second and the output loop's.
-                sent = published.publish(&statuses, assessor);
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            // Every worker has ended its flows and stopped: stopping is complete.
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-        if failure.is_none() {
-            failure = health.failure();
-        }
-        if !stopping && (signals.stop.load(Ordering::Relaxed) || failure.is_some()) {
-            match &failure {
-                Some(cause) => {
-                    tracing::error!(error = %cause, "Stopping after a failure: draining the captures.")
-                }
-                None => tracing::info!("Stopping: draining the captures."),
-            }
-            stopping = true;
-            ready.store(false, Ordering::Relaxed);
-            capture_stop.store(true, Ordering::Relaxed);
-        }
-        if last_tick.elapsed() < TICK {
-            continue;
-        }
-        last_tick = Instant::now();
-        if !stopping && failure.is_none() {
-            failure = running.unexpected_end().or_else(|| {
-                inventory_stats
-                    .as_ref()
-                    .filter(|s| s.stopped.load(Ordering::Relaxed))
-                    .map(|_| "the inventory writer stopped unexpectedly".to_owned())
-            });
-        }
-        let now = Timestamp::now();
-        if let Err(e) = assessor.tick(now).and_then(|()| assessor.flush()) {
-            failure.get_or_insert_with(|| format!("writing events: {e}"));
-        }
-        let moved = signatures_dir.moved();
-        if moved {
-            tracing::info!("A new signature database was installed; loading it.");
-        }
-        if signals.reload.swap(false, Ordering::Relaxed) || moved {
-            let handles = Handles {
-                signatures: &signatures_handle,
-                policy: &policy_handle,
-                workers: &running.reload,
-                metrics: &metrics,
-            };
-            if let Err(e) = reload(&settings.sources, &handles, assessor) {
-                failure.get_or_insert_with(|| format!("writing events: {e}"));
-            }
-        }
-        if let Some(stats) = &inventory_stats {
-            metrics.publish_inventory(stats);
-        }
-        if let Err(e) = assessor.upload_progress(&sent, now) {
-            failure.get_or_insert_with(|| format!("writing events: {e}"));
-        }
-    }
+    let mut output = OutputLoop {
+        reports,
+        loops: &loops,
+        slot: workers,
+        statuses: &mut statuses,
+        published: &published,
+        health: &health,
+        signals,
+        ready: &ready,
+        capture_stop: &capture_stop,
+        running: &running,
+        inventory_stats: inventory_stats.as_deref(),
+        sources: &settings.sources,
+        signatures_dir: SignaturesDir::watch(settings.sources.signatures.as_deref()),
+        handles: Handles {
+            signatures: &signatures_handle,
+            policy: &policy_handle,
+            workers: &running.reload,
+            metrics: &metrics,
+        },
+    };
+    let mut failure = output.run(assessor);
     watchdog::notify_systemd(sd_notify::NotifyState::Stopping);
-    // The workers have ended (the report channel is closed only when all have), so their
-    // capture threads have too, or do within their drain time.
-    for (worker, t) in running.workers.into_iter().enumerate() {
-        if t.join().is_err() {
-            failure.get_or_insert_with(|| {
-                format!("packet worker {worker} panicked; the flows it held were not ended")
-            });
-        }
-    }
-    for t in running.captures {
-        if t.join().is_err() {
-            failure.get_or_insert_with(|| "a capture thread panicked".to_owned());
-        }
-    }
+    join(running.workers, running.captures, &mut failure);
     if let Some(unfinished) = statuses.iter().find(|s| !s.finished) {
         tracing::error!(
             worker = unfinished.worker,
@@ -646,7 +564,42 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
             tracing::warn!(sink = %s.sink, sent = s.sent, failed = s.failed, dropped = s.dropped, "Some alerts were not delivered.");
         }
     }
-    match (failure.or_else(|| health.failure()), losses.describe()) {
+    outcome(failure.or_else(|| health.failure()), &losses)
+}
+
+/// Starts the HTTP endpoint.
+fn serve(h: &HttpSettings, shared: http::Shared) -> Result<http::HttpServer, SensorError> {
+    let tls = h
+        .tls
+        .as_ref()
+        .map(|(cert, key)| http::tls_config(cert, key))
+        .transpose()?;
+    let server = http::start(h.listen, shared, h.auth.clone(), tls)?;
+    tracing::info!(addr = %server.addr, "Serving /metrics, /healthz, /readyz, /flows.");
+    Ok(server)
+}
+
+/// Waits for the packet workers and capture threads, which have ended or end within their
+/// drain time once the report channel is closed (it closes only when every worker has).
+fn join(workers: Vec<JoinHandle<()>>, captures: Vec<JoinHandle<()>>, failure: &mut Option<String>) {
+    for (worker, t) in workers.into_iter().enumerate() {
+        if t.join().is_err() {
+            failure.get_or_insert_with(|| {
+                format!("packet worker {worker} panicked; the flows it held were not ended")
+            });
+        }
+    }
+    for t in captures {
+        if t.join().is_err() {
+            failure.get_or_insert_with(|| "a capture thread panicked".to_owned());
+        }
+    }
+}
+
+/// How the sensor ends: cleanly, or with an error naming why it stopped and what was not
+/// written.
+fn outcome(failure: Option<String>, losses: &Losses) -> Result<(), SensorError> {
+    match (failure, losses.describe()) {
         (None, None) => {
             tracing::info!("Stopped; everything was written.");
             Ok(())
@@ -822,88 +775,4 @@ fn start_workers(
         running.counts.push(counts);
     }
     Ok(running)
-}
-
-/// The workers' counters added up, and the latest packet any of them saw.
-fn totals(statuses: &[Status]) -> (Stats, Timestamp) {
-    let mut stats = Stats::default();
-    let mut last_seen = Timestamp::default();
-    for s in statuses {
-        stats.absorb(&s.stats);
-        last_seen = last_seen.max(s.last_seen);
-    }
-    (stats, last_seen)
-}
-
-/// What the output loop publishes each second.
-struct Published<'a> {
-    metrics: &'a Metrics,
-    /// Capture counters by worker, then interface.
-    counts: &'a [Vec<Arc<Mutex<CaptureCounts>>>],
-    interfaces: &'a [&'a str],
-    open_flows: &'a OpenAiFlows,
-    dns_cache: &'a SharedDnsCache,
-}
-
-impl Published<'_> {
-    /// Publishes the counters, and returns what each open AI flow has sent so far
-    /// (`(flow id, bytes to the server)`), as its worker last reported.
-    fn publish<S: EventSink>(
-        &self,
-        statuses: &[Status],
-        assessor: &Assessor<S>,
-    ) -> Vec<(u64, u64)> {
-        let metrics = self.metrics;
-        let mut progress = Vec::new();
-        {
-            let mut open = self
-                .open_flows
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            for &(id, sent, received) in statuses.iter().flat_map(|s| &s.progress) {
-                if let Some(flow) = open.get_mut(&id) {
-                    metrics.ai_flow_progress(flow, sent, received);
-                    progress.push((id, sent));
-                }
-            }
-        }
-        let (stats, last_seen) = totals(statuses);
-        metrics.publish_engine(
-            &stats,
-            statuses.iter().map(|s| s.flows_active).sum(),
-            self.dns_cache.len(),
-            statuses.iter().map(|s| s.buffered_bytes).sum(),
-            last_seen,
-        );
-        let mut per_interface = vec![CaptureCounts::default(); self.interfaces.len()];
-        for (worker, sockets) in self.counts.iter().enumerate() {
-            let mut dropped = 0u64;
-            for (interface, count) in sockets.iter().enumerate() {
-                let c = *count.lock().unwrap_or_else(PoisonError::into_inner);
-                dropped = dropped
-                    .saturating_add(c.dropped_kernel)
-                    .saturating_add(c.dropped_interface);
-                if let Some(total) = per_interface.get_mut(interface) {
-                    total.absorb(c);
-                }
-            }
-            if let Some(status) = statuses.get(worker) {
-                metrics.publish_worker(
-                    worker,
-                    WorkerCounts {
-                        packets: status.stats.packets,
-                        dropped,
-                        flows_active: status.flows_active,
-                    },
-                );
-            }
-        }
-        for (name, count) in self.interfaces.iter().zip(per_interface) {
-            metrics.publish_capture(name, count);
-        }
-        for (kind, stats) in assessor.sink_stats() {
-            metrics.publish_sink(kind, &stats);
-        }
-        progress
-    }
 }
