@@ -20,8 +20,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aigress::capture::{FileSource, Next};
+use aigress::capture::{PacketSource, RawPacket};
 use aigress::decode::{self, LinkType};
-use aigress::engine::{Engine, EngineConfig, PacketSource, RawPacket};
+use aigress::engine::{Engine, EngineConfig};
 use aigress::event::{Event, EventSink};
 use aigress::landing::LandingContext;
 use aigress::policy::Policy;

@@ -396,7 +396,7 @@ pub struct ScanArgs {
     #[arg(long, default_value_t = aigress::flow::DEFAULT_MAX_FLOWS, env = "AIGRESS_MAX_FLOWS")]
     pub max_flows: usize,
     /// Addresses remembered from DNS answers, to name flows that carry no SNI.
-    #[arg(long, default_value_t = aigress::dns_cache::DEFAULT_CAPACITY, env = "AIGRESS_DNS_CACHE")]
+    #[arg(long, default_value_t = aigress::protocols::dns::cache::DEFAULT_CAPACITY, env = "AIGRESS_DNS_CACHE")]
     pub dns_cache: usize,
     /// The seed of every event's Community ID; use the one the other tools use.
     #[arg(

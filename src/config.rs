@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::diag::{Problem, Problems};
+use crate::problem::{Problem, Problems};
 
 /// The whole file. Every section and field is optional.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

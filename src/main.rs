@@ -612,7 +612,7 @@ fn settings(args: &RunArgs, signatures: Option<&Path>) -> anyhow::Result<sensor:
             dns_cache_entries: args
                 .dns_cache
                 .or(config.engine.dns_cache)
-                .unwrap_or(aigress::dns_cache::DEFAULT_CAPACITY),
+                .unwrap_or(aigress::protocols::dns::cache::DEFAULT_CAPACITY),
             buffer_budget_bytes: mib_to_bytes(
                 args.buffer_memcap
                     .or(config.engine.buffer_memcap)

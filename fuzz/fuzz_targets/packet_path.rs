@@ -14,7 +14,8 @@
 use std::sync::{Arc, OnceLock};
 
 use aigress::decode::LinkType;
-use aigress::engine::{Engine, EngineConfig, PacketSource, RawPacket};
+use aigress::capture::{PacketSource, RawPacket};
+use aigress::engine::{Engine, EngineConfig};
 use aigress::event::{Event, EventSink};
 use aigress::signatures::Database;
 use aigress::time::Timestamp;

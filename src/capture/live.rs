@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 
 use pcap::{Active, Capture, Precision};
 
+use super::{PacketSource, RawPacket};
 use crate::capture::fanout;
 use crate::decode::LinkType;
-use crate::engine::{PacketSource, RawPacket};
 use crate::metrics::CaptureCounts;
 use crate::time::Timestamp;
 

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use pcap::{Capture, Offline, Precision};
 
+use super::{PacketSource, RawPacket};
 use crate::decode::{LinkType, UnsupportedLinkType};
-use crate::engine::{PacketSource, RawPacket};
 use crate::time::Timestamp;
 
 /// Why a capture file cannot be read.

@@ -14,9 +14,11 @@ use serde::Serialize;
 
 pub mod report;
 
+use crate::capture::{PacketSource, RawPacket};
+
 use crate::decode::defrag::{DefragStats, Defragmenter, Reassembled};
 use crate::decode::{self, DecodeError, Decoded, L4, LinkType, TcpSegment};
-use crate::dns_cache::{DnsCacheStats, SharedDnsCache};
+use crate::protocols::dns::cache::{DnsCacheStats, SharedDnsCache};
 use crate::event::{EventSink, Header, Transport};
 use crate::flow::budget::BufferBudget;
 use crate::flow::{
@@ -55,32 +57,13 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             max_flows: crate::flow::DEFAULT_MAX_FLOWS,
-            dns_cache_entries: crate::dns_cache::DEFAULT_CAPACITY,
+            dns_cache_entries: crate::protocols::dns::cache::DEFAULT_CAPACITY,
             buffer_budget_bytes: crate::flow::budget::DEFAULT_BUFFER_BUDGET_BYTES,
             defrag_budget_bytes: crate::decode::defrag::DEFAULT_BUDGET_BYTES,
             community_id_seed: 0,
             dns_request_type: DnsRequestType::Query,
         }
     }
-}
-
-/// A captured frame as a packet source hands it over.
-#[derive(Debug, Clone, Copy)]
-pub struct RawPacket<'a> {
-    pub timestamp: Timestamp,
-    pub data: &'a [u8],
-    /// The frame's length on the wire; more than `data.len()` when the snap length cut it.
-    pub wire_len: u32,
-    pub source: PacketSource,
-}
-
-/// Where a packet came from, for the `pcap_cnt` and `in_iface` of its events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PacketSource {
-    /// The packet's number in its capture file, from 1.
-    File { packet: u64 },
-    /// An interface, by its position in [`Engine::name_interfaces`].
-    Interface(u16),
 }
 
 /// What the engine counted over a run.

@@ -6,7 +6,7 @@
 use std::io;
 
 use crate::ai::AiInfo;
-use crate::dns_cache::SharedDnsCache;
+use crate::protocols::dns::cache::SharedDnsCache;
 use crate::event::{Body, Event, EventSink, Header};
 use crate::flow::{Direction, Flow};
 use crate::guard::GuardCounts;

@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::diag::{Problem, Problems};
+use crate::problem::{Problem, Problems};
 
 /// The built-in table.
 const EMBEDDED: &str = include_str!("../../geoip/frontdoors.toml");
@@ -84,7 +84,7 @@ impl FrontDoors {
             if !door.cidrs.is_empty() && door.cidr_source.is_none() {
                 problems.push(Problem {
                     file: file.to_owned(),
-                    line: crate::diag::line_of(
+                    line: crate::problem::line_of(
                         text,
                         door.cidrs.first().map_or(0, |c| c.span().start),
                     ),

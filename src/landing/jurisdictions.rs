@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::diag::{Problem, Problems, is_country};
+use crate::problem::{Problem, Problems, is_country};
 
 /// What a policy says about transfers, as the jurisdiction tables take it: its own
 /// adequacy list (replacing the built-in one, for a newer decision) and the vendors it

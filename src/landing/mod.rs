@@ -125,7 +125,7 @@ pub enum LandingError {
     #[error("loading the GeoIP databases (--no-geoip runs without them): {0}")]
     Geo(#[from] crate::geo::GeoError),
     #[error(transparent)]
-    Table(#[from] crate::diag::Problems),
+    Table(#[from] crate::problem::Problems),
 }
 
 impl LandingContext {

@@ -11,7 +11,7 @@ use toml::Spanned;
 
 use super::{Allowed, Approval, Exception, From, Group, LargeUpload, Policy, Visibility};
 use crate::alert::{Rule, Severity};
-use crate::diag::{Problem, Problems, is_country};
+use crate::problem::{Problem, Problems, is_country};
 use crate::signatures::{Database, Kind, Training};
 
 /// The default deduplication window.

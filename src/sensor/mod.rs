@@ -47,7 +47,7 @@ use crate::alert::sinks::{AlertOutputs, AlertSink};
 use crate::assess::Assessor;
 use crate::capture::fanout;
 use crate::capture::live::{self, Batch, CaptureLink, LiveCapture, LiveError, LiveOptions};
-use crate::dns_cache::SharedDnsCache;
+use crate::protocols::dns::cache::SharedDnsCache;
 use crate::engine::{Engine, EngineConfig};
 use crate::event::EventSink;
 use crate::inventory::store::{Location, Store, StoreError};

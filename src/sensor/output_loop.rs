@@ -13,7 +13,7 @@ use super::watchdog::LoopState;
 use super::worker::{Report, Status};
 use super::{Handles, Running, Signals, SignaturesDir, Sources, TICK, reload};
 use crate::assess::Assessor;
-use crate::dns_cache::SharedDnsCache;
+use crate::protocols::dns::cache::SharedDnsCache;
 use crate::engine::Stats;
 use crate::event::EventSink;
 use crate::inventory::writer::WriterStats;

@@ -22,8 +22,8 @@ pub const DATABASE_FILE: &str = "database.toml";
 /// The file holding the cloud region tables.
 pub const REGIONS_FILE: &str = "regions.toml";
 
-pub use crate::diag::Problem;
-use crate::diag::line_of;
+pub use crate::problem::Problem;
+use crate::problem::line_of;
 
 /// Why a database could not be loaded: every problem found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,7 +33,7 @@ pub struct LoadError {
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        crate::diag::write_problems(f, "signature database", &self.problems)
+        crate::problem::write_problems(f, "signature database", &self.problems)
     }
 }
 

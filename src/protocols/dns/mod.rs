@@ -1,6 +1,7 @@
 //! DNS over UDP and TCP on port 53: every query and response, and the names answers give
 //! to addresses (which later name the flows to those addresses).
 
+pub mod cache;
 mod datagram;
 pub mod parse;
 mod record;

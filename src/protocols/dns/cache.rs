@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use crate::protocols::dns::parse::{Message, RData};
+use super::parse::{Message, RData};
 use crate::time::Timestamp;
 
 /// Addresses remembered by default.
