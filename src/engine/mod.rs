@@ -18,7 +18,6 @@ use crate::capture::{PacketSource, RawPacket};
 
 use crate::decode::defrag::{DefragStats, Defragmenter, Reassembled};
 use crate::decode::{self, DecodeError, Decoded, L4, LinkType, TcpSegment};
-use crate::protocols::dns::cache::{DnsCacheStats, SharedDnsCache};
 use crate::event::{EventSink, Header, Transport};
 use crate::flow::budget::BufferBudget;
 use crate::flow::{
@@ -26,6 +25,7 @@ use crate::flow::{
     TcpStart,
 };
 use crate::guard::GuardCounts;
+use crate::protocols::dns::cache::{DnsCacheStats, SharedDnsCache};
 use crate::protocols::dns::{self, DnsRequestType};
 use crate::protocols::flow::{FlowEndReason, flow_event, flow_header};
 use crate::protocols::{self, DatagramState, Finding};

@@ -6,11 +6,11 @@
 use std::io;
 
 use crate::ai::AiInfo;
-use crate::protocols::dns::cache::SharedDnsCache;
 use crate::event::{Body, Event, EventSink, Header};
 use crate::flow::{Direction, Flow};
 use crate::guard::GuardCounts;
 use crate::protocols::dns::DnsRequestType;
+use crate::protocols::dns::cache::SharedDnsCache;
 use crate::protocols::roles::Protocol;
 use crate::protocols::{Finding, Stats, for_each_protocol};
 use crate::signatures::{Database, MatchSource};

@@ -13,11 +13,11 @@ use super::watchdog::LoopState;
 use super::worker::{Report, Status};
 use super::{Handles, Running, Signals, SignaturesDir, Sources, TICK, reload};
 use crate::assess::Assessor;
-use crate::protocols::dns::cache::SharedDnsCache;
 use crate::engine::Stats;
 use crate::event::EventSink;
 use crate::inventory::writer::WriterStats;
 use crate::metrics::{CaptureCounts, Metrics, OpenAiFlows, WorkerCounts};
+use crate::protocols::dns::cache::SharedDnsCache;
 use crate::time::Timestamp;
 
 /// How long the loop waits for a report before it looks at its clock and flags again.
