@@ -469,7 +469,7 @@ impl<S: EventSink> Assessor<S> {
         {
             return;
         }
-        let Some(reason) = visibility_gap(&policy, h, &event.body) else {
+        let Some(reason) = visibility_gap(&policy, h, &event.body, event.ai.as_ref()) else {
             return;
         };
         self.flows.entry(h.flow_id).or_default().gap_reported = true;
@@ -497,7 +497,12 @@ fn occurrence(finding: Finding, verdict: Verdict, now: Timestamp) -> AlertInfo {
 }
 
 /// Why an event shows a blind spot, if it does.
-fn visibility_gap(policy: &Policy, h: &Header, body: &Body) -> Option<String> {
+fn visibility_gap(
+    policy: &Policy,
+    h: &Header,
+    body: &Body,
+    ai: Option<&crate::ai::AiInfo>,
+) -> Option<String> {
     // Written into a reason only when there is one; IPv6 in brackets.
     let server = std::net::SocketAddr::new(h.dest_ip, h.dest_port);
     if let Some(hello) = body.client_hello() {
@@ -520,11 +525,27 @@ fn visibility_gap(policy: &Policy, h: &Header, body: &Body) -> Option<String> {
             ));
         }
         if ech && sni.is_none_or(|n| policy.is_ech_public_name(n)) {
-            return Some(format!(
-                "{} sent a {transport} Encrypted Client Hello to {} ({server}); the real server name is encrypted and cannot be classified.",
-                h.src_ip,
-                sni.unwrap_or("a server without a public name")
-            ));
+            let to = sni.unwrap_or("a server without a public name");
+            // Classified all the same when DNS named the address: say what happened.
+            return Some(
+                match ai.filter(|ai| ai.match_source != "sni" && ai.match_source != "quic_sni") {
+                    Some(ai) => format!(
+                        "{} sent a {transport} Encrypted Client Hello to {to} ({server}); the hello's real server name is encrypted, so the flow was classified as {} by {} {}, not by the hello.",
+                        h.src_ip,
+                        format_args!("{} {}", ai.vendor_name, ai.product),
+                        match ai.match_source {
+                            "dns_name" => "the name a DNS answer gave the address,",
+                            "ip_range" => "the vendor's published address range,",
+                            _ => "another name of the flow,",
+                        },
+                        ai.matched
+                    ),
+                    None => format!(
+                        "{} sent a {transport} Encrypted Client Hello to {to} ({server}); the real server name is encrypted and cannot be classified.",
+                        h.src_ip
+                    ),
+                },
+            );
         }
         return None;
     }

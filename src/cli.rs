@@ -234,10 +234,14 @@ pub struct RunArgs {
     /// The seed of every event's Community ID (default 0); use the one the other tools use.
     #[arg(long, value_name = "N", env = "AIGRESS_COMMUNITY_ID_SEED")]
     pub community_id_seed: Option<u16>,
-    /// The word DNS query events carry in `dns.type`: `query` (default) or `request`,
-    /// which Suricata 8's EVE writes.
+    /// The word DNS query events carry in `dns.type`: `request` (default), as Suricata 8's
+    /// EVE writes it, or `query`, the word aigress wrote before, for consumers that read it.
     #[arg(long, value_name = "WORD", env = "AIGRESS_DNS_REQUEST_TYPE")]
     pub dns_request_type: Option<aigress::protocols::dns::DnsRequestType>,
+    /// How events write IPv6 addresses: `full` (default), eight zero-padded groups as
+    /// Suricata 8 writes them, or `compressed` (`2001:db8::1`), as Zeek and tshark do.
+    #[arg(long, value_name = "FORM", env = "AIGRESS_IPV6_TEXT")]
+    pub ipv6_text: Option<aigress::address::Ipv6Text>,
     /// Memory all flows together may hold for messages arriving in pieces, MiB (default 32).
     #[arg(long, value_name = "MIB", env = "AIGRESS_BUFFER_MEMCAP",
           value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
@@ -406,15 +410,24 @@ pub struct ScanArgs {
         env = "AIGRESS_COMMUNITY_ID_SEED"
     )]
     pub community_id_seed: u16,
-    /// The word DNS query events carry in `dns.type`: `query`, or `request` as Suricata 8's
-    /// EVE writes it.
+    /// The word DNS query events carry in `dns.type`: `request`, as Suricata 8's EVE writes
+    /// it, or `query`, the word aigress wrote before, for consumers that read it.
     #[arg(
         long,
         value_name = "WORD",
-        default_value = "query",
+        default_value = "request",
         env = "AIGRESS_DNS_REQUEST_TYPE"
     )]
     pub dns_request_type: aigress::protocols::dns::DnsRequestType,
+    /// How events write IPv6 addresses: `full`, eight zero-padded groups as Suricata 8
+    /// writes them, or `compressed` (`2001:db8::1`), as Zeek and tshark do.
+    #[arg(
+        long,
+        value_name = "FORM",
+        default_value = "full",
+        env = "AIGRESS_IPV6_TEXT"
+    )]
+    pub ipv6_text: aigress::address::Ipv6Text,
     /// Memory all flows together may hold for ClientHellos, request heads and DNS messages
     /// arriving in pieces, MiB; beyond it new partial messages are refused and counted.
     #[arg(long, value_name = "MIB", default_value_t = aigress::flow::budget::DEFAULT_BUFFER_MEMCAP_MIB,

@@ -79,8 +79,10 @@ pub struct EngineSection {
     pub buffer_memcap: Option<u32>,
     /// The seed of every event's Community ID.
     pub community_id_seed: Option<u16>,
-    /// The word DNS query events carry in `dns.type`: `query` or `request`.
+    /// The word DNS query events carry in `dns.type`: `request` or `query`.
     pub dns_request_type: Option<crate::protocols::dns::DnsRequestType>,
+    /// How events write IPv6 addresses: `full` or `compressed`.
+    pub ipv6_text: Option<crate::address::Ipv6Text>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

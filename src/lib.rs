@@ -37,6 +37,7 @@
     )
 )]
 
+pub mod address;
 pub mod ai;
 pub mod alert;
 pub mod assess;

@@ -406,6 +406,7 @@ fn scan(args: &ScanArgs, signatures: Arc<Database>) -> anyhow::Result<ExitCode> 
         dns_cache_entries: args.dns_cache,
         buffer_budget_bytes: mib_to_bytes(args.buffer_memcap),
         community_id_seed: args.community_id_seed,
+        ipv6_text: args.ipv6_text,
         dns_request_type: args.dns_request_type,
         ..EngineConfig::default()
     };
@@ -622,6 +623,10 @@ fn settings(args: &RunArgs, signatures: Option<&Path>) -> anyhow::Result<sensor:
                 .community_id_seed
                 .or(config.engine.community_id_seed)
                 .unwrap_or(0),
+            ipv6_text: args
+                .ipv6_text
+                .or(config.engine.ipv6_text)
+                .unwrap_or_default(),
             dns_request_type: args
                 .dns_request_type
                 .or(config.engine.dns_request_type)

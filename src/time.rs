@@ -54,9 +54,11 @@ impl Timestamp {
         self.0.saturating_sub(earlier.0)
     }
 
-    /// Seconds from `earlier` to `self`, rounded down, never negative.
-    pub fn secs_since(self, earlier: Timestamp) -> u64 {
-        u64::try_from(self.micros_since(earlier) / 1_000_000).unwrap_or(0)
+    /// Whole seconds from `earlier` to `self` as clock readings: the difference of the two
+    /// times' seconds, as Suricata computes a flow's age (23.85 s to 33.27 s is 10).
+    pub fn clock_secs_since(self, earlier: Timestamp) -> u64 {
+        let secs = |t: Timestamp| t.0.div_euclid(1_000_000);
+        u64::try_from(secs(self).saturating_sub(secs(earlier))).unwrap_or(0)
     }
 }
 

@@ -344,7 +344,7 @@ fn alerts_go_to_the_stream_and_to_the_alert_file() {
 }
 
 #[test]
-fn dns_queries_can_say_request_as_suricata_8_does() {
+fn dns_queries_say_request_as_suricata_8_does_and_query_on_request() {
     let cap = capture("ai-clients__a_curl.pcap");
     let types = |extra: &[&str]| -> std::collections::BTreeSet<String> {
         let mut args = vec!["scan", "--format", "json"];
@@ -359,10 +359,10 @@ fn dns_queries_can_say_request_as_suricata_8_does() {
             .map(|e| e["dns"]["type"].as_str().unwrap().to_owned())
             .collect()
     };
-    assert_eq!(types(&[]), ["query", "response"].map(String::from).into());
+    assert_eq!(types(&[]), ["request", "response"].map(String::from).into());
     assert_eq!(
-        types(&["--dns-request-type", "request"]),
-        ["request", "response"].map(String::from).into()
+        types(&["--dns-request-type", "query"]),
+        ["query", "response"].map(String::from).into()
     );
     let bad = aigress(&["scan", "--dns-request-type", "ask", path_str(&cap)]);
     assert_eq!(bad.status.code(), Some(2));

@@ -16,6 +16,12 @@ fn norm(name: &str) -> String {
     name.trim().to_lowercase().trim_end_matches('.').to_owned()
 }
 
+/// An address in tshark's (compressed) text: events write IPv6 in Suricata's full form.
+fn address(text: String) -> String {
+    text.parse::<std::net::IpAddr>()
+        .map_or(text, |ip| ip.to_string())
+}
+
 fn rows_from_events(events: &[Value]) -> Vec<(String, Key)> {
     let text = |v: &Value| match v {
         Value::String(s) => s.clone(),
@@ -28,9 +34,9 @@ fn rows_from_events(events: &[Value]) -> Vec<(String, Key)> {
             (
                 kind.to_owned(),
                 (
-                    text(&e["src_ip"]),
+                    address(text(&e["src_ip"])),
                     text(&e["src_port"]),
-                    text(&e["dest_ip"]),
+                    address(text(&e["dest_ip"])),
                     text(&e["dest_port"]),
                     norm(name),
                     String::new(),
@@ -40,7 +46,7 @@ fn rows_from_events(events: &[Value]) -> Vec<(String, Key)> {
         match e["event_type"].as_str() {
             Some(kind @ ("tls" | "quic")) => rows.push(addr(kind, &text(&e[kind]["sni"]))),
             Some("http") => rows.push(addr("http", &text(&e["http"]["hostname"]))),
-            Some("dns") if e["dns"]["type"] == "query" => {
+            Some("dns") if e["dns"]["type"] == "request" => {
                 for q in e["dns"]["queries"].as_array().into_iter().flatten() {
                     rows.push(addr("dns_query", &text(&q["rrname"])));
                 }
@@ -141,7 +147,8 @@ fn ja4_matches_the_reference_implementation() {
                 .iter()
                 .find(|e| {
                     e["event_type"] == event_type
-                        && e["src_ip"] == row["src"].as_str()
+                        && address(e["src_ip"].as_str().unwrap_or_default().to_owned())
+                            == row["src"]
                         && e["src_port"] == row["sport"].parse::<u64>().unwrap_or(0)
                 })
                 .unwrap_or_else(|| {

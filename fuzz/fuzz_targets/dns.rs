@@ -7,6 +7,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(message) = dns::parse_message(data) {
-        let _ = DnsInfo::from_message(&message, Default::default());
+        let _ = DnsInfo::from_message(&message, Default::default(), Default::default(), 0);
     }
 });

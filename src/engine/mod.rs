@@ -14,6 +14,7 @@ use serde::Serialize;
 
 pub mod report;
 
+use crate::address::Ipv6Text;
 use crate::capture::{PacketSource, RawPacket};
 
 use crate::decode::defrag::{DefragStats, Defragmenter, Reassembled};
@@ -49,6 +50,8 @@ pub struct EngineConfig {
     pub defrag_budget_bytes: usize,
     /// The seed of every event's Community ID; tools that correlate must use the same.
     pub community_id_seed: u16,
+    /// How events write IPv6 addresses.
+    pub ipv6_text: Ipv6Text,
     /// The word DNS query events carry in `dns.type`.
     pub dns_request_type: DnsRequestType,
 }
@@ -61,7 +64,8 @@ impl Default for EngineConfig {
             buffer_budget_bytes: crate::flow::budget::DEFAULT_BUFFER_BUDGET_BYTES,
             defrag_budget_bytes: crate::decode::defrag::DEFAULT_BUDGET_BYTES,
             community_id_seed: 0,
-            dns_request_type: DnsRequestType::Query,
+            ipv6_text: Ipv6Text::Full,
+            dns_request_type: DnsRequestType::Request,
         }
     }
 }
@@ -162,6 +166,7 @@ pub struct Engine {
     /// What unfinished messages of all flows may hold.
     buffers: BufferBudget,
     community_id_seed: u16,
+    ipv6_text: Ipv6Text,
     dns_request_type: DnsRequestType,
     /// Interface names by [`PacketSource::Interface`] number, for `in_iface`.
     interfaces: Vec<Arc<str>>,
@@ -196,6 +201,7 @@ impl Engine {
             dns_cache,
             buffers: BufferBudget::new(config.buffer_budget_bytes),
             community_id_seed: config.community_id_seed,
+            ipv6_text: config.ipv6_text,
             dns_request_type: config.dns_request_type,
             interfaces: Vec::new(),
             stats: Stats::default(),
@@ -387,6 +393,7 @@ impl Engine {
             buffers,
             activity,
             community_id_seed,
+            ipv6_text,
             dns_request_type,
             interfaces,
             ..
@@ -428,6 +435,7 @@ impl Engine {
             proto: flow.transport,
             vlans: decoded.vlans,
             community_id_seed: *community_id_seed,
+            ipv6_text: *ipv6_text,
             pcap_cnt: match source {
                 Some(PacketSource::File { packet }) => Some(packet),
                 _ => None,
@@ -478,7 +486,7 @@ impl Engine {
             Inspection::Datagram(mut state) => state.finish(&mut findings),
             Inspection::Done | Inspection::TcpStart(_) | Inspection::Probe { .. } => {}
         }
-        let mut header = flow_header(&flow, self.community_id_seed);
+        let mut header = flow_header(&flow, self.community_id_seed, self.ipv6_text);
         header.in_iface = interface_name(&self.interfaces, flow.interface);
         if !findings.is_empty() {
             let mut reporter = Reporter {
@@ -590,6 +598,7 @@ fn new_flow(
         dns_name: cache.lookup(server.ip, now),
         pending_tls: None,
         hello_unreadable: false,
+        transactions: 0,
         interface,
     }
 }

@@ -1,12 +1,11 @@
 //! How an event is written as an EVE JSON line: Suricata's field names, types and formats
 //! where it defines the field, aigress's objects beside them.
 
-use std::net::IpAddr;
-
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
 use super::{Body, Event, Header};
+use crate::address::EveIp;
 use crate::alert::AlertInfo;
 use crate::time::Timestamp;
 
@@ -23,9 +22,9 @@ impl Serialize for Event {
             m.serialize_entry("in_iface", &**iface)?;
         }
         m.serialize_entry("event_type", self.body.event_type())?;
-        m.serialize_entry("src_ip", &h.src_ip)?;
+        m.serialize_entry("src_ip", &EveIp(h.src_ip, h.ipv6_text))?;
         m.serialize_entry("src_port", &h.src_port)?;
-        m.serialize_entry("dest_ip", &h.dest_ip)?;
+        m.serialize_entry("dest_ip", &EveIp(h.dest_ip, h.ipv6_text))?;
         m.serialize_entry("dest_port", &h.dest_port)?;
         m.serialize_entry("proto", h.proto.as_str())?;
         m.serialize_entry(
@@ -89,7 +88,7 @@ impl Serialize for AlertEve<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
         struct Peer {
-            ip: IpAddr,
+            ip: EveIp,
             port: u16,
         }
         let (a, h) = (self.alert, self.header);
@@ -104,14 +103,14 @@ impl Serialize for AlertEve<'_> {
         m.serialize_entry(
             "source",
             &Peer {
-                ip: h.src_ip,
+                ip: EveIp(h.src_ip, h.ipv6_text),
                 port: h.src_port,
             },
         )?;
         m.serialize_entry(
             "target",
             &Peer {
-                ip: h.dest_ip,
+                ip: EveIp(h.dest_ip, h.ipv6_text),
                 port: h.dest_port,
             },
         )?;

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use serde::ser::SerializeMap;
 
+use crate::address::Ipv6Text;
 use crate::ai::AiInfo;
 use crate::alert::{AlertInfo, Verdict};
 use crate::decode::Vlans;
@@ -64,6 +65,8 @@ pub struct Header {
     pub vlans: Vlans,
     /// The seed of the event's `community_id` (0 unless configured).
     pub community_id_seed: u16,
+    /// How the event writes IPv6 addresses.
+    pub ipv6_text: Ipv6Text,
     /// The number of the packet in the capture that produced the event (files only).
     pub pcap_cnt: Option<u64>,
     /// The interface the packet was captured on (live capture only).
@@ -84,6 +87,7 @@ impl Header {
             proto: Transport::Tcp,
             vlans: Vlans::default(),
             community_id_seed: 0,
+            ipv6_text: Ipv6Text::Full,
             pcap_cnt: None,
             in_iface: None,
         }

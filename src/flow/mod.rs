@@ -207,6 +207,9 @@ pub struct Flow {
     pub pending_tls: Option<Box<crate::event::Event>>,
     /// A TLS or QUIC ClientHello started on this flow but could not be read.
     pub hello_unreadable: bool,
+    /// Application-layer transactions seen so far (DNS messages): the next one's
+    /// `tx_id`.
+    pub transactions: u64,
     /// The interface the flow's first packet came from (live capture).
     pub interface: Option<u16>,
 }
@@ -593,6 +596,7 @@ mod tests {
             dns_name: None,
             pending_tls: None,
             hello_unreadable: false,
+            transactions: 0,
             interface: None,
         }
     }

@@ -63,7 +63,8 @@ fn learned(now: Timestamp, msg: &Message) -> Option<(String, Vec<(IpAddr, Timest
         })
         .take(MAX_ADDRESSES_PER_ANSWER)
         .collect();
-    (!addresses.is_empty()).then(|| (question.name.clone(), addresses))
+    // Names are kept as sent on the wire; the cache keeps the form flows are named by.
+    (!addresses.is_empty()).then(|| (question.name.to_ascii_lowercase(), addresses))
 }
 
 /// A bounded address → name map.

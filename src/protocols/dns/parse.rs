@@ -47,7 +47,7 @@ impl From<Truncated> for DnsError {
 /// A question entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Question {
-    /// Lower case, without the trailing dot; `<Root>` for the root.
+    /// As sent (Suricata keeps the case too), without the trailing dot; `<Root>` for the root.
     pub name: String,
     pub qtype: u16,
 }
@@ -64,6 +64,18 @@ pub struct Svcb {
     pub ech: bool,
 }
 
+/// A zone's start of authority (RFC 1035 §3.3.13).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Soa {
+    pub mname: String,
+    pub rname: String,
+    pub serial: u32,
+    pub refresh: u32,
+    pub retry: u32,
+    pub expire: u32,
+    pub minimum: u32,
+}
+
 /// Record data, decoded for the types aigress reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RData {
@@ -75,12 +87,11 @@ pub enum RData {
         preference: u16,
         exchange: String,
     },
-    Txt(Vec<String>),
-    Soa {
-        mname: String,
-        rname: String,
-        serial: u32,
-    },
+    /// The character-strings, as sent.
+    Txt(Vec<Vec<u8>>),
+    /// NULL (type 10): opaque bytes.
+    Null(Vec<u8>),
+    Soa(Soa),
     Svcb(Svcb),
     /// Anything else, by length.
     Other(usize),
@@ -112,36 +123,75 @@ pub struct Message {
     pub work_limited: bool,
 }
 
-/// Record types by name, as Suricata's EVE and `dig` print them.
+/// Record types by name, as Suricata 8's EVE writes them (its table, and the IANA
+/// mnemonics of SVCB, CAA, IXFR and AXFR, which Suricata writes as numbers); any other type
+/// as its number, as Suricata writes it.
 pub fn type_name(rtype: u16) -> String {
     let name = match rtype {
         1 => "A",
         2 => "NS",
+        3 => "MD",
+        4 => "MF",
         5 => "CNAME",
         6 => "SOA",
+        7 => "MB",
+        8 => "MG",
+        9 => "MR",
+        10 => "NULL",
+        11 => "WKS",
         12 => "PTR",
         13 => "HINFO",
+        14 => "MINFO",
         15 => "MX",
         16 => "TXT",
+        17 => "RP",
+        18 => "AFSDB",
+        19 => "X25",
+        20 => "ISDN",
+        21 => "RT",
+        22 => "NSAP",
+        23 => "NSAPPTR",
+        24 => "SIG",
+        25 => "KEY",
+        26 => "PX",
+        27 => "GPOS",
         28 => "AAAA",
+        29 => "LOC",
+        30 => "NXT",
         33 => "SRV",
+        34 => "ATMA",
         35 => "NAPTR",
+        36 => "KX",
+        37 => "CERT",
+        38 => "A6",
         39 => "DNAME",
         41 => "OPT",
+        42 => "APL",
         43 => "DS",
+        44 => "SSHFP",
+        45 => "IPSECKEY",
         46 => "RRSIG",
         47 => "NSEC",
         48 => "DNSKEY",
+        49 => "DHCID",
         50 => "NSEC3",
+        51 => "NSEC3PARAM",
         52 => "TLSA",
+        55 => "HIP",
+        59 => "CDS",
+        60 => "CDNSKEY",
         64 => "SVCB",
         65 => "HTTPS",
         99 => "SPF",
+        249 => "TKEY",
+        250 => "TSIG",
         251 => "IXFR",
         252 => "AXFR",
+        254 => "MAILA",
         255 => "ANY",
+        256 => "URI",
         257 => "CAA",
-        other => return format!("TYPE{other}"),
+        other => return other.to_string(),
     };
     name.to_owned()
 }
@@ -273,21 +323,26 @@ fn read_rdata(
         6 => {
             let mname = names.read(&mut at)?;
             let rname = names.read(&mut at)?;
-            RData::Soa {
+            RData::Soa(Soa {
                 mname,
                 rname,
                 serial: at.u32()?,
-            }
+                refresh: at.u32()?,
+                retry: at.u32()?,
+                expire: at.u32()?,
+                minimum: at.u32()?,
+            })
         }
         16 => {
             let mut strings = Vec::new();
             let mut t = Reader::new(rdata);
             // Ends: each string consumes its length byte and its bytes.
             while !t.is_empty() {
-                strings.push(String::from_utf8_lossy(t.vec8()?).into_owned());
+                strings.push(t.vec8()?.to_vec());
             }
             RData::Txt(strings)
         }
+        10 => RData::Null(rdata.to_vec()),
         64 | 65 => RData::Svcb(read_svcb(names, &mut at, rdata.len())?),
         _ => RData::Other(rdata.len()),
     })
@@ -353,7 +408,7 @@ struct Names<'a> {
 impl<'a> Names<'a> {
     /// Reads a possibly compressed name at the reader's position and advances past it.
     ///
-    /// Labels are joined with dots and lower-cased; control bytes are written `\ooo`
+    /// Labels are joined with dots, their case kept; control bytes are written `\ooo`
     /// (octal, as tshark writes them) and bytes that are not UTF-8 become U+FFFD. The root
     /// name is `<Root>`. A name that is too long or whose pointers loop is reported as
     /// [`NAME_TOO_LONG`] or [`NAME_LOOPS`], as tshark reports it, and the records after it
@@ -443,7 +498,7 @@ fn push_label(name: &mut Vec<u8>, label: &[u8]) {
                 b'0' | (b & 7),
             ]);
         } else {
-            name.push(b.to_ascii_lowercase());
+            name.push(b);
         }
     }
 }
@@ -530,14 +585,14 @@ mod tests {
     ];
 
     #[test]
-    fn parses_questions_and_compressed_answers() {
+    fn parses_questions_and_compressed_answers_keeping_the_case_sent() {
         let m = parse_message(RESPONSE).unwrap();
         assert!(m.response);
         assert_eq!(m.rcode, 0);
         assert_eq!(
             m.questions,
             vec![Question {
-                name: "api.openai.com".into(),
+                name: "API.openai.com".into(),
                 qtype: 1
             }]
         );
@@ -622,6 +677,6 @@ mod tests {
         assert_eq!(s.ipv4hint, vec![Ipv4Addr::new(1, 2, 3, 4)]);
         assert!(s.ech);
         assert_eq!(type_name(65), "HTTPS");
-        assert_eq!(type_name(4242), "TYPE4242");
+        assert_eq!(type_name(4242), "4242");
     }
 }

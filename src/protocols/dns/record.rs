@@ -1,20 +1,23 @@
 //! The dns event's record: a DNS query or response in Suricata's EVE version 3 layout.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
 use super::parse as dns;
+use crate::address::Ipv6Text;
 use crate::protocols::roles::Record;
 
-/// The DNS message types as aigress writes them. Suricata's EVE version 3 says `request`
-/// where aigress says `query`; `--dns-request-type request` writes Suricata's word.
+/// The word a DNS query's event is typed with: `request`, as Suricata's EVE version 3 writes
+/// it; `--dns-request-type query` keeps the word aigress wrote before, for consumers that
+/// read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DnsRequestType {
-    #[default]
     Query,
+    #[default]
     Request,
 }
 
@@ -44,9 +47,12 @@ impl DnsRequestType {
 pub struct DnsInfo {
     /// The layout's version, 3.
     pub version: u8,
-    /// `query` (or `request`, see [`DnsRequestType`]) or `response`.
+    /// `request` (or `query`, see [`DnsRequestType`]) or `response`.
     #[serde(rename = "type")]
     pub kind: &'static str,
+    /// The message's number in its flow, from 0: every query and every response is a
+    /// transaction of its own, as Suricata numbers them.
+    pub tx_id: u64,
     pub id: u16,
     /// The header's flags word in hex, as Suricata writes it (`8180`).
     pub flags: String,
@@ -69,6 +75,9 @@ pub struct DnsInfo {
     pub queries: Vec<DnsQuery>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub answers: Vec<DnsAnswer>,
+    /// The answers' data by record type, as Suricata's `grouped` format writes them.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub grouped: BTreeMap<String, Vec<Grouped>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub authorities: Vec<DnsAnswer>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -86,10 +95,14 @@ pub struct DnsAnswer {
     pub rrname: String,
     pub rrtype: String,
     pub ttl: u32,
-    /// The record data as text (address, name, `preference exchange`, …); absent for types
-    /// aigress does not decode.
+    /// The record data as text, as Suricata writes it: an address (IPv6 in full), a name
+    /// (for MX the exchange), one TXT character-string, NULL's bytes; absent for types
+    /// written as an object or not decoded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rdata: Option<String>,
+    /// An SOA record's fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub soa: Option<dns::Soa>,
     /// SVCB/HTTPS parameters.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub svcb: Option<SvcbInfo>,
@@ -106,11 +119,47 @@ pub struct SvcbInfo {
     pub ech: bool,
 }
 
+/// One answer's data in the `grouped` object: text, or an SOA record's fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Grouped {
+    Text(String),
+    Soa(dns::Soa),
+}
+
 impl DnsInfo {
-    /// The EVE form of a parsed message.
-    pub fn from_message(m: &dns::Message, request_type: DnsRequestType) -> Self {
-        let records = |rs: &[dns::Record]| rs.iter().map(DnsAnswer::from_record).collect();
+    /// The EVE form of a parsed message, the `tx_id`th of its flow, with IPv6 addresses
+    /// written `ipv6`.
+    pub fn from_message(
+        m: &dns::Message,
+        request_type: DnsRequestType,
+        ipv6: Ipv6Text,
+        tx_id: u64,
+    ) -> Self {
+        let records = |rs: &[dns::Record]| {
+            rs.iter()
+                .flat_map(|r| DnsAnswer::from_record(r, ipv6))
+                .collect()
+        };
         let bit = |mask: u16| m.flags & mask != 0;
+        let mut grouped: BTreeMap<String, Vec<Grouped>> = BTreeMap::new();
+        for r in &m.answers {
+            let value = match &r.data {
+                dns::RData::Soa(soa) => Some(Grouped::Soa(soa.clone())),
+                dns::RData::Txt(strings) => {
+                    let entry = grouped.entry(dns::type_name(r.rtype)).or_default();
+                    entry.extend(strings.iter().map(|t| Grouped::Text(text(t))));
+                    None
+                }
+                data => rdata_text(data, ipv6).map(Grouped::Text),
+            };
+            if let Some(value) = value {
+                grouped
+                    .entry(dns::type_name(r.rtype))
+                    .or_default()
+                    .push(value);
+            }
+        }
         DnsInfo {
             version: 3,
             kind: if m.response {
@@ -118,6 +167,7 @@ impl DnsInfo {
             } else {
                 request_type.as_str()
             },
+            tx_id,
             id: m.id,
             flags: format!("{:x}", m.flags),
             qr: bit(0x8000),
@@ -137,30 +187,63 @@ impl DnsInfo {
                 })
                 .collect(),
             answers: records(&m.answers),
+            grouped,
             authorities: records(&m.authorities),
             additionals: records(&m.additionals),
         }
     }
 }
 
+/// Bytes from the wire as Suricata writes them in a string: as they are when they are
+/// UTF-8, else ASCII as it is and every other byte as the text `\xNN`.
+fn text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => bytes.iter().fold(String::new(), |mut out, &b| {
+            if b.is_ascii() {
+                out.push(char::from(b));
+            } else {
+                out.push_str(&format!("\\x{b:02x}"));
+            }
+            out
+        }),
+    }
+}
+
+/// The `rdata` text of record data written as one string.
+fn rdata_text(data: &dns::RData, ipv6: Ipv6Text) -> Option<String> {
+    match data {
+        dns::RData::A(a) => Some(a.to_string()),
+        dns::RData::Aaaa(a) => Some(crate::address::eve_text(IpAddr::V6(*a), ipv6)),
+        dns::RData::Name(n) => Some(n.clone()),
+        dns::RData::Mx { exchange, .. } => Some(exchange.clone()),
+        dns::RData::Null(bytes) => Some(text(bytes)),
+        dns::RData::Svcb(s) => Some(format!("{} {}", s.priority, s.target)),
+        dns::RData::Txt(_) | dns::RData::Soa(_) | dns::RData::Other(_) => None,
+    }
+}
+
 impl DnsAnswer {
-    fn from_record(r: &dns::Record) -> Self {
-        let (rdata, svcb) = match &r.data {
-            dns::RData::A(a) => (Some(a.to_string()), None),
-            dns::RData::Aaaa(a) => (Some(a.to_string()), None),
-            dns::RData::Name(n) => (Some(n.clone()), None),
-            dns::RData::Mx {
-                preference,
-                exchange,
-            } => (Some(format!("{preference} {exchange}")), None),
-            dns::RData::Txt(t) => (Some(t.concat()), None),
-            dns::RData::Soa {
-                mname,
-                rname,
-                serial,
-            } => (Some(format!("{mname} {rname} {serial}")), None),
-            dns::RData::Svcb(s) => (
-                Some(format!("{} {}", s.priority, s.target)),
+    /// The answers a record is written as: one, or one per character-string of a TXT
+    /// record, as Suricata writes them.
+    fn from_record(r: &dns::Record, ipv6: Ipv6Text) -> Vec<Self> {
+        let answer = |rdata, soa, svcb| DnsAnswer {
+            rrname: r.name.clone(),
+            rrtype: dns::type_name(r.rtype),
+            ttl: r.ttl,
+            rdata,
+            soa,
+            svcb,
+        };
+        match &r.data {
+            dns::RData::Txt(strings) => strings
+                .iter()
+                .map(|t| answer(Some(text(t)), None, None))
+                .collect(),
+            dns::RData::Soa(soa) => vec![answer(None, Some(soa.clone()), None)],
+            dns::RData::Svcb(s) => vec![answer(
+                rdata_text(&r.data, ipv6),
+                None,
                 Some(SvcbInfo {
                     priority: s.priority,
                     target: s.target.clone(),
@@ -169,15 +252,8 @@ impl DnsAnswer {
                     ipv6hint: s.ipv6hint.iter().map(|a| IpAddr::V6(*a)).collect(),
                     ech: s.ech,
                 }),
-            ),
-            dns::RData::Other(_) => (None, None),
-        };
-        DnsAnswer {
-            rrname: r.name.clone(),
-            rrtype: dns::type_name(r.rtype),
-            ttl: r.ttl,
-            rdata,
-            svcb,
+            )],
+            data => vec![answer(rdata_text(data, ipv6), None, None)],
         }
     }
 }

@@ -37,7 +37,18 @@ impl Report for Dns {
                 .signatures
                 .classify_host(&q.name, MatchSource::DnsQuery)
         });
-        let body = Body::Dns(DnsInfo::from_message(&message, reporter.dns_request_type));
+        let tx_id = at.flow.transactions;
+        at.flow.transactions = tx_id.saturating_add(1);
+        // A message without a question names nothing: Suricata does not log it either.
+        if message.questions.is_empty() {
+            return Ok(());
+        }
+        let body = Body::Dns(DnsInfo::from_message(
+            &message,
+            reporter.dns_request_type,
+            at.header.ipv6_text,
+            tx_id,
+        ));
         reporter.event(at, body, ai)
     }
 }

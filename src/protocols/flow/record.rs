@@ -29,7 +29,8 @@ pub struct FlowInfo {
     pub start: Timestamp,
     #[serde(serialize_with = "crate::time::serialize_eve")]
     pub end: Timestamp,
-    /// Seconds from start to end.
+    /// Whole seconds from start to end, as clock readings (the end's second minus the
+    /// start's), as Suricata computes it.
     pub age: u64,
     /// `new`, `established` or `closed` for TCP; `new` or `established` (answered) for UDP.
     pub state: &'static str,

@@ -3,6 +3,7 @@
 use std::io;
 
 use super::{FlowEndReason, FlowInfo, FlowRecord};
+use crate::address::Ipv6Text;
 use crate::engine::report::{At, Report, Reporter};
 use crate::event::{Body, Event, Header};
 use crate::flow::Flow;
@@ -22,7 +23,7 @@ impl Report for FlowRecord {
 }
 
 /// The header of a flow's record: its first packet's time, oriented client → server.
-pub fn flow_header(flow: &Flow, community_id_seed: u16) -> Header {
+pub fn flow_header(flow: &Flow, community_id_seed: u16, ipv6_text: Ipv6Text) -> Header {
     Header {
         timestamp: flow.first_seen,
         flow_id: flow.id,
@@ -33,6 +34,7 @@ pub fn flow_header(flow: &Flow, community_id_seed: u16) -> Header {
         proto: flow.transport,
         vlans: flow.vlans,
         community_id_seed,
+        ipv6_text,
         pcap_cnt: None,
         in_iface: None,
     }
@@ -69,7 +71,7 @@ pub fn flow_event(
             bytes_toclient: flow.to_client.bytes,
             start: flow.first_seen,
             end: flow.last_seen,
-            age: flow.last_seen.secs_since(flow.first_seen),
+            age: flow.last_seen.clock_secs_since(flow.first_seen),
             state: flow.state(),
             reason,
             app_proto: flow.app_proto,

@@ -210,13 +210,17 @@ fn parse_lenient(stream: &[u8]) -> Scan<'_> {
 }
 
 /// A Host header's name and port, as Suricata splits them: `api.example:8080` is
-/// (`api.example`, 8080), `[2001:db8::1]:80` is (`2001:db8::1`, 80), a bare IPv6 literal or
+/// (`api.example`, 8080), `[2001:db8::1]:80` is (`[2001:db8::1]`, 80): the literal keeps its
+/// brackets, as Suricata writes it; a bare IPv6 literal or
 /// a name without a port is the name alone. A port of digits that does not fit 16 bits is
 /// dropped with its colon; anything else after a colon is part of the name.
 pub fn split_host(host: &str) -> (&str, Option<u16>) {
     if let Some(v6) = host.strip_prefix('[') {
         return match v6.split_once(']') {
-            Some((addr, rest)) => (addr, rest.strip_prefix(':').and_then(|p| p.parse().ok())),
+            Some((addr, rest)) => (
+                host.get(..addr.len().saturating_add(2)).unwrap_or(host),
+                rest.strip_prefix(':').and_then(|p| p.parse().ok()),
+            ),
             None => (host, None),
         };
     }
@@ -273,8 +277,8 @@ mod tests {
     fn host_headers_split_into_name_and_port() {
         assert_eq!(split_host("api.example:8080"), ("api.example", Some(8080)));
         assert_eq!(split_host("api.example"), ("api.example", None));
-        assert_eq!(split_host("[2001:db8::1]:80"), ("2001:db8::1", Some(80)));
-        assert_eq!(split_host("[2001:db8::1]"), ("2001:db8::1", None));
+        assert_eq!(split_host("[2001:db8::1]:80"), ("[2001:db8::1]", Some(80)));
+        assert_eq!(split_host("[2001:db8::1]"), ("[2001:db8::1]", None));
         assert_eq!(split_host("2001:db8::1"), ("2001:db8::1", None));
         assert_eq!(split_host("[2001:db8::1"), ("[2001:db8::1", None));
         assert_eq!(split_host("host:99999"), ("host", None));

@@ -9,7 +9,8 @@ use crate::protocols::roles::Record;
 /// An HTTP/1.x request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HttpInfo {
-    /// The Host header's name, without a port; absent when there is no Host header.
+    /// The Host header's name, lower-cased, without a port (an IPv6 literal in its
+    /// brackets); absent when there is no Host header.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
     /// The port the Host header names, when it names one.
@@ -30,7 +31,9 @@ impl HttpInfo {
             Some(host) => {
                 let host = String::from_utf8_lossy(host);
                 let (name, port) = http::split_host(&host);
-                (Some(name.to_owned()), port)
+                // Lower-cased, as Suricata writes it: a hostname is compared and
+                // grouped without regard to case.
+                (Some(name.to_ascii_lowercase()), port)
             }
             None => (None, None),
         };

@@ -484,17 +484,22 @@ pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello, TlsError> {
 }
 
 /// A version number as Suricata's EVE writes it (`TLSv1` for 1.0, then `TLS 1.1` to
-/// `TLS 1.3`), or hex for unknown values.
+/// `TLS 1.3`, `TLS 1.3 draft-22`, Facebook's `TLS 1.3 draft-23-fb`), or in decimal for
+/// unknown values.
 pub fn version_name(version: u16) -> String {
-    match version {
-        0x0002 => "SSLv2".into(),
-        0x0300 => "SSLv3".into(),
-        0x0301 => "TLSv1".into(),
-        0x0302 => "TLS 1.1".into(),
-        0x0303 => "TLS 1.2".into(),
-        0x0304 => "TLS 1.3".into(),
-        v => format!("0x{v:04x}"),
-    }
+    let name = match version {
+        0x0002 | 0x0200 => "SSLv2",
+        0x0300 => "SSLv3",
+        0x0301 => "TLSv1",
+        0x0302 => "TLS 1.1",
+        0x0303 => "TLS 1.2",
+        0x0304 => "TLS 1.3",
+        0x7f01..=0x7f0f => "TLS 1.3 draft-<16",
+        0x7f10..=0x7f1c => return format!("TLS 1.3 draft-{}", version & 0xff),
+        0xfb14..=0xfb17 | 0xfb1a => return format!("TLS 1.3 draft-{}-fb", version & 0xff),
+        other => return other.to_string(),
+    };
+    name.to_owned()
 }
 
 #[cfg(test)]

@@ -18,7 +18,8 @@ pub struct TlsInfo {
     /// `client_alpns` when there are any).
     pub alpn: Vec<String>,
     /// The version the server chose (from its ServerHello), in Suricata's words
-    /// ([`super::parse::version_name`]); absent when no ServerHello was seen.
+    /// ([`super::parse::version_name`]); the client's version when no ServerHello was
+    /// seen, as Suricata writes it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// The highest version the client offered.

@@ -1,5 +1,5 @@
 //! What a TLS finding does: names the flow, holds the ClientHello's event until the
-//! server's answer gives its version.
+//! server's answer gives its version (or the flow ends, when the client's version stands).
 
 use std::io;
 
@@ -18,17 +18,21 @@ impl Report for Tls {
         reporter: &mut Reporter<'_>,
     ) -> io::Result<()> {
         match finding {
-            Finding::ClientHello(info) => {
+            Finding::ClientHello(mut info) => {
                 bump(&mut stats.client_hellos);
                 at.orient();
                 at.flow.app_proto.get_or_insert(Tls::NAME);
                 if at.flow.sni.is_none() {
                     at.flow.sni.clone_from(&info.sni);
                 }
-                // A second hello (after a HelloRetryRequest) releases the first.
-                if let Some(earlier) = at.flow.pending_tls.take() {
-                    reporter.sink.event(*earlier)?;
+                // One tls event per flow, as Suricata writes it: after a
+                // HelloRetryRequest the first ClientHello's event stands.
+                if at.flow.transactions > 0 {
+                    return Ok(());
                 }
+                at.flow.transactions = 1;
+                // The client's version until the server's answer gives the negotiated one.
+                info.version = Some(info.client_version.clone());
                 let ai = reporter.classify(at, info.sni.as_deref(), MatchSource::Sni);
                 at.flow.pending_tls = Some(Box::new(Event {
                     header: at.header.clone(),
