@@ -84,6 +84,7 @@ fuzz_target!(|data: &[u8]| {
         // Small, so the fuzzer reaches the budget's refusals.
         defrag_budget_bytes: 256 << 10,
         community_id_seed: 0,
+        ipv6_text: Default::default(),
         dns_request_type: Default::default(),
     };
     let mut engine = Engine::new(config, signatures);
