@@ -8,16 +8,15 @@
 
 use aigress::flow::stream::HalfStream;
 use aigress::flow::budget::BufferBudget;
+use aigress::protocols::StreamState;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Some((mode, mut rest)) = data.split_first() else { return };
     let budget = BufferBudget::new(256 * 1024);
-    let mut half = if mode & 1 == 0 {
-        HalfStream::detect(&budget)
-    } else {
-        HalfStream::dns(&budget)
-    };
+    // A port 53 stream falls back to DNS when content probes claim nothing.
+    let port = if mode & 1 == 0 { 443 } else { 53 };
+    let mut half = HalfStream::detect(&budget, StreamState::on_port(40000, port));
     half.syn(0);
     let mut seq: u32 = 1;
     let mut out = Vec::new();

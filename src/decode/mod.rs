@@ -134,11 +134,34 @@ pub struct TcpSegment<'a> {
     pub src_port: u16,
     pub dst_port: u16,
     pub seq: u32,
+    /// The acknowledgment number (meaningful when `ack` is set).
+    pub ack_number: u32,
     pub syn: bool,
     pub ack: bool,
     pub fin: bool,
     pub rst: bool,
+    /// The segment carries a TCP-MD5 (RFC 2385) or TCP-AO (RFC 5925) signature option,
+    /// which a passive sensor cannot check.
+    pub signed: bool,
     pub payload: &'a [u8],
+}
+
+/// Whether TCP options hold a TCP-MD5 (kind 19) or TCP-AO (kind 29) option. Ends: every
+/// option consumes at least one byte of the (at most 40) option bytes.
+fn has_signature_option(options: &[u8]) -> bool {
+    let mut rest = options;
+    while let Some((&kind, after)) = rest.split_first() {
+        match kind {
+            0 => return false,
+            1 => rest = after,
+            19 | 29 => return true,
+            _ => {
+                let len = usize::from(after.first().copied().unwrap_or(0)).max(2);
+                rest = rest.get(len..).unwrap_or_default();
+            }
+        }
+    }
+    false
 }
 
 /// UDP header fields and payload.
@@ -331,6 +354,7 @@ fn ether_type<'a>(
         }
         0x8847 | 0x8848 => Layer::Mpls(payload),
         0x8864 => tunnel::pppoe_session(payload)?,
+        0x894f => tunnel::nsh(payload)?,
         0x6558 => Layer::Ethernet(payload),
         _ => return Err(DecodeError::NotIp),
     })
@@ -436,10 +460,12 @@ fn transport<'a>(
                 src_port: tcp.source_port(),
                 dst_port: tcp.destination_port(),
                 seq: tcp.sequence_number(),
+                ack_number: tcp.acknowledgment_number(),
                 syn: tcp.syn(),
                 ack: tcp.ack(),
                 fin: tcp.fin(),
                 rst: tcp.rst(),
+                signed: tcp.rst() && has_signature_option(tcp.options()),
                 payload: tcp.payload(),
             }))
         }
@@ -612,6 +638,26 @@ mod tests {
         pppoe.extend_from_slice(&[0x00, 0x21]);
         pppoe.extend_from_slice(&inner);
         assert_inner_tcp(&ethernet(0x8864, &pppoe), LinkType::Ethernet);
+    }
+
+    #[test]
+    fn nsh_of_either_md_type() {
+        // MD type 1: version 0, length 6 words, next protocol IPv4, path header, 16 bytes
+        // of fixed context.
+        let mut md1 = vec![0x0f, 0xc6, 0x01, 0x01, 0, 0, 0x01, 0xff];
+        md1.extend_from_slice(&[0; 16]);
+        md1.extend_from_slice(&ipv4_tcp());
+        assert_inner_tcp(&ethernet(0x894f, &md1), LinkType::Ethernet);
+        // MD type 2 without context headers, carrying Ethernet.
+        let mut md2 = vec![0x0f, 0xc2, 0x02, 0x03, 0, 0, 0x01, 0xff];
+        md2.extend_from_slice(&ethernet(0x0800, &ipv4_tcp()));
+        assert_inner_tcp(&ethernet(0x894f, &md2), LinkType::Ethernet);
+        // MD type 1 with the wrong length, and an unknown version: refused.
+        let mut bad = md1.clone();
+        bad[1] = 0xc2;
+        assert!(decode(LinkType::Ethernet, &ethernet(0x894f, &bad)).is_err());
+        bad[0] = 0x4f;
+        assert!(decode(LinkType::Ethernet, &ethernet(0x894f, &bad)).is_err());
     }
 
     #[test]

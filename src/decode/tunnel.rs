@@ -51,6 +51,30 @@ pub(super) fn pppoe_session(payload: &[u8]) -> Result<Layer<'_>, DecodeError> {
     Ok(Layer::Ppp(protocol, r.rest()))
 }
 
+/// A Network Service Header (RFC 8300, ethertype 0x894F): version 0, its length in 4-byte
+/// words (6 for MD type 1, which has fixed context headers), then what the next-protocol
+/// field names: IPv4, IPv6, Ethernet or MPLS, as Suricata decodes them.
+pub(super) fn nsh(payload: &[u8]) -> Result<Layer<'_>, DecodeError> {
+    let mut r = Reader::new(payload);
+    let first = r.u8()?;
+    let ttl_len = r.u8()?;
+    let md_type = r.u8()? & 0x0f;
+    let next = r.u8()?;
+    let words = usize::from(ttl_len & 0x3f);
+    if first >> 6 != 0 || words < 2 || (md_type == 1 && words != 6) {
+        return Err(DecodeError::BadTunnel);
+    }
+    let inner = payload
+        .get(words.saturating_mul(4)..)
+        .ok_or(DecodeError::BadTunnel)?;
+    match next {
+        1 | 2 => Ok(Layer::Ip(inner)),
+        3 => Ok(Layer::Ethernet(inner)),
+        5 => Ok(Layer::Mpls(inner)),
+        _ => Err(DecodeError::NotIp),
+    }
+}
+
 /// An MPLS label stack, then IPv4, IPv6 or a pseudowire control word and Ethernet.
 pub(super) fn mpls(payload: &[u8]) -> Result<Layer<'_>, DecodeError> {
     let mut r = Reader::new(payload);

@@ -26,8 +26,8 @@ use crate::flow::{
     TcpStart,
 };
 use crate::guard::GuardCounts;
+use crate::protocols::dns::DnsRequestType;
 use crate::protocols::dns::cache::{DnsCacheStats, SharedDnsCache};
-use crate::protocols::dns::{self, DnsRequestType};
 use crate::protocols::flow::{FlowEndReason, flow_event, flow_header};
 use crate::protocols::{self, DatagramState, Finding};
 use crate::signatures::Database;
@@ -570,10 +570,7 @@ fn new_flow(
         _ => (Transport::Udp, guess_orientation(src, dst), false),
     };
     let inspection = match transport {
-        Transport::Tcp => {
-            let dns = client.port == dns::PORT || server.port == dns::PORT;
-            Inspection::TcpStart(TcpStart::new(dns))
-        }
+        Transport::Tcp => Inspection::TcpStart(TcpStart::new([client.port, server.port])),
         Transport::Udp => match DatagramState::on_port(client.port, server.port) {
             Some(state) => Inspection::Datagram(state),
             None => Inspection::Probe { datagrams: 0 },
@@ -612,6 +609,15 @@ fn inspect_tcp(
     stats: &mut Stats,
     findings: &mut Vec<Finding>,
 ) {
+    // A new SYN after a RST or both FINs starts the connection again on the same ports:
+    // its stream is read afresh (Suricata starts a new session for it too).
+    if seg.syn && !seg.ack && flow.tcp.closed() {
+        if let Inspection::Tcp(old) = &flow.inspection {
+            stats.reassembly_gaps = stats.reassembly_gaps.saturating_add(old.gaps());
+        }
+        flow.tcp = TcpSeen::default();
+        flow.inspection = Inspection::TcpStart(TcpStart::new([flow.client.port, flow.server.port]));
+    }
     match (seg.syn, seg.ack) {
         (true, false) => flow.tcp.syn = true,
         (true, true) => flow.tcp.syn_ack = true,
@@ -623,11 +629,13 @@ fn inspect_tcp(
             Direction::ToClient => flow.tcp.fin_to_client = true,
         }
     }
-    flow.tcp.rst |= seg.rst;
+    if seg.rst && !seg.signed && rst_accepted(&flow.inspection, dir, seg.seq) {
+        flow.tcp.rst = true;
+    }
     let closed = flow.tcp.closed();
     if let Inspection::TcpStart(start) = &mut flow.inspection {
         if seg.syn {
-            start.syn(dir, seg.seq);
+            start.syn(dir, seg.seq, seg.ack.then_some(seg.ack_number));
         }
         if closed {
             flow.inspection = Inspection::Done;
@@ -667,6 +675,23 @@ fn inspect_tcp(
         stats.reassembly_gaps = stats.reassembly_gaps.saturating_add(inspection.gaps());
         flow.inspection = Inspection::Done;
     }
+}
+
+/// Whether a RST travelling `dir` with sequence number `seq` ends the connection. As
+/// Suricata's stream engine does by default (its Windows and BSD policies), only a RST at
+/// exactly the sequence number the sender's next byte would carry is taken; any other —
+/// merely in the window, or forged by a third party that guessed less well — is ignored,
+/// so a client cannot hide a request behind a RST the server never honoured. Where no SYN
+/// or data has said the sequence yet, the RST is taken. A RST signed with TCP-MD5 or
+/// TCP-AO is never taken: a sensor cannot check the signature, and such RSTs are the
+/// injection Suricata flags (`suspected_rst_inject`) while it reads on.
+fn rst_accepted(inspection: &Inspection, dir: Direction, seq: u32) -> bool {
+    let expected = match inspection {
+        Inspection::TcpStart(start) => start.next_seq(dir),
+        Inspection::Tcp(tcp) => tcp.next_seq(dir),
+        Inspection::Done | Inspection::Probe { .. } | Inspection::Datagram(_) => None,
+    };
+    expected.is_none_or(|next| next == seq)
 }
 
 /// Datagram inspection: a known protocol's state reads the datagram, an unknown flow's

@@ -15,8 +15,8 @@ use hashbrown::HashTable;
 
 use crate::decode::Vlans;
 use crate::event::Transport;
-use crate::protocols::DatagramState;
 use crate::protocols::flow::FlowEndReason;
+use crate::protocols::{DatagramState, StreamState};
 use crate::time::Timestamp;
 use stream::HalfStream;
 
@@ -113,37 +113,55 @@ pub enum Inspection {
 /// that never carries data (a port scan, a SYN flood) allocates nothing for inspection.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TcpStart {
-    /// The flow is on port 53: both directions carry length-prefixed DNS messages.
-    pub dns: bool,
+    /// The flow's two ports, which hint at its protocol when content does not show one.
+    ports: [u16; 2],
     syn_to_server: Option<u32>,
     syn_to_client: Option<u32>,
 }
 
 impl TcpStart {
-    /// A flow on port 53 (`dns`) or any other.
-    pub fn new(dns: bool) -> Self {
+    /// A flow between these ports.
+    pub fn new(ports: [u16; 2]) -> Self {
         Self {
-            dns,
+            ports,
             ..Self::default()
         }
     }
 
-    /// Records the sequence number of a SYN travelling `dir`.
-    pub fn syn(&mut self, dir: Direction, seq: u32) {
-        match dir {
-            Direction::ToServer => self.syn_to_server.get_or_insert(seq),
-            Direction::ToClient => self.syn_to_client.get_or_insert(seq),
+    /// Records a SYN travelling `dir` with sequence number `seq`, and `acked`, the
+    /// acknowledgment number of a SYN/ACK.
+    ///
+    /// The latest SYN stands: a client that retries with a new initial sequence number
+    /// (or a flood of SYNs before the real one) starts the stream where it now says, as
+    /// Suricata keeps the latest SYN. A SYN/ACK's acknowledgment number says where the
+    /// other side starts only when no SYN was seen (a capture that begins with the
+    /// SYN/ACK); otherwise a SYN/ACK that acknowledges no SYN seen is not believed, as
+    /// Suricata refuses it.
+    pub fn syn(&mut self, dir: Direction, seq: u32, acked: Option<u32>) {
+        let (own, other) = match dir {
+            Direction::ToServer => (&mut self.syn_to_server, &mut self.syn_to_client),
+            Direction::ToClient => (&mut self.syn_to_client, &mut self.syn_to_server),
         };
+        *own = Some(seq);
+        if let Some(ack) = acked {
+            other.get_or_insert(ack.wrapping_sub(1));
+        }
+    }
+
+    /// The sequence number the next byte travelling `dir` will carry, once a SYN said it.
+    pub fn next_seq(&self, dir: Direction) -> Option<u32> {
+        match dir {
+            Direction::ToServer => self.syn_to_server,
+            Direction::ToClient => self.syn_to_client,
+        }
+        .map(|isn| isn.wrapping_add(1))
     }
 
     /// The stream inspection of both directions, starting where the SYNs said.
     pub fn inspection(self, buffers: &budget::BufferBudget) -> TcpInspection {
+        let [a, b] = self.ports;
         let half = |syn: Option<u32>| {
-            let mut h = if self.dns {
-                HalfStream::dns(buffers)
-            } else {
-                HalfStream::detect(buffers)
-            };
+            let mut h = HalfStream::detect(buffers, StreamState::on_port(a, b));
             if let Some(seq) = syn {
                 h.syn(seq);
             }
@@ -171,6 +189,14 @@ impl TcpInspection {
     /// Reassembly gaps in both directions.
     pub fn gaps(&self) -> u64 {
         self.to_server.gaps().saturating_add(self.to_client.gaps())
+    }
+
+    /// The sequence number the next byte travelling `dir` will carry, when known.
+    pub fn next_seq(&self, dir: Direction) -> Option<u32> {
+        match dir {
+            Direction::ToServer => self.to_server.next_seq(),
+            Direction::ToClient => self.to_client.next_seq(),
+        }
     }
 
     pub fn half(&mut self, dir: Direction) -> &mut HalfStream {

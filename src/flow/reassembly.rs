@@ -52,6 +52,11 @@ impl Reassembler {
         }
     }
 
+    /// The sequence number of the next byte to deliver, once known.
+    pub fn next_seq(&self) -> Option<u32> {
+        self.next
+    }
+
     pub fn stats(&self) -> ReassemblyStats {
         self.stats
     }

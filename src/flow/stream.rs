@@ -2,9 +2,11 @@
 //!
 //! A [`HalfStream`] takes the bytes its [`Reassembler`] delivers and recognises what they
 //! are by content, not by port, trying each registered stream protocol
-//! (`crate::protocols`) in turn; DNS on TCP port 53 starts as DNS. Anything unrecognised
-//! is skipped for a bounded number of deliveries, which lets STARTTLS, SOCKS and HTTP
-//! CONNECT preambles pass before a ClientHello. Once a protocol is known its state reads
+//! (`crate::protocols`) in turn. A port is only a hint: bytes on TCP port 53 that no probe
+//! claims are read as DNS (which has no signature of its own to probe for), but an HTTP
+//! request or a ClientHello there is read as what it is. Anything unrecognised is skipped
+//! for a bounded number of deliveries, which lets STARTTLS, SOCKS and HTTP CONNECT
+//! preambles pass before a ClientHello. Once a protocol is known its state reads
 //! the bytes; this module keeps what a state has not consumed, within the state's bound.
 //! Each half stops inspecting — and frees its buffers — once there is nothing more to
 //! learn, so established flows cost only their counters.
@@ -12,7 +14,6 @@
 use crate::flow::budget::{BufferBudget, Charge};
 use crate::flow::reassembly::{Delivery, Reassembler};
 use crate::guard::Guard;
-use crate::protocols::dns::DnsStream;
 use crate::protocols::roles::{Next, Step};
 use crate::protocols::tls::MAX_TLS_BYTES;
 use crate::protocols::{Finding, StreamState};
@@ -68,28 +69,22 @@ pub struct HalfStream {
     buf: Vec<u8>,
     state: State,
     unknown_deliveries: u16,
+    /// The protocol the flow's port names, taken when content probes claim nothing.
+    port_hint: Option<StreamState>,
     /// What `buf`, the protocol state's own buffers and the held segments take from the
     /// budget.
     charge: Charge,
 }
 
 impl HalfStream {
-    /// A direction that recognises its protocol by content.
-    pub fn detect(budget: &BufferBudget) -> Self {
-        Self::with_state(State::Detect, budget)
-    }
-
-    /// A direction of a TCP port 53 connection: length-prefixed DNS messages.
-    pub fn dns(budget: &BufferBudget) -> Self {
-        Self::with_state(State::Protocol(StreamState::Dns(DnsStream)), budget)
-    }
-
-    fn with_state(state: State, budget: &BufferBudget) -> Self {
+    /// A direction that recognises its protocol by content, else takes `port_hint`.
+    pub fn detect(budget: &BufferBudget, port_hint: Option<StreamState>) -> Self {
         Self {
             reassembler: Reassembler::default(),
             buf: Vec::new(),
-            state,
+            state: State::Detect,
             unknown_deliveries: 0,
+            port_hint,
             charge: Charge::new(budget),
         }
     }
@@ -102,6 +97,11 @@ impl HalfStream {
     /// Reassembly gaps seen so far.
     pub fn gaps(&self) -> u64 {
         self.reassembler.stats().gaps
+    }
+
+    /// The sequence number of the next byte this direction expects, once known.
+    pub fn next_seq(&self) -> Option<u32> {
+        self.reassembler.next_seq()
     }
 
     /// Records the SYN of this direction.
@@ -119,10 +119,15 @@ impl HalfStream {
             buf,
             state,
             unknown_deliveries,
+            port_hint,
             ..
         } = self;
+        let mut detection = Detection {
+            unknown: unknown_deliveries,
+            port_hint,
+        };
         reassembler.push(seq, payload, &mut |d| {
-            deliver(state, buf, unknown_deliveries, d, out);
+            deliver(state, buf, &mut detection, d, out);
         });
         if !self.is_done() && !self.charge.set(self.footprint()) {
             self.state.cut(&self.buf, out);
@@ -169,10 +174,17 @@ impl HalfStream {
     }
 }
 
+/// What detection keeps between deliveries.
+struct Detection<'a> {
+    /// Unrecognised deliveries so far.
+    unknown: &'a mut u16,
+    port_hint: &'a mut Option<StreamState>,
+}
+
 fn deliver(
     state: &mut State,
     buf: &mut Vec<u8>,
-    unknown: &mut u16,
+    detection: &mut Detection<'_>,
     delivery: Delivery<'_>,
     out: &mut Vec<Finding>,
 ) {
@@ -198,7 +210,7 @@ fn deliver(
     }
     if buf.is_empty() {
         // Whole messages in one delivery are read in place; only a partial one is copied.
-        let used = parse(state, data, unknown, out);
+        let used = parse(state, data, detection, out);
         data = data.get(used..).unwrap_or_default();
         if matches!(state, State::Done) || data.is_empty() {
             return;
@@ -215,19 +227,19 @@ fn deliver(
         return;
     }
     buf.extend_from_slice(data);
-    let used = parse(state, buf, unknown, out);
+    let used = parse(state, buf, detection, out);
     buf.drain(..used.min(buf.len()));
 }
 
-/// A hole in the stream: the message it cut is lost; a protocol whose next message can
-/// be found by content starts detection again, any other ends.
+/// A hole in the stream: the message it cut is lost; the protocol's state says where the
+/// direction goes next ([`StreamState::after_gap`]).
 fn on_gap(state: &mut State, buf: &mut Vec<u8>, out: &mut Vec<Finding>) {
     state.cut(buf, out);
     buf.clear();
-    *state = match state {
+    *state = match std::mem::replace(state, State::Done) {
         State::Detect => State::Detect,
-        State::Protocol(s) if s.resumes_after_gap() => State::Detect,
-        State::Protocol(_) | State::Done => State::Done,
+        State::Protocol(s) => State::after(s.after_gap(), out),
+        State::Done => State::Done,
     };
 }
 
@@ -237,7 +249,12 @@ fn on_gap(state: &mut State, buf: &mut Vec<u8>, out: &mut Vec<Finding>) {
 /// Ends because every step either consumes bytes (at most `bytes.len()` in all) or changes
 /// state without consuming, which may happen [`MAX_SWITCHES_WITHOUT_PROGRESS`] times in a
 /// row before the direction is given up.
-fn parse(state: &mut State, bytes: &[u8], unknown: &mut u16, out: &mut Vec<Finding>) -> usize {
+fn parse(
+    state: &mut State,
+    bytes: &[u8],
+    detection: &mut Detection<'_>,
+    out: &mut Vec<Finding>,
+) -> usize {
     let mut consumed = 0usize;
     let mut switches = 0u8;
     loop {
@@ -247,7 +264,7 @@ fn parse(state: &mut State, bytes: &[u8], unknown: &mut u16, out: &mut Vec<Findi
         }
         let step = match state {
             State::Done => break,
-            State::Detect => detect(rest, unknown, out),
+            State::Detect => detect(rest, detection, out),
             State::Protocol(s) => s.step(rest, out),
         };
         let (used, next) = match step {
@@ -273,11 +290,16 @@ fn parse(state: &mut State, bytes: &[u8], unknown: &mut u16, out: &mut Vec<Findi
     consumed
 }
 
-/// Recognises a protocol by content, or skips what no protocol claims.
-fn detect(rest: &[u8], unknown: &mut u16, out: &mut Vec<Finding>) -> Step<StreamState> {
+/// Recognises a protocol by content, else takes the port's, else skips what no protocol
+/// claims.
+fn detect(rest: &[u8], detection: &mut Detection<'_>, out: &mut Vec<Finding>) -> Step<StreamState> {
     if let Some(step) = StreamState::probe(rest, out) {
         return step;
     }
+    if let Some(hinted) = detection.port_hint.take() {
+        return Step::Then(0, Next::State(hinted));
+    }
+    let unknown = &mut *detection.unknown;
     *unknown = unknown.saturating_add(1);
     if *unknown > MAX_UNKNOWN_DELIVERIES {
         Step::Then(rest.len(), Next::Done)
@@ -321,7 +343,7 @@ mod tests {
         let (a, b) = msg.split_at(40);
         let wire = [record(22, a), record(22, b)].concat();
         let (s1, s2) = wire.split_at(30);
-        let mut h = HalfStream::detect(&BufferBudget::default());
+        let mut h = HalfStream::detect(&BufferBudget::default(), None);
         h.syn(0);
         // Second segment first, then the first one retransmitted.
         let out = feed(&mut h, &[(31, s2), (1, s1), (1, s1)]);
@@ -336,7 +358,7 @@ mod tests {
     #[test]
     fn a_starttls_preamble_is_skipped() {
         let wire = record(22, &client_hello_message());
-        let mut h = HalfStream::detect(&BufferBudget::default());
+        let mut h = HalfStream::detect(&BufferBudget::default(), None);
         let out = feed(
             &mut h,
             &[(1, b"EHLO x\r\n"), (9, b"STARTTLS\r\n"), (19, &wire)],
@@ -350,7 +372,7 @@ mod tests {
     #[test]
     fn a_lost_segment_makes_the_hello_unreadable_not_silent() {
         let wire = record(22, &client_hello_message());
-        let mut h = HalfStream::detect(&BufferBudget::default());
+        let mut h = HalfStream::detect(&BufferBudget::default(), None);
         let mut out = feed(&mut h, &[(1, &wire[..20])]);
         h.finish(&mut out);
         assert_eq!(out, vec![Finding::Tls(tls::Finding::ClientHelloUnreadable)]);
@@ -360,7 +382,7 @@ mod tests {
     fn keep_alive_requests_with_bodies_are_each_reported() {
         let wire = b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /b?q=1 HTTP/1.1\r\nHost: y\r\n\r\n\
 PUT /c HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /d HTTP/1.1\r\n\r\n";
-        let mut h = HalfStream::detect(&BufferBudget::default());
+        let mut h = HalfStream::detect(&BufferBudget::default(), None);
         let mut out = Vec::new();
         for (i, chunk) in wire.chunks(7).enumerate() {
             h.segment(u32::try_from(1 + i * 7).unwrap(), chunk, &mut out);
@@ -386,7 +408,7 @@ PUT /c HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\
 
     /// What a new detecting direction finds in `stream` sent one byte per segment.
     fn feed_byte_by_byte(stream: &[u8]) -> Vec<Finding> {
-        let mut h = HalfStream::detect(&BufferBudget::default());
+        let mut h = HalfStream::detect(&BufferBudget::default(), None);
         let mut out = Vec::new();
         for (i, b) in stream.iter().enumerate() {
             h.segment(
@@ -423,7 +445,7 @@ PUT /c HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\
         for head in malformed_heads() {
             let shown = String::from_utf8_lossy(&head[..head.len().min(24)]).into_owned();
             let (whole, split) = within(10, move || {
-                let mut h = HalfStream::detect(&BufferBudget::default());
+                let mut h = HalfStream::detect(&BufferBudget::default(), None);
                 let whole = feed(&mut h, &[(1, &head)]);
                 let split = feed_byte_by_byte(&head);
                 (whole, split)
@@ -441,7 +463,7 @@ PUT /c HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\
 
     #[test]
     fn a_request_after_bytes_that_are_not_http_is_still_read() {
-        let mut h = HalfStream::detect(&BufferBudget::default());
+        let mut h = HalfStream::detect(&BufferBudget::default(), None);
         let out = feed(
             &mut h,
             &[
@@ -475,11 +497,11 @@ PUT /c HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\
     fn a_spent_buffer_budget_refuses_a_partial_hello_and_says_so() {
         let wire = record(22, &client_hello_message());
         let budget = BufferBudget::new(STREAM_STATE_BYTES + 64);
-        let mut first = HalfStream::detect(&budget);
+        let mut first = HalfStream::detect(&budget, None);
         let out = feed(&mut first, &[(1, &wire[..20])]);
         assert!(out.is_empty(), "{out:?}");
         assert!(budget.used() > 0);
-        let mut second = HalfStream::detect(&budget);
+        let mut second = HalfStream::detect(&budget, None);
         let out = feed(&mut second, &[(1, &wire[..100])]);
         assert_eq!(
             out,
@@ -501,7 +523,7 @@ PUT /c HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\
             wire.extend_from_slice(&u16::try_from(query.len()).unwrap().to_be_bytes());
             wire.extend_from_slice(&query);
         }
-        let mut h = HalfStream::dns(&BufferBudget::default());
+        let mut h = HalfStream::detect(&BufferBudget::default(), StreamState::on_port(40000, 53));
         let out = feed(&mut h, &[(1, &wire)]);
         assert_eq!(
             out.iter()

@@ -63,6 +63,18 @@ macro_rules! protocol_types {
         }
 
         impl StreamState {
+            /// The state a port names, for bytes no probe recognises.
+            pub fn on_port(client: u16, server: u16) -> Option<Self> {
+                $(
+                    if let Some(s) =
+                        <<$protocol as Protocol>::Stream as StreamParser>::on_port(client, server)
+                    {
+                        return Some(Self::$variant(s));
+                    }
+                )*
+                None
+            }
+
             /// Recognises a protocol at the start of a direction's bytes, trying each in
             /// the list's order.
             pub fn probe(rest: &[u8], out: &mut Vec<Finding>) -> Option<Step<Self>> {
@@ -120,10 +132,10 @@ macro_rules! protocol_types {
                 }
             }
 
-            /// Whether detection may start again after a gap.
-            pub fn resumes_after_gap(&self) -> bool {
+            /// Where the direction goes after a hole in its stream.
+            pub fn after_gap(self) -> Next<Self> {
                 match self {
-                    $(Self::$variant(s) => s.resumes_after_gap(),)*
+                    $(Self::$variant(s) => s.after_gap().map(Self::$variant),)*
                 }
             }
         }

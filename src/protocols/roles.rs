@@ -172,6 +172,13 @@ impl<S> Next<S> {
 pub trait StreamParser: Sized + Debug {
     type Finding;
 
+    /// The state of a direction on one of the protocol's own ports, taken when no
+    /// protocol recognises the bytes by content (DNS on port 53, which has no signature
+    /// of its own to probe for).
+    fn on_port(_client: u16, _server: u16) -> Option<Self> {
+        None
+    }
+
     /// Recognises the protocol at the start of a direction's bytes: `None` when they are
     /// not this protocol's, else the first step (which may consume a whole message).
     fn probe(rest: &[u8], emit: &mut dyn FnMut(Self::Finding)) -> Option<Step<Self>>;
@@ -198,10 +205,12 @@ pub trait StreamParser: Sized + Debug {
     /// yet read: reports what was lost.
     fn cut(&self, _unread: &[u8], _emit: &mut dyn FnMut(Self::Finding)) {}
 
-    /// Whether, after a gap, the direction may find a new message by content (a request
-    /// boundary can be found again; a TLS record boundary cannot).
-    fn resumes_after_gap(&self) -> bool {
-        false
+    /// Where a direction goes after a hole in its stream: nowhere (the default: a TLS
+    /// record boundary cannot be found again), back to detection (a request can be
+    /// recognised again), or on in the same state from the next byte delivered (DNS over
+    /// TCP, whose next segment starts a message as often as not; Suricata reads on too).
+    fn after_gap(self) -> Next<Self> {
+        Next::Done
     }
 }
 

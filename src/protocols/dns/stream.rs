@@ -1,8 +1,8 @@
 //! DNS over TCP: length-prefixed messages, any number to a segment.
 
-use super::Finding;
+use super::{Finding, PORT};
 use crate::guard::Guard;
-use crate::protocols::roles::{Step, StreamParser};
+use crate::protocols::roles::{Next, Step, StreamParser};
 
 /// A DNS message over TCP is at most 65,535 bytes plus its length prefix.
 pub const MAX_DNS_BYTES: usize = 65_537;
@@ -13,6 +13,10 @@ pub struct DnsStream;
 
 impl StreamParser for DnsStream {
     type Finding = Finding;
+
+    fn on_port(client: u16, server: u16) -> Option<Self> {
+        (client == PORT || server == PORT).then_some(DnsStream)
+    }
 
     /// DNS over TCP is known by its port, not probed for.
     fn probe(_: &[u8], _: &mut dyn FnMut(Finding)) -> Option<Step<Self>> {
@@ -29,6 +33,10 @@ impl StreamParser for DnsStream {
         };
         emit(Finding::of(message));
         Step::Consumed(end)
+    }
+
+    fn after_gap(self) -> Next<Self> {
+        Next::State(self)
     }
 
     /// The end of one message and the start of the next may be buffered together.

