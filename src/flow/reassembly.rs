@@ -145,6 +145,19 @@ impl Reassembler {
         }
     }
 
+    /// The stream ends: every hole still open becomes a gap and what was held beyond it is
+    /// delivered, in order, so data sent after a lost segment is read as far as the
+    /// parser can (Suricata reads it too once the receiver has acknowledged it). Ends
+    /// after as many gaps as segments were held, each delivering at least one.
+    pub fn flush(&mut self, deliver: &mut impl FnMut(Delivery<'_>)) {
+        for _ in 0..self.pending.len() {
+            if self.pending.is_empty() {
+                break;
+            }
+            self.skip_gap(deliver);
+        }
+    }
+
     /// Gives up on the hole before the earliest held segment and resumes there.
     fn skip_gap(&mut self, deliver: &mut impl FnMut(Delivery<'_>)) {
         let Some(next) = self.next else { return };

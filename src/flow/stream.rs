@@ -71,6 +71,8 @@ pub struct HalfStream {
     unknown_deliveries: u16,
     /// The protocol the flow's port names, taken when content probes claim nothing.
     port_hint: Option<StreamState>,
+    /// Gaps counted by reassembly before its state was freed.
+    released_gaps: u64,
     /// What `buf`, the protocol state's own buffers and the held segments take from the
     /// budget.
     charge: Charge,
@@ -85,6 +87,7 @@ impl HalfStream {
             state: State::Detect,
             unknown_deliveries: 0,
             port_hint,
+            released_gaps: 0,
             charge: Charge::new(budget),
         }
     }
@@ -96,7 +99,8 @@ impl HalfStream {
 
     /// Reassembly gaps seen so far.
     pub fn gaps(&self) -> u64 {
-        self.reassembler.stats().gaps
+        self.released_gaps
+            .saturating_add(self.reassembler.stats().gaps)
     }
 
     /// The sequence number of the next byte this direction expects, once known.
@@ -139,8 +143,24 @@ impl HalfStream {
         }
     }
 
-    /// The stream ends (flow closed or evicted): reports a message left half-read.
+    /// The stream ends (flow closed or evicted): what was held beyond a hole is read, then
+    /// a message left half-read is reported.
     pub fn finish(&mut self, out: &mut Vec<Finding>) {
+        if !self.is_done() {
+            let Self {
+                reassembler,
+                buf,
+                state,
+                unknown_deliveries,
+                port_hint,
+                ..
+            } = self;
+            let mut detection = Detection {
+                unknown: unknown_deliveries,
+                port_hint,
+            };
+            reassembler.flush(&mut |d| deliver(state, buf, &mut detection, d, out));
+        }
         self.state.cut(&self.buf, out);
         self.state = State::Done;
         self.release();
@@ -169,6 +189,8 @@ impl HalfStream {
 
     fn release(&mut self) {
         self.buf = Vec::new();
+        // The gaps counted so far outlive the reassembler's buffers.
+        self.released_gaps = self.gaps();
         self.reassembler = Reassembler::default();
         self.charge.set(0);
     }

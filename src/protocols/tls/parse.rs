@@ -232,6 +232,15 @@ impl<'a> ClientHello<'a> {
             .max()
             .unwrap_or(self.legacy_version)
     }
+
+    /// The version the client offers, as Suricata names it: the highest supported
+    /// version, else the legacy field read as [`legacy_of`] reads it.
+    pub fn offered_version(&self) -> u16 {
+        self.supported_versions()
+            .filter(|v| !is_grease(*v))
+            .max()
+            .unwrap_or_else(|| legacy_of(self.legacy_version))
+    }
 }
 
 fn u16_pairs(bytes: &[u8]) -> impl Iterator<Item = u16> + '_ {
@@ -457,14 +466,21 @@ pub struct ServerHello {
 pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello, TlsError> {
     let mut r = Reader::new(body);
     let legacy_version = r.u16()?;
-    if legacy_version >> 8 != 3 {
+    // TLS 1.3 drafts before 22 put their draft version here and have neither session id
+    // nor compression method.
+    let draft = legacy_version >> 8 == 0x7f;
+    if legacy_version >> 8 != 3 && !draft {
         return Err(TlsError::Malformed);
     }
     let random: [u8; 32] = r.array()?;
-    r.vec8()?;
+    if !draft {
+        r.vec8()?;
+    }
     let cipher_suite = r.u16()?;
-    r.u8()?;
-    let mut version = legacy_version;
+    if !draft {
+        r.u8()?;
+    }
+    let mut version = legacy_of(legacy_version);
     if !r.is_empty() {
         let mut ext = Reader::new(r.vec16()?);
         // Ends: each extension consumes its 4-byte header and its length.
@@ -481,6 +497,19 @@ pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello, TlsError> {
         cipher_suite,
         hello_retry: random == HELLO_RETRY_RANDOM,
     })
+}
+
+/// A draft before 16 that [`version_name`] names `TLS 1.3 draft-<16`.
+const DRAFT_BEFORE_16: u16 = 0x7f0f;
+
+/// A version from a hello's legacy field. 0x0304 there was sent only by TLS 1.3 drafts
+/// before 16, which had no supported_versions extension; Suricata names it so too.
+fn legacy_of(version: u16) -> u16 {
+    if version == 0x0304 {
+        DRAFT_BEFORE_16
+    } else {
+        version
+    }
 }
 
 /// A version number as Suricata's EVE writes it (`TLSv1` for 1.0, then `TLS 1.1` to

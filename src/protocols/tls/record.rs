@@ -46,7 +46,7 @@ impl TlsInfo {
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect(),
             version: None,
-            client_version: tls::version_name(hello.max_version()),
+            client_version: tls::version_name(hello.offered_version()),
             ech: hello.ech,
             malformed: hello.malformed,
             resumption: hello.resumption,
