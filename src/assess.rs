@@ -601,3 +601,46 @@ impl<S: EventSink> EventSink for Assessor<S> {
         self.inner.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocols::tls::TlsInfo;
+    use crate::signatures::{Database, MatchSource};
+
+    fn ech_hello_to(sni: &str) -> Body {
+        Body::Tls(TlsInfo {
+            sni: Some(sni.to_owned()),
+            alpn: vec!["h2".into()],
+            version: None,
+            client_version: "TLS 1.3".into(),
+            ech: true,
+            malformed: false,
+            resumption: false,
+            pq_key_share: true,
+            ja4: String::new(),
+        })
+    }
+
+    #[test]
+    fn an_ech_hello_classified_by_dns_says_so() {
+        let db = Database::embedded().unwrap();
+        let policy = Policy::parse(
+            "deploy/policy.toml",
+            include_str!("../deploy/policy.toml"),
+            &db,
+        )
+        .unwrap();
+        let header = Header::sample(1, Timestamp::from_micros(0));
+        let body = ech_hello_to("cloudflare-ech.com");
+        let by_dns = db.classify_host("chatgpt.com", MatchSource::DnsName);
+        assert!(by_dns.is_some());
+        let said = visibility_gap(&policy, &header, &body, by_dns.as_ref()).unwrap();
+        assert!(
+            said.contains("classified as OpenAI") && said.contains("a DNS answer gave"),
+            "{said}"
+        );
+        let unnamed = visibility_gap(&policy, &header, &body, None).unwrap();
+        assert!(unnamed.contains("cannot be classified"), "{unnamed}");
+    }
+}
