@@ -484,6 +484,28 @@ PUT /c HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\
     }
 
     #[test]
+    fn a_port_is_a_hint_http_on_port_53_is_http_and_other_bytes_are_dns() {
+        let dns_hint = || StreamState::on_port(40000, 53);
+        let mut h = HalfStream::detect(&BufferBudget::default(), dns_hint());
+        let out = feed(
+            &mut h,
+            &[(1, b"GET /v1/models HTTP/1.1\r\nHost: api.example\r\n\r\n")],
+        );
+        assert!(
+            matches!(&out[..], [Finding::Http(crate::protocols::http::Finding::Request(r))] if r.url == "/v1/models"),
+            "{out:?}"
+        );
+        let mut query = vec![0, 29, 0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        query.extend_from_slice(b"\x03api\x07example\x00\x00\x01\x00\x01");
+        let mut h = HalfStream::detect(&BufferBudget::default(), dns_hint());
+        let out = feed(&mut h, &[(1, &query)]);
+        assert!(
+            matches!(&out[..], [Finding::Dns(dns::Finding::Message(m))] if m.questions[0].name == "api.example"),
+            "{out:?}"
+        );
+    }
+
+    #[test]
     fn a_request_after_bytes_that_are_not_http_is_still_read() {
         let mut h = HalfStream::detect(&BufferBudget::default(), None);
         let out = feed(

@@ -364,14 +364,16 @@ fn run(mut store: Store, shared: &Shared) -> Vec<Unwritten> {
                         .iter()
                         .map(Counts::of)
                         .fold(Counts::of(&piece), Counts::add);
-                    let mut slots = shared.slots();
-                    slots.in_hand = None;
+                    // The slots are left as they are: a closing that stops waiting for
+                    // this thread at the same deadline names the unwritten batches from
+                    // them, so they are counted whichever side gets there first.
+                    let slots = shared.slots();
                     let mut lost = vec![left.unwritten(&error)];
                     lost.extend(
                         slots
                             .queued
-                            .take()
-                            .map(|b| Counts::of(&b).unwritten(&error)),
+                            .as_ref()
+                            .map(|b| Counts::of(b).unwritten(&error)),
                     );
                     return lost;
                 }
