@@ -118,20 +118,8 @@ impl HalfStream {
         if self.is_done() || payload.is_empty() {
             return;
         }
-        let Self {
-            reassembler,
-            buf,
-            state,
-            unknown_deliveries,
-            port_hint,
-            ..
-        } = self;
-        let mut detection = Detection {
-            unknown: unknown_deliveries,
-            port_hint,
-        };
-        reassembler.push(seq, payload, &mut |d| {
-            deliver(state, buf, &mut detection, d, out);
+        self.reassemble(out, |reassembler, deliver| {
+            reassembler.push(seq, payload, &mut &mut *deliver);
         });
         if !self.is_done() && !self.charge.set(self.footprint()) {
             self.state.cut(&self.buf, out);
@@ -147,23 +135,37 @@ impl HalfStream {
     /// a message left half-read is reported.
     pub fn finish(&mut self, out: &mut Vec<Finding>) {
         if !self.is_done() {
-            let Self {
-                reassembler,
-                buf,
-                state,
-                unknown_deliveries,
-                port_hint,
-                ..
-            } = self;
-            let mut detection = Detection {
-                unknown: unknown_deliveries,
-                port_hint,
-            };
-            reassembler.flush(&mut |d| deliver(state, buf, &mut detection, d, out));
+            self.reassemble(out, |reassembler, deliver| {
+                reassembler.flush(&mut &mut *deliver)
+            });
         }
         self.state.cut(&self.buf, out);
         self.state = State::Done;
         self.release();
+    }
+
+    /// Runs `step` on the reassembler with a delivery callback that feeds the protocol
+    /// state.
+    fn reassemble(
+        &mut self,
+        out: &mut Vec<Finding>,
+        step: impl FnOnce(&mut Reassembler, &mut dyn FnMut(Delivery<'_>)),
+    ) {
+        let Self {
+            reassembler,
+            buf,
+            state,
+            unknown_deliveries,
+            port_hint,
+            ..
+        } = self;
+        let mut detection = Detection {
+            unknown: unknown_deliveries,
+            port_hint,
+        };
+        step(reassembler, &mut |d| {
+            deliver(state, buf, &mut detection, d, out);
+        });
     }
 
     /// Bytes this direction holds for messages still incomplete: their heap buffers and,
