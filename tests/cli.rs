@@ -368,3 +368,35 @@ fn dns_queries_say_request_as_suricata_8_does_and_query_on_request() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad.stderr).contains("expected query or request"));
 }
+
+#[test]
+fn ipv6_is_written_in_full_as_suricata_does_or_compressed_on_request() {
+    let cap = capture("ai-clients__a_curl.pcap");
+    let sources = |extra: &[&str]| -> std::collections::BTreeSet<String> {
+        let mut args = vec!["scan", "--format", "json"];
+        args.extend_from_slice(extra);
+        args.push(path_str(&cap));
+        let out = aigress(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter_map(|e| e["src_ip"].as_str().map(str::to_owned))
+            .filter(|ip| ip.contains(':'))
+            .collect()
+    };
+    let full = sources(&[]);
+    assert!(
+        full.contains("fd77:0000:0000:0000:3e22:fbff:fe91:4b21"),
+        "{full:?}"
+    );
+    let compressed = sources(&["--ipv6-text", "compressed"]);
+    assert!(
+        compressed.contains("fd77::3e22:fbff:fe91:4b21"),
+        "{compressed:?}"
+    );
+    assert_eq!(full.len(), compressed.len());
+    let bad = aigress(&["scan", "--ipv6-text", "short", path_str(&cap)]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("expected full or compressed"));
+}
