@@ -32,22 +32,32 @@ impl std::str::FromStr for Ipv6Text {
 
 /// The EVE text of an address.
 pub fn eve_text(ip: IpAddr, style: Ipv6Text) -> String {
-    match (ip, style) {
-        (IpAddr::V4(_), _) | (IpAddr::V6(_), Ipv6Text::Compressed) => ip.to_string(),
-        (IpAddr::V6(v6), Ipv6Text::Full) => {
-            let [a, b, c, d, e, f, g, h] = v6.segments();
-            format!("{a:04x}:{b:04x}:{c:04x}:{d:04x}:{e:04x}:{f:04x}:{g:04x}:{h:04x}")
+    EveIp(ip, style).to_string()
+}
+
+/// An address written in its EVE text: serialised, or displayed, without building a
+/// string first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EveIp(pub IpAddr, pub Ipv6Text);
+
+impl std::fmt::Display for EveIp {
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.0, self.1) {
+            (IpAddr::V6(v6), Ipv6Text::Full) => {
+                let [a, b, c, d, e, f, g, h] = v6.segments();
+                write!(
+                    out,
+                    "{a:04x}:{b:04x}:{c:04x}:{d:04x}:{e:04x}:{f:04x}:{g:04x}:{h:04x}"
+                )
+            }
+            (ip, _) => std::fmt::Display::fmt(&ip, out),
         }
     }
 }
 
-/// An address serialised in its EVE text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EveIp(pub IpAddr, pub Ipv6Text);
-
 impl Serialize for EveIp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&eve_text(self.0, self.1))
+        s.collect_str(self)
     }
 }
 

@@ -347,14 +347,8 @@ fn alerts_go_to_the_stream_and_to_the_alert_file() {
 fn dns_queries_say_request_as_suricata_8_does_and_query_on_request() {
     let cap = capture("ai-clients__a_curl.pcap");
     let types = |extra: &[&str]| -> std::collections::BTreeSet<String> {
-        let mut args = vec!["scan", "--format", "json"];
-        args.extend_from_slice(extra);
-        args.push(path_str(&cap));
-        let out = aigress(&args);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        text(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        scan_events(&cap, extra)
+            .into_iter()
             .filter(|e| e["event_type"] == "dns")
             .map(|e| e["dns"]["type"].as_str().unwrap().to_owned())
             .collect()
@@ -373,14 +367,8 @@ fn dns_queries_say_request_as_suricata_8_does_and_query_on_request() {
 fn ipv6_is_written_in_full_as_suricata_does_or_compressed_on_request() {
     let cap = capture("ai-clients__a_curl.pcap");
     let sources = |extra: &[&str]| -> std::collections::BTreeSet<String> {
-        let mut args = vec!["scan", "--format", "json"];
-        args.extend_from_slice(extra);
-        args.push(path_str(&cap));
-        let out = aigress(&args);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        text(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        scan_events(&cap, extra)
+            .into_iter()
             .filter_map(|e| e["src_ip"].as_str().map(str::to_owned))
             .filter(|ip| ip.contains(':'))
             .collect()
@@ -399,4 +387,17 @@ fn ipv6_is_written_in_full_as_suricata_does_or_compressed_on_request() {
     let bad = aigress(&["scan", "--ipv6-text", "short", path_str(&cap)]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad.stderr).contains("expected full or compressed"));
+}
+
+/// The events of `aigress scan --format json EXTRA CAPTURE`.
+fn scan_events(capture: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec!["scan", "--format", "json"];
+    args.extend_from_slice(extra);
+    args.push(path_str(capture));
+    let out = aigress(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }

@@ -233,8 +233,8 @@ pub struct Flow {
     pub pending_tls: Option<Box<crate::event::Event>>,
     /// A TLS or QUIC ClientHello started on this flow but could not be read.
     pub hello_unreadable: bool,
-    /// Application-layer transactions seen so far (DNS messages): the next one's
-    /// `tx_id`.
+    /// Application-layer transactions seen so far: DNS messages (the next one's
+    /// `tx_id`), or the one TLS handshake a flow writes an event for.
     pub transactions: u64,
     /// The interface the flow's first packet came from (live capture).
     pub interface: Option<u16>,

@@ -142,23 +142,16 @@ impl DnsInfo {
                 .collect()
         };
         let bit = |mask: u16| m.flags & mask != 0;
+        let answers: Vec<DnsAnswer> = records(&m.answers);
+        // The grouped form is the answers' data again, by record type.
         let mut grouped: BTreeMap<String, Vec<Grouped>> = BTreeMap::new();
-        for r in &m.answers {
-            let value = match &r.data {
-                dns::RData::Soa(soa) => Some(Grouped::Soa(soa.clone())),
-                dns::RData::Txt(strings) => {
-                    let entry = grouped.entry(dns::type_name(r.rtype)).or_default();
-                    entry.extend(strings.iter().map(|t| Grouped::Text(text(t))));
-                    None
-                }
-                data => rdata_text(data, ipv6).map(Grouped::Text),
+        for a in &answers {
+            let value = match (&a.soa, &a.rdata) {
+                (Some(soa), _) => Grouped::Soa(soa.clone()),
+                (None, Some(rdata)) => Grouped::Text(rdata.clone()),
+                (None, None) => continue,
             };
-            if let Some(value) = value {
-                grouped
-                    .entry(dns::type_name(r.rtype))
-                    .or_default()
-                    .push(value);
-            }
+            grouped.entry(a.rrtype.clone()).or_default().push(value);
         }
         DnsInfo {
             version: 3,
@@ -186,7 +179,7 @@ impl DnsInfo {
                     rrtype: dns::type_name(q.qtype),
                 })
                 .collect(),
-            answers: records(&m.answers),
+            answers,
             grouped,
             authorities: records(&m.authorities),
             additionals: records(&m.additionals),
