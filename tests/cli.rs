@@ -394,10 +394,5 @@ fn scan_events(capture: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
     let mut args = vec!["scan", "--format", "json"];
     args.extend_from_slice(extra);
     args.push(path_str(capture));
-    let out = aigress(&args);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    common::json_lines(&args)
 }

@@ -46,12 +46,7 @@ fn scan_into(
     flags.extend_from_slice(extra);
     let args = scan_args(db, &flags, captures);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = aigress(&args);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    common::json_lines(&args)
 }
 
 #[test]

@@ -40,6 +40,14 @@ pub fn ok(args: &[&str]) -> String {
     text(&out.stdout)
 }
 
+/// Runs `aigress` with `args`, asserts it succeeded, and returns the JSON lines it wrote.
+pub fn json_lines(args: &[&str]) -> Vec<serde_json::Value> {
+    ok(args)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
