@@ -38,10 +38,18 @@ pub enum Kind {
     /// accounts, docs, a sub-host not documented yet): the flow is the vendor's, so a new
     /// sub-host of a known vendor is seen, but not that data went to a model.
     VendorOther,
+    /// A hub or registry that model files are downloaded from (Hugging Face's file CDN,
+    /// Ollama's registry): what matters is what comes in, not what goes out.
+    ModelHub,
+    /// A model server reached by its API's request line (`POST /v1/chat/completions`,
+    /// `POST /api/chat`) on any host and port: Ollama, vLLM or an OpenAI-compatible
+    /// gateway that someone runs, inside the network or outside it. Never a database
+    /// endpoint: the route families in `model-servers.toml` give it.
+    SelfHostedAi,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 13] = [
         Self::Api,
         Self::ConsumerChat,
         Self::CodingAssistant,
@@ -53,6 +61,8 @@ impl Kind {
         Self::Search,
         Self::Saas,
         Self::VendorOther,
+        Self::ModelHub,
+        Self::SelfHostedAi,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +78,8 @@ impl Kind {
             Self::Search => "search",
             Self::Saas => "saas",
             Self::VendorOther => "vendor_other",
+            Self::ModelHub => "model_hub",
+            Self::SelfHostedAi => "self_hosted_ai",
         }
     }
 }

@@ -7,18 +7,21 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::alert::dedup::{DedupKey, Deduper};
 use crate::alert::sinks::{AlertSink, SinkStats};
+use crate::ai::Kind;
 use crate::alert::{AlertInfo, UploadInfo, Verdict};
+use crate::discovery::download::ModelDownloadInfo;
 use crate::event::{Body, Event, EventSink, Header, Transport};
 use crate::inventory::KnownPairs;
 use crate::landing::{Landing, LandingContext};
 use crate::policy::{Finding, Policy};
+use crate::protocols::flow::FlowInfo;
 use crate::protocols::roles::HelloView;
 use crate::signatures::diff::FactChange;
 use crate::signatures::{Database, MatchSource};
@@ -75,6 +78,8 @@ pub struct Assessor<S> {
     known: KnownPairs,
     /// Upload tallies by (internal host, vendor, product), for `large_upload`.
     uploads: HashMap<(IpAddr, String, String), UploadTally>,
+    /// Download tallies by (internal host, hub vendor), for `model_download`.
+    downloads: HashMap<(IpAddr, String), UploadTally>,
     /// The latest judged AI event of each (vendor, product) seen: what a
     /// `vendor_terms_changed` alert is raised on. Bounded by the products the signature
     /// databases know.
@@ -102,6 +107,7 @@ impl<S: EventSink> Assessor<S> {
             pairs: HashSet::new(),
             known: KnownPairs::default(),
             uploads: HashMap::new(),
+            downloads: HashMap::new(),
             products: HashMap::new(),
             stats: AssessStats::default(),
             pending: Vec::new(),
@@ -244,12 +250,31 @@ impl<S: EventSink> Assessor<S> {
         let ai = event.ai.as_ref()?;
         let policy = Arc::clone(self.policy.as_ref()?);
         let h = &event.header;
-        if !policy.is_egress(h.src_ip, h.dest_ip) {
+        // A model server someone runs is judged inside the network too: that is where
+        // most of them are.
+        let self_hosted = ai.kind == Kind::SelfHostedAi.as_str();
+        if !policy.is_egress(h.src_ip, h.dest_ip) && !(self_hosted && policy.is_internal(h.src_ip))
+        {
             return None;
         }
         let state = self.flows.entry(h.flow_id).or_default();
         if let Some(v) = state.verdict {
             return Some(v);
+        }
+        if self_hosted {
+            let judgement =
+                policy.judge_self_hosted(h.src_ip, ai, SocketAddr::new(h.dest_ip, h.dest_port));
+            state.verdict = Some(judgement.verdict);
+            let mut first = event.clone();
+            first.landing = Some(landing.clone());
+            first.verdict = Some(judgement.verdict);
+            state.first_ai = Some(Arc::new(first));
+            let n = self.stats.verdicts.entry(judgement.verdict.as_str()).or_default();
+            *n = n.saturating_add(1);
+            for f in judgement.findings {
+                self.raise(event, f, judgement.verdict, Some(landing));
+            }
+            return Some(judgement.verdict);
         }
         if ai.vendor_level() {
             // One of a vendor's own domains with no product established (its site, its
@@ -392,6 +417,64 @@ impl<S: EventSink> Assessor<S> {
             landing.as_ref(),
             Some(upload),
         );
+    }
+
+    /// The `model_download` event of a finished flow to a model hub that brought in
+    /// enough to be one, after adding it to its (host, hub) tally for the policy's
+    /// `model_download` rule.
+    fn model_download(&mut self, flow_event: &Event, f: &FlowInfo) -> Option<Event> {
+        let ai = flow_event.ai.as_ref()?;
+        if ai.kind != Kind::ModelHub.as_str() {
+            return None;
+        }
+        let info = ModelDownloadInfo::of(f)?;
+        let mut header = flow_event.header.clone();
+        header.timestamp = f.end;
+        let event = Event {
+            header,
+            body: Body::ModelDownload(info),
+            ai: flow_event.ai.clone(),
+            landing: flow_event.landing.clone(),
+            verdict: flow_event.verdict,
+        };
+        let policy = self.policy.as_ref().map(Arc::clone)?;
+        let src = flow_event.header.src_ip;
+        if !policy.is_internal(src) {
+            return Some(event);
+        }
+        if self.downloads.len() >= MAX_PAIRS {
+            self.downloads.clear();
+        }
+        let tally = self
+            .downloads
+            .entry((src, ai.vendor.clone()))
+            .or_insert(UploadTally {
+                start: f.start,
+                bytes: 0,
+                flows: 0,
+                fired: false,
+            });
+        if f.end.micros_since(tally.start) > policy.model_download.window {
+            *tally = UploadTally {
+                start: f.start,
+                bytes: 0,
+                flows: 0,
+                fired: false,
+            };
+        }
+        tally.bytes = tally.bytes.saturating_add(f.bytes_toclient);
+        tally.flows = tally.flows.saturating_add(1);
+        if tally.fired || tally.bytes <= policy.model_download.bytes {
+            return Some(event);
+        }
+        tally.fired = true;
+        let (bytes, flows) = (tally.bytes, tally.flows);
+        if let Some(finding) = policy.model_download(src, ai, bytes, flows) {
+            let verdict = Verdict::of(finding.rule);
+            let landing = event.landing.clone();
+            self.raise_at(&event, f.end, finding, verdict, landing.as_ref(), None);
+        }
+        Some(event)
     }
 
     /// Raises one `vendor_terms_changed` alert per product seen in use that `changes`
@@ -585,12 +668,17 @@ impl<S: EventSink> EventSink for Assessor<S> {
             }
             self.check_visibility(&event);
         }
+        let mut download = None;
         if let Body::Flow(f) = &event.body {
             self.count_upload(event.header.flow_id, f.bytes_toserver, f.end, Some(&event));
             self.flows.remove(&event.header.flow_id);
+            download = self.model_download(&event, f);
         }
         let alerts = std::mem::take(&mut self.pending);
         self.inner.event(event)?;
+        if let Some(download) = download {
+            self.inner.event(download)?;
+        }
         for alert in alerts {
             self.emit_alert(alert)?;
         }

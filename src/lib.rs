@@ -45,6 +45,7 @@ pub mod capture;
 pub mod community_id;
 pub mod config;
 pub mod decode;
+pub mod discovery;
 pub mod engine;
 pub mod escape;
 pub mod event;

@@ -42,10 +42,17 @@ pub enum Rule {
     /// training, retention, EU residency, processing location, headquarters, the DPA's
     /// SCCs, sub-processors, or who runs its hosts.
     VendorTermsChanged,
+    /// An internal host called a model server that someone runs (an Ollama, vLLM or
+    /// OpenAI-compatible API, recognised by its request line) and the policy does not list
+    /// the server as approved. Off unless the policy turns it on.
+    SelfHostedAi,
+    /// One internal host downloaded more than the policy's size from one model hub within
+    /// its window: model weights brought into the network.
+    ModelDownload,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 9] = [
+    pub const ALL: [Rule; 11] = [
         Self::UnapprovedAiVendor,
         Self::NonEeaLanding,
         Self::UnknownLanding,
@@ -55,6 +62,8 @@ impl Rule {
         Self::LargeUpload,
         Self::SaasAiSubprocessor,
         Self::VendorTermsChanged,
+        Self::SelfHostedAi,
+        Self::ModelDownload,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +77,8 @@ impl Rule {
             Self::LargeUpload => "large_upload",
             Self::SaasAiSubprocessor => "saas_ai_subprocessor",
             Self::VendorTermsChanged => "vendor_terms_changed",
+            Self::SelfHostedAi => "self_hosted_ai",
+            Self::ModelDownload => "model_download",
         }
     }
 
@@ -85,6 +96,8 @@ impl Rule {
             Self::LargeUpload => 9_441_007,
             Self::SaasAiSubprocessor => 9_441_008,
             Self::VendorTermsChanged => 9_441_009,
+            Self::SelfHostedAi => 9_441_010,
+            Self::ModelDownload => 9_441_011,
         }
     }
 
@@ -105,6 +118,8 @@ impl Rule {
             Self::LargeUpload => "AIGRESS POLICY Large upload to AI service",
             Self::SaasAiSubprocessor => "AIGRESS POLICY SaaS passes data to AI sub-processors",
             Self::VendorTermsChanged => "AIGRESS POLICY Terms changed for an AI product in use",
+            Self::SelfHostedAi => "AIGRESS POLICY Self-hosted model server not approved by policy",
+            Self::ModelDownload => "AIGRESS POLICY Large model download from a model hub",
         }
     }
 
@@ -117,8 +132,11 @@ impl Rule {
             | Self::TrainingEndpoint
             | Self::LargeUpload
             | Self::SaasAiSubprocessor
-            | Self::VendorTermsChanged => "Potential Corporate Privacy Violation",
-            Self::UnknownLanding | Self::NewAiFlow | Self::VisibilityGap => "Misc activity",
+            | Self::VendorTermsChanged
+            | Self::SelfHostedAi => "Potential Corporate Privacy Violation",
+            Self::UnknownLanding | Self::NewAiFlow | Self::VisibilityGap | Self::ModelDownload => {
+                "Misc activity"
+            }
         }
     }
 
@@ -141,6 +159,8 @@ impl Rule {
             Self::LargeUpload => 6,
             Self::SaasAiSubprocessor => 7,
             Self::VendorTermsChanged => 8,
+            Self::SelfHostedAi => 9,
+            Self::ModelDownload => 10,
         }
     }
 }
@@ -212,7 +232,9 @@ impl Verdict {
             Rule::UnknownLanding
             | Rule::VisibilityGap
             | Rule::SaasAiSubprocessor
-            | Rule::VendorTermsChanged => Self::Review,
+            | Rule::VendorTermsChanged
+            | Rule::SelfHostedAi
+            | Rule::ModelDownload => Self::Review,
             Rule::NewAiFlow => Self::Approved,
         }
     }

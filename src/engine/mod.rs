@@ -31,6 +31,7 @@ use crate::protocols::dns::cache::{DnsCacheStats, SharedDnsCache};
 use crate::protocols::flow::{FlowEndReason, flow_event, flow_header};
 use crate::protocols::{self, DatagramState, Finding};
 use crate::signatures::Database;
+use crate::signatures::model_servers::ServerSightings;
 use crate::time::Timestamp;
 use report::{At, Reporter, bump};
 
@@ -163,6 +164,8 @@ pub struct Engine {
     flows: FlowTable,
     defrag: Defragmenter,
     dns_cache: SharedDnsCache,
+    /// Model-server routes seen per server.
+    sightings: ServerSightings,
     /// What unfinished messages of all flows may hold.
     buffers: BufferBudget,
     community_id_seed: u16,
@@ -199,6 +202,7 @@ impl Engine {
             flows: FlowTable::new(config.max_flows),
             defrag: Defragmenter::new(config.defrag_budget_bytes),
             dns_cache,
+            sightings: ServerSightings::default(),
             buffers: BufferBudget::new(config.buffer_budget_bytes),
             community_id_seed: config.community_id_seed,
             ipv6_text: config.ipv6_text,
@@ -396,6 +400,7 @@ impl Engine {
             ipv6_text,
             dns_request_type,
             interfaces,
+            sightings,
             ..
         } = self;
         let interface = match source {
@@ -446,6 +451,7 @@ impl Engine {
             signatures,
             guards: &mut stats.guards,
             dns_cache,
+            sightings,
             sink,
             now,
             dns_request_type: *dns_request_type,
@@ -493,6 +499,7 @@ impl Engine {
                 signatures: &self.signatures,
                 guards: &mut self.stats.guards,
                 dns_cache: &self.dns_cache,
+                sightings: &mut self.sightings,
                 sink: &mut *sink,
                 now: flow.last_seen,
                 dns_request_type: self.dns_request_type,
@@ -593,6 +600,7 @@ fn new_flow(
         sni: None,
         http_host: None,
         dns_name: cache.lookup(server.ip, now),
+        model_server: None,
         pending_tls: None,
         hello_unreadable: false,
         transactions: 0,

@@ -13,6 +13,7 @@ use crate::protocols::dns::DnsRequestType;
 use crate::protocols::dns::cache::SharedDnsCache;
 use crate::protocols::roles::Protocol;
 use crate::protocols::{Finding, Stats, for_each_protocol};
+use crate::signatures::model_servers::ServerSightings;
 use crate::signatures::{Database, MatchSource};
 use crate::time::Timestamp;
 
@@ -21,6 +22,8 @@ pub struct Reporter<'a> {
     pub signatures: &'a Database,
     pub guards: &'a mut GuardCounts,
     pub dns_cache: &'a SharedDnsCache,
+    /// Routes of model servers seen per server, for the routes that need a companion.
+    pub sightings: &'a mut ServerSightings,
     pub sink: &'a mut dyn EventSink,
     pub now: Timestamp,
     pub dns_request_type: DnsRequestType,

@@ -23,6 +23,7 @@ use crate::address::Ipv6Text;
 use crate::ai::AiInfo;
 use crate::alert::{AlertInfo, Verdict};
 use crate::decode::Vlans;
+use crate::discovery::download::ModelDownloadInfo;
 use crate::landing::Landing;
 use crate::protocols::for_each_protocol;
 use crate::protocols::roles::{HelloView, Protocol, Record, TableRow};
@@ -101,6 +102,8 @@ macro_rules! event_body {
         #[derive(Debug, Clone, PartialEq)]
         pub enum Body {
             $($variant(<$protocol as Protocol>::Record),)*
+            /// A large download from a model hub, written after its flow's record.
+            ModelDownload(ModelDownloadInfo),
             /// An alert, with the event it was raised on, whose application-layer object
             /// is written beside the `alert` object, as Suricata does.
             Alert(AlertInfo, Option<Box<Body>>),
@@ -112,6 +115,7 @@ macro_rules! event_body {
                     $(Self::$variant(_) => {
                         <<$protocol as Protocol>::Record as Record>::EVENT_TYPE
                     })*
+                    Self::ModelDownload(_) => ModelDownloadInfo::EVENT_TYPE,
                     Self::Alert(..) => "alert",
                 }
             }
@@ -120,6 +124,7 @@ macro_rules! event_body {
             fn write_record<M: SerializeMap>(&self, m: &mut M) -> Result<(), M::Error> {
                 match self {
                     $(Self::$variant(r) => r.write_eve(m),)*
+                    Self::ModelDownload(r) => r.write_eve(m),
                     Self::Alert(..) => Ok(()),
                 }
             }
@@ -129,6 +134,7 @@ macro_rules! event_body {
             fn write_alert_app<M: SerializeMap>(&self, m: &mut M) -> Result<(), M::Error> {
                 match self {
                     $(Self::$variant(r) => r.write_alert_app(m),)*
+                    Self::ModelDownload(r) => r.write_alert_app(m),
                     Self::Alert(..) => Ok(()),
                 }
             }
@@ -140,6 +146,7 @@ macro_rules! event_body {
                     $(Self::$variant(_) => {
                         <<$protocol as Protocol>::Record as Record>::ABOUT_ITS_FLOW
                     })*
+                    Self::ModelDownload(_) => ModelDownloadInfo::ABOUT_ITS_FLOW,
                     Self::Alert(..) => false,
                 }
             }
@@ -148,7 +155,7 @@ macro_rules! event_body {
             pub fn client_hello(&self) -> Option<HelloView<'_>> {
                 match self {
                     $(Self::$variant(r) => r.client_hello(),)*
-                    Self::Alert(..) => None,
+                    Self::ModelDownload(_) | Self::Alert(..) => None,
                 }
             }
 
@@ -156,7 +163,7 @@ macro_rules! event_body {
             pub fn client_fingerprint(&self) -> Option<(&'static str, &str)> {
                 match self {
                     $(Self::$variant(r) => r.client_fingerprint(),)*
-                    Self::Alert(..) => None,
+                    Self::ModelDownload(_) | Self::Alert(..) => None,
                 }
             }
 
@@ -164,7 +171,7 @@ macro_rules! event_body {
             pub fn table_row(&self) -> Option<TableRow<'_>> {
                 match self {
                     $(Self::$variant(r) => r.table_row(),)*
-                    Self::Alert(..) => None,
+                    Self::ModelDownload(_) | Self::Alert(..) => None,
                 }
             }
         }

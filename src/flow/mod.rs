@@ -229,6 +229,8 @@ pub struct Flow {
     pub sni: Option<String>,
     pub http_host: Option<String>,
     pub dns_name: Option<String>,
+    /// The model server a request on this flow called, recognised by its route.
+    pub model_server: Option<Box<crate::ai::AiInfo>>,
     /// A TLS event waiting for the ServerHello's negotiated version.
     pub pending_tls: Option<Box<crate::event::Event>>,
     /// A TLS or QUIC ClientHello started on this flow but could not be read.
@@ -620,6 +622,7 @@ mod tests {
             sni: None,
             http_host: None,
             dns_name: None,
+            model_server: None,
             pending_tls: None,
             hello_unreadable: false,
             transactions: 0,

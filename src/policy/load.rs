@@ -9,7 +9,10 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Allowed, Approval, Exception, From, Group, LargeUpload, Policy, Visibility};
+use super::{
+    Allowed, Approval, Exception, From, Group, LargeUpload, ModelDownload, Policy, SelfHosted,
+    Visibility,
+};
 use crate::alert::{Rule, Severity};
 use crate::problem::{Problem, Problems, is_country};
 use crate::signatures::{Database, Kind, Training};
@@ -45,6 +48,19 @@ struct PolicySpec {
     alerts: AlertsSpec,
     #[serde(default)]
     exception: Vec<ExceptionSpec>,
+    #[serde(default)]
+    self_hosted: SelfHostedSpec,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SelfHostedSpec {
+    /// Model servers the organisation runs: addresses or networks.
+    #[serde(default)]
+    approved: Vec<Spanned<String>>,
+    /// Their ports; empty means any.
+    #[serde(default)]
+    ports: Vec<u16>,
 }
 
 #[derive(Deserialize)]
@@ -107,6 +123,16 @@ struct AlertsSpec {
     severity: BTreeMap<Spanned<String>, Severity>,
     #[serde(default)]
     large_upload: LargeUploadSpec,
+    #[serde(default)]
+    model_download: ModelDownloadSpec,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ModelDownloadSpec {
+    window: Option<Spanned<String>>,
+    /// How much one internal host may download from one hub within the window.
+    bytes: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -270,6 +296,8 @@ fn default_severity(rule: Rule) -> Severity {
         Rule::LargeUpload => Severity::Medium,
         Rule::SaasAiSubprocessor => Severity::Low,
         Rule::VendorTermsChanged => Severity::Medium,
+        // An organisation's own model servers are its business until it says otherwise.
+        Rule::SelfHostedAi | Rule::ModelDownload => Severity::Off,
     }
 }
 
@@ -413,6 +441,11 @@ impl Policy {
         };
 
         let large_upload = r.large_upload(&spec.alerts.large_upload);
+        let model_download = r.model_download(&spec.alerts.model_download);
+        let self_hosted = SelfHosted {
+            approved: r.nets(&spec.self_hosted.approved, Some("self_hosted.approved")),
+            ports: spec.self_hosted.ports.clone(),
+        };
 
         let mut exceptions = Vec::new();
         for (i, e) in spec.exception.iter().enumerate() {
@@ -499,48 +532,90 @@ impl Policy {
             dedup_window,
             visibility,
             large_upload,
+            model_download,
+            self_hosted,
             judge_subprocessors: spec.landing.judge_subprocessors,
         })
     }
 }
 
 impl Reader<'_> {
+    /// A window like `"1h"`, longer than zero.
+    fn window(&mut self, w: &Spanned<String>, entry: &str) -> Option<i64> {
+        match humantime::parse_duration(w.get_ref()) {
+            Ok(d) if !d.is_zero() => Some(i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
+            Ok(_) => {
+                self.problem(
+                    w.span(),
+                    Some(entry),
+                    "the window must be longer than zero".into(),
+                );
+                None
+            }
+            Err(e) => {
+                self.problem(
+                    w.span(),
+                    Some(entry),
+                    format!("{:?} is not a duration like \"1h\": {e}", w.get_ref()),
+                );
+                None
+            }
+        }
+    }
+
+    /// A size like `"2 MiB"`, above zero.
+    fn size(&mut self, size: &Spanned<String>, entry: &str) -> Option<u64> {
+        match size.get_ref().parse::<bytesize::ByteSize>() {
+            Ok(b) if b.as_u64() > 0 => Some(b.as_u64()),
+            Ok(_) => {
+                self.problem(size.span(), Some(entry), "the size must be above 0".into());
+                None
+            }
+            Err(e) => {
+                self.problem(
+                    size.span(),
+                    Some(entry),
+                    format!("{:?} is not a size like \"2 MiB\": {e}", size.get_ref()),
+                );
+                None
+            }
+        }
+    }
+
+    /// `alerts.model_download`: the built-in window and size, with the policy's.
+    fn model_download(&mut self, spec: &ModelDownloadSpec) -> ModelDownload {
+        let mut limit = ModelDownload::default();
+        if let Some(w) = spec
+            .window
+            .as_ref()
+            .and_then(|w| self.window(w, "alerts.model_download.window"))
+        {
+            limit.window = w;
+        }
+        if let Some(b) = spec
+            .bytes
+            .as_ref()
+            .and_then(|b| self.size(b, "alerts.model_download.bytes"))
+        {
+            limit.bytes = b;
+        }
+        limit
+    }
+
     /// `alerts.large_upload`: the built-in limits, with the policy's window and sizes.
     fn large_upload(&mut self, spec: &LargeUploadSpec) -> LargeUpload {
         let mut limits = LargeUpload::default();
-        if let Some(w) = &spec.window {
-            match humantime::parse_duration(w.get_ref()) {
-                Ok(d) if !d.is_zero() => {
-                    limits.window = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
-                }
-                Ok(_) => self.problem(
-                    w.span(),
-                    Some("alerts.large_upload.window"),
-                    "the window must be longer than zero".into(),
-                ),
-                Err(e) => self.problem(
-                    w.span(),
-                    Some("alerts.large_upload.window"),
-                    format!("{:?} is not a duration like \"1h\": {e}", w.get_ref()),
-                ),
-            }
+        if let Some(w) = spec
+            .window
+            .as_ref()
+            .and_then(|w| self.window(w, "alerts.large_upload.window"))
+        {
+            limits.window = w;
         }
         for (name, size) in &spec.bytes {
             let entry = format!("alerts.large_upload.bytes.{}", name.get_ref());
-            let bytes = match size.get_ref().parse::<bytesize::ByteSize>() {
-                Ok(b) if b.as_u64() > 0 => b.as_u64(),
-                Ok(_) => {
-                    self.problem(size.span(), Some(&entry), "the size must be above 0".into());
-                    continue;
-                }
-                Err(e) => {
-                    self.problem(
-                        size.span(),
-                        Some(&entry),
-                        format!("{:?} is not a size like \"2 MiB\": {e}", size.get_ref()),
-                    );
-                    continue;
-                }
+            let Some(bytes) = self.size(size, &entry) else {
+                continue;
             };
             if name.get_ref() == "default" {
                 limits.default_bytes = bytes;

@@ -7,7 +7,7 @@
 
 mod load;
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
 
@@ -106,6 +106,8 @@ pub struct Policy {
     pub dedup_window: i64,
     pub visibility: Visibility,
     pub large_upload: LargeUpload,
+    pub model_download: ModelDownload,
+    pub self_hosted: SelfHosted,
     /// Judge a SaaS's AI sub-processor countries against `landing.allowed` too.
     pub judge_subprocessors: bool,
 }
@@ -156,6 +158,40 @@ impl LargeUpload {
             Some(entry) => entry.1 = bytes,
             None => self.by_kind.push((kind, bytes)),
         }
+    }
+}
+
+/// How much one internal host may download from one model hub within a window before
+/// `model_download` fires (when the policy turns the rule on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelDownload {
+    /// Microseconds.
+    pub window: i64,
+    pub bytes: u64,
+}
+
+impl Default for ModelDownload {
+    /// A gigabyte in an hour: one model of a few billion parameters, or many small ones.
+    fn default() -> Self {
+        Self {
+            window: 3_600_000_000,
+            bytes: 1 << 30,
+        }
+    }
+}
+
+/// The model servers the organisation runs, whose calls are approved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SelfHosted {
+    pub approved: Vec<IpNet>,
+    /// Their ports; empty means any.
+    pub ports: Vec<u16>,
+}
+
+impl SelfHosted {
+    pub fn approves(&self, server: SocketAddr) -> bool {
+        self.approved.iter().any(|n| n.contains(&server.ip()))
+            && (self.ports.is_empty() || self.ports.contains(&server.port()))
     }
 }
 
@@ -598,6 +634,71 @@ impl Policy {
                 ai.product,
                 ai.kind,
                 landing.country.as_deref().unwrap_or("an unknown place")
+            ),
+        );
+        findings.pop()
+    }
+
+    /// Judges a call from `src` to a model server recognised by its routes (`ai` of kind
+    /// `self_hosted_ai`) at `server`: approved when the policy lists the server, else
+    /// `review`, with a `self_hosted_ai` alert when the policy turns the rule on.
+    pub fn judge_self_hosted(&self, src: IpAddr, ai: &AiInfo, server: SocketAddr) -> Judgement {
+        if self.self_hosted.approves(server) {
+            return Judgement {
+                verdict: Verdict::Approved,
+                findings: Vec::new(),
+            };
+        }
+        let mut findings = Vec::new();
+        let place = if self.is_internal(server.ip()) {
+            "inside the network"
+        } else {
+            "outside the network"
+        };
+        self.fire(
+            &mut findings,
+            Rule::SelfHostedAi,
+            src,
+            Some(ai),
+            "self_hosted.approved".into(),
+            format!(
+                "{src} called a model server at {server}, {place} ({}, `{}`), which self_hosted.approved does not list.",
+                ai.product, ai.matched
+            ),
+        );
+        Judgement {
+            verdict: Verdict::of(Rule::SelfHostedAi),
+            findings,
+        }
+    }
+
+    /// The `model_download` alert for `bytes` downloaded by `src` from the hub `ai` in
+    /// `flows` flows within the window, when the rule is on.
+    pub fn model_download(
+        &self,
+        src: IpAddr,
+        ai: &AiInfo,
+        bytes: u64,
+        flows: u64,
+    ) -> Option<Finding> {
+        let mut findings = Vec::new();
+        let window = std::time::Duration::from_micros(
+            u64::try_from(self.model_download.window).unwrap_or(0),
+        );
+        self.fire(
+            &mut findings,
+            Rule::ModelDownload,
+            src,
+            Some(ai),
+            "alerts.model_download".into(),
+            format!(
+                "{src} downloaded {} from {} ({}) in {flows} flow{} within {}, more than the {} the policy allows.",
+                bytesize::ByteSize(bytes).display().iec(),
+                ai.vendor_name,
+                ai.product,
+                if flows == 1 { "" } else { "s" },
+                humantime::format_duration(window),
+                bytesize::ByteSize(self.model_download.bytes).display().iec(),
             ),
         );
         findings.pop()

@@ -23,6 +23,7 @@ pub const DATABASE_FILE: &str = "database.toml";
 pub const REGIONS_FILE: &str = "regions.toml";
 
 pub use crate::problem::Problem;
+use super::model_servers::{MODEL_SERVERS_FILE, ModelServers};
 use crate::problem::line_of;
 
 /// Why a database could not be loaded: every problem found.
@@ -202,6 +203,7 @@ pub struct Loaded {
     pub regions: BTreeMap<String, RegionTable>,
     /// For each endpoint host, where it was written: (file, line).
     pub host_lines: Vec<Vec<(String, usize)>>,
+    pub model_servers: ModelServers,
 }
 
 struct Checker<'a> {
@@ -620,6 +622,13 @@ impl Checker<'_> {
         if !e.cidrs.is_empty() && cidr_source.is_none() {
             self.report(e.id.span(), Some(eid), "cidrs need cidr_source".into());
         }
+        if e.kind == Kind::SelfHostedAi {
+            self.report(
+                e.id.span(),
+                Some(eid),
+                format!("kind self_hosted_ai is recognised by request line, in {MODEL_SERVERS_FILE}, not by host"),
+            );
+        }
         let saas = self.saas_facts(&e, eid);
         let endpoint = Endpoint {
             id: eid.to_owned(),
@@ -735,6 +744,7 @@ pub fn load(files: &[(String, String)]) -> Result<Loaded, LoadError> {
     let mut third_party_lists = Vec::new();
     let mut regions = BTreeMap::new();
     let mut vendor_files = Vec::new();
+    let mut model_servers = ModelServers::default();
     for (name, text) in files {
         let problem = |e: toml::de::Error| {
             let line = e.span().map_or(1, |s| line_of(text, s.start));
@@ -753,6 +763,8 @@ pub fn load(files: &[(String, String)]) -> Result<Loaded, LoadError> {
                 }
                 Err(e) => problems.push(problem(e)),
             }
+        } else if name == MODEL_SERVERS_FILE {
+            model_servers = ModelServers::load(name, text, &mut problems);
         } else if name == REGIONS_FILE {
             match toml::from_str::<BTreeMap<String, RegionSpec>>(text) {
                 Ok(tables) => {
@@ -910,6 +922,7 @@ pub fn load(files: &[(String, String)]) -> Result<Loaded, LoadError> {
         endpoints,
         regions,
         host_lines,
+        model_servers,
     })
 }
 

@@ -11,6 +11,7 @@ pub mod diff;
 pub mod load;
 pub mod matcher;
 pub mod model;
+pub mod model_servers;
 pub mod update;
 
 use std::collections::BTreeMap;
@@ -37,6 +38,8 @@ pub enum MatchSource {
     /// The name a DNS answer gave for the flow's server address.
     DnsName,
     IpRange,
+    /// A request's method and path, for a model server reached by its API's routes.
+    HttpRequest,
     /// A name or address given on the command line.
     Query,
 }
@@ -50,10 +53,15 @@ impl MatchSource {
             Self::DnsQuery => "dns_query",
             Self::DnsName => "dns_name",
             Self::IpRange => "ip_range",
+            Self::HttpRequest => "http_request",
             Self::Query => "query",
         }
     }
 }
+
+/// The vendor id of every model server recognised by its routes: whoever runs it, the
+/// database does not know them.
+pub const SELF_HOSTED_VENDOR: &str = "self-hosted";
 
 /// Why a database directory could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +92,8 @@ pub struct Database {
     pub vendors: Vec<Vendor>,
     pub endpoints: Vec<Endpoint>,
     pub regions: BTreeMap<String, RegionTable>,
+    /// Model-serving APIs recognised by their request line.
+    pub model_servers: model_servers::ModelServers,
     /// For each endpoint, the AI behind it when it is a SaaS, shared by its events.
     saas: Vec<Option<Arc<SaasAi>>>,
     /// For each endpoint, what its events say of its plans and facts.
@@ -170,6 +180,7 @@ impl Database {
             vendors: loaded.vendors,
             endpoints: loaded.endpoints,
             regions: loaded.regions,
+            model_servers: loaded.model_servers,
             saas,
             facts,
             eea_alternatives,
@@ -293,6 +304,40 @@ impl Database {
     pub fn classify_ip(&self, ip: IpAddr) -> Option<AiInfo> {
         let hit = self.matcher.match_ip(ip)?;
         Some(self.info(hit, MatchSource::IpRange, &ip.to_string()))
+    }
+
+    /// What events say of a model server recognised by a request's route (`hit`, from
+    /// [`model_servers::ModelServers::recognise`]) at `server`: a `self_hosted_ai`
+    /// endpoint of the route's family, named by the server's address and port.
+    pub fn self_hosted(
+        &self,
+        hit: model_servers::RouteMatch<'_>,
+        server: std::net::SocketAddr,
+    ) -> AiInfo {
+        AiInfo {
+            signatures_version: Arc::clone(&self.version_tag),
+            vendor: SELF_HOSTED_VENDOR.to_owned(),
+            vendor_name: "Self-hosted model server".to_owned(),
+            product: hit.server.name.clone(),
+            endpoint: hit.server.id.clone(),
+            kind: Kind::SelfHostedAi.as_str(),
+            matched: hit.route.text.clone(),
+            match_source: MatchSource::HttpRequest.as_str(),
+            host: server.to_string(),
+            host_evidence: model::HostEvidence::Vendor.as_str(),
+            trains_on_inputs: Training::Unknown.as_str(),
+            training_by_plan: None,
+            region: None,
+            region_country: None,
+            processing: None,
+            vendor_country: None,
+            retention: None,
+            eu_residency: None,
+            inferred: Vec::new(),
+            routes_to_other_vendors: false,
+            eea_alternative: None,
+            saas: None,
+        }
     }
 
     fn info(&self, hit: matcher::Hit<'_>, source: MatchSource, host: &str) -> AiInfo {

@@ -58,7 +58,8 @@ pub fn flow_event(
             (flow.http_host.as_deref(), MatchSource::HttpHost),
             (flow.dns_name.as_deref(), MatchSource::DnsName),
         ])
-        .or_else(|| signatures.classify_ip(flow.server.ip));
+        .or_else(|| signatures.classify_ip(flow.server.ip))
+        .or_else(|| flow.model_server.as_deref().cloned());
     Event {
         ai,
         landing: None,

@@ -22,7 +22,23 @@ impl Report for Http {
         if at.flow.http_host.is_none() {
             at.flow.http_host.clone_from(&info.hostname);
         }
-        let ai = reporter.classify(at, info.hostname.as_deref(), MatchSource::HttpHost);
+        let ai = reporter
+            .classify(at, info.hostname.as_deref(), MatchSource::HttpHost)
+            .or_else(|| {
+                // Not a known vendor's host: perhaps a model server someone runs, known
+                // by its API's routes. The flow keeps it for its record.
+                let server = std::net::SocketAddr::new(at.flow.server.ip, at.flow.server.port);
+                let hit = reporter
+                    .signatures
+                    .model_servers
+                    .recognise(&info.http_method, &info.url)?;
+                if !reporter.sightings.confirms(server, hit) {
+                    return None;
+                }
+                let ai = reporter.signatures.self_hosted(hit, server);
+                at.flow.model_server.get_or_insert_with(|| Box::new(ai.clone()));
+                Some(ai)
+            });
         reporter.event(at, Body::Http(info), ai)
     }
 }
