@@ -4,3 +4,5 @@
 //! in `crate::signatures::model_servers`.
 
 pub mod download;
+pub mod sketch;
+pub mod unknown;
