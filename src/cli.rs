@@ -107,6 +107,8 @@ pub enum ReportKind {
     Inventory,
     Transfers,
     Changes,
+    /// Destinations the signature database does not know, ranked by data sent.
+    Unknown,
 }
 
 #[derive(Debug, Subcommand)]

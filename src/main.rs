@@ -879,6 +879,10 @@ fn inventory(args: &InventoryArgs, db: &Database) -> anyhow::Result<ExitCode> {
                 report::write(register.as_slice(), format, out)?;
             }
             ReportKind::Changes => report::write(&changes()?, format, out)?,
+            ReportKind::Unknown => {
+                let unknown = report::unknown::UnknownReport::build(&store, &filter)?;
+                report::write(&unknown, format, out)?;
+            }
         }
         Ok(())
     };

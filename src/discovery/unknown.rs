@@ -275,6 +275,11 @@ impl UnknownDestinations {
         out
     }
 
+    /// Whether any kept domain gathered something since the last take.
+    pub fn gathered(&self) -> bool {
+        self.sketch.slots().iter().any(|s| s.value.flows > 0)
+    }
+
     /// Domains that lost their slot so far.
     pub fn evicted(&self) -> u64 {
         self.sketch.evicted()

@@ -137,6 +137,39 @@ pub struct AlertRow {
     pub summary: bool,
 }
 
+/// A registered domain that received data but matches no signature, as one sensor's
+/// sketch kept it (`crate::discovery::unknown`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UnknownRow {
+    pub sensor: String,
+    /// The registered domain (eTLD+1).
+    pub domain: String,
+    /// A full name seen under it.
+    pub example: String,
+    /// Bytes internal hosts sent it, as the sketch counted them: at least the true
+    /// figure, at most `bytes_error` above it.
+    pub bytes_sent: u64,
+    pub bytes_error: u64,
+    pub bytes_received: u64,
+    pub flows: u64,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    /// The AI hints seen (`crate::discovery::unknown::Hints` bits).
+    pub hints: u64,
+    /// More internal hosts sent to it than were recorded.
+    pub hosts_capped: bool,
+}
+
+/// An internal host that sent data to an unknown destination.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UnknownHostRow {
+    pub sensor: String,
+    pub domain: String,
+    pub internal_host: String,
+    pub first_seen: i64,
+    pub last_seen: i64,
+}
+
 /// A batch of changes, written in one transaction.
 #[derive(Debug, Default, Clone)]
 pub struct Batch {
@@ -146,6 +179,8 @@ pub struct Batch {
     pub fingerprints: Vec<FingerprintRow>,
     pub daily: Vec<DailyRow>,
     pub alerts: Vec<AlertRow>,
+    pub unknown: Vec<UnknownRow>,
+    pub unknown_hosts: Vec<UnknownHostRow>,
 }
 
 impl Batch {
@@ -156,6 +191,8 @@ impl Batch {
             .saturating_add(self.fingerprints.len())
             .saturating_add(self.daily.len())
             .saturating_add(self.alerts.len())
+            .saturating_add(self.unknown.len())
+            .saturating_add(self.unknown_hosts.len())
     }
 }
 
@@ -218,6 +255,9 @@ pub trait Backend: Send {
     fn daily(&self, f: &Filter) -> Result<Vec<DailyRow>, StoreError>;
     /// The alert log within the filter, oldest first.
     fn alerts(&self, f: &Filter) -> Result<Vec<AlertRow>, StoreError>;
+    /// Unknown destinations within the filter (a vendor filter does not apply).
+    fn unknown(&self, f: &Filter) -> Result<Vec<UnknownRow>, StoreError>;
+    fn unknown_hosts(&self, f: &Filter) -> Result<Vec<UnknownHostRow>, StoreError>;
     /// Every (internal host, vendor) pair recorded.
     fn host_vendor_pairs(&self) -> Result<Vec<(String, String)>, StoreError>;
     fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;

@@ -26,7 +26,11 @@ use std::time::{Duration, Instant};
 use crate::event::{Body, Event, EventSink};
 use crate::policy::Policy;
 use crate::time::Timestamp;
-use store::{AlertRow, Batch, DailyRow, FingerprintRow, FlowRow, Store, StoreError};
+use crate::discovery::unknown::UnknownDestinations;
+use store::{
+    AlertRow, Batch, DailyRow, FingerprintRow, FlowRow, Store, StoreError, UnknownHostRow,
+    UnknownRow,
+};
 use writer::{Unwritten, Writer, WriterStats};
 
 /// The shortest pseudonymisation key accepted, in bytes.
@@ -158,6 +162,8 @@ pub struct InventorySink<S> {
     prints: HashMap<PrintKey, FingerprintRow>,
     daily: HashMap<DayKey, DailyRow>,
     alerts: Vec<AlertRow>,
+    /// Destinations no signature matches, in fixed memory.
+    unknown: UnknownDestinations,
     last_write: Instant,
 }
 
@@ -184,13 +190,19 @@ impl<S: EventSink> InventorySink<S> {
         self.writer.as_ref().map(Writer::stats)
     }
 
-    /// Rows aggregated in memory, not yet handed to the writer.
+    /// Rows aggregated in memory, not yet handed to the writer. The unknown destinations
+    /// are not among them: they keep to their own fixed bound.
     pub fn buffered_rows(&self) -> usize {
         self.flows
             .len()
             .saturating_add(self.prints.len())
             .saturating_add(self.daily.len())
             .saturating_add(self.alerts.len())
+    }
+
+    /// Whether there is anything to write.
+    fn has_news(&self) -> bool {
+        self.buffered_rows() > 0 || self.unknown.gathered()
     }
 
     /// Whether a row for a new key may be added, counting it as dropped when not.
@@ -238,6 +250,7 @@ impl<S: EventSink> InventorySink<S> {
             prints: HashMap::new(),
             daily: HashMap::new(),
             alerts: Vec::new(),
+            unknown: UnknownDestinations::default(),
             last_write: Instant::now(),
         }
     }
@@ -268,7 +281,7 @@ impl<S: EventSink> InventorySink<S> {
             .rows_refused
             .load(std::sync::atomic::Ordering::Relaxed);
         let mut lost = Vec::new();
-        if self.buffered_rows() > 0 {
+        if self.has_news() {
             if writer.wait_ready(deadline) {
                 writer.hand_over(self.take_batch());
             } else {
@@ -277,6 +290,7 @@ impl<S: EventSink> InventorySink<S> {
                     fingerprints: self.prints.len(),
                     daily: self.daily.len(),
                     alerts: self.alerts.len(),
+                    unknown: self.unknown.len(),
                     error: "the database stayed unreachable".into(),
                 });
             }
@@ -289,11 +303,12 @@ impl<S: EventSink> InventorySink<S> {
         let mut parts = Vec::new();
         if !lost.is_empty() {
             parts.push(format!(
-                "not written to the inventory: {} flow groups, {} fingerprints, {} daily totals, {} alerts ({})",
+                "not written to the inventory: {} flow groups, {} fingerprints, {} daily totals, {} alerts, {} unknown-destination rows ({})",
                 count(|u| u.flows),
                 count(|u| u.fingerprints),
                 count(|u| u.daily),
                 count(|u| u.alerts),
+                count(|u| u.unknown),
                 lost.first().map_or("", |u| u.error.as_str()),
             ));
         }
@@ -312,13 +327,47 @@ impl<S: EventSink> InventorySink<S> {
 
     /// Moves the aggregates into a batch with a fresh id.
     fn take_batch(&mut self) -> Batch {
+        let (unknown, unknown_hosts) = self.unknown_rows();
         Batch {
             id: store::batch_id(&self.options.sensor),
             flows: self.flows.drain().map(|(_, v)| v).collect(),
             fingerprints: self.prints.drain().map(|(_, v)| v).collect(),
             daily: self.daily.drain().map(|(_, v)| v).collect(),
             alerts: std::mem::take(&mut self.alerts),
+            unknown,
+            unknown_hosts,
         }
+    }
+
+    /// What the unknown destinations gathered since the last batch, as rows.
+    fn unknown_rows(&mut self) -> (Vec<UnknownRow>, Vec<UnknownHostRow>) {
+        let mut domains = Vec::new();
+        let mut hosts = Vec::new();
+        for d in self.unknown.take() {
+            for host in &d.hosts {
+                hosts.push(UnknownHostRow {
+                    sensor: self.options.sensor.clone(),
+                    domain: d.domain.clone(),
+                    internal_host: host.clone(),
+                    first_seen: d.first_seen,
+                    last_seen: d.last_seen,
+                });
+            }
+            domains.push(UnknownRow {
+                sensor: self.options.sensor.clone(),
+                domain: d.domain,
+                example: d.example,
+                bytes_sent: d.bytes_sent,
+                bytes_error: d.bytes_error,
+                bytes_received: d.bytes_received,
+                flows: d.flows,
+                first_seen: d.first_seen,
+                last_seen: d.last_seen,
+                hints: u64::from(d.hints.bits()),
+                hosts_capped: d.hosts_capped,
+            });
+        }
+        (domains, hosts)
     }
 
     /// Hands the aggregates to the writer when it can take them; otherwise they keep
@@ -329,7 +378,7 @@ impl<S: EventSink> InventorySink<S> {
             Some(w) => w.ready(),
             None => return,
         };
-        if ready && self.buffered_rows() > 0 {
+        if ready && self.has_news() {
             let batch = self.take_batch();
             if let Some(w) = &self.writer {
                 w.hand_over(batch);
@@ -363,6 +412,15 @@ impl<S: EventSink> InventorySink<S> {
     }
 
     fn record(&mut self, event: &Event) {
+        if matches!(event.body, Body::Flow(_) | Body::Tls(_)) {
+            let host = match event.body {
+                Body::Flow(_) if event.ai.is_none() => {
+                    self.host(event.header.src_ip).map(|(host, _)| host)
+                }
+                _ => None,
+            };
+            self.unknown.observe(event, host);
+        }
         let Some(ai) = &event.ai else {
             return;
         };

@@ -21,7 +21,8 @@ use tokio_postgres::{Client, Config, NoTls, Row, Transaction};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::backend::{
-    AlertRow, Applied, Backend, Batch, DailyRow, Filter, FingerprintRow, FlowRow, PostgresTarget,
+    AlertRow, Applied, Backend, Batch, DailyRow, Filter, FingerprintRow, FlowRow, UnknownHostRow,
+    UnknownRow, PostgresTarget,
     StoreError, batch_ids_expire_before,
 };
 use super::schema::{Columns, Dialect, Parameter, Stored, Value, filter_parameters};
@@ -89,6 +90,28 @@ pub const MIGRATIONS: &[&str] = &[
      );
      CREATE TABLE batches (id TEXT PRIMARY KEY, written BIGINT NOT NULL);
      CREATE INDEX batches_by_time ON batches (written);",
+    "CREATE TABLE unknown_destinations (
+         sensor TEXT NOT NULL,
+         domain TEXT NOT NULL,
+         example TEXT NOT NULL,
+         bytes_sent BIGINT NOT NULL,
+         bytes_error BIGINT NOT NULL,
+         bytes_received BIGINT NOT NULL,
+         flows BIGINT NOT NULL,
+         first_seen BIGINT NOT NULL,
+         last_seen BIGINT NOT NULL,
+         hints BIGINT NOT NULL,
+         hosts_capped BOOLEAN NOT NULL,
+         PRIMARY KEY (sensor, domain)
+     );
+     CREATE TABLE unknown_destination_hosts (
+         sensor TEXT NOT NULL,
+         domain TEXT NOT NULL,
+         internal_host TEXT NOT NULL,
+         first_seen BIGINT NOT NULL,
+         last_seen BIGINT NOT NULL,
+         PRIMARY KEY (sensor, domain, internal_host)
+     );",
 ];
 
 /// The schema version this build writes.
@@ -618,6 +641,8 @@ impl Backend for PostgresStore {
             write_rows(&tx, &batch.fingerprints).await?;
             write_rows(&tx, &batch.daily).await?;
             write_rows(&tx, &batch.alerts).await?;
+            write_rows(&tx, &batch.unknown).await?;
+            write_rows(&tx, &batch.unknown_hosts).await?;
             reply(REPLY_TIMEOUT, tx.commit()).await?;
             Ok(Applied::Written)
         })
@@ -636,6 +661,14 @@ impl Backend for PostgresStore {
     }
 
     fn alerts(&self, f: &Filter) -> Result<Vec<AlertRow>, StoreError> {
+        self.select(f)
+    }
+
+    fn unknown(&self, f: &Filter) -> Result<Vec<UnknownRow>, StoreError> {
+        self.select(f)
+    }
+
+    fn unknown_hosts(&self, f: &Filter) -> Result<Vec<UnknownHostRow>, StoreError> {
         self.select(f)
     }
 

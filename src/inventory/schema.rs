@@ -5,7 +5,10 @@
 //! migrations, which are its history; `tests/inventory.rs` and the PostgreSQL test check
 //! that the migrations end at the tables described here.
 
-use super::backend::{AlertRow, DailyRow, Filter, FingerprintRow, FlowRow, to_i64, to_u64};
+use super::backend::{
+    AlertRow, DailyRow, Filter, FingerprintRow, FlowRow, UnknownHostRow, UnknownRow, to_i64,
+    to_u64,
+};
 
 /// How a column takes a newly written row's value when the row exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +27,10 @@ pub enum Merge {
     Latest,
     /// The new value, unless it is empty.
     LatestUnlessEmpty,
+    /// The bits of both (a set of flags).
+    BitOr,
+    /// Either is true.
+    Or,
 }
 
 /// What a column holds.
@@ -84,7 +91,7 @@ impl Table {
 }
 
 use Kind::{Boolean, Integer, Text};
-use Merge::{Kept, Key, Latest, LatestUnlessEmpty, Max, Min, Sum};
+use Merge::{BitOr, Kept, Key, Latest, LatestUnlessEmpty, Max, Min, Or, Sum};
 
 /// Aggregated AI flows, one row per sensor, internal host, endpoint, landing and verdict.
 pub const AI_FLOWS: Table = Table {
@@ -183,8 +190,57 @@ pub const ALERTS: Table = Table {
     order_by: "timestamp, id",
 };
 
+/// Registered domains no signature matches, per sensor, as its sketch counted them.
+pub const UNKNOWN: Table = Table {
+    name: "unknown_destinations",
+    columns: &[
+        column("sensor", Text, Key),
+        column("domain", Text, Key),
+        column("example", Text, LatestUnlessEmpty),
+        column("bytes_sent", Integer, Sum),
+        column("bytes_error", Integer, Sum),
+        column("bytes_received", Integer, Sum),
+        column("flows", Integer, Sum),
+        column("first_seen", Integer, Min),
+        column("last_seen", Integer, Max),
+        column("hints", Integer, BitOr),
+        column("hosts_capped", Boolean, Or),
+    ],
+    range: Range {
+        from: "last_seen",
+        to: "first_seen",
+        kind: Integer,
+    },
+    order_by: "bytes_sent DESC, domain, sensor",
+};
+
+/// The internal hosts that sent to each unknown destination.
+pub const UNKNOWN_HOSTS: Table = Table {
+    name: "unknown_destination_hosts",
+    columns: &[
+        column("sensor", Text, Key),
+        column("domain", Text, Key),
+        column("internal_host", Text, Key),
+        column("first_seen", Integer, Min),
+        column("last_seen", Integer, Max),
+    ],
+    range: Range {
+        from: "last_seen",
+        to: "first_seen",
+        kind: Integer,
+    },
+    order_by: "domain, internal_host, sensor",
+};
+
 /// Every table a report reads, for the checks that the migrations end at them.
-pub const TABLES: [&Table; 4] = [&AI_FLOWS, &FINGERPRINTS, &DAILY, &ALERTS];
+pub const TABLES: [&Table; 6] = [
+    &AI_FLOWS,
+    &FINGERPRINTS,
+    &DAILY,
+    &ALERTS,
+    &UNKNOWN,
+    &UNKNOWN_HOSTS,
+];
 
 /// A value written to a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -365,6 +421,66 @@ impl Stored for AlertRow {
     }
 }
 
+impl Stored for UnknownRow {
+    const TABLE: &'static Table = &UNKNOWN;
+
+    fn values(&self) -> Vec<Value<'_>> {
+        vec![
+            Value::Text(&self.sensor),
+            Value::Text(&self.domain),
+            Value::Text(&self.example),
+            Value::Integer(to_i64(self.bytes_sent)),
+            Value::Integer(to_i64(self.bytes_error)),
+            Value::Integer(to_i64(self.bytes_received)),
+            Value::Integer(to_i64(self.flows)),
+            Value::Integer(self.first_seen),
+            Value::Integer(self.last_seen),
+            Value::Integer(to_i64(self.hints)),
+            Value::Boolean(self.hosts_capped),
+        ]
+    }
+
+    fn read<C: Columns>(c: &mut C) -> Result<Self, C::Error> {
+        Ok(Self {
+            sensor: c.text()?,
+            domain: c.text()?,
+            example: c.text()?,
+            bytes_sent: c.count()?,
+            bytes_error: c.count()?,
+            bytes_received: c.count()?,
+            flows: c.count()?,
+            first_seen: c.integer()?,
+            last_seen: c.integer()?,
+            hints: c.count()?,
+            hosts_capped: c.boolean()?,
+        })
+    }
+}
+
+impl Stored for UnknownHostRow {
+    const TABLE: &'static Table = &UNKNOWN_HOSTS;
+
+    fn values(&self) -> Vec<Value<'_>> {
+        vec![
+            Value::Text(&self.sensor),
+            Value::Text(&self.domain),
+            Value::Text(&self.internal_host),
+            Value::Integer(self.first_seen),
+            Value::Integer(self.last_seen),
+        ]
+    }
+
+    fn read<C: Columns>(c: &mut C) -> Result<Self, C::Error> {
+        Ok(Self {
+            sensor: c.text()?,
+            domain: c.text()?,
+            internal_host: c.text()?,
+            first_seen: c.integer()?,
+            last_seen: c.integer()?,
+        })
+    }
+}
+
 /// A parameter of a report's select, NULL when the filter leaves it open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parameter {
@@ -458,6 +574,8 @@ impl Dialect {
                     Merge::LatestUnlessEmpty => {
                         format!("CASE WHEN {new} = '' THEN {old} ELSE {new} END")
                     }
+                    Merge::BitOr => format!("({old} | {new})"),
+                    Merge::Or => format!("({old} OR {new})"),
                 };
                 Some(format!("{} = {value}", c.name))
             })
@@ -471,14 +589,20 @@ impl Dialect {
     }
 
     /// The statement a report reads a table with: four parameters, each ignored when
-    /// NULL (range start, range end, vendor, sensor), rows in the table's order.
+    /// NULL (range start, range end, vendor, sensor; a table without a vendor column
+    /// ignores the vendor), rows in the table's order.
     pub fn select(self, table: &Table) -> String {
         let p = |n, kind| self.typed_parameter(n, kind);
         let range = table.range;
+        let vendor = if table.names().any(|n| n == "vendor") {
+            "vendor"
+        } else {
+            self.typed_parameter(3, Kind::Text).leak()
+        };
         format!(
             "SELECT {} FROM {} \
              WHERE ({} IS NULL OR {} >= {}) AND ({} IS NULL OR {} <= {}) \
-               AND ({} IS NULL OR vendor = {}) AND ({} IS NULL OR sensor = {}) \
+               AND ({} IS NULL OR {vendor} = {}) AND ({} IS NULL OR sensor = {}) \
              ORDER BY {}",
             table.names().collect::<Vec<_>>().join(", "),
             table.name,
@@ -510,6 +634,11 @@ mod tests {
         );
         assert_eq!(DailyRow::default().values().len(), DAILY.columns.len());
         assert_eq!(AlertRow::default().values().len(), ALERTS.columns.len());
+        assert_eq!(UnknownRow::default().values().len(), UNKNOWN.columns.len());
+        assert_eq!(
+            UnknownHostRow::default().values().len(),
+            UNKNOWN_HOSTS.columns.len()
+        );
     }
 
     #[test]

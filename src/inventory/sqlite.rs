@@ -9,7 +9,8 @@ use rusqlite::types::ToSqlOutput;
 use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, params, params_from_iter};
 
 use super::backend::{
-    AlertRow, Applied, Backend, Batch, DailyRow, Filter, FingerprintRow, FlowRow, StoreError,
+    AlertRow, Applied, Backend, Batch, DailyRow, Filter, FingerprintRow, FlowRow, UnknownHostRow,
+    UnknownRow, StoreError,
     batch_ids_expire_before,
 };
 use super::schema::{Columns, Dialect, Parameter, Stored, Value, filter_parameters};
@@ -81,6 +82,29 @@ pub const MIGRATIONS: &[&str] = &[
     // Version 4: the ids of the batches written, so a retried batch is applied once.
     "CREATE TABLE batches (id TEXT PRIMARY KEY, written INTEGER NOT NULL);
      CREATE INDEX batches_by_time ON batches (written);",
+    // Version 5: destinations no signature matches, and the hosts that sent to them.
+    "CREATE TABLE unknown_destinations (
+         sensor TEXT NOT NULL,
+         domain TEXT NOT NULL,
+         example TEXT NOT NULL,
+         bytes_sent INTEGER NOT NULL,
+         bytes_error INTEGER NOT NULL,
+         bytes_received INTEGER NOT NULL,
+         flows INTEGER NOT NULL,
+         first_seen INTEGER NOT NULL,
+         last_seen INTEGER NOT NULL,
+         hints INTEGER NOT NULL,
+         hosts_capped INTEGER NOT NULL,
+         PRIMARY KEY (sensor, domain)
+     );
+     CREATE TABLE unknown_destination_hosts (
+         sensor TEXT NOT NULL,
+         domain TEXT NOT NULL,
+         internal_host TEXT NOT NULL,
+         first_seen INTEGER NOT NULL,
+         last_seen INTEGER NOT NULL,
+         PRIMARY KEY (sensor, domain, internal_host)
+     );",
 ];
 
 /// The schema version this build writes.
@@ -273,6 +297,8 @@ impl Backend for SqliteStore {
             write_rows(&tx, &batch.fingerprints).map_err(err)?;
             write_rows(&tx, &batch.daily).map_err(err)?;
             write_rows(&tx, &batch.alerts).map_err(err)?;
+            write_rows(&tx, &batch.unknown).map_err(err)?;
+            write_rows(&tx, &batch.unknown_hosts).map_err(err)?;
         }
         tx.commit().map_err(err)?;
         Ok(Applied::Written)
@@ -291,6 +317,14 @@ impl Backend for SqliteStore {
     }
 
     fn alerts(&self, f: &Filter) -> Result<Vec<AlertRow>, StoreError> {
+        self.select(f)
+    }
+
+    fn unknown(&self, f: &Filter) -> Result<Vec<UnknownRow>, StoreError> {
+        self.select(f)
+    }
+
+    fn unknown_hosts(&self, f: &Filter) -> Result<Vec<UnknownHostRow>, StoreError> {
         self.select(f)
     }
 

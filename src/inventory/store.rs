@@ -15,7 +15,8 @@ use std::path::Path;
 
 pub use super::backend::{
     AlertRow, Applied, BATCH_ID_DAYS, Backend, Batch, DailyRow, Filter, FingerprintRow, FlowRow,
-    Location, PostgresTarget, StoreError, batch_id, batch_ids_expire_before, to_i64, to_u64,
+    Location, PostgresTarget, StoreError, UnknownHostRow, UnknownRow, batch_id,
+    batch_ids_expire_before, to_i64, to_u64,
 };
 pub use super::sqlite::{MIGRATIONS, SCHEMA_VERSION};
 use super::stored::{self, Origin};
@@ -112,6 +113,22 @@ impl Store {
         self.backend.alerts(&stored::filter(f))
     }
 
+    /// Unknown destinations within the filter, largest upload first.
+    ///
+    /// # Errors
+    /// The backend's errors.
+    pub fn unknown(&self, f: &Filter) -> Result<Vec<UnknownRow>, StoreError> {
+        self.backend.unknown(&stored::filter(f))
+    }
+
+    /// The internal hosts that sent to unknown destinations.
+    ///
+    /// # Errors
+    /// The backend's errors.
+    pub fn unknown_hosts(&self, f: &Filter) -> Result<Vec<UnknownHostRow>, StoreError> {
+        self.backend.unknown_hosts(&stored::filter(f))
+    }
+
     /// Every (internal host, vendor) pair recorded: who has already talked to whom.
     ///
     /// # Errors
@@ -157,6 +174,8 @@ impl Store {
             fingerprints: self.fingerprints(&all)?,
             daily: self.daily(&all)?,
             alerts: self.alerts(&all)?,
+            unknown: self.unknown(&all)?,
+            unknown_hosts: self.unknown_hosts(&all)?,
         })
     }
 

@@ -21,7 +21,9 @@ use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
-use super::backend::{AlertRow, Batch, DailyRow, Filter, FingerprintRow, FlowRow};
+use super::backend::{
+    AlertRow, Batch, DailyRow, Filter, FingerprintRow, FlowRow, UnknownHostRow, UnknownRow,
+};
 
 /// The longest value of a column that is part of a key or an index, in bytes: the
 /// longest key of the schema (a flow row's) holds two text columns that can be long (the
@@ -138,6 +140,13 @@ texts!(AlertRow, alert_texts, alert_texts_mut, 9,
     [sensor: KEY, rule: KEY, severity: KEY, verdict: KEY, internal_host: KEY, vendor: KEY,
      product: KEY, landing_country: KEY, reason: MAX_TEXT_BYTES],
     other [timestamp, count, summary]);
+texts!(UnknownRow, unknown_texts, unknown_texts_mut, 3,
+    [sensor: KEY, domain: KEY, example: KEY],
+    other [bytes_sent, bytes_error, bytes_received, flows, first_seen, last_seen, hints,
+           hosts_capped]);
+texts!(UnknownHostRow, unknown_host_texts, unknown_host_texts_mut, 3,
+    [sensor: KEY, domain: KEY, internal_host: KEY],
+    other [first_seen, last_seen]);
 
 /// Stores the rows of `rows` (in `out`, copied from the batch on the first change) whose
 /// text is not stored text yet.
@@ -198,6 +207,22 @@ pub fn batch(batch: &Batch, origin: Origin) -> Cow<'_, Batch> {
         alert_texts,
         alert_texts_mut,
         |b| &mut b.alerts,
+        &mut out,
+    );
+    rows(
+        &batch.unknown,
+        origin,
+        unknown_texts,
+        unknown_texts_mut,
+        |b| &mut b.unknown,
+        &mut out,
+    );
+    rows(
+        &batch.unknown_hosts,
+        origin,
+        unknown_host_texts,
+        unknown_host_texts_mut,
+        |b| &mut b.unknown_hosts,
         &mut out,
     );
     out

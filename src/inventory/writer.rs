@@ -62,6 +62,7 @@ struct Counts {
     fingerprints: usize,
     daily: usize,
     alerts: usize,
+    unknown: usize,
 }
 
 impl Counts {
@@ -71,6 +72,7 @@ impl Counts {
             fingerprints: b.fingerprints.len(),
             daily: b.daily.len(),
             alerts: b.alerts.len(),
+            unknown: b.unknown.len().saturating_add(b.unknown_hosts.len()),
         }
     }
 
@@ -80,6 +82,7 @@ impl Counts {
             fingerprints: self.fingerprints.saturating_add(other.fingerprints),
             daily: self.daily.saturating_add(other.daily),
             alerts: self.alerts.saturating_add(other.alerts),
+            unknown: self.unknown.saturating_add(other.unknown),
         }
     }
 
@@ -89,6 +92,7 @@ impl Counts {
             fingerprints: self.fingerprints,
             daily: self.daily,
             alerts: self.alerts,
+            unknown: self.unknown,
             error: error.to_owned(),
         }
     }
@@ -140,6 +144,8 @@ pub struct Unwritten {
     pub fingerprints: usize,
     pub daily: usize,
     pub alerts: usize,
+    /// Unknown-destination rows (domains and their hosts).
+    pub unknown: usize,
     pub error: String,
 }
 
@@ -465,12 +471,16 @@ fn halves(mut batch: Batch) -> (Batch, Batch) {
     let fingerprints = take(batch.fingerprints.len());
     let daily = take(batch.daily.len());
     let alerts = take(batch.alerts.len());
+    let unknown = take(batch.unknown.len());
+    let unknown_hosts = take(batch.unknown_hosts.len());
     let second = Batch {
         id: format!("{}/1", batch.id),
         flows: batch.flows.split_off(flows),
         fingerprints: batch.fingerprints.split_off(fingerprints),
         daily: batch.daily.split_off(daily),
         alerts: batch.alerts.split_off(alerts),
+        unknown: batch.unknown.split_off(unknown),
+        unknown_hosts: batch.unknown_hosts.split_off(unknown_hosts),
     };
     batch.id.push_str("/0");
     (batch, second)

@@ -559,6 +559,7 @@ pub fn html(r: &Report) -> String {
         );
     }
     transfers_html(&mut h, &r.transfers);
+    super::unknown::unknown_html(&mut h, &r.unknown);
     if let Some(c) = &r.changes {
         changes_html(&mut h, c);
     }

@@ -158,6 +158,8 @@ pub struct Report {
     /// What changed since a baseline, when one was asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub changes: Option<Changes>,
+    /// Destinations the database does not know, largest upload first.
+    pub unknown: Vec<super::unknown::UnknownDestination>,
 }
 
 /// One SaaS whose AI features send data on to AI sub-processors.
@@ -224,14 +226,16 @@ impl Report {
     pub fn build(store: &Store, filter: &Filter, judges: &Judges<'_>) -> Result<Self, StoreError> {
         let flows = store.flows(filter)?;
         let alerts = store.alerts(filter)?;
-        Ok(Self::from_parts(
+        let mut report = Self::from_parts(
             flows,
             alerts,
             store.daily(filter)?,
             store.fingerprints(filter)?,
             filter,
             judges,
-        ))
+        );
+        report.unknown = super::unknown::UnknownReport::build(store, filter)?.destinations;
+        Ok(report)
     }
 
     pub(super) fn from_parts(
@@ -438,6 +442,7 @@ impl Report {
             saas,
             transfers,
             changes: None,
+            unknown: Vec::new(),
         }
     }
 }

@@ -85,6 +85,8 @@ pub(super) fn markdown(r: &Report) -> String {
     }
     let _ = writeln!(m, "\n## Transfer register\n");
     transfers_markdown(&mut m, &r.transfers);
+    m.push_str("\n## Destinations the database does not know\n\n");
+    super::unknown::unknown_markdown(&mut m, &r.unknown);
     if let Some(c) = &r.changes {
         let _ = writeln!(m, "\n## Changes since the last audit\n");
         changes_markdown(&mut m, c);

@@ -17,6 +17,7 @@ pub mod inventory;
 mod markdown;
 mod text;
 pub mod transfers;
+pub mod unknown;
 
 use std::io::{self, Write};
 

@@ -1,0 +1,281 @@
+//! Destinations the database does not know: the registered domains internal hosts sent
+//! data to that no signature matches, as every sensor's sketch kept them, merged across
+//! sensors and ranked by data sent, with the hints that they may be AI services and a
+//! `signatures/` stub for a reviewer who confirms one.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::html::{esc, page_end, page_start};
+use super::{Rendered, human_bytes};
+use crate::discovery::unknown::{Hints, signature_stub};
+use crate::escape::{csv_rows, markdown as md, terminal};
+use crate::inventory::store::{Filter, Store, StoreError, UnknownHostRow, UnknownRow};
+use crate::time::Timestamp;
+
+/// One unknown registered domain, over every sensor that kept it.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnknownDestination {
+    pub domain: String,
+    /// A full name seen under it.
+    pub example: String,
+    /// Bytes internal hosts sent it: at least the true figure, at most `bytes_error`
+    /// above it (what the sensors' sketches may have counted for other domains).
+    pub bytes_sent: u64,
+    pub bytes_error: u64,
+    pub bytes_received: u64,
+    pub flows: u64,
+    /// Distinct internal hosts recorded (pseudonyms when the sensors pseudonymise).
+    pub internal_hosts: usize,
+    /// More hosts sent to it than were recorded: `internal_hosts` is a lower bound.
+    pub more_hosts: bool,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    /// Why it may be an AI service, each hint named (`ai_tld`, `ai_word`,
+    /// `ai_client_fingerprint`, `token_stream`).
+    pub hints: Vec<&'static str>,
+    pub sensors: Vec<String>,
+    /// A `signatures/` file to complete if a reviewer confirms it is an AI service.
+    pub signature_stub: String,
+}
+
+/// The unknown destinations, largest upload first.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UnknownReport {
+    pub destinations: Vec<UnknownDestination>,
+}
+
+impl UnknownReport {
+    /// The unknown destinations `store` holds within `filter` (its vendor does not apply).
+    ///
+    /// # Errors
+    /// The store's.
+    pub fn build(store: &Store, filter: &Filter) -> Result<Self, StoreError> {
+        Ok(Self::from_rows(
+            &store.unknown(filter)?,
+            &store.unknown_hosts(filter)?,
+        ))
+    }
+
+    pub fn from_rows(rows: &[UnknownRow], hosts: &[UnknownHostRow]) -> Self {
+        let mut by_domain: BTreeMap<&str, UnknownDestination> = BTreeMap::new();
+        let mut hints: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut sensors: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for r in rows {
+            let d = by_domain
+                .entry(r.domain.as_str())
+                .or_insert_with(|| UnknownDestination {
+                    domain: r.domain.clone(),
+                    example: r.example.clone(),
+                    bytes_sent: 0,
+                    bytes_error: 0,
+                    bytes_received: 0,
+                    flows: 0,
+                    internal_hosts: 0,
+                    more_hosts: false,
+                    first_seen: Timestamp::from_micros(r.first_seen),
+                    last_seen: Timestamp::from_micros(r.last_seen),
+                    hints: Vec::new(),
+                    sensors: Vec::new(),
+                    signature_stub: String::new(),
+                });
+            d.bytes_sent = d.bytes_sent.saturating_add(r.bytes_sent);
+            d.bytes_error = d.bytes_error.saturating_add(r.bytes_error);
+            d.bytes_received = d.bytes_received.saturating_add(r.bytes_received);
+            d.flows = d.flows.saturating_add(r.flows);
+            d.more_hosts |= r.hosts_capped;
+            d.first_seen = d.first_seen.min(Timestamp::from_micros(r.first_seen));
+            d.last_seen = d.last_seen.max(Timestamp::from_micros(r.last_seen));
+            if d.example.is_empty() || (!r.example.is_empty() && r.example < d.example) {
+                d.example.clone_from(&r.example);
+            }
+            *hints.entry(r.domain.as_str()).or_default() |= r.hints;
+            sensors
+                .entry(r.domain.as_str())
+                .or_default()
+                .insert(r.sensor.as_str());
+        }
+        let mut host_sets: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for h in hosts {
+            host_sets
+                .entry(h.domain.as_str())
+                .or_default()
+                .insert(h.internal_host.as_str());
+        }
+        let mut destinations: Vec<UnknownDestination> = by_domain
+            .into_iter()
+            .map(|(domain, mut d)| {
+                d.internal_hosts = host_sets.get(domain).map_or(0, BTreeSet::len);
+                let bits = hints.get(domain).copied().unwrap_or(0);
+                d.hints = Hints::from_bits(u8::try_from(bits & 0xff).unwrap_or(0)).names();
+                d.sensors = sensors
+                    .get(domain)
+                    .map(|s| s.iter().map(|x| (*x).to_owned()).collect())
+                    .unwrap_or_default();
+                d.signature_stub = signature_stub(&d.domain, &d.example, d.first_seen);
+                d
+            })
+            .collect();
+        destinations.sort_by(|a, b| {
+            b.bytes_sent
+                .cmp(&a.bytes_sent)
+                .then_with(|| a.domain.cmp(&b.domain))
+        });
+        Self { destinations }
+    }
+}
+
+/// One CSV line.
+#[derive(Serialize)]
+struct CsvRow<'a> {
+    domain: &'a str,
+    example: &'a str,
+    bytes_sent: u64,
+    bytes_error: u64,
+    bytes_received: u64,
+    flows: u64,
+    internal_hosts: usize,
+    more_hosts: bool,
+    first_seen: String,
+    last_seen: String,
+    hints: String,
+    sensors: String,
+}
+
+/// The section of the HTML reports: the table, then each destination's stub.
+pub(super) fn unknown_html(h: &mut String, destinations: &[UnknownDestination]) {
+    h.push_str(
+        "<section id=\"unknown\"><h2>Destinations the database does not know</h2>\
+         <p>Registered domains internal hosts sent data to that no signature matches, largest upload first. \
+         Counts come from each sensor's bounded sketch: a figure is at least the true one and at most its error above it. \
+         Hints are observations to judge, not verdicts: <b>ai_tld</b> the domain is under .ai; <b>ai_word</b> its name carries an AI word; \
+         <b>ai_client_fingerprint</b> the same client software (JA4) talks to known AI APIs; \
+         <b>token_stream</b> a small upload was answered for seconds in many small pieces, as models stream tokens.</p>\
+         <table><thead><tr><th>Domain</th><th>Example name</th><th>Sent</th><th>Error</th><th>Received</th>\
+         <th>Flows</th><th>Internal hosts</th><th>First seen</th><th>Last seen</th><th>Hints</th><th>Sensors</th></tr></thead><tbody>",
+    );
+    for d in destinations {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&d.domain),
+            esc(&d.example),
+            esc(&human_bytes(d.bytes_sent)),
+            esc(&human_bytes(d.bytes_error)),
+            esc(&human_bytes(d.bytes_received)),
+            d.flows,
+            d.internal_hosts,
+            if d.more_hosts { "+" } else { "" },
+            esc(&d.first_seen.to_string()),
+            esc(&d.last_seen.to_string()),
+            esc(&d.hints.join(", ")),
+            esc(&d.sensors.join(", ")),
+        );
+    }
+    h.push_str("</tbody></table>");
+    if let Some(first) = destinations.first() {
+        let _ = write!(
+            h,
+            "<p>A reviewer who confirms a destination as an AI service adds it to the database: \
+             for {}, start from this file (every TODO needs the vendor's own page).</p><pre>{}</pre>",
+            esc(&first.domain),
+            esc(&first.signature_stub)
+        );
+    }
+    h.push_str("</section>");
+}
+
+/// The Markdown section.
+pub(super) fn unknown_markdown(m: &mut String, destinations: &[UnknownDestination]) {
+    m.push_str(
+        "Registered domains internal hosts sent data to that no signature matches, largest upload first; \
+         each figure is at least the true one and at most its error above it.\n\n\
+         | domain | example | sent | error | received | flows | internal hosts | first seen | last seen | hints | sensors |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for d in destinations {
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} | {} | {} | {} | {}{} | {} | {} | {} | {} |",
+            md(&d.domain),
+            md(&d.example),
+            human_bytes(d.bytes_sent),
+            human_bytes(d.bytes_error),
+            human_bytes(d.bytes_received),
+            d.flows,
+            d.internal_hosts,
+            if d.more_hosts { "+" } else { "" },
+            d.first_seen,
+            d.last_seen,
+            d.hints.join(", "),
+            md(&d.sensors.join(", ")),
+        );
+    }
+}
+
+impl Rendered for UnknownReport {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(
+            out,
+            "{:<40}  {:>10}  {:>10}  {:>6}  {:>5}  HINTS",
+            "DOMAIN", "SENT", "ERROR", "FLOWS", "HOSTS"
+        )?;
+        for d in &self.destinations {
+            writeln!(
+                out,
+                "{:<40}  {:>10}  {:>10}  {:>6}  {:>5}  {}",
+                terminal(&d.domain),
+                human_bytes(d.bytes_sent),
+                human_bytes(d.bytes_error),
+                d.flows,
+                format!(
+                    "{}{}",
+                    d.internal_hosts,
+                    if d.more_hosts { "+" } else { "" }
+                ),
+                d.hints.join(",")
+            )?;
+        }
+        Ok(())
+    }
+
+    fn csv(&self, out: &mut dyn Write) -> io::Result<()> {
+        csv_rows(
+            self.destinations.iter().map(|d| CsvRow {
+                domain: &d.domain,
+                example: &d.example,
+                bytes_sent: d.bytes_sent,
+                bytes_error: d.bytes_error,
+                bytes_received: d.bytes_received,
+                flows: d.flows,
+                internal_hosts: d.internal_hosts,
+                more_hosts: d.more_hosts,
+                first_seen: d.first_seen.to_string(),
+                last_seen: d.last_seen.to_string(),
+                hints: d.hints.join(" "),
+                sensors: d.sensors.join(" "),
+            }),
+            out,
+        )
+    }
+
+    fn html(&self) -> String {
+        let mut h = page_start(
+            "Destinations the database does not know",
+            &format!("Generated {}", Timestamp::now()),
+        );
+        unknown_html(&mut h, &self.destinations);
+        page_end(&mut h);
+        h
+    }
+
+    fn markdown(&self) -> String {
+        let mut m = String::from("# Destinations the database does not know\n\n");
+        unknown_markdown(&mut m, &self.destinations);
+        m
+    }
+}
