@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::ai::Kind;
 use crate::alert::dedup::{DedupKey, Deduper};
 use crate::alert::sinks::{AlertSink, SinkStats};
-use crate::ai::Kind;
 use crate::alert::{AlertInfo, UploadInfo, Verdict};
 use crate::discovery::download::ModelDownloadInfo;
 use crate::event::{Body, Event, EventSink, Header, Transport};
@@ -253,8 +253,7 @@ impl<S: EventSink> Assessor<S> {
         // A model server someone runs is judged inside the network too: that is where
         // most of them are.
         let self_hosted = ai.kind == Kind::SelfHostedAi.as_str();
-        if !policy.is_egress(h.src_ip, h.dest_ip) && !(self_hosted && policy.is_internal(h.src_ip))
-        {
+        if !(policy.is_egress(h.src_ip, h.dest_ip) || self_hosted && policy.is_internal(h.src_ip)) {
             return None;
         }
         let state = self.flows.entry(h.flow_id).or_default();
@@ -269,7 +268,11 @@ impl<S: EventSink> Assessor<S> {
             first.landing = Some(landing.clone());
             first.verdict = Some(judgement.verdict);
             state.first_ai = Some(Arc::new(first));
-            let n = self.stats.verdicts.entry(judgement.verdict.as_str()).or_default();
+            let n = self
+                .stats
+                .verdicts
+                .entry(judgement.verdict.as_str())
+                .or_default();
             *n = n.saturating_add(1);
             for f in judgement.findings {
                 self.raise(event, f, judgement.verdict, Some(landing));

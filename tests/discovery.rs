@@ -17,9 +17,7 @@ struct Pcap {
 impl Pcap {
     fn new() -> Self {
         let mut bytes = Vec::new();
-        for field in [0xa1b2_c3d4u32] {
-            bytes.extend_from_slice(&field.to_le_bytes());
-        }
+        bytes.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
         bytes.extend_from_slice(&2u16.to_le_bytes());
         bytes.extend_from_slice(&4u16.to_le_bytes());
         bytes.extend_from_slice(&0i32.to_le_bytes());
@@ -271,7 +269,7 @@ fn the_top_twenty_of_five_thousand_unknown_destinations_are_the_true_top_twenty(
 fn self_hosted_and_hub_capture(path: &Path) {
     let mut pcap = Pcap::new();
     let ollama = [10, 0, 5, 10];
-    let mut request = |pcap: &mut Pcap, server: [u8; 4], port: u16, cport: u16, head: &str| {
+    let request = |pcap: &mut Pcap, server: [u8; 4], port: u16, cport: u16, head: &str| {
         let mut tcp = Tcp::new([10, 10, 0, 21], cport, server, port);
         tcp.open(pcap);
         tcp.segment(pcap, true, ACK | PSH, head.as_bytes());
@@ -313,7 +311,12 @@ fn self_hosted_and_hub_capture(path: &Path) {
     );
     let mut hub = Tcp::new([10, 10, 0, 21], 50005, [18, 160, 0, 1], 443);
     hub.open(&mut pcap);
-    hub.segment(&mut pcap, true, ACK | PSH, &client_hello("cdn-lfs-us-1.hf.co"));
+    hub.segment(
+        &mut pcap,
+        true,
+        ACK | PSH,
+        &client_hello("cdn-lfs-us-1.hf.co"),
+    );
     pcap.pause(2_000_000);
     hub.send(&mut pcap, false, 3_000_000);
     hub.close(&mut pcap);
@@ -391,7 +394,10 @@ fn self_hosted_model_servers_and_model_downloads_make_events_alerts_and_rows() {
         })
         .collect();
     assert!(verdicts.contains(&("10.0.5.10", "review")), "{verdicts:?}");
-    assert!(verdicts.contains(&("10.0.6.20", "approved")), "{verdicts:?}");
+    assert!(
+        verdicts.contains(&("10.0.6.20", "approved")),
+        "{verdicts:?}"
+    );
     let alerts: Vec<&serde_json::Value> = events
         .iter()
         .filter(|e| e["event_type"] == "alert")

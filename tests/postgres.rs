@@ -12,7 +12,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aigress::inventory::store::{
-    AlertRow, Batch, DailyRow, Filter, FingerprintRow, FlowRow, Location, Store,
+    AlertRow, Batch, DailyRow, Filter, FingerprintRow, FlowRow, Location, Store, UnknownHostRow,
+    UnknownRow,
 };
 use aigress::inventory::writer::Writer;
 use common::{aigress, text};
@@ -634,6 +635,26 @@ fn hostile_batch(id: &str) -> Batch {
             reason: format!("192.168.77.21 sent data to {long_name}\0 and api.openai.com\0evil."),
             count: 1,
             ..AlertRow::default()
+        }],
+        unknown: vec![UnknownRow {
+            sensor: "lab".into(),
+            domain: "new-tool\0.ai".into(),
+            example: "api.new-tool\0.ai".into(),
+            bytes_sent: 5000,
+            bytes_error: 10,
+            bytes_received: 700,
+            flows: 2,
+            first_seen: 1,
+            last_seen: 2,
+            hints: 1,
+            hosts_capped: false,
+        }],
+        unknown_hosts: vec![UnknownHostRow {
+            sensor: "lab".into(),
+            domain: "new-tool\0.ai".into(),
+            internal_host: "192.168.77.21".into(),
+            first_seen: 1,
+            last_seen: 2,
         }],
     }
 }

@@ -150,7 +150,7 @@ mod tests {
             }
         }
         let mut kept: Vec<&Slot<()>> = s.slots().iter().collect();
-        kept.sort_by(|a, b| b.count.cmp(&a.count));
+        kept.sort_by_key(|x| std::cmp::Reverse(x.count));
         let top: Vec<String> = kept.iter().take(20).map(|x| x.key.to_string()).collect();
         let want: Vec<String> = (1..=20).map(|r| format!("k{r}")).collect();
         assert_eq!(top, want);

@@ -336,7 +336,10 @@ fn looks_streamed(f: &FlowInfo) -> bool {
     f.end.micros_since(f.start) >= STREAM_MIN_MICROS
         && f.pkts_toclient >= STREAM_MIN_PACKETS
         && f.bytes_toserver <= STREAM_MAX_UPLOAD
-        && f.bytes_toclient / f.pkts_toclient.max(1) <= STREAM_MAX_PACKET_BYTES
+        && f.bytes_toclient
+            .checked_div(f.pkts_toclient)
+            .unwrap_or(u64::MAX)
+            <= STREAM_MAX_PACKET_BYTES
         && f.bytes_toclient > f.bytes_toserver
 }
 
@@ -404,7 +407,10 @@ mod tests {
     #[test]
     fn a_stub_names_the_domain_and_is_refused_until_completed() {
         let stub = signature_stub("foo.ai", "api.foo.ai", Timestamp::from_micros(0));
-        assert!(stub.contains("hosts = [\"foo.ai\", \"*.foo.ai\"]"), "{stub}");
+        assert!(
+            stub.contains("hosts = [\"foo.ai\", \"*.foo.ai\"]"),
+            "{stub}"
+        );
         let files = vec![
             ("foo.toml".to_owned(), stub),
             (

@@ -23,10 +23,10 @@ use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::discovery::unknown::UnknownDestinations;
 use crate::event::{Body, Event, EventSink};
 use crate::policy::Policy;
 use crate::time::Timestamp;
-use crate::discovery::unknown::UnknownDestinations;
 use store::{
     AlertRow, Batch, DailyRow, FingerprintRow, FlowRow, Store, StoreError, UnknownHostRow,
     UnknownRow,

@@ -21,9 +21,8 @@ use tokio_postgres::{Client, Config, NoTls, Row, Transaction};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::backend::{
-    AlertRow, Applied, Backend, Batch, DailyRow, Filter, FingerprintRow, FlowRow, UnknownHostRow,
-    UnknownRow, PostgresTarget,
-    StoreError, batch_ids_expire_before,
+    AlertRow, Applied, Backend, Batch, DailyRow, Filter, FingerprintRow, FlowRow, PostgresTarget,
+    StoreError, UnknownHostRow, UnknownRow, batch_ids_expire_before,
 };
 use super::schema::{Columns, Dialect, Parameter, Stored, Value, filter_parameters};
 

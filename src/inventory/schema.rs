@@ -6,8 +6,7 @@
 //! that the migrations end at the tables described here.
 
 use super::backend::{
-    AlertRow, DailyRow, Filter, FingerprintRow, FlowRow, UnknownHostRow, UnknownRow, to_i64,
-    to_u64,
+    AlertRow, DailyRow, Filter, FingerprintRow, FlowRow, UnknownHostRow, UnknownRow, to_i64, to_u64,
 };
 
 /// How a column takes a newly written row's value when the row exists.

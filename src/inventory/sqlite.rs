@@ -9,9 +9,8 @@ use rusqlite::types::ToSqlOutput;
 use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, params, params_from_iter};
 
 use super::backend::{
-    AlertRow, Applied, Backend, Batch, DailyRow, Filter, FingerprintRow, FlowRow, UnknownHostRow,
-    UnknownRow, StoreError,
-    batch_ids_expire_before,
+    AlertRow, Applied, Backend, Batch, DailyRow, Filter, FingerprintRow, FlowRow, StoreError,
+    UnknownHostRow, UnknownRow, batch_ids_expire_before,
 };
 use super::schema::{Columns, Dialect, Parameter, Stored, Value, filter_parameters};
 

@@ -490,7 +490,8 @@ fn halves(mut batch: Batch) -> (Batch, Batch) {
 mod tests {
     use super::*;
     use crate::inventory::store::{
-        AlertRow, Backend, DailyRow, Filter, FingerprintRow, FlowRow, StoreError,
+        AlertRow, Backend, DailyRow, Filter, FingerprintRow, FlowRow, StoreError, UnknownHostRow,
+        UnknownRow,
     };
 
     type WriteFn = Box<dyn FnMut(&Batch) -> Result<Applied, StoreError> + Send>;
@@ -518,6 +519,12 @@ mod tests {
             Ok(Vec::new())
         }
         fn alerts(&self, _: &Filter) -> Result<Vec<AlertRow>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn unknown(&self, _: &Filter) -> Result<Vec<UnknownRow>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn unknown_hosts(&self, _: &Filter) -> Result<Vec<UnknownHostRow>, StoreError> {
             Ok(Vec::new())
         }
         fn host_vendor_pairs(&self) -> Result<Vec<(String, String)>, StoreError> {

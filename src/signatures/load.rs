@@ -22,8 +22,8 @@ pub const DATABASE_FILE: &str = "database.toml";
 /// The file holding the cloud region tables.
 pub const REGIONS_FILE: &str = "regions.toml";
 
-pub use crate::problem::Problem;
 use super::model_servers::{MODEL_SERVERS_FILE, ModelServers};
+pub use crate::problem::Problem;
 use crate::problem::line_of;
 
 /// Why a database could not be loaded: every problem found.

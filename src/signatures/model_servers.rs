@@ -47,7 +47,10 @@ enum Segment {
     Literal(String),
     /// `{name}` with the literal text around it inside the segment
     /// (`{model}:predict`): any non-empty text between them.
-    Placeholder { prefix: String, suffix: String },
+    Placeholder {
+        prefix: String,
+        suffix: String,
+    },
 }
 
 impl Segment {
@@ -199,14 +202,22 @@ impl ModelServers {
                 report(s.id.span(), &id, "duplicate model-server id".into());
             }
             if !s.source.get_ref().starts_with("https://") {
-                report(s.source.span(), &id, "source must be an https:// URL".into());
+                report(
+                    s.source.span(),
+                    &id,
+                    "source must be an https:// URL".into(),
+                );
             }
             let mut routes = Vec::new();
             let listed = s.routes.iter().map(|r| (r, false));
             for (r, supporting) in listed.chain(s.supporting_routes.iter().map(|r| (r, true))) {
                 match Route::parse(r.get_ref(), supporting) {
                     Ok(route) if routes.iter().any(|o: &Route| o.text == route.text) => {
-                        report(r.span(), &id, format!("route {:?} listed twice", route.text));
+                        report(
+                            r.span(),
+                            &id,
+                            format!("route {:?} listed twice", route.text),
+                        );
                     }
                     Ok(route) => routes.push(route),
                     Err(message) => report(r.span(), &id, message),
@@ -396,10 +407,19 @@ supporting_routes = ["POST /api/chat", "GET /api/tags"]
         let tags = s.recognise("GET", "/api/tags").unwrap();
         assert!(chat.route.supporting);
         assert!(!sightings.confirms(a, chat));
-        assert!(!sightings.confirms(a, chat), "the same route again is no companion");
+        assert!(
+            !sightings.confirms(a, chat),
+            "the same route again is no companion"
+        );
         assert!(sightings.confirms(a, tags));
-        assert!(sightings.confirms(a, chat), "once shown, the server stays known");
-        assert!(!sightings.confirms(b, chat), "another server shows nothing yet");
+        assert!(
+            sightings.confirms(a, chat),
+            "once shown, the server stays known"
+        );
+        assert!(
+            !sightings.confirms(b, chat),
+            "another server shows nothing yet"
+        );
         let blob = s.recognise("POST", "/api/blobs/sha256:abc").unwrap();
         let c: SocketAddr = "10.0.0.7:11434".parse().unwrap();
         assert!(sightings.confirms(c, blob));

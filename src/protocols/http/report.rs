@@ -36,7 +36,9 @@ impl Report for Http {
                     return None;
                 }
                 let ai = reporter.signatures.self_hosted(hit, server);
-                at.flow.model_server.get_or_insert_with(|| Box::new(ai.clone()));
+                at.flow
+                    .model_server
+                    .get_or_insert_with(|| Box::new(ai.clone()));
                 Some(ai)
             });
         reporter.event(at, Body::Http(info), ai)
