@@ -803,14 +803,21 @@ fn a_batch_the_server_refuses_is_split_and_its_good_rows_land() {
         .load(std::sync::atomic::Ordering::Relaxed);
     // The NUL endpoint, stored as `\x00evil`, and the literal `\x00evil`.
     assert_eq!(refused, 2);
-    let landed: usize = ["ai_flows", "fingerprints", "daily", "alerts"]
-        .iter()
-        .map(|t| {
-            pg.sql(&format!("SELECT count(*) FROM {t}"))
-                .parse::<usize>()
-                .unwrap()
-        })
-        .sum();
+    let landed: usize = [
+        "ai_flows",
+        "fingerprints",
+        "daily",
+        "alerts",
+        "unknown_destinations",
+        "unknown_destination_hosts",
+    ]
+    .iter()
+    .map(|t| {
+        pg.sql(&format!("SELECT count(*) FROM {t}"))
+            .parse::<usize>()
+            .unwrap()
+    })
+    .sum();
     assert_eq!(landed + 2, rows, "every other row landed");
     assert_eq!(
         pg.sql("SELECT count(*) FROM ai_flows WHERE endpoint LIKE '%evil%'"),

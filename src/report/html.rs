@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use super::changes::Changes;
 use super::inventory::{Report, VendorSummary};
 use super::transfers::Transfer;
+use super::unknown::UnknownDestination;
 use super::{change_lines, human_bytes, period_text};
 use crate::time::Timestamp;
 
@@ -559,7 +560,7 @@ pub fn html(r: &Report) -> String {
         );
     }
     transfers_html(&mut h, &r.transfers);
-    super::unknown::unknown_html(&mut h, &r.unknown);
+    unknown_html(&mut h, &r.unknown);
     if let Some(c) = &r.changes {
         changes_html(&mut h, c);
     }
@@ -643,6 +644,50 @@ fn inferred_mark(v: &VendorSummary, product: &str, field: &str) -> String {
         ),
         None => String::new(),
     }
+}
+
+/// The section of the HTML reports: the table, then each destination's stub.
+pub(super) fn unknown_html(h: &mut String, destinations: &[UnknownDestination]) {
+    h.push_str(
+        "<section id=\"unknown\"><h2>Destinations the database does not know</h2>\
+         <p>Registered domains internal hosts sent data to that no signature matches, largest upload first. \
+         Counts come from each sensor's bounded sketch: a figure is at least the true one and at most its error above it. \
+         Hints are observations to judge, not verdicts: <b>ai_tld</b> the domain is under .ai; <b>ai_word</b> its name carries an AI word; \
+         <b>ai_client_fingerprint</b> the same client software (JA4) talks to known AI APIs; \
+         <b>token_stream</b> a small upload was answered for seconds in many small pieces, as models stream tokens.</p>\
+         <table><thead><tr><th>Domain</th><th>Example name</th><th>Sent</th><th>Error</th><th>Received</th>\
+         <th>Flows</th><th>Internal hosts</th><th>First seen</th><th>Last seen</th><th>Hints</th><th>Sensors</th></tr></thead><tbody>",
+    );
+    for d in destinations {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&d.domain),
+            esc(&d.example),
+            esc(&human_bytes(d.bytes_sent)),
+            esc(&human_bytes(d.bytes_error)),
+            esc(&human_bytes(d.bytes_received)),
+            d.flows,
+            d.internal_hosts,
+            if d.more_hosts { "+" } else { "" },
+            esc(&d.first_seen.to_string()),
+            esc(&d.last_seen.to_string()),
+            esc(&d.hints.join(", ")),
+            esc(&d.sensors.join(", ")),
+        );
+    }
+    h.push_str("</tbody></table>");
+    if let Some(first) = destinations.first() {
+        let _ = write!(
+            h,
+            "<p>A reviewer who confirms a destination as an AI service adds it to the database: \
+             for {}, start from this file (every TODO needs the vendor's own page).</p><pre>{}</pre>",
+            esc(&first.domain),
+            esc(&first.signature_stub)
+        );
+    }
+    h.push_str("</section>");
 }
 
 #[cfg(test)]

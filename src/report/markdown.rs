@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use super::changes::Changes;
 use super::inventory::Report;
 use super::transfers::Transfer;
+use super::unknown::UnknownDestination;
 use super::{change_lines, human_bytes, period_text};
 use crate::escape::markdown as md;
 
@@ -86,7 +87,7 @@ pub(super) fn markdown(r: &Report) -> String {
     let _ = writeln!(m, "\n## Transfer register\n");
     transfers_markdown(&mut m, &r.transfers);
     m.push_str("\n## Destinations the database does not know\n\n");
-    super::unknown::unknown_markdown(&mut m, &r.unknown);
+    unknown_markdown(&mut m, &r.unknown);
     if let Some(c) = &r.changes {
         let _ = writeln!(m, "\n## Changes since the last audit\n");
         changes_markdown(&mut m, c);
@@ -162,6 +163,34 @@ pub(super) fn changes_markdown(m: &mut String, c: &Changes) {
             "| {section} | {} | {} | {first} |",
             md(&item),
             md(&detail)
+        );
+    }
+}
+
+/// The Markdown section.
+pub(super) fn unknown_markdown(m: &mut String, destinations: &[UnknownDestination]) {
+    m.push_str(
+        "Registered domains internal hosts sent data to that no signature matches, largest upload first; \
+         each figure is at least the true one and at most its error above it.\n\n\
+         | domain | example | sent | error | received | flows | internal hosts | first seen | last seen | hints | sensors |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for d in destinations {
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} | {} | {} | {} | {}{} | {} | {} | {} | {} |",
+            md(&d.domain),
+            md(&d.example),
+            human_bytes(d.bytes_sent),
+            human_bytes(d.bytes_error),
+            human_bytes(d.bytes_received),
+            d.flows,
+            d.internal_hosts,
+            if d.more_hosts { "+" } else { "" },
+            d.first_seen,
+            d.last_seen,
+            d.hints.join(", "),
+            md(&d.sensors.join(", ")),
         );
     }
 }

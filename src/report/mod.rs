@@ -26,10 +26,11 @@ pub use inventory::{HostSummary, Report, Row, SaasSummary, Summary, VendorSummar
 use crate::time::Timestamp;
 use changes::Changes;
 use csv::{changes_csv, csv};
-use html::{changes_html, html, page_end, page_start, transfers_html};
-use markdown::{changes_markdown, markdown, transfers_markdown};
-use text::{changes_text, table, transfers_table};
+use html::{changes_html, html, page_end, page_start, transfers_html, unknown_html};
+use markdown::{changes_markdown, markdown, transfers_markdown, unknown_markdown};
+use text::{changes_text, table, transfers_table, unknown_table};
 use transfers::Transfer;
+use unknown::UnknownReport;
 
 /// Report formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +121,33 @@ impl Rendered for [Transfer] {
     fn markdown(&self) -> String {
         let mut m = String::from("# Transfer register\n\n");
         transfers_markdown(&mut m, self);
+        m
+    }
+}
+
+/// Destinations the database does not know.
+impl Rendered for UnknownReport {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        unknown_table(self, out)
+    }
+
+    fn csv(&self, out: &mut dyn Write) -> io::Result<()> {
+        unknown::write_csv(self, out)
+    }
+
+    fn html(&self) -> String {
+        let mut h = page_start(
+            "Destinations the database does not know",
+            &format!("Generated {}", Timestamp::now()),
+        );
+        unknown_html(&mut h, &self.destinations);
+        page_end(&mut h);
+        h
+    }
+
+    fn markdown(&self) -> String {
+        let mut m = String::from("# Destinations the database does not know\n\n");
+        unknown_markdown(&mut m, &self.destinations);
         m
     }
 }

@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use super::changes::Changes;
 use super::inventory::Report;
 use super::transfers::{self, Transfer};
+use super::unknown::UnknownReport;
 use super::{change_lines, human_bytes, period_text};
 use crate::escape::terminal;
 
@@ -127,4 +128,29 @@ pub(super) fn changes_text(c: &Changes) -> String {
         );
     }
     t
+}
+
+pub(super) fn unknown_table(report: &UnknownReport, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "{:<40}  {:>10}  {:>10}  {:>6}  {:>5}  HINTS",
+        "DOMAIN", "SENT", "ERROR", "FLOWS", "HOSTS"
+    )?;
+    for d in &report.destinations {
+        writeln!(
+            out,
+            "{:<40}  {:>10}  {:>10}  {:>6}  {:>5}  {}",
+            terminal(&d.domain),
+            human_bytes(d.bytes_sent),
+            human_bytes(d.bytes_error),
+            d.flows,
+            format!(
+                "{}{}",
+                d.internal_hosts,
+                if d.more_hosts { "+" } else { "" }
+            ),
+            d.hints.join(",")
+        )?;
+    }
+    Ok(())
 }

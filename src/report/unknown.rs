@@ -4,15 +4,12 @@
 //! `signatures/` stub for a reviewer who confirms one.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::html::{esc, page_end, page_start};
-use super::{Rendered, human_bytes};
 use crate::discovery::unknown::{Hints, signature_stub};
-use crate::escape::{csv_rows, markdown as md, terminal};
+use crate::escape::csv_rows;
 use crate::inventory::store::{Filter, Store, StoreError, UnknownHostRow, UnknownRow};
 use crate::time::Timestamp;
 
@@ -145,137 +142,26 @@ struct CsvRow<'a> {
     sensors: String,
 }
 
-/// The section of the HTML reports: the table, then each destination's stub.
-pub(super) fn unknown_html(h: &mut String, destinations: &[UnknownDestination]) {
-    h.push_str(
-        "<section id=\"unknown\"><h2>Destinations the database does not know</h2>\
-         <p>Registered domains internal hosts sent data to that no signature matches, largest upload first. \
-         Counts come from each sensor's bounded sketch: a figure is at least the true one and at most its error above it. \
-         Hints are observations to judge, not verdicts: <b>ai_tld</b> the domain is under .ai; <b>ai_word</b> its name carries an AI word; \
-         <b>ai_client_fingerprint</b> the same client software (JA4) talks to known AI APIs; \
-         <b>token_stream</b> a small upload was answered for seconds in many small pieces, as models stream tokens.</p>\
-         <table><thead><tr><th>Domain</th><th>Example name</th><th>Sent</th><th>Error</th><th>Received</th>\
-         <th>Flows</th><th>Internal hosts</th><th>First seen</th><th>Last seen</th><th>Hints</th><th>Sensors</th></tr></thead><tbody>",
-    );
-    for d in destinations {
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&d.domain),
-            esc(&d.example),
-            esc(&human_bytes(d.bytes_sent)),
-            esc(&human_bytes(d.bytes_error)),
-            esc(&human_bytes(d.bytes_received)),
-            d.flows,
-            d.internal_hosts,
-            if d.more_hosts { "+" } else { "" },
-            esc(&d.first_seen.to_string()),
-            esc(&d.last_seen.to_string()),
-            esc(&d.hints.join(", ")),
-            esc(&d.sensors.join(", ")),
-        );
-    }
-    h.push_str("</tbody></table>");
-    if let Some(first) = destinations.first() {
-        let _ = write!(
-            h,
-            "<p>A reviewer who confirms a destination as an AI service adds it to the database: \
-             for {}, start from this file (every TODO needs the vendor's own page).</p><pre>{}</pre>",
-            esc(&first.domain),
-            esc(&first.signature_stub)
-        );
-    }
-    h.push_str("</section>");
-}
-
-/// The Markdown section.
-pub(super) fn unknown_markdown(m: &mut String, destinations: &[UnknownDestination]) {
-    m.push_str(
-        "Registered domains internal hosts sent data to that no signature matches, largest upload first; \
-         each figure is at least the true one and at most its error above it.\n\n\
-         | domain | example | sent | error | received | flows | internal hosts | first seen | last seen | hints | sensors |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|\n",
-    );
-    for d in destinations {
-        let _ = writeln!(
-            m,
-            "| {} | {} | {} | {} | {} | {} | {}{} | {} | {} | {} | {} |",
-            md(&d.domain),
-            md(&d.example),
-            human_bytes(d.bytes_sent),
-            human_bytes(d.bytes_error),
-            human_bytes(d.bytes_received),
-            d.flows,
-            d.internal_hosts,
-            if d.more_hosts { "+" } else { "" },
-            d.first_seen,
-            d.last_seen,
-            d.hints.join(", "),
-            md(&d.sensors.join(", ")),
-        );
-    }
-}
-
-impl Rendered for UnknownReport {
-    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
-        writeln!(
-            out,
-            "{:<40}  {:>10}  {:>10}  {:>6}  {:>5}  HINTS",
-            "DOMAIN", "SENT", "ERROR", "FLOWS", "HOSTS"
-        )?;
-        for d in &self.destinations {
-            writeln!(
-                out,
-                "{:<40}  {:>10}  {:>10}  {:>6}  {:>5}  {}",
-                terminal(&d.domain),
-                human_bytes(d.bytes_sent),
-                human_bytes(d.bytes_error),
-                d.flows,
-                format!(
-                    "{}{}",
-                    d.internal_hosts,
-                    if d.more_hosts { "+" } else { "" }
-                ),
-                d.hints.join(",")
-            )?;
-        }
-        Ok(())
-    }
-
-    fn csv(&self, out: &mut dyn Write) -> io::Result<()> {
-        csv_rows(
-            self.destinations.iter().map(|d| CsvRow {
-                domain: &d.domain,
-                example: &d.example,
-                bytes_sent: d.bytes_sent,
-                bytes_error: d.bytes_error,
-                bytes_received: d.bytes_received,
-                flows: d.flows,
-                internal_hosts: d.internal_hosts,
-                more_hosts: d.more_hosts,
-                first_seen: d.first_seen.to_string(),
-                last_seen: d.last_seen.to_string(),
-                hints: d.hints.join(" "),
-                sensors: d.sensors.join(" "),
-            }),
-            out,
-        )
-    }
-
-    fn html(&self) -> String {
-        let mut h = page_start(
-            "Destinations the database does not know",
-            &format!("Generated {}", Timestamp::now()),
-        );
-        unknown_html(&mut h, &self.destinations);
-        page_end(&mut h);
-        h
-    }
-
-    fn markdown(&self) -> String {
-        let mut m = String::from("# Destinations the database does not know\n\n");
-        unknown_markdown(&mut m, &self.destinations);
-        m
-    }
+/// Writes the report as CSV, one line per destination.
+///
+/// # Errors
+/// The writer's I/O errors.
+pub fn write_csv(report: &UnknownReport, out: &mut dyn Write) -> io::Result<()> {
+    csv_rows(
+        report.destinations.iter().map(|d| CsvRow {
+            domain: &d.domain,
+            example: &d.example,
+            bytes_sent: d.bytes_sent,
+            bytes_error: d.bytes_error,
+            bytes_received: d.bytes_received,
+            flows: d.flows,
+            internal_hosts: d.internal_hosts,
+            more_hosts: d.more_hosts,
+            first_seen: d.first_seen.to_string(),
+            last_seen: d.last_seen.to_string(),
+            hints: d.hints.join(" "),
+            sensors: d.sensors.join(" "),
+        }),
+        out,
+    )
 }
