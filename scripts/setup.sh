@@ -3,7 +3,9 @@
 # what its end-to-end tests use (network namespaces, curl, openssl, tcpreplay, a real
 # Prometheus server and promtool, headless Chromium for the HTML report, poppler-utils
 # to read its PDF print, a PostgreSQL server for the fleet inventory); with --bench what
-# the benchmark scripts use (scripts/bench-capture, bench-compare, bench-live).
+# the benchmark scripts use (scripts/bench-capture, bench-compare, bench-live). The test
+# set-up also installs the `openai` Python SDK from PyPI, the real client the self-hosted
+# model server test drives.
 # Safe to run again: it installs nothing already there.
 set -euo pipefail
 
@@ -28,6 +30,11 @@ if [ "${#need[@]}" -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+if [ "${1:-}" = "--test" ] && ! python3 -c 'import openai' 2>/dev/null; then
+  # A real client library for the self-hosted model server test; not in Debian 12.
+  python3 -m pip install --quiet openai
 fi
 
 if [ "${1:-}" = "--bench" ] && ! python3 -c 'import aioquic' 2>/dev/null; then

@@ -804,3 +804,252 @@ fn two_packet_workers_see_each_flow_whole_and_count_as_one_sensor() {
         Some(u64::try_from(live_flows.len()).unwrap())
     );
 }
+
+/// Runs `args` in namespace `ns` and returns its standard output, failing on an error.
+fn run_in(lab: &Lab, ns: &str, args: &[&str]) -> String {
+    let out = lab.in_ns(ns, args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+#[ignore = "needs root, network namespaces, curl and the openai Python SDK: scripts/test.sh runs it"]
+fn self_hosted_model_servers_and_a_hub_download_on_the_wire() {
+    let mut lab = Lab::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let models = root.join("tests/data/models");
+    let server_script = models.join("model-server.py");
+    let client_script = models.join("model-client.py");
+    let server = lab.server.clone();
+    let client = lab.client.clone();
+    // An OpenAI-compatible server the policy approves, an Ollama-style one it does not,
+    // both inside the network; and a hub's file CDN outside it, over TLS.
+    for (listen, log) in [
+        ("10.99.0.1:8000", "openai.log"),
+        ("10.99.0.1:11434", "ollama.log"),
+    ] {
+        lab.spawn(
+            &server,
+            &[
+                "python3",
+                server_script.to_str().unwrap(),
+                "--listen",
+                listen,
+            ],
+            log,
+        );
+    }
+    let (cert, key) = lab.write_cert("cdn-lfs-us-1.hf.co");
+    lab.spawn(
+        &server,
+        &[
+            "python3",
+            server_script.to_str().unwrap(),
+            "--listen",
+            &format!("{SERVER_IP}:443"),
+            "--hub-bytes",
+            "6000000",
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+        "hub.log",
+    );
+    let policy = lab.path("policy.toml");
+    std::fs::write(
+        &policy,
+        "[networks]\ninternal = [\"10.99.0.0/24\"]\n\
+         [self_hosted]\napproved = [\"10.99.0.1/32\"]\nports = [8000]\n\
+         [alerts.severity]\nself_hosted_ai = \"medium\"\nmodel_download = \"low\"\n\
+         [alerts.model_download]\nbytes = \"4 MiB\"\n",
+    )
+    .unwrap();
+    let (events_path, db) = (lab.path("eve.json"), lab.path("inventory.db"));
+    let key_file = lab.path("pseudonym.key");
+    std::fs::write(&key_file, "a key of the lab, long enough").unwrap();
+    let sensor = lab.sensor(
+        &[],
+        &[
+            "--policy",
+            policy.to_str().unwrap(),
+            "--events",
+            events_path.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--pseudonymise-key",
+            key_file.to_str().unwrap(),
+            "--db-interval",
+            "1s",
+        ],
+    );
+    lab.wait_for("/readyz", Duration::from_secs(30), || {
+        lab.get(&format!("http://{SENSOR}/readyz")).0 == 200
+    });
+    lab.wait_for("the model servers", Duration::from_secs(20), || {
+        ["10.99.0.1:8000", "10.99.0.1:11434"].iter().all(|s| {
+            lab.in_ns(
+                &client,
+                &["curl", "-sf", &format!("http://{s}/nothing-here")],
+            )
+            .output()
+            .is_ok_and(|o| o.status.code() == Some(22))
+        })
+    });
+
+    // The real openai SDK, Ollama's API as its clients call it, and a model file pulled
+    // from the hub.
+    let said = run_in(
+        &lab,
+        &client,
+        &[
+            "python3",
+            client_script.to_str().unwrap(),
+            "openai",
+            "http://10.99.0.1:8000",
+        ],
+    );
+    assert!(
+        said.contains("openai stream The answer is forty-two."),
+        "{said}"
+    );
+    let said = run_in(
+        &lab,
+        &client,
+        &[
+            "python3",
+            client_script.to_str().unwrap(),
+            "ollama",
+            "http://10.99.0.1:11434",
+        ],
+    );
+    assert!(
+        said.contains("ollama chat The answer is forty-two."),
+        "{said}"
+    );
+    run_in(
+        &lab,
+        &client,
+        &[
+            "curl",
+            "-sfk",
+            "--max-time",
+            "20",
+            "--resolve",
+            &format!("cdn-lfs-us-1.hf.co:443:{SERVER_IP}"),
+            "https://cdn-lfs-us-1.hf.co/repos/ab/cd/model.safetensors",
+            "-o",
+            "/dev/null",
+        ],
+    );
+
+    // The metrics name both kinds while the sensor runs (open flows' bytes every second).
+    lab.wait_for(
+        "self-hosted and hub bytes in /metrics",
+        Duration::from_secs(15),
+        || {
+            let text = lab.metrics();
+            text.contains("kind=\"self_hosted_ai\"") && text.contains("kind=\"model_hub\"")
+        },
+    );
+    signal(sensor, "TERM");
+    let child = lab.children.iter_mut().find(|c| c.id() == sensor).unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(25),
+            "the sensor did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "exit status {status}");
+
+    let eve = events(&events_path);
+    let calls: Vec<(String, String, String)> = eve
+        .iter()
+        .filter(|e| e["event_type"] == "http" && e["ai"]["kind"] == "self_hosted_ai")
+        .map(|e| {
+            (
+                e["ai"]["host"].as_str().unwrap().to_owned(),
+                e["http"]["url"].as_str().unwrap().to_owned(),
+                e["policy_verdict"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let call = |host: &str, url: &str| calls.iter().find(|c| c.0 == host && c.1 == url);
+    assert_eq!(
+        call("10.99.0.1:8000", "/v1/chat/completions").map(|c| c.2.as_str()),
+        Some("approved"),
+        "{calls:?}"
+    );
+    assert!(
+        call("10.99.0.1:8000", "/v1/embeddings").is_some(),
+        "{calls:?}"
+    );
+    assert_eq!(
+        call("10.99.0.1:11434", "/api/chat").map(|c| c.2.as_str()),
+        Some("review"),
+        "{calls:?}"
+    );
+    assert!(
+        call("10.99.0.1:11434", "/api/tags").is_none(),
+        "Ollama's first, generic route alone names no server: {calls:?}"
+    );
+    let alerts: Vec<&serde_json::Value> =
+        eve.iter().filter(|e| e["event_type"] == "alert").collect();
+    let fired = |sid: u64, dest: &str| {
+        alerts
+            .iter()
+            .filter(|a| a["alert"]["signature_id"] == sid && a["dest_ip"] == dest)
+            .count()
+    };
+    assert_eq!(fired(9_441_010, "10.99.0.1"), 1, "{alerts:#?}");
+    assert_eq!(fired(9_441_011, SERVER_IP), 1, "{alerts:#?}");
+    let downloads: Vec<&serde_json::Value> = eve
+        .iter()
+        .filter(|e| e["event_type"] == "model_download")
+        .collect();
+    assert_eq!(downloads.len(), 1, "{downloads:#?}");
+    assert_eq!(downloads[0]["model_download"]["hub"], "cdn-lfs-us-1.hf.co");
+    assert!(downloads[0]["model_download"]["bytes"].as_u64().unwrap() >= 6_000_000);
+
+    // The inventory: rows per server and hub, hosts pseudonymised, no credential or body.
+    let out = common::ok(&[
+        "inventory",
+        "--db",
+        db.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    let kinds: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap(),
+                r["internal_host"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        kinds.iter().any(|(k, _)| *k == "self_hosted_ai"),
+        "{kinds:?}"
+    );
+    assert!(kinds.iter().any(|(k, _)| *k == "model_hub"), "{kinds:?}");
+    assert!(kinds.iter().all(|(_, h)| h.starts_with("h:")), "{kinds:?}");
+    let stored = std::fs::read(&db).unwrap();
+    for secret in ["sk-lab-secret-key", "customer record 4711", CLIENT_IP] {
+        assert!(
+            !stored.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{secret} stored in the inventory"
+        );
+    }
+}
