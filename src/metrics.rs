@@ -88,6 +88,8 @@ pub struct Metrics {
     ai_bytes_received: IntCounterVec,
     saas_ai_flows: IntCounterVec,
     saas_ai_bytes_sent: IntCounterVec,
+    model_downloads: IntCounterVec,
+    model_download_bytes: IntCounterVec,
     ai_flows_active: IntGauge,
     alerts: IntCounterVec,
     alert_sink: IntCounterVec,
@@ -324,6 +326,18 @@ impl Metrics {
                 &r,
                 "aigress_saas_ai_sent_bytes_total",
                 "Bytes sent to SaaS whose AI features send data to AI sub-processors, counted when the flow ends.",
+                &["vendor", "product"],
+            )?,
+            model_downloads: counter_vec(
+                &r,
+                "aigress_model_downloads_total",
+                "Flows that downloaded 1 MiB or more from a model hub (model_download events).",
+                &["vendor", "product"],
+            )?,
+            model_download_bytes: counter_vec(
+                &r,
+                "aigress_model_download_bytes_total",
+                "Bytes received by those downloads.",
                 &["vendor", "product"],
             )?,
             ai_flows_active: gauge(
@@ -752,6 +766,14 @@ impl<S: EventSink> EventSink for MetricsSink<S> {
             return self.inner.event(event);
         }
         match (&event.body, &event.ai) {
+            (Body::ModelDownload(d), Some(ai)) => {
+                let labels = [ai.vendor.as_str(), ai.product.as_str()];
+                metrics.model_downloads.with_label_values(&labels).inc();
+                metrics
+                    .model_download_bytes
+                    .with_label_values(&labels)
+                    .inc_by(d.bytes);
+            }
             (Body::Alert(a, _), ai) => {
                 let vendor = ai.as_ref().map_or("none", |ai| ai.vendor.as_str());
                 metrics

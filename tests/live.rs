@@ -947,13 +947,20 @@ fn self_hosted_model_servers_and_a_hub_download_on_the_wire() {
         ],
     );
 
-    // The metrics name both kinds while the sensor runs (open flows' bytes every second).
+    // The metrics name both kinds while the sensor runs (open flows' bytes every second),
+    // and count the download once its flow has ended (closed TCP flows end 10 s after
+    // their last packet).
     lab.wait_for(
-        "self-hosted and hub bytes in /metrics",
-        Duration::from_secs(15),
+        "self-hosted bytes and the hub download in /metrics",
+        Duration::from_secs(30),
         || {
             let text = lab.metrics();
-            text.contains("kind=\"self_hosted_ai\"") && text.contains("kind=\"model_hub\"")
+            text.contains("kind=\"self_hosted_ai\"")
+                && text.contains("kind=\"model_hub\"")
+                && lab.metric(
+                    &text,
+                    "aigress_model_downloads_total{product=\"Hugging Face model and dataset file downloads\",vendor=\"huggingface\"}",
+                ) == 1.0
         },
     );
     signal(sensor, "TERM");
