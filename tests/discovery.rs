@@ -243,6 +243,40 @@ fn the_top_twenty_of_five_thousand_unknown_destinations_are_the_true_top_twenty(
         .collect();
     let truth: Vec<String> = (1..=20).map(|r| format!("dest{r}.com")).collect();
     assert_eq!(top, truth);
+    // The auditor's HTML report has the section, ranked the same, with a stub to start
+    // from; the CSV has a line per destination.
+    let html = ok(&[
+        "inventory",
+        "--db",
+        db.to_str().unwrap(),
+        "--format",
+        "html",
+    ]);
+    let section = html
+        .split_once("Destinations the database does not know")
+        .unwrap()
+        .1;
+    let first = section.find("<td>dest1.com</td>").unwrap();
+    let second = section.find("<td>dest2.com</td>").unwrap();
+    assert!(first < second);
+    assert!(
+        section.contains("hosts = [&quot;dest1.com&quot;"),
+        "{section:.2000}"
+    );
+    let csv = ok(&[
+        "inventory",
+        "--db",
+        db.to_str().unwrap(),
+        "--report",
+        "unknown",
+        "--format",
+        "csv",
+    ]);
+    assert!(
+        csv.starts_with("domain,example,bytes_sent,bytes_error,"),
+        "{csv:.300}"
+    );
+    assert_eq!(csv.lines().count(), destinations.len() + 1);
     for (rank, d) in destinations.iter().take(20).enumerate() {
         let sent = d["bytes_sent"].as_u64().unwrap();
         let error = d["bytes_error"].as_u64().unwrap();

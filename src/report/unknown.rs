@@ -165,3 +165,58 @@ pub fn write_csv(report: &UnknownReport, out: &mut dyn Write) -> io::Result<()> 
         out,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(sensor: &str, domain: &str, sent: u64, hints: u64) -> UnknownRow {
+        UnknownRow {
+            sensor: sensor.into(),
+            domain: domain.into(),
+            example: format!("api.{domain}"),
+            bytes_sent: sent,
+            bytes_error: 1,
+            bytes_received: 10,
+            flows: 1,
+            first_seen: 5,
+            last_seen: 9,
+            hints,
+            hosts_capped: false,
+        }
+    }
+
+    fn host(sensor: &str, domain: &str, host: &str) -> UnknownHostRow {
+        UnknownHostRow {
+            sensor: sensor.into(),
+            domain: domain.into(),
+            internal_host: host.into(),
+            first_seen: 5,
+            last_seen: 9,
+        }
+    }
+
+    #[test]
+    fn sensors_merge_per_domain_and_rank_by_data_sent() {
+        let rows = [
+            row("office", "foo.ai", 100, 1),
+            row("dc", "foo.ai", 300, 2),
+            row("dc", "bar.com", 350, 0),
+        ];
+        let hosts = [
+            host("office", "foo.ai", "h:1"),
+            host("dc", "foo.ai", "h:1"),
+            host("dc", "foo.ai", "h:2"),
+            host("dc", "bar.com", "h:3"),
+        ];
+        let r = UnknownReport::from_rows(&rows, &hosts);
+        let order: Vec<&str> = r.destinations.iter().map(|d| d.domain.as_str()).collect();
+        assert_eq!(order, ["foo.ai", "bar.com"]);
+        let foo = &r.destinations[0];
+        assert_eq!((foo.bytes_sent, foo.bytes_error, foo.flows), (400, 2, 2));
+        assert_eq!(foo.internal_hosts, 2);
+        assert_eq!(foo.hints, ["ai_tld", "ai_word"]);
+        assert_eq!(foo.sensors, ["dc", "office"]);
+        assert!(foo.signature_stub.contains("\"foo.ai\""));
+    }
+}
