@@ -468,8 +468,10 @@ pub struct ScanArgs {
     pub syslog: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub inventory: InventoryRecordArgs,
-    /// Capture files (pcap or pcapng), read in the order given.
-    #[arg(required = true, value_name = "FILE")]
+    /// Capture files (pcap or pcapng, plain or compressed with gzip or zstd), read in the
+    /// order given; a directory stands for the capture files in it, in the time order of
+    /// their first packets.
+    #[arg(required = true, value_name = "FILE|DIR")]
     pub files: Vec<PathBuf>,
 }
 

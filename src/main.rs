@@ -410,8 +410,8 @@ fn scan(args: &ScanArgs, signatures: Arc<Database>) -> anyhow::Result<ExitCode> 
         dns_request_type: args.dns_request_type,
         ..EngineConfig::default()
     };
-    let total: u64 = args
-        .files
+    let files = aigress::capture::offline::expand(&args.files).context("scan failed")?;
+    let total: u64 = files
         .iter()
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
@@ -419,14 +419,25 @@ fn scan(args: &ScanArgs, signatures: Arc<Database>) -> anyhow::Result<ExitCode> 
     let bar = (io::stderr().is_terminal() && total >= PROGRESS_MIN_BYTES).then(|| {
         let bar = indicatif::ProgressBar::new(total);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {eta}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {msg} ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar
     });
+    let started = std::time::Instant::now();
+    let mut packets: u64 = 0;
     let mut progress = |n: u64| {
         if let Some(b) = &bar {
             b.inc(n);
+            packets = packets.saturating_add(1);
+            if packets.is_multiple_of(16_384) {
+                let secs = started.elapsed().as_secs_f64().max(0.001);
+                // Precision loss only affects the displayed rate.
+                #[allow(clippy::cast_precision_loss)]
+                b.set_message(format!("{:.0} packets/s", packets as f64 / secs));
+            }
         }
     };
     let inventory = inventory_recording(&args.inventory, &InventoryConfig::default())?
@@ -447,8 +458,8 @@ fn scan(args: &ScanArgs, signatures: Arc<Database>) -> anyhow::Result<ExitCode> 
         let judging = judging
             .take()
             .ok_or_else(|| anyhow::anyhow!("a scan runs once"))?;
-        let (report, assessment) = scan_judged(&args.files, config, judging, sink, &mut progress)
-            .context("scan failed")?;
+        let (report, assessment) =
+            scan_judged(&files, config, judging, sink, &mut progress).context("scan failed")?;
         for s in &assessment.sinks {
             if s.failed > 0 || s.dropped > 0 {
                 tracing::warn!(sink = %s.sink, sent = s.sent, failed = s.failed, dropped = s.dropped, "Some alerts were not delivered.");

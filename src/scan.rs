@@ -53,7 +53,9 @@ pub struct ScanReport {
     pub last_seen: Timestamp,
 }
 
-/// Runs `paths` through a fresh engine classifying with `signatures`, calling `progress` with each packet's size on disk.
+/// Runs `paths` (capture files, plain or compressed; see [`crate::capture::offline::expand`]
+/// for directories) through a fresh engine classifying with `signatures`, calling
+/// `progress` with each packet's size on disk.
 ///
 /// # Errors
 /// [`ScanError::Capture`] when a file cannot be opened or has an unsupported link type
@@ -73,15 +75,23 @@ pub fn scan_files(
     for path in paths {
         let mut source = FileSource::open(path)?;
         let link = source.link_type();
+        let mut compressed_seen = 0;
         loop {
+            let compressed_read = source.compressed_bytes_read();
             match source.next_packet() {
                 Next::Packet(packet) => {
-                    // A record is a 16-byte header plus the captured bytes.
-                    progress(
-                        u64::try_from(packet.data.len())
+                    // On disk, a compressed file advances by what its inflater read; a
+                    // plain one by the record: a 16-byte header plus the captured bytes.
+                    progress(match compressed_read {
+                        Some(read) => {
+                            let step = read.saturating_sub(compressed_seen);
+                            compressed_seen = read;
+                            step
+                        }
+                        None => u64::try_from(packet.data.len())
                             .unwrap_or(0)
                             .saturating_add(16),
-                    );
+                    });
                     engine.process(link, &packet, sink)?;
                 }
                 Next::End => break,

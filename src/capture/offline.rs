@@ -1,11 +1,24 @@
-//! Capture files (pcap and pcapng) read through libpcap.
+//! Capture files (pcap and pcapng) read through libpcap, plain or compressed (gzip, zstd),
+//! and directories of them.
 //!
 //! Timestamps are read at nanosecond precision whatever the file's resolution, so pcapng
 //! files with `if_tsresol` keep their sub-microsecond digits until [`Timestamp`] rounds them.
 //! A file cut off in the middle of a record yields every packet before the cut, then
 //! [`Next::Truncated`] with the number of the packet that was cut.
+//!
+//! A compressed file (recognised by its magic bytes, whatever its name) is inflated as a
+//! stream by a thread of its own into a pipe that libpcap reads: no temporary file, the
+//! same parser and the same answers as for a plain file, and the inflating runs on another
+//! core while the packets are processed. A damaged compressed stream ends like a truncated
+//! file, with the decompressor's reason.
 
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{IntoRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
 
 use pcap::{Capture, Offline, Precision};
 
@@ -41,12 +54,114 @@ pub enum Next<'a> {
     },
 }
 
+/// How a capture file is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    /// The compression of a file, by its first bytes.
+    ///
+    /// # Errors
+    /// The file cannot be opened or read.
+    pub fn of(path: &Path) -> io::Result<Self> {
+        let mut magic = [0u8; 4];
+        let mut file = File::open(path)?;
+        let mut got = 0;
+        // Bounded by the 4-byte buffer: each read adds at least one byte or ends.
+        while got < magic.len() {
+            match file.read(magic.get_mut(got..).unwrap_or_default())? {
+                0 => break,
+                n => got = got.saturating_add(n),
+            }
+        }
+        Ok(match magic {
+            [0x1f, 0x8b, ..] => Self::Gzip,
+            [0x28, 0xb5, 0x2f, 0xfd] => Self::Zstd,
+            _ => Self::None,
+        })
+    }
+}
+
+/// The thread inflating a compressed file into the pipe libpcap reads.
+struct Inflater {
+    thread: Option<JoinHandle<io::Result<u64>>>,
+    /// Compressed bytes read from the file so far.
+    read: Arc<AtomicU64>,
+}
+
+impl Inflater {
+    /// Starts inflating `path` and returns the pipe's reading end.
+    fn start(path: &Path, compression: Compression) -> io::Result<(Self, OwnedFd)> {
+        let file = File::open(path)?;
+        let (reader, mut writer) = io::pipe()?;
+        let read = Arc::new(AtomicU64::new(0));
+        let counted = Counted {
+            inner: file,
+            read: Arc::clone(&read),
+        };
+        let thread = std::thread::Builder::new()
+            .name("aigress-inflate".into())
+            .spawn(move || -> io::Result<u64> {
+                let copied = match compression {
+                    Compression::Gzip => {
+                        io::copy(&mut flate2::read::MultiGzDecoder::new(counted), &mut writer)
+                    }
+                    Compression::Zstd => {
+                        io::copy(&mut zstd::stream::read::Decoder::new(counted)?, &mut writer)
+                    }
+                    Compression::None => io::copy(&mut { counted }, &mut writer),
+                };
+                match copied {
+                    // The reader stopped early (a scan that only checks the link type).
+                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(0),
+                    other => other,
+                }
+            })?;
+        Ok((
+            Self {
+                thread: Some(thread),
+                read,
+            },
+            reader.into(),
+        ))
+    }
+
+    /// Why the stream ended early, if it did: the decompressor's error.
+    fn failure(&mut self) -> Option<String> {
+        match self.thread.take()?.join() {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(format!("decompressing: {e}")),
+            Err(_) => Some("decompressing: the inflating thread failed".into()),
+        }
+    }
+}
+
+/// A reader that counts what it reads.
+struct Counted<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read
+            .fetch_add(u64::try_from(n).unwrap_or(0), Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
 /// An open capture file.
 pub struct FileSource {
     capture: Capture<Offline>,
     link: LinkType,
     path: PathBuf,
     packets: u64,
+    inflater: Option<Inflater>,
 }
 
 impl FileSource {
@@ -56,12 +171,29 @@ impl FileSource {
     /// [`CaptureError::Open`] when libpcap cannot read it, [`CaptureError::LinkType`] when
     /// its link type is not supported.
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
-        let capture = Capture::from_file_with_precision(path, Precision::Nano).map_err(|e| {
-            CaptureError::Open {
-                path: path.to_owned(),
-                message: e.to_string(),
+        let open_error = |message: String| CaptureError::Open {
+            path: path.to_owned(),
+            message,
+        };
+        let compression = Compression::of(path).map_err(|e| open_error(e.to_string()))?;
+        let (capture, inflater) = match compression {
+            Compression::None => (
+                Capture::from_file_with_precision(path, Precision::Nano)
+                    .map_err(|e| open_error(e.to_string()))?,
+                None,
+            ),
+            compressed => {
+                let (mut inflater, pipe) =
+                    Inflater::start(path, compressed).map_err(|e| open_error(e.to_string()))?;
+                let capture = from_pipe(pipe).map_err(|e| {
+                    open_error(match inflater.failure() {
+                        Some(why) => format!("{e} ({why})"),
+                        None => e,
+                    })
+                })?;
+                (capture, Some(inflater))
             }
-        })?;
+        };
         let link = LinkType::from_number(capture.get_datalink().0).map_err(|source| {
             CaptureError::LinkType {
                 path: path.to_owned(),
@@ -73,7 +205,16 @@ impl FileSource {
             link,
             path: path.to_owned(),
             packets: 0,
+            inflater,
         })
+    }
+
+    /// Bytes of a compressed file read from disk so far; `None` for a plain file, whose
+    /// packets are its bytes.
+    pub fn compressed_bytes_read(&self) -> Option<u64> {
+        self.inflater
+            .as_ref()
+            .map(|i| i.read.load(Ordering::Relaxed))
     }
 
     pub fn link_type(&self) -> LinkType {
@@ -108,11 +249,96 @@ impl FileSource {
                     },
                 })
             }
-            Err(pcap::Error::NoMorePackets) => Next::End,
+            Err(pcap::Error::NoMorePackets) => {
+                match self.inflater.as_mut().and_then(Inflater::failure) {
+                    // The pipe ended cleanly because the decompressor gave up.
+                    Some(message) => Next::Truncated {
+                        packet: self.packets.saturating_add(1),
+                        message,
+                    },
+                    None => Next::End,
+                }
+            }
             Err(e) => Next::Truncated {
                 packet: self.packets.saturating_add(1),
-                message: e.to_string(),
+                message: match self.inflater.as_mut().and_then(Inflater::failure) {
+                    Some(why) => format!("{e} ({why})"),
+                    None => e.to_string(),
+                },
             },
         }
+    }
+}
+
+/// A libpcap reader of the pipe a compressed file is inflated into.
+#[allow(unsafe_code)]
+fn from_pipe(pipe: OwnedFd) -> Result<Capture<Offline>, String> {
+    let fd = pipe.into_raw_fd();
+    // SAFETY: `into_raw_fd` gives up ownership of the descriptor, so the capture is its
+    // sole owner, as `from_raw_fd_with_precision` requires; libpcap closes it.
+    unsafe { Capture::from_raw_fd_with_precision(fd, Precision::Nano) }.map_err(|e| e.to_string())
+}
+
+/// The capture files `paths` name, a directory standing for the capture files in it (by
+/// name: `.pcap`, `.pcapng`, `.cap`, optionally followed by `.gz` or `.zst`), those of
+/// each directory in the time order of their first packets (then by name).
+///
+/// # Errors
+/// A directory that cannot be read, or holds no capture file.
+pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CaptureError> {
+    let mut out = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            out.push(path.clone());
+            continue;
+        }
+        let error = |message: String| CaptureError::Open {
+            path: path.clone(),
+            message,
+        };
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(path).map_err(|e| error(e.to_string()))? {
+            let file = entry.map_err(|e| error(e.to_string()))?.path();
+            if file.is_file() && is_capture_name(&file) {
+                files.push(file);
+            }
+        }
+        if files.is_empty() {
+            return Err(error(
+                "no capture files (.pcap, .pcapng, .cap, optionally .gz or .zst) in the directory"
+                    .into(),
+            ));
+        }
+        let mut dated: Vec<(Option<Timestamp>, PathBuf)> = files
+            .into_iter()
+            .map(|f| (first_packet_time(&f), f))
+            .collect();
+        // A file that cannot be read sorts first and fails when it is opened for the scan.
+        dated.sort();
+        out.extend(dated.into_iter().map(|(_, f)| f));
+    }
+    Ok(out)
+}
+
+fn is_capture_name(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let name = name
+        .strip_suffix(".gz")
+        .or_else(|| name.strip_suffix(".zst"))
+        .unwrap_or(&name);
+    [".pcap", ".pcapng", ".cap"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+}
+
+fn first_packet_time(path: &Path) -> Option<Timestamp> {
+    let mut source = FileSource::open(path).ok()?;
+    match source.next_packet() {
+        Next::Packet(p) => Some(p.timestamp),
+        _ => None,
     }
 }
