@@ -15,7 +15,7 @@ case "${1:-}" in
     packages+=(iproute2 procps curl openssl tcpreplay prometheus chromium poppler-utils postgresql) ;;
   --bench)
     packages+=(iproute2 ethtool curl openssl bind9-dnsutils chromium python3 tshark tcpreplay tcpdump
-      libndpi-bin gcc time linux-perf) ;;
+      libndpi-bin gcc time linux-perf zstd) ;;
 esac
 
 need=()

@@ -98,6 +98,10 @@ impl Inflater {
     fn start(path: &Path, compression: Compression) -> io::Result<(Self, OwnedFd)> {
         let file = File::open(path)?;
         let (reader, mut writer) = io::pipe()?;
+        // A larger pipe lets the inflater run ahead in bigger steps instead of waking the
+        // reader for every 64 KiB; where the kernel refuses (a lower pipe-max-size), the
+        // default pipe still works.
+        let _ = nix::fcntl::fcntl(&writer, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_BYTES));
         let read = Arc::new(AtomicU64::new(0));
         let counted = Counted {
             inner: file,
@@ -108,12 +112,12 @@ impl Inflater {
             .spawn(move || -> io::Result<u64> {
                 let copied = match compression {
                     Compression::Gzip => {
-                        io::copy(&mut flate2::read::MultiGzDecoder::new(counted), &mut writer)
+                        pump(flate2::read::MultiGzDecoder::new(counted), &mut writer)
                     }
                     Compression::Zstd => {
-                        io::copy(&mut zstd::stream::read::Decoder::new(counted)?, &mut writer)
+                        pump(zstd::stream::read::Decoder::new(counted)?, &mut writer)
                     }
-                    Compression::None => io::copy(&mut { counted }, &mut writer),
+                    Compression::None => pump(counted, &mut writer),
                 };
                 match copied {
                     // The reader stopped early (a scan that only checks the link type).
@@ -137,6 +141,38 @@ impl Inflater {
             Ok(Err(e)) => Some(format!("decompressing: {e}")),
             Err(_) => Some("decompressing: the inflating thread failed".into()),
         }
+    }
+}
+
+/// The pipe's size asked of the kernel (Linux allows up to `pipe-max-size`, 1 MiB by
+/// default, to unprivileged processes).
+const PIPE_BYTES: i32 = 1 << 20;
+/// What the inflater hands to the pipe at once.
+const PUMP_BYTES: usize = 256 * 1024;
+
+/// Copies `from` into `to` in large steps, until `from` ends; the bytes copied.
+fn pump(mut from: impl Read, to: &mut impl io::Write) -> io::Result<u64> {
+    let mut buf = vec![0u8; PUMP_BYTES];
+    let mut total: u64 = 0;
+    // Ends when the source does (a read of 0) or on the first error.
+    loop {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match from.read(buf.get_mut(filled..).unwrap_or_default()) {
+                Ok(0) => break,
+                Ok(n) => filled = filled.saturating_add(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    to.write_all(buf.get(..filled).unwrap_or_default())?;
+                    return Err(e);
+                }
+            }
+        }
+        if filled == 0 {
+            return Ok(total);
+        }
+        to.write_all(buf.get(..filled).unwrap_or_default())?;
+        total = total.saturating_add(u64::try_from(filled).unwrap_or(0));
     }
 }
 
