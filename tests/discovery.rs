@@ -343,6 +343,17 @@ fn self_hosted_and_hub_capture(path: &Path) {
         50004,
         "POST /api/chat HTTP/1.1\r\nHost: intranet-app:3000\r\nContent-Length: 0\r\n\r\n",
     );
+    // Two servers no signature knows: one inside the network, one outside it.
+    for (server, port, name) in [
+        ([10, 0, 9, 9], 50006, "wiki.corp-intra.com"),
+        ([198, 51, 100, 7], 50007, "api.newtool.ai"),
+    ] {
+        let mut tcp = Tcp::new([10, 10, 0, 21], port, server, 443);
+        tcp.open(&mut pcap);
+        tcp.segment(&mut pcap, true, ACK | PSH, &client_hello(name));
+        tcp.send(&mut pcap, true, 20_000);
+        tcp.close(&mut pcap);
+    }
     let mut hub = Tcp::new([10, 10, 0, 21], 50005, [18, 160, 0, 1], 443);
     hub.open(&mut pcap);
     hub.segment(
@@ -472,6 +483,16 @@ fn self_hosted_model_servers_and_model_downloads_make_events_alerts_and_rows() {
     assert_eq!(ollama["kind"], "self_hosted_ai");
     let hub = row("cdn-lfs-us-1.hf.co").unwrap();
     assert!(hub["bytes_received"].as_u64().unwrap() >= 3_000_000);
+    // Unknown destinations are egress only: the intranet wiki is not one.
+    let unknown = report(&db, "unknown");
+    let domains: Vec<&str> = unknown["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["domain"].as_str().unwrap())
+        .collect();
+    assert_eq!(domains, ["newtool.ai"], "{unknown:#}");
+    assert_eq!(unknown["destinations"][0]["hints"][0], "ai_tld");
     // Nothing stored holds a credential or a request body.
     let stored = std::fs::read(&db).unwrap();
     for secret in ["secret-token", "sk-secret", "Bearer"] {

@@ -413,8 +413,15 @@ impl<S: EventSink> InventorySink<S> {
 
     fn record(&mut self, event: &Event) {
         if matches!(event.body, Body::Flow(_) | Body::Tls(_)) {
+            // Under a policy only egress counts: an intranet name is no unknown service.
+            let leaves = self
+                .policy
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+                .is_none_or(|p| !p.is_internal(event.header.dest_ip));
             let host = match event.body {
-                Body::Flow(_) if event.ai.is_none() => {
+                Body::Flow(_) if event.ai.is_none() && leaves => {
                     self.host(event.header.src_ip).map(|(host, _)| host)
                 }
                 _ => None,
