@@ -143,12 +143,14 @@ fn check(dir: Option<&Path>, max_age_days: u64) -> anyhow::Result<ExitCode> {
         Ok(db) => {
             writeln!(
                 io::stdout(),
-                "ok: signature database {} ({}): {} vendors, {} endpoints, {} host patterns",
+                "ok: signature database {} ({}): {} vendors, {} endpoints, {} host patterns, {} model-server families with {} routes",
                 db.version,
                 db.date,
                 db.vendors.len(),
                 db.endpoints.len(),
-                db.pattern_count()
+                db.pattern_count(),
+                db.model_servers.servers.len(),
+                db.model_servers.route_count()
             )?;
             warn_stale(&db, max_age_days);
             Ok(ExitCode::SUCCESS)
