@@ -216,6 +216,12 @@ impl Engine {
         }
     }
 
+    /// Remembers model-server routes in `sightings`, which other engines (packet workers)
+    /// share.
+    pub fn share_model_server_sightings(&mut self, sightings: ServerSightings) {
+        self.sightings = sightings;
+    }
+
     /// Names the interfaces [`PacketSource::Interface`] numbers, in order.
     pub fn name_interfaces<I: IntoIterator<Item = S>, S: AsRef<str>>(&mut self, names: I) {
         self.interfaces = names.into_iter().map(|n| Arc::from(n.as_ref())).collect();
@@ -499,7 +505,7 @@ impl Engine {
                 signatures: &self.signatures,
                 guards: &mut self.stats.guards,
                 dns_cache: &self.dns_cache,
-                sightings: &mut self.sightings,
+                sightings: &self.sightings,
                 sink: &mut *sink,
                 now: flow.last_seen,
                 dns_request_type: self.dns_request_type,

@@ -23,7 +23,7 @@ pub struct Reporter<'a> {
     pub guards: &'a mut GuardCounts,
     pub dns_cache: &'a SharedDnsCache,
     /// Routes of model servers seen per server, for the routes that need a companion.
-    pub sightings: &'a mut ServerSightings,
+    pub sightings: &'a ServerSightings,
     pub sink: &'a mut dyn EventSink,
     pub now: Timestamp,
     pub dns_request_type: DnsRequestType,

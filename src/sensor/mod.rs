@@ -56,6 +56,7 @@ use crate::metrics::{CaptureCounts, Metrics, MetricsError, OpenAiFlows};
 use crate::pipeline::{Pipeline, Stages};
 use crate::policy::{Policy, PolicyError};
 use crate::protocols::dns::cache::SharedDnsCache;
+use crate::signatures::model_servers::ServerSightings;
 use crate::signatures::{Database, DatabaseError, DatabaseHandle, LoadError};
 use crate::sink::JsonSink;
 use crate::time::Timestamp;
@@ -437,6 +438,7 @@ pub fn run(settings: &Settings, signals: &Signals) -> Result<(), SensorError> {
         &WorkerShared {
             signatures: &judging.signatures,
             dns_cache: &dns_cache,
+            sightings: &ServerSightings::default(),
             loops: &loops,
             open_flows: &open_flows,
             capture_stop: &capture_stop,
@@ -677,6 +679,8 @@ fn open_captures(
 struct WorkerShared<'a> {
     signatures: &'a Arc<Database>,
     dns_cache: &'a SharedDnsCache,
+    /// Model-server routes seen per server, for all workers.
+    sightings: &'a ServerSightings,
     loops: &'a Arc<LoopState>,
     /// The open AI flows the output loop keeps, whose traffic workers report.
     open_flows: &'a OpenAiFlows,
@@ -756,6 +760,7 @@ fn start_workers(
             shared.dns_cache.clone(),
         );
         engine.publish_activity(shared.loops.flow_cell(index));
+        engine.share_model_server_sightings(shared.sightings.clone());
         engine.name_interfaces(settings.interfaces.iter().map(|i| i.interface.as_str()));
         let (reload_tx, reload_rx) = std::sync::mpsc::channel();
         running.workers.push(

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -254,12 +255,14 @@ impl ModelServers {
 }
 
 /// The families and routes recently seen on each server, so that a supporting route
-/// counts once the same server has shown another route of its family. Bounded: a sensor
+/// counts once the same server has shown another route of its family. Shared by the
+/// packet workers of a sensor (clones share it), as two requests to one server can reach
+/// different workers; locked only for a request that matched a route. Bounded: a sensor
 /// sees requests to arbitrary addresses, so the memory starts afresh when full, at the
 /// price of a supporting route needing its companion again.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ServerSightings {
-    seen: HashMap<SocketAddr, Sighting>,
+    seen: Arc<Mutex<HashMap<SocketAddr, Sighting>>>,
 }
 
 #[derive(Debug)]
@@ -277,17 +280,19 @@ impl ServerSightings {
     /// Whether `hit`, a request to `server`, shows a model server: a specific route
     /// always does; a supporting route does when the server showed another route of the
     /// same family before.
-    pub fn confirms(&mut self, server: SocketAddr, hit: RouteMatch<'_>) -> bool {
-        if let Some(s) = self.seen.get_mut(&server)
+    pub fn confirms(&self, server: SocketAddr, hit: RouteMatch<'_>) -> bool {
+        // A worker that panicked while holding it left whole entries: keep using them.
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(s) = seen.get_mut(&server)
             && s.family == hit.server.id
         {
             s.corroborated |= !hit.route.supporting || s.route != hit.route.text;
             return s.corroborated;
         }
-        if self.seen.len() >= MAX_SIGHTINGS {
-            self.seen.clear();
+        if seen.len() >= MAX_SIGHTINGS {
+            seen.clear();
         }
-        self.seen.insert(
+        seen.insert(
             server,
             Sighting {
                 family: hit.server.id.clone(),
@@ -400,7 +405,7 @@ routes = ["POST /api/blobs/sha256:{digest}"]
 supporting_routes = ["POST /api/chat", "GET /api/tags"]
 "#,
         );
-        let mut sightings = ServerSightings::default();
+        let sightings = ServerSightings::default();
         let a: SocketAddr = "10.0.0.5:11434".parse().unwrap();
         let b: SocketAddr = "10.0.0.6:3000".parse().unwrap();
         let chat = s.recognise("POST", "/api/chat").unwrap();
