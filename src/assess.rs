@@ -54,10 +54,10 @@ struct FlowState {
     counted: u64,
 }
 
-/// What one internal host sent one AI product (vendor and product) in the current
-/// `large_upload` window.
+/// What one internal host moved to or from one AI product (sent, for `large_upload`) or
+/// model hub (received, for `model_download`) in the current window of its rule.
 #[derive(Debug, Clone, Copy)]
-struct UploadTally {
+struct Tally {
     start: Timestamp,
     bytes: u64,
     flows: u64,
@@ -77,9 +77,9 @@ pub struct Assessor<S> {
     /// Pairs an inventory recorded before this run.
     known: KnownPairs,
     /// Upload tallies by (internal host, vendor, product), for `large_upload`.
-    uploads: HashMap<(IpAddr, String, String), UploadTally>,
+    uploads: HashMap<(IpAddr, String, String), Tally>,
     /// Download tallies by (internal host, hub vendor), for `model_download`.
-    downloads: HashMap<(IpAddr, String), UploadTally>,
+    downloads: HashMap<(IpAddr, String), Tally>,
     /// The latest judged AI event of each (vendor, product) seen: what a
     /// `vendor_terms_changed` alert is raised on. Bounded by the products the signature
     /// databases know.
@@ -375,14 +375,14 @@ impl<S: EventSink> Assessor<S> {
         let tally = self
             .uploads
             .entry((src, ai.vendor.clone(), ai.product.clone()))
-            .or_insert(UploadTally {
+            .or_insert(Tally {
                 start: now,
                 bytes: 0,
                 flows: 0,
                 fired: false,
             });
         if now.micros_since(tally.start) > policy.large_upload.window {
-            *tally = UploadTally {
+            *tally = Tally {
                 start: now,
                 bytes: 0,
                 flows: 0,
@@ -440,25 +440,29 @@ impl<S: EventSink> Assessor<S> {
             landing: flow_event.landing.clone(),
             verdict: flow_event.verdict,
         };
-        let policy = self.policy.as_ref().map(Arc::clone)?;
         let src = flow_event.header.src_ip;
-        if !policy.is_internal(src) {
+        let Some(policy) = self
+            .policy
+            .as_ref()
+            .map(Arc::clone)
+            .filter(|p| p.is_internal(src))
+        else {
             return Some(event);
-        }
+        };
         if self.downloads.len() >= MAX_PAIRS {
             self.downloads.clear();
         }
         let tally = self
             .downloads
             .entry((src, ai.vendor.clone()))
-            .or_insert(UploadTally {
+            .or_insert(Tally {
                 start: f.start,
                 bytes: 0,
                 flows: 0,
                 fired: false,
             });
         if f.end.micros_since(tally.start) > policy.model_download.window {
-            *tally = UploadTally {
+            *tally = Tally {
                 start: f.start,
                 bytes: 0,
                 flows: 0,

@@ -475,6 +475,16 @@ fn self_hosted_model_servers_and_model_downloads_make_events_alerts_and_rows() {
         "{alerts:#?}"
     );
 
+    // Without a policy the download is an event all the same, with no verdict or alert.
+    let unjudged = json_lines(&["scan", "--format", "json", capture.to_str().unwrap()]);
+    let plain: Vec<&serde_json::Value> = unjudged
+        .iter()
+        .filter(|e| e["event_type"] == "model_download")
+        .collect();
+    assert_eq!(plain.len(), 1);
+    assert!(plain[0].get("policy_verdict").is_none(), "{}", plain[0]);
+    assert!(unjudged.iter().all(|e| e["event_type"] != "alert"));
+
     let inventory = report(&db, "inventory");
     let rows = inventory["rows"].as_array().unwrap();
     let row = |endpoint: &str| rows.iter().find(|r| r["endpoint"] == endpoint);
