@@ -46,12 +46,11 @@ impl<V: Default> SpaceSaving<V> {
         }
     }
 
-    /// Adds `weight` to `key`, taking the slot of the smallest key when `key` is new and
-    /// the sketch is full; the second value says whether the slot was taken from another
-    /// key (whose value is then reset).
-    pub fn add(&mut self, key: &str, weight: u64) -> Option<(&mut Slot<V>, bool)> {
-        let (i, taken) = match self.index.get(key) {
-            Some(&i) => (i, false),
+    /// Adds `weight` to `key`, taking the slot of the smallest key (and resetting its value)
+    /// when `key` is new and the sketch is full.
+    pub fn add(&mut self, key: &str, weight: u64) -> Option<&mut Slot<V>> {
+        let i = match self.index.get(key) {
+            Some(&i) => i,
             None if self.slots.len() < self.capacity => {
                 let i = self.slots.len();
                 self.slots.push(Slot {
@@ -62,7 +61,7 @@ impl<V: Default> SpaceSaving<V> {
                 });
                 self.index.insert(key.into(), i);
                 self.by_count.insert((0, i));
-                (i, false)
+                i
             }
             None => {
                 let &(smallest, i) = self.by_count.first()?;
@@ -73,14 +72,14 @@ impl<V: Default> SpaceSaving<V> {
                 slot.value = V::default();
                 self.index.insert(key.into(), i);
                 self.evicted = self.evicted.saturating_add(1);
-                (i, true)
+                i
             }
         };
         let slot = self.slots.get_mut(i)?;
         self.by_count.remove(&(slot.count, i));
         slot.count = slot.count.saturating_add(weight);
         self.by_count.insert((slot.count, i));
-        Some((slot, taken))
+        Some(slot)
     }
 
     /// The kept keys, in no order.
@@ -129,9 +128,8 @@ mod tests {
     fn a_new_key_takes_the_smallest_slot_and_inherits_its_count_as_error() {
         let mut s: SpaceSaving<u8> = SpaceSaving::new(2);
         s.add("big", 100);
-        s.add("small", 1).unwrap().0.value = 9;
-        let (slot, taken) = s.add("new", 5).unwrap();
-        assert!(taken);
+        s.add("small", 1).unwrap().value = 9;
+        let slot = s.add("new", 5).unwrap();
         assert_eq!((slot.count, slot.error, slot.value), (6, 1, 0));
         assert!(s.slots().iter().any(|x| &*x.key == "big" && x.count == 100));
         assert!(!s.slots().iter().any(|x| &*x.key == "small"));

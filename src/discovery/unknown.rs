@@ -11,12 +11,14 @@
 //! the sketch's error.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
 
 use serde::Serialize;
 
 use super::sketch::SpaceSaving;
 use crate::ai::{AiInfo, Kind};
 use crate::event::{Body, Event};
+use crate::inventory::backend::{UnknownHostRow, UnknownRow};
 use crate::protocols::flow::FlowInfo;
 use crate::time::Timestamp;
 
@@ -126,30 +128,17 @@ pub struct Gathered {
     written_error: u64,
 }
 
-/// One domain's change since the last take, as the inventory stores it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DomainDelta {
-    pub domain: String,
-    pub example: String,
-    pub bytes_sent: u64,
-    pub bytes_error: u64,
-    pub bytes_received: u64,
-    pub flows: u64,
-    pub first_seen: i64,
-    pub last_seen: i64,
-    pub hints: Hints,
-    pub hosts: Vec<String>,
-    pub hosts_capped: bool,
-}
-
 /// The unknown destinations of one sensor.
 #[derive(Debug)]
 pub struct UnknownDestinations {
     sketch: SpaceSaving<Gathered>,
-    /// The JA4 of flows still open, by flow id.
-    pending: HashMap<u64, String>,
-    /// JA4s seen on flows to known AI APIs.
-    ai_fingerprints: HashSet<String>,
+    /// The JA4 of flows still open, by flow id, kept as a hash: a fixed 16 bytes a flow,
+    /// and no allocation per ClientHello.
+    pending: HashMap<u64, u64>,
+    /// Hashes of the JA4s seen on flows to known AI APIs.
+    ai_fingerprints: HashSet<u64>,
+    /// Hashes JA4s, with a key of this process's so no one can aim at a collision.
+    hasher: foldhash::quality::RandomState,
 }
 
 impl Default for UnknownDestinations {
@@ -164,7 +153,18 @@ impl UnknownDestinations {
             sketch: SpaceSaving::new(capacity),
             pending: HashMap::new(),
             ai_fingerprints: HashSet::new(),
+            hasher: foldhash::quality::RandomState::default(),
         }
+    }
+
+    /// Whether a finished flow can add to an unknown destination: it sent data to a named
+    /// server no signature knows, and is no DNS flow. Callers ask before working out the
+    /// internal host the flow is recorded under.
+    pub fn counts(f: &FlowInfo, ai: Option<&AiInfo>) -> bool {
+        ai.is_none()
+            && f.bytes_toserver > 0
+            && f.app_proto != Some("dns")
+            && f.sni.is_some() | f.http_host.is_some() | f.dns_name.is_some()
     }
 
     /// Takes in an event: a ClientHello's fingerprint for later, or a finished flow from
@@ -177,30 +177,31 @@ impl UnknownDestinations {
                     if self.ai_fingerprints.len() >= AI_FINGERPRINTS {
                         self.ai_fingerprints.clear();
                     }
-                    self.ai_fingerprints.insert(tls.ja4.clone());
+                    self.ai_fingerprints
+                        .insert(self.hasher.hash_one(tls.ja4.as_str()));
                 }
                 Some(_) => {}
                 None => {
                     if self.pending.len() >= PENDING_FINGERPRINTS {
                         self.pending.clear();
                     }
-                    self.pending.insert(flow_id, tls.ja4.clone());
+                    self.pending
+                        .insert(flow_id, self.hasher.hash_one(tls.ja4.as_str()));
                 }
             },
             Body::Flow(f) => {
                 let ja4 = self.pending.remove(&flow_id);
-                if let Some(host) = host {
-                    self.flow(f, event.ai.as_ref(), ja4.as_deref(), host);
+                if let Some(host) = host
+                    && Self::counts(f, event.ai.as_ref())
+                {
+                    self.flow(f, ja4, host);
                 }
             }
             _ => {}
         }
     }
 
-    fn flow(&mut self, f: &FlowInfo, ai: Option<&AiInfo>, ja4: Option<&str>, host: String) {
-        if ai.is_some() || f.bytes_toserver == 0 || f.app_proto == Some("dns") {
-            return;
-        }
+    fn flow(&mut self, f: &FlowInfo, ja4: Option<u64>, host: String) {
         let Some(name) = f
             .sni
             .as_deref()
@@ -214,14 +215,13 @@ impl UnknownDestinations {
             return;
         };
         let mut hints = name_hints(domain);
-        if ja4.is_some_and(|j| self.ai_fingerprints.contains(j)) {
+        if ja4.is_some_and(|j| self.ai_fingerprints.contains(&j)) {
             hints.insert(Hints::AI_CLIENT_FINGERPRINT);
         }
         if looks_streamed(f) {
             hints.insert(Hints::TOKEN_STREAM);
         }
-        let domain = domain.to_owned();
-        let Some((slot, _)) = self.sketch.add(&domain, f.bytes_toserver) else {
+        let Some(slot) = self.sketch.add(domain, f.bytes_toserver) else {
             return;
         };
         let g = &mut slot.value;
@@ -244,15 +244,25 @@ impl UnknownDestinations {
         }
     }
 
-    /// What changed since the last take: each kept domain that gathered anything, with
-    /// the bytes (and error) added to its count since. The gathered values start afresh.
-    pub fn take(&mut self) -> Vec<DomainDelta> {
-        let mut out = Vec::new();
+    /// What changed since the last take, as `sensor`'s inventory rows: each kept domain
+    /// that gathered anything, with the bytes (and error) added to its count since, and
+    /// the hosts that sent to it. The gathered values start afresh.
+    pub fn take(&mut self, sensor: &str) -> (Vec<UnknownRow>, Vec<UnknownHostRow>) {
+        let mut domains = Vec::new();
+        let mut hosts = Vec::new();
         for (domain, count, error, g) in self.sketch.values_mut() {
             if g.flows == 0 {
                 continue;
             }
-            out.push(DomainDelta {
+            hosts.extend(g.hosts.drain().map(|internal_host| UnknownHostRow {
+                sensor: sensor.to_owned(),
+                domain: domain.to_owned(),
+                internal_host,
+                first_seen: g.first_seen,
+                last_seen: g.last_seen,
+            }));
+            domains.push(UnknownRow {
+                sensor: sensor.to_owned(),
                 domain: domain.to_owned(),
                 example: std::mem::take(&mut g.example),
                 bytes_sent: count.saturating_sub(g.written_count),
@@ -261,18 +271,13 @@ impl UnknownDestinations {
                 flows: std::mem::take(&mut g.flows),
                 first_seen: g.first_seen,
                 last_seen: g.last_seen,
-                hints: std::mem::take(&mut g.hints),
-                hosts: {
-                    let mut hosts: Vec<String> = g.hosts.drain().collect();
-                    hosts.sort();
-                    hosts
-                },
+                hints: u64::from(std::mem::take(&mut g.hints).bits()),
                 hosts_capped: std::mem::take(&mut g.hosts_capped),
             });
             g.written_count = count;
             g.written_error = error;
         }
-        out
+        (domains, hosts)
     }
 
     /// Whether any kept domain gathered something since the last take.

@@ -27,10 +27,7 @@ use crate::discovery::unknown::UnknownDestinations;
 use crate::event::{Body, Event, EventSink};
 use crate::policy::Policy;
 use crate::time::Timestamp;
-use store::{
-    AlertRow, Batch, DailyRow, FingerprintRow, FlowRow, Store, StoreError, UnknownHostRow,
-    UnknownRow,
-};
+use store::{AlertRow, Batch, DailyRow, FingerprintRow, FlowRow, Store, StoreError};
 use writer::{Unwritten, Writer, WriterStats};
 
 /// The shortest pseudonymisation key accepted, in bytes.
@@ -327,7 +324,7 @@ impl<S: EventSink> InventorySink<S> {
 
     /// Moves the aggregates into a batch with a fresh id.
     fn take_batch(&mut self) -> Batch {
-        let (unknown, unknown_hosts) = self.unknown_rows();
+        let (unknown, unknown_hosts) = self.unknown.take(&self.options.sensor);
         Batch {
             id: store::batch_id(&self.options.sensor),
             flows: self.flows.drain().map(|(_, v)| v).collect(),
@@ -337,37 +334,6 @@ impl<S: EventSink> InventorySink<S> {
             unknown,
             unknown_hosts,
         }
-    }
-
-    /// What the unknown destinations gathered since the last batch, as rows.
-    fn unknown_rows(&mut self) -> (Vec<UnknownRow>, Vec<UnknownHostRow>) {
-        let mut domains = Vec::new();
-        let mut hosts = Vec::new();
-        for d in self.unknown.take() {
-            for host in &d.hosts {
-                hosts.push(UnknownHostRow {
-                    sensor: self.options.sensor.clone(),
-                    domain: d.domain.clone(),
-                    internal_host: host.clone(),
-                    first_seen: d.first_seen,
-                    last_seen: d.last_seen,
-                });
-            }
-            domains.push(UnknownRow {
-                sensor: self.options.sensor.clone(),
-                domain: d.domain,
-                example: d.example,
-                bytes_sent: d.bytes_sent,
-                bytes_error: d.bytes_error,
-                bytes_received: d.bytes_received,
-                flows: d.flows,
-                first_seen: d.first_seen,
-                last_seen: d.last_seen,
-                hints: u64::from(d.hints.bits()),
-                hosts_capped: d.hosts_capped,
-            });
-        }
-        (domains, hosts)
     }
 
     /// Hands the aggregates to the writer when it can take them; otherwise they keep
@@ -392,6 +358,15 @@ impl<S: EventSink> InventorySink<S> {
         }
     }
 
+    /// Whether the policy in use (if any) counts `ip` as internal.
+    fn policy_says_internal(&self, ip: IpAddr) -> bool {
+        self.policy
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|p| p.is_internal(ip))
+    }
+
     /// The host as stored: its address, or its pseudonym; and its network label.
     fn host(&self, ip: IpAddr) -> Option<(String, String)> {
         let policy = self
@@ -412,21 +387,19 @@ impl<S: EventSink> InventorySink<S> {
     }
 
     fn record(&mut self, event: &Event) {
-        if matches!(event.body, Body::Flow(_) | Body::Tls(_)) {
-            // Under a policy only egress counts: an intranet name is no unknown service.
-            let leaves = self
-                .policy
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .as_ref()
-                .is_none_or(|p| !p.is_internal(event.header.dest_ip));
-            let host = match event.body {
-                Body::Flow(_) if event.ai.is_none() && leaves => {
-                    self.host(event.header.src_ip).map(|(host, _)| host)
-                }
-                _ => None,
-            };
-            self.unknown.observe(event, host);
+        match &event.body {
+            Body::Tls(_) => self.unknown.observe(event, None),
+            Body::Flow(f) => {
+                // Only egress counts under a policy: an intranet name is no unknown
+                // service. The host is worked out only for a flow that can count.
+                let h = &event.header;
+                let host = (UnknownDestinations::counts(f, event.ai.as_ref())
+                    && !self.policy_says_internal(h.dest_ip))
+                .then(|| self.host(h.src_ip).map(|(host, _)| host))
+                .flatten();
+                self.unknown.observe(event, host);
+            }
+            _ => {}
         }
         let Some(ai) = &event.ai else {
             return;

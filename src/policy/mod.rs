@@ -307,22 +307,35 @@ impl Policy {
         policy: String,
         reason: String,
     ) {
+        findings.extend(self.finding(rule, src, ai, &policy, || reason));
+    }
+
+    /// The finding of `rule` for a flow from `src`, unless the rule is off or excepted;
+    /// `reason` is written only when the rule fires.
+    fn finding(
+        &self,
+        rule: Rule,
+        src: IpAddr,
+        ai: Option<&AiInfo>,
+        policy: &str,
+        reason: impl FnOnce() -> String,
+    ) -> Option<Finding> {
         let severity = self.severity(rule);
         if severity == Severity::Off || self.exception(rule, src, ai).is_some() {
-            return;
+            return None;
         }
         let about = if rule.is_about_a_network() {
             self.network_of(src)
         } else {
             src
         };
-        findings.push(Finding {
+        Some(Finding {
             rule,
             severity,
-            reason,
-            policy,
+            reason: reason(),
+            policy: policy.to_owned(),
             about,
-        });
+        })
     }
 
     /// The approval that covers this flow, or why none does.
@@ -556,16 +569,7 @@ impl Policy {
 
     /// A visibility-gap finding, when the policy has it on and no exception silences it.
     pub fn visibility_gap(&self, src: IpAddr, reason: String) -> Option<Finding> {
-        let mut findings = Vec::new();
-        self.fire(
-            &mut findings,
-            Rule::VisibilityGap,
-            src,
-            None,
-            "visibility".into(),
-            reason,
-        );
-        findings.pop()
+        self.finding(Rule::VisibilityGap, src, None, "visibility", || reason)
     }
 
     /// A large-upload finding: `src` sent `bytes` in `flows` flows to the product of `ai`
@@ -577,15 +581,9 @@ impl Policy {
         bytes: u64,
         flows: u64,
     ) -> Option<Finding> {
-        let mut findings = Vec::new();
         let window =
             std::time::Duration::from_micros(u64::try_from(self.large_upload.window).unwrap_or(0));
-        self.fire(
-            &mut findings,
-            Rule::LargeUpload,
-            src,
-            Some(ai),
-            "alerts.large_upload".into(),
+        self.finding(Rule::LargeUpload, src, Some(ai), "alerts.large_upload", || {
             format!(
                 "{src} sent {} to {} ({}, {}) in {flows} flow{} within {}, more than the {} the policy allows for {} in that time.",
                 bytesize::ByteSize(bytes).display().iec(),
@@ -596,47 +594,44 @@ impl Policy {
                 humantime::format_duration(window),
                 bytesize::ByteSize(self.large_upload.limit(ai.kind)).display().iec(),
                 ai.kind,
-            ),
-        );
-        findings.pop()
+            )
+        })
     }
 
     /// A terms-changed finding for the product of `ai`, last used by `src`; `what` says
     /// what changed.
     pub fn terms_changed(&self, src: IpAddr, ai: &AiInfo, what: &str) -> Option<Finding> {
-        let mut findings = Vec::new();
-        self.fire(
-            &mut findings,
+        self.finding(
             Rule::VendorTermsChanged,
             src,
             Some(ai),
-            "alerts.severity.vendor_terms_changed".into(),
-            format!(
-                "The signature database now says of {} ({}), last used by {src}: {what}",
-                ai.vendor_name, ai.product
-            ),
-        );
-        findings.pop()
+            "alerts.severity.vendor_terms_changed",
+            || {
+                format!(
+                    "The signature database now says of {} ({}), last used by {src}: {what}",
+                    ai.vendor_name, ai.product
+                )
+            },
+        )
     }
 
     /// A new-flow finding for the first flow from `src` to the vendor of `ai`.
     pub fn new_flow(&self, src: IpAddr, ai: &AiInfo, landing: &Landing) -> Option<Finding> {
-        let mut findings = Vec::new();
-        self.fire(
-            &mut findings,
+        self.finding(
             Rule::NewAiFlow,
             src,
             Some(ai),
-            "alerts.severity.new_ai_flow".into(),
-            format!(
-                "First flow seen from {src} to {} ({}, {}); its data lands in {}.",
-                ai.vendor_name,
-                ai.product,
-                ai.kind,
-                landing.country.as_deref().unwrap_or("an unknown place")
-            ),
-        );
-        findings.pop()
+            "alerts.severity.new_ai_flow",
+            || {
+                format!(
+                    "First flow seen from {src} to {} ({}, {}); its data lands in {}.",
+                    ai.vendor_name,
+                    ai.product,
+                    ai.kind,
+                    landing.country.as_deref().unwrap_or("an unknown place")
+                )
+            },
+        )
     }
 
     /// Judges a call from `src` to a model server recognised by its routes (`ai` of kind
@@ -649,23 +644,20 @@ impl Policy {
                 findings: Vec::new(),
             };
         }
-        let mut findings = Vec::new();
-        let place = if self.is_internal(server.ip()) {
-            "inside the network"
-        } else {
-            "outside the network"
-        };
-        self.fire(
-            &mut findings,
-            Rule::SelfHostedAi,
-            src,
-            Some(ai),
-            "self_hosted.approved".into(),
-            format!(
-                "{src} called a model server at {server}, {place} ({}, `{}`), which self_hosted.approved does not list.",
-                ai.product, ai.matched
-            ),
-        );
+        let findings = self
+            .finding(Rule::SelfHostedAi, src, Some(ai), "self_hosted.approved", || {
+                let place = if self.is_internal(server.ip()) {
+                    "inside the network"
+                } else {
+                    "outside the network"
+                };
+                format!(
+                    "{src} called a model server at {server}, {place} ({}, `{}`), which self_hosted.approved does not list.",
+                    ai.product, ai.matched
+                )
+            })
+            .into_iter()
+            .collect();
         Judgement {
             verdict: Verdict::of(Rule::SelfHostedAi),
             findings,
@@ -681,16 +673,10 @@ impl Policy {
         bytes: u64,
         flows: u64,
     ) -> Option<Finding> {
-        let mut findings = Vec::new();
         let window = std::time::Duration::from_micros(
             u64::try_from(self.model_download.window).unwrap_or(0),
         );
-        self.fire(
-            &mut findings,
-            Rule::ModelDownload,
-            src,
-            Some(ai),
-            "alerts.model_download".into(),
+        self.finding(Rule::ModelDownload, src, Some(ai), "alerts.model_download", || {
             format!(
                 "{src} downloaded {} from {} ({}) in {flows} flow{} within {}, more than the {} the policy allows.",
                 bytesize::ByteSize(bytes).display().iec(),
@@ -699,9 +685,8 @@ impl Policy {
                 if flows == 1 { "" } else { "s" },
                 humantime::format_duration(window),
                 bytesize::ByteSize(self.model_download.bytes).display().iec(),
-            ),
-        );
-        findings.pop()
+            )
+        })
     }
 
     /// Whether `name` is a DNS-over-HTTPS resolver the policy knows.
