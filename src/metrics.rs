@@ -199,13 +199,13 @@ impl Metrics {
             decode_errors: counter_vec(
                 &r,
                 "aigress_decode_errors_total",
-                "Packets not decoded to TCP or UDP, by reason.",
+                "Packets not decoded to a transport header, by reason.",
                 &["reason"],
             )?,
             other_transport: counter(
                 &r,
                 "aigress_other_transport_packets_total",
-                "IP packets of protocols other than TCP and UDP.",
+                "IP packets of protocols aigress tracks no flow for (IGMP, OSPF, PIM, …).",
             )?,
             flows: counter(&r, "aigress_flows_total", "Flows created.")?,
             flows_timed_out: counter(
@@ -947,6 +947,7 @@ mod tests {
                 http_host: None,
                 dns_name: None,
                 hello_unreadable: false,
+                detail: crate::flow::ProtocolDetail::None,
             })
         };
         sink.event(event(ended(150, 1200, 1))).unwrap();

@@ -41,15 +41,12 @@ struct Check {
 const DOCUMENTED: &[&str] = &[
     "stamped-at-message",
     "url-without-query",
-    "tcp-udp-flows-only",
     "one-sided-capture",
     "http2",
-    "tunnel-outer-flow",
     "orientation",
     "flow-timeouts",
     "dns-v2",
     "ja4-without-signature-algorithms",
-    "not-decoded",
     "tls-data-on-syn",
     "connect-app-proto",
 ];

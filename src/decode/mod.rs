@@ -1,4 +1,4 @@
-//! Packet decoding: link layer → (tunnels) → innermost IP → TCP/UDP.
+//! Packet decoding: link layer → (tunnels) → innermost IP → transport.
 //!
 //! [`decode`] is pure: a captured frame in, a [`Decoded`] view borrowing from it out, or a
 //! [`DecodeError`] whose [`DecodeError::reason`] the caller counts. IP and transport headers
@@ -100,18 +100,18 @@ impl DecodeError {
     }
 }
 
-/// The VLAN ids of a frame, outermost first. Two are kept, as Suricata's `vlan` array
+/// The VLAN ids of a frame, outermost first. Three are kept, as Suricata's `vlan` array
 /// does; deeper tags are decoded but not reported.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Vlans {
-    ids: [u16; 2],
+    ids: [u16; 3],
     len: u8,
 }
 
 impl Vlans {
     /// No tags.
     pub const EMPTY: Vlans = Vlans {
-        ids: [0; 2],
+        ids: [0; 3],
         len: 0,
     };
 
@@ -186,14 +186,77 @@ pub struct Fragment<'a> {
     pub payload: &'a [u8],
 }
 
+/// An ICMP or ICMPv6 message's type and code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IcmpMessage {
+    pub kind: u8,
+    pub code: u8,
+}
+
 /// The transport layer of a decoded packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum L4<'a> {
     Tcp(TcpSegment<'a>),
     Udp(UdpDatagram<'a>),
     Fragment(Fragment<'a>),
-    /// ICMP, ESP, SCTP and other protocols aigress does not inspect, by IP protocol number.
+    /// An ICMP (`v6` false) or ICMPv6 message: a flow of its own, never inspected.
+    Icmp {
+        v6: bool,
+        message: IcmpMessage,
+    },
+    /// IPsec ESP: a flow per security association (SPI), its payload encrypted.
+    Esp {
+        spi: u32,
+    },
+    /// SCTP: a flow by its ports, its chunks not inspected.
+    Sctp {
+        src_port: u16,
+        dst_port: u16,
+    },
+    /// Other protocols (IGMP, OSPF, GRE that is not a tunnel aigress reads…), by IP
+    /// protocol number: counted, not tracked.
     Other(u8),
+    /// A tunnel's payload that could not be decoded (an ARP frame in VXLAN, a damaged
+    /// inner header): its carriers still count; the addresses are the innermost
+    /// carrier's.
+    Undecodable(DecodeError),
+}
+
+/// The outer packet of a tunnel that is a flow of its own, as Suricata tracks it: the UDP
+/// datagram of a VXLAN, Geneve, Teredo, GTP-U or GRE-in-UDP tunnel, or the outer IP
+/// header of IPv4 or IPv6 carried in IP (protocols 4 and 41).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Carrier {
+    pub vlans: Vlans,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// UDP ports for a UDP tunnel; `None` for IP in IP.
+    pub ports: Option<(u16, u16)>,
+    /// The IP protocol number: 17, 4 or 41.
+    pub protocol: u8,
+    /// Bytes of the carrier packet as captured: the frame for the outermost carrier, the
+    /// enclosing tunnel's payload for one inside another.
+    pub len: usize,
+}
+
+/// The tunnel carriers of a frame, outermost first. Two are kept; a third tunnel inside
+/// two others is decoded but its carrier is not tracked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Carriers {
+    list: [Option<Carrier>; 2],
+}
+
+impl Carriers {
+    fn push(&mut self, carrier: Carrier) {
+        if let Some(slot) = self.list.iter_mut().find(|c| c.is_none()) {
+            *slot = Some(carrier);
+        }
+    }
+
+    /// The carriers, outermost first.
+    pub fn iter(&self) -> impl Iterator<Item = &Carrier> {
+        self.list.iter().flatten()
+    }
 }
 
 /// A decoded packet: the innermost IP header's addresses and its transport layer.
@@ -203,6 +266,12 @@ pub struct Decoded<'a> {
     pub src: IpAddr,
     pub dst: IpAddr,
     pub l4: L4<'a>,
+    /// The tunnels' outer packets that are flows of their own.
+    pub carriers: Carriers,
+    /// For a packet taken out of a tunnel, the bytes of the tunnel's payload as captured
+    /// (what the inner flow counts, as Suricata counts a tunnelled packet); `None` for a
+    /// packet in no tunnel, whose flow counts the frame's length on the wire.
+    pub tunnelled_len: Option<usize>,
 }
 
 /// A header still to be decoded.
@@ -214,6 +283,29 @@ enum Layer<'a> {
     Ip(&'a [u8]),
     Transport(Network<'a>),
     Fragment(IpAddr, IpAddr, Fragment<'a>),
+}
+
+impl Layer<'_> {
+    /// The bytes this layer starts with.
+    fn len(&self) -> usize {
+        match self {
+            Self::Ethernet(b)
+            | Self::EtherType(_, b)
+            | Self::Ppp(_, b)
+            | Self::Mpls(b)
+            | Self::Ip(b) => b.len(),
+            Self::Transport(net) => net.payload.len(),
+            Self::Fragment(_, _, f) => f.payload.len(),
+        }
+    }
+}
+
+/// What a transport header leads to.
+enum Next<'a> {
+    /// The packet's transport layer.
+    Done(L4<'a>),
+    /// A tunnel's payload, and the tunnel's outer packet when it is a flow of its own.
+    Tunnel(Layer<'a>, Option<Carrier>),
 }
 
 /// What an IP header says about its payload.
@@ -231,7 +323,7 @@ struct Network<'a> {
 /// A [`DecodeError`] saying which layer was malformed or that the frame carries no IP.
 pub fn decode(link: LinkType, frame: &[u8]) -> Result<Decoded<'_>, DecodeError> {
     let first = link_layer(link, frame)?;
-    decode_layers(first, Vlans::default())
+    decode_layers(first, Vlans::default(), frame.len())
 }
 
 /// Continues decoding from the payload of a reassembled IP datagram.
@@ -251,20 +343,56 @@ pub fn decode_transport(
         protocol,
         payload,
     };
-    decode_layers(Layer::Transport(net), vlans)
+    decode_layers(Layer::Transport(net), vlans, payload.len())
 }
 
-fn decode_layers(mut layer: Layer<'_>, mut vlans: Vlans) -> Result<Decoded<'_>, DecodeError> {
+/// Decodes from `layer` to the innermost transport header. `outer_len` is the length of
+/// the packet `layer` belongs to, which a tunnel carrier found in it counts.
+fn decode_layers(
+    mut layer: Layer<'_>,
+    mut vlans: Vlans,
+    mut outer_len: usize,
+) -> Result<Decoded<'_>, DecodeError> {
+    let mut carriers = Carriers::default();
+    let mut tunnelled_len = None;
+    let undecodable = |e, carriers: Carriers, tunnelled_len| match carriers.iter().last() {
+        Some(c) => Ok(Decoded {
+            vlans: c.vlans,
+            src: c.src,
+            dst: c.dst,
+            l4: L4::Undecodable(e),
+            carriers,
+            tunnelled_len,
+        }),
+        None => Err(e),
+    };
     for _ in 0..MAX_LAYERS {
-        layer = match layer {
-            Layer::Ethernet(b) => ethernet(b)?,
-            Layer::EtherType(t, b) => ether_type(t, b, &mut vlans)?,
-            Layer::Ppp(p, b) => ppp_protocol(p, b)?,
-            Layer::Mpls(b) => tunnel::mpls(b)?,
-            Layer::Ip(b) => ip(b)?,
-            Layer::Transport(net) => match transport(net, vlans)? {
-                Ok(done) => return Ok(done),
-                Err(next) => next,
+        let next = match layer {
+            Layer::Ethernet(b) => ethernet(b),
+            Layer::EtherType(t, b) => ether_type(t, b, &mut vlans),
+            Layer::Ppp(p, b) => ppp_protocol(p, b),
+            Layer::Mpls(b) => tunnel::mpls(b),
+            Layer::Ip(b) => ip(b),
+            Layer::Transport(net) => match transport(net, vlans, outer_len) {
+                Ok(Next::Done(l4)) => {
+                    return Ok(Decoded {
+                        vlans,
+                        src: net.src,
+                        dst: net.dst,
+                        l4,
+                        carriers,
+                        tunnelled_len,
+                    });
+                }
+                Ok(Next::Tunnel(inner, carrier)) => {
+                    if let Some(c) = carrier {
+                        carriers.push(c);
+                    }
+                    outer_len = inner.len();
+                    tunnelled_len = Some(outer_len);
+                    Ok(inner)
+                }
+                Err(e) => Err(e),
             },
             Layer::Fragment(src, dst, fragment) => {
                 return Ok(Decoded {
@@ -272,11 +400,17 @@ fn decode_layers(mut layer: Layer<'_>, mut vlans: Vlans) -> Result<Decoded<'_>, 
                     src,
                     dst,
                     l4: L4::Fragment(fragment),
+                    carriers,
+                    tunnelled_len,
                 });
             }
         };
+        layer = match next {
+            Ok(layer) => layer,
+            Err(e) => return undecodable(e, carriers, tunnelled_len),
+        };
     }
-    Err(DecodeError::TooManyLayers)
+    undecodable(DecodeError::TooManyLayers, carriers, tunnelled_len)
 }
 
 fn link_layer(link: LinkType, frame: &[u8]) -> Result<Layer<'_>, DecodeError> {
@@ -440,18 +574,17 @@ fn ip(packet: &[u8]) -> Result<Layer<'_>, DecodeError> {
     }
 }
 
-/// Decodes TCP/UDP (finishing the packet) or an IP-level tunnel (continuing).
-fn transport<'a>(
-    net: Network<'a>,
-    vlans: Vlans,
-) -> Result<Result<Decoded<'a>, Layer<'a>>, DecodeError> {
-    let done = |l4| {
-        Ok(Ok(Decoded {
-            vlans,
-            src: net.src,
-            dst: net.dst,
-            l4,
-        }))
+/// Decodes the transport header (finishing the packet) or an IP-level tunnel
+/// (continuing). `packet_len` is the length of the packet the header is in.
+fn transport(net: Network<'_>, vlans: Vlans, packet_len: usize) -> Result<Next<'_>, DecodeError> {
+    let done = |l4| Ok(Next::Done(l4));
+    let carrier = |ports| Carrier {
+        vlans,
+        src: net.src,
+        dst: net.dst,
+        ports,
+        protocol: net.protocol,
+        len: packet_len,
     };
     match IpNumber(net.protocol) {
         IpNumber::TCP => {
@@ -477,12 +610,43 @@ fn transport<'a>(
                 payload: udp.payload(),
             };
             match udp_tunnel(&datagram) {
-                Some(inner) => Ok(Err(inner)),
+                Some(inner) => {
+                    let ports = Some((datagram.src_port, datagram.dst_port));
+                    Ok(Next::Tunnel(inner, Some(carrier(ports))))
+                }
                 None => done(L4::Udp(datagram)),
             }
         }
-        IpNumber::IPV4 | IpNumber::IPV6 => Ok(Err(Layer::Ip(net.payload))),
-        IpNumber::GRE => Ok(Err(tunnel::gre(net.payload)?)),
+        IpNumber::IPV4 | IpNumber::IPV6 => {
+            Ok(Next::Tunnel(Layer::Ip(net.payload), Some(carrier(None))))
+        }
+        // Suricata tracks no flow for a GRE carrier, only for what it carries.
+        IpNumber::GRE => Ok(Next::Tunnel(tunnel::gre(net.payload)?, None)),
+        // A header too short to say its type or SPI leaves the packet counted as a
+        // protocol aigress does not track.
+        IpNumber::ICMP | IpNumber::IPV6_ICMP => match net.payload {
+            [kind, code, ..] => done(L4::Icmp {
+                v6: net.protocol == IpNumber::IPV6_ICMP.0,
+                message: IcmpMessage {
+                    kind: *kind,
+                    code: *code,
+                },
+            }),
+            _ => done(L4::Other(net.protocol)),
+        },
+        IpNumber::ENCAPSULATING_SECURITY_PAYLOAD => match net.payload {
+            [a, b, c, d, ..] => done(L4::Esp {
+                spi: u32::from_be_bytes([*a, *b, *c, *d]),
+            }),
+            _ => done(L4::Other(net.protocol)),
+        },
+        IpNumber::SCTP => match net.payload {
+            [a, b, c, d, ..] => done(L4::Sctp {
+                src_port: u16::from_be_bytes([*a, *b]),
+                dst_port: u16::from_be_bytes([*c, *d]),
+            }),
+            _ => done(L4::Other(net.protocol)),
+        },
         other => done(L4::Other(other.0)),
     }
 }
@@ -638,6 +802,13 @@ mod tests {
         pppoe.extend_from_slice(&[0x00, 0x21]);
         pppoe.extend_from_slice(&inner);
         assert_inner_tcp(&ethernet(0x8864, &pppoe), LinkType::Ethernet);
+
+        // With protocol field compression the protocol is the one byte 0x21.
+        let mut compressed = vec![0x11, 0x00, 0x12, 0x34];
+        compressed.extend_from_slice(&u16::try_from(inner.len() + 1).unwrap().to_be_bytes());
+        compressed.push(0x21);
+        compressed.extend_from_slice(&inner);
+        assert_inner_tcp(&ethernet(0x8864, &compressed), LinkType::Ethernet);
     }
 
     #[test]
@@ -727,10 +898,61 @@ mod tests {
             v.extend_from_slice(&packet);
             packet = v;
         }
+        // The frame is still counted in the flows of its two outermost carriers.
+        let d = decode(LinkType::Raw, &packet).unwrap();
+        assert_eq!(d.l4, L4::Undecodable(DecodeError::TooManyLayers));
+        assert_eq!(d.carriers.iter().count(), 2);
+        assert!(d.carriers.iter().all(|c| c.protocol == 4));
+        assert_eq!(d.carriers.iter().next().unwrap().len, packet.len());
+    }
+
+    #[test]
+    fn icmp_esp_and_sctp_are_transports_of_their_own() {
+        let frame = outer_ipv4(1, &[8, 0, 0xf7, 0xff, 0, 1, 0, 1]);
+        let d = decode(LinkType::Ethernet, &frame).unwrap();
+        let message = IcmpMessage { kind: 8, code: 0 };
+        assert_eq!(d.l4, L4::Icmp { v6: false, message });
+        let frame = outer_ipv4(50, &[0, 0, 0x01, 0x41, 0, 0, 0, 1, 0xaa]);
+        let d = decode(LinkType::Ethernet, &frame).unwrap();
+        assert_eq!(d.l4, L4::Esp { spi: 321 });
+        let frame = outer_ipv4(132, &[0x1f, 0x90, 0x00, 0x07, 0, 0, 0, 0]);
+        let d = decode(LinkType::Ethernet, &frame).unwrap();
         assert_eq!(
-            decode(LinkType::Raw, &packet),
-            Err(DecodeError::TooManyLayers)
+            d.l4,
+            L4::Sctp {
+                src_port: 8080,
+                dst_port: 7
+            }
         );
+        // Too short to say the type or SPI: counted as a protocol not tracked.
+        let short = outer_ipv4(50, &[0, 0]);
+        let d = decode(LinkType::Ethernet, &short).unwrap();
+        assert_eq!(d.l4, L4::Other(50));
+        assert!(d.tunnelled_len.is_none() && d.carriers.iter().next().is_none());
+    }
+
+    #[test]
+    fn a_udp_tunnel_is_a_carrier_and_its_payload_what_the_inner_flow_counts() {
+        let inner = ethernet(0x0800, &ipv4_tcp());
+        let mut vxlan = vec![0x08, 0, 0, 0, 0, 0, 0x2a, 0];
+        vxlan.extend_from_slice(&inner);
+        let frame = outer_udp(4789, &vxlan);
+        let d = assert_inner_tcp(&frame, LinkType::Ethernet);
+        assert_eq!(d.tunnelled_len, Some(inner.len()));
+        let carriers: Vec<_> = d.carriers.iter().collect();
+        assert_eq!(carriers.len(), 1);
+        assert_eq!(carriers[0].ports, Some((50000, 4789)));
+        assert_eq!(carriers[0].protocol, 17);
+        assert_eq!(carriers[0].len, frame.len());
+
+        // An ARP frame inside: the carrier still counts, the inner is undecodable.
+        let mut arp = vec![0x08, 0, 0, 0, 0, 0, 0x2a, 0];
+        arp.extend_from_slice(&ethernet(0x0806, &[0; 28]));
+        let frame = outer_udp(4789, &arp);
+        let d = decode(LinkType::Ethernet, &frame).unwrap();
+        assert_eq!(d.l4, L4::Undecodable(DecodeError::NotIp));
+        assert_eq!(d.src, IpAddr::from([192, 0, 2, 1]));
+        assert_eq!(d.carriers.iter().count(), 1);
     }
 
     #[test]

@@ -28,8 +28,14 @@ pub(super) fn ppp(frame: &[u8]) -> Result<Layer<'_>, DecodeError> {
     if r.rest().starts_with(&[0xff, 0x03]) {
         r.skip(2)?;
     }
+    ppp_protocol(r)
+}
+
+/// The PPP protocol field and what follows it. With protocol field compression (RFC 1661
+/// section 6.5), which PPPoE peers negotiate too, an odd first byte is a whole one-byte
+/// protocol.
+fn ppp_protocol(mut r: Reader<'_>) -> Result<Layer<'_>, DecodeError> {
     let first = r.u8()?;
-    // Protocol field compression: an odd first byte is a whole one-byte protocol.
     let protocol = if first & 1 == 1 {
         u16::from(first)
     } else {
@@ -47,8 +53,7 @@ pub(super) fn pppoe_session(payload: &[u8]) -> Result<Layer<'_>, DecodeError> {
         return Err(DecodeError::BadTunnel);
     }
     r.skip(4)?;
-    let protocol = r.u16()?;
-    Ok(Layer::Ppp(protocol, r.rest()))
+    ppp_protocol(r)
 }
 
 /// A Network Service Header (RFC 8300, ethertype 0x894F): version 0, its length in 4-byte

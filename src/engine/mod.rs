@@ -18,12 +18,12 @@ use crate::address::Ipv6Text;
 use crate::capture::{PacketSource, RawPacket};
 
 use crate::decode::defrag::{DefragStats, Defragmenter, Reassembled};
-use crate::decode::{self, DecodeError, Decoded, L4, LinkType, TcpSegment};
+use crate::decode::{self, Carrier, DecodeError, Decoded, L4, LinkType, TcpSegment, Vlans};
 use crate::event::{EventSink, Header, Transport};
 use crate::flow::budget::BufferBudget;
 use crate::flow::{
-    Counters, Direction, Endpoint, Flow, FlowKey, FlowStats, FlowTable, Inspection, TcpSeen,
-    TcpStart,
+    Counters, Direction, Endpoint, Flow, FlowKey, FlowStats, FlowTable, Inspection, ProtocolDetail,
+    TcpSeen, TcpStart,
 };
 use crate::guard::GuardCounts;
 use crate::protocols::dns::DnsRequestType;
@@ -78,9 +78,10 @@ pub struct Stats {
     pub bytes: u64,
     /// Frames the capture's snap length cut short of their wire length.
     pub snaplen_truncated: u64,
-    /// Frames not decoded to TCP or UDP, by reason.
+    /// Frames not decoded to a transport header, by reason.
     pub decode: DecodeCounts,
-    /// IP protocols other than TCP and UDP (ICMP, ESP, …): counted, not inspected.
+    /// Packets of IP protocols that are no flow (IGMP, OSPF, PIM, …), and fragments
+    /// inside a reassembled tunnel datagram: counted only.
     pub other_transport: u64,
     pub flows: FlowStats,
     pub defrag: DefragStats,
@@ -322,6 +323,7 @@ impl Engine {
                 return Ok(());
             }
         };
+        self.carriers(now, &decoded, source);
         if let L4::Fragment(fragment) = decoded.l4 {
             let whole = self.defrag.push(
                 now,
@@ -355,6 +357,7 @@ impl Engine {
             datagram.vlans,
         ) {
             Ok(inner) => {
+                self.carriers(datagram.first_seen, &inner, source);
                 let wire_len = u32::try_from(datagram.wire_bytes).unwrap_or(u32::MAX);
                 self.transport(datagram.first_seen, wire_len, &inner, source, sink)
             }
@@ -365,8 +368,54 @@ impl Engine {
         }
     }
 
-    /// Runs a decoded TCP or UDP packet through its flow: lookup, counters, inspection,
-    /// then the findings become events.
+    /// Counts a tunnelled packet in its carriers' flows.
+    fn carriers(&mut self, now: Timestamp, decoded: &Decoded<'_>, source: Option<PacketSource>) {
+        let interface = match source {
+            Some(PacketSource::Interface(i)) => Some(i),
+            _ => None,
+        };
+        for carrier in decoded.carriers.iter() {
+            self.carrier(now, carrier, interface);
+        }
+    }
+
+    /// Counts a tunnel's outer packet in the carrier's own flow, which is never inspected.
+    fn carrier(&mut self, now: Timestamp, carrier: &Carrier, interface: Option<u16>) {
+        let (src_port, dst_port) = carrier.ports.unwrap_or_default();
+        let transport = Transport::of_carrier(carrier.protocol);
+        let (src, dst) = (
+            Endpoint::new(carrier.src, src_port),
+            Endpoint::new(carrier.dst, dst_port),
+        );
+        let opening = Opening {
+            transport,
+            client: src,
+            server: dst,
+            orientation_known: false,
+            vlans: carrier.vlans,
+            inspected: false,
+            detail: ProtocolDetail::None,
+        };
+        let key = FlowKey::new(transport, src, dst, carrier.vlans);
+        let cache = &self.dns_cache;
+        if let Some(flow) = self.flows.get_or_insert(
+            key,
+            |id| new_flow(id, &opening, now, cache, interface),
+            now,
+            &mut self.ended,
+        ) {
+            let dir = flow.direction(src);
+            count(
+                flow,
+                dir,
+                now,
+                u32::try_from(carrier.len).unwrap_or(u32::MAX),
+            );
+        }
+    }
+
+    /// Runs a decoded packet through its flow: lookup, counters, inspection, then the
+    /// findings become events.
     fn transport(
         &mut self,
         now: Timestamp,
@@ -375,24 +424,58 @@ impl Engine {
         source: Option<PacketSource>,
         sink: &mut dyn EventSink,
     ) -> io::Result<()> {
-        let (proto, src_port, dst_port) = match decoded.l4 {
-            L4::Tcp(seg) => (Transport::Tcp, seg.src_port, seg.dst_port),
-            L4::Udp(udp) => (Transport::Udp, udp.src_port, udp.dst_port),
+        let interface = match source {
+            Some(PacketSource::Interface(i)) => Some(i),
+            _ => None,
+        };
+        let wire_len = decoded
+            .tunnelled_len
+            .map_or(wire_len, |len| u32::try_from(len).unwrap_or(u32::MAX));
+        let (proto, src_port, dst_port, detail) = match decoded.l4 {
+            L4::Tcp(seg) => (
+                Transport::Tcp,
+                seg.src_port,
+                seg.dst_port,
+                ProtocolDetail::None,
+            ),
+            L4::Udp(udp) => (
+                Transport::Udp,
+                udp.src_port,
+                udp.dst_port,
+                ProtocolDetail::None,
+            ),
+            L4::Sctp { src_port, dst_port } => {
+                (Transport::Sctp, src_port, dst_port, ProtocolDetail::None)
+            }
+            L4::Icmp { v6, message } => {
+                let (s, d) = crate::community_id::icmp_ports(v6, message.kind, message.code);
+                let transport = if v6 {
+                    Transport::Icmpv6
+                } else {
+                    Transport::Icmp
+                };
+                let detail = ProtocolDetail::Icmp {
+                    request: message,
+                    response: None,
+                };
+                (transport, s, d, detail)
+            }
+            L4::Esp { spi } => (Transport::Esp, 0, 0, ProtocolDetail::Esp { spi }),
             // A fragment inside a reassembled tunnel datagram: nested fragmentation is
             // not reassembled.
             L4::Fragment(_) | L4::Other(_) => {
                 bump(&mut self.stats.other_transport);
                 return Ok(());
             }
+            L4::Undecodable(e) => {
+                self.stats.decode.add(e);
+                return Ok(());
+            }
         };
-        let src = Endpoint {
-            ip: decoded.src,
-            port: src_port,
-        };
-        let dst = Endpoint {
-            ip: decoded.dst,
-            port: dst_port,
-        };
+        let (src, dst) = (
+            Endpoint::new(decoded.src, src_port),
+            Endpoint::new(decoded.dst, dst_port),
+        );
         let Self {
             flows,
             dns_cache,
@@ -409,15 +492,15 @@ impl Engine {
             sightings,
             ..
         } = self;
-        let interface = match source {
-            Some(PacketSource::Interface(i)) => Some(i),
-            _ => None,
-        };
-        let key = FlowKey::new(proto, src, dst, decoded.vlans);
+        let mut key = FlowKey::new(proto, src, dst, decoded.vlans);
+        if let ProtocolDetail::Esp { spi } = detail {
+            key = key.with_spi(spi);
+        }
+        let opening = Opening::of(decoded, proto, src, dst, detail);
         let cache = &*dns_cache;
         let Some(flow) = flows.get_or_insert(
             key,
-            |id| new_flow(id, decoded, src, dst, now, cache, interface),
+            |id| new_flow(id, &opening, now, cache, interface),
             now,
             ended,
         ) else {
@@ -431,7 +514,18 @@ impl Engine {
         match &decoded.l4 {
             L4::Tcp(seg) => inspect_tcp(flow, dir, seg, buffers, stats, findings),
             L4::Udp(udp) => dir = inspect_udp(flow, dir, udp.payload, buffers, findings),
-            L4::Fragment(_) | L4::Other(_) => {}
+            L4::Icmp { message, .. } => {
+                if let (Direction::ToClient, ProtocolDetail::Icmp { response, .. }) =
+                    (dir, &mut flow.detail)
+                {
+                    response.get_or_insert(*message);
+                }
+            }
+            L4::Sctp { .. }
+            | L4::Esp { .. }
+            | L4::Fragment(_)
+            | L4::Other(_)
+            | L4::Undecodable(_) => {}
         }
         if findings.is_empty() {
             return Ok(());
@@ -562,29 +656,72 @@ fn guess_orientation(src: Endpoint, dst: Endpoint) -> (Endpoint, Endpoint) {
     }
 }
 
-/// A new flow, oriented by its first packet: a SYN or SYN-ACK says which side is the
-/// client; otherwise the port guess stands until content (a ClientHello, a request, a QUIC
-/// Initial) shows it.
+/// What a flow starts with: its protocol, its orientation and what will be read of it.
+struct Opening {
+    transport: Transport,
+    client: Endpoint,
+    server: Endpoint,
+    /// The orientation came from a SYN, not a guess.
+    orientation_known: bool,
+    vlans: Vlans,
+    /// Whether its payload is read: false for a tunnel's carrier and for protocols
+    /// aigress does not read, whose flows are counted only.
+    inspected: bool,
+    detail: ProtocolDetail,
+}
+
+impl Opening {
+    /// The opening of a flow whose first packet is `decoded`: a SYN or SYN-ACK says which
+    /// side is the client; for UDP and SCTP the port guess stands until content (a
+    /// ClientHello, a request, a QUIC Initial) shows it; other protocols are oriented by
+    /// their first packet, as Suricata orients them.
+    fn of(
+        decoded: &Decoded<'_>,
+        transport: Transport,
+        src: Endpoint,
+        dst: Endpoint,
+        detail: ProtocolDetail,
+    ) -> Self {
+        let ((client, server), orientation_known) = match decoded.l4 {
+            L4::Tcp(seg) => match (seg.syn, seg.ack) {
+                (true, false) => ((src, dst), true),
+                (true, true) => ((dst, src), true),
+                _ => (guess_orientation(src, dst), false),
+            },
+            L4::Udp(_) | L4::Sctp { .. } => (guess_orientation(src, dst), false),
+            _ => ((src, dst), false),
+        };
+        Self {
+            transport,
+            client,
+            server,
+            orientation_known,
+            vlans: decoded.vlans,
+            inspected: transport.is_inspected(),
+            detail,
+        }
+    }
+}
+
+/// A new flow as `opening` describes it, named by a DNS answer seen earlier when its
+/// payload is read.
 fn new_flow(
     id: u64,
-    decoded: &Decoded<'_>,
-    src: Endpoint,
-    dst: Endpoint,
+    opening: &Opening,
     now: Timestamp,
     cache: &SharedDnsCache,
     interface: Option<u16>,
 ) -> Flow {
-    let (transport, (client, server), orientation_known) = match decoded.l4 {
-        L4::Tcp(seg) => match (seg.syn, seg.ack) {
-            (true, false) => (Transport::Tcp, (src, dst), true),
-            (true, true) => (Transport::Tcp, (dst, src), true),
-            _ => (Transport::Tcp, guess_orientation(src, dst), false),
-        },
-        _ => (Transport::Udp, guess_orientation(src, dst), false),
-    };
+    let Opening {
+        transport,
+        client,
+        server,
+        ..
+    } = *opening;
     let inspection = match transport {
+        _ if !opening.inspected => Inspection::Done,
         Transport::Tcp => Inspection::TcpStart(TcpStart::new([client.port, server.port])),
-        Transport::Udp => match DatagramState::on_port(client.port, server.port) {
+        _ => match DatagramState::on_port(client.port, server.port) {
             Some(state) => Inspection::Datagram(state),
             None => Inspection::Probe { datagrams: 0 },
         },
@@ -594,23 +731,27 @@ fn new_flow(
         transport,
         client,
         server,
-        vlans: decoded.vlans,
+        vlans: opening.vlans,
         first_seen: now,
         last_seen: now,
         to_server: Counters::default(),
         to_client: Counters::default(),
         tcp: TcpSeen::default(),
-        orientation_known,
+        orientation_known: opening.orientation_known,
         inspection,
         app_proto: None,
         sni: None,
         http_host: None,
-        dns_name: cache.lookup(server.ip, now),
+        dns_name: opening
+            .inspected
+            .then(|| cache.lookup(server.ip, now))
+            .flatten(),
         model_server: None,
         pending_tls: None,
         hello_unreadable: false,
         transactions: 0,
         interface,
+        detail: opening.detail,
     }
 }
 

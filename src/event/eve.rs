@@ -23,9 +23,13 @@ impl Serialize for Event {
         }
         m.serialize_entry("event_type", self.body.event_type())?;
         m.serialize_entry("src_ip", &EveIp(h.src_ip, h.ipv6_text))?;
-        m.serialize_entry("src_port", &h.src_port)?;
+        if h.proto.has_ports() {
+            m.serialize_entry("src_port", &h.src_port)?;
+        }
         m.serialize_entry("dest_ip", &EveIp(h.dest_ip, h.ipv6_text))?;
-        m.serialize_entry("dest_port", &h.dest_port)?;
+        if h.proto.has_ports() {
+            m.serialize_entry("dest_port", &h.dest_port)?;
+        }
         m.serialize_entry("proto", h.proto.as_str())?;
         m.serialize_entry(
             "community_id",

@@ -29,18 +29,33 @@ use crate::protocols::for_each_protocol;
 use crate::protocols::roles::{HelloView, Protocol, Record, TableRow};
 use crate::time::Timestamp;
 
-/// The transport protocol of a flow.
+/// The IP protocol a flow is keyed by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Transport {
     Tcp,
     Udp,
+    Icmp,
+    Icmpv6,
+    Sctp,
+    Esp,
+    /// The outer header of IPv4 carried in IP (protocol 4).
+    Ipv4InIp,
+    /// The outer header of IPv6 carried in IP (protocol 41).
+    Ipv6InIp,
 }
 
 impl Transport {
+    /// The name EVE writes in `proto`: IANA's keyword, as Suricata writes it.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Tcp => "TCP",
             Self::Udp => "UDP",
+            Self::Icmp => "ICMP",
+            Self::Icmpv6 => "IPv6-ICMP",
+            Self::Sctp => "SCTP",
+            Self::Esp => "ESP",
+            Self::Ipv4InIp => "IP-in-IP",
+            Self::Ipv6InIp => "IPv6",
         }
     }
 
@@ -49,7 +64,33 @@ impl Transport {
         match self {
             Self::Tcp => 6,
             Self::Udp => 17,
+            Self::Icmp => 1,
+            Self::Icmpv6 => 58,
+            Self::Sctp => 132,
+            Self::Esp => 50,
+            Self::Ipv4InIp => 4,
+            Self::Ipv6InIp => 41,
         }
+    }
+
+    /// The protocol of an IP-in-IP carrier by its protocol number.
+    pub fn of_carrier(protocol: u8) -> Self {
+        match protocol {
+            4 => Self::Ipv4InIp,
+            41 => Self::Ipv6InIp,
+            _ => Self::Udp,
+        }
+    }
+
+    /// Whether the protocol has ports, written as `src_port`/`dest_port`.
+    pub fn has_ports(self) -> bool {
+        matches!(self, Self::Tcp | Self::Udp | Self::Sctp)
+    }
+
+    /// Whether its flows carry the application protocols aigress reads (and so may be
+    /// named by DNS and judged as AI traffic).
+    pub fn is_inspected(self) -> bool {
+        matches!(self, Self::Tcp | Self::Udp)
     }
 }
 

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use hashbrown::HashTable;
 
-use crate::decode::Vlans;
+use crate::decode::{IcmpMessage, Vlans};
 use crate::event::Transport;
 use crate::protocols::flow::FlowEndReason;
 use crate::protocols::{DatagramState, StreamState};
@@ -42,6 +42,12 @@ pub struct Endpoint {
     pub port: u16,
 }
 
+impl Endpoint {
+    pub fn new(ip: IpAddr, port: u16) -> Self {
+        Self { ip, port }
+    }
+}
+
 /// The direction-free identity of a flow: the same for both directions' packets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FlowKey {
@@ -49,9 +55,14 @@ pub struct FlowKey {
     low: Endpoint,
     high: Endpoint,
     vlans: Vlans,
+    /// The ESP security association (each direction of an IPsec tunnel has its own, and
+    /// is a flow of its own, as Suricata keys them); 0 for other protocols.
+    spi: u32,
 }
 
 impl FlowKey {
+    /// The key of a flow between `a` and `b`. For ICMP the ports are the message types
+    /// [`crate::community_id::icmp_ports`] gives; for ESP and IP in IP they are 0.
     pub fn new(transport: Transport, a: Endpoint, b: Endpoint, vlans: Vlans) -> Self {
         let (low, high) = if a <= b { (a, b) } else { (b, a) };
         Self {
@@ -59,8 +70,28 @@ impl FlowKey {
             low,
             high,
             vlans,
+            spi: 0,
         }
     }
+
+    /// The key of the ESP security association `spi`.
+    pub fn with_spi(self, spi: u32) -> Self {
+        Self { spi, ..self }
+    }
+}
+
+/// What a flow of a protocol other than TCP and UDP records of itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ProtocolDetail {
+    #[default]
+    None,
+    /// The first ICMP message each way.
+    Icmp {
+        request: IcmpMessage,
+        response: Option<IcmpMessage>,
+    },
+    /// The security parameter index of an ESP flow.
+    Esp { spi: u32 },
 }
 
 /// Which way a packet travels within its flow.
@@ -240,6 +271,8 @@ pub struct Flow {
     pub transactions: u64,
     /// The interface the flow's first packet came from (live capture).
     pub interface: Option<u16>,
+    /// ICMP types and codes, or the ESP SPI.
+    pub detail: ProtocolDetail,
 }
 
 impl Flow {
@@ -273,7 +306,11 @@ impl Flow {
 
     /// The table key of this flow.
     pub fn key(&self) -> FlowKey {
-        FlowKey::new(self.transport, self.client, self.server, self.vlans)
+        let key = FlowKey::new(self.transport, self.client, self.server, self.vlans);
+        match self.detail {
+            ProtocolDetail::Esp { spi } => key.with_spi(spi),
+            _ => key,
+        }
     }
 
     /// The state name for the flow event.
@@ -286,7 +323,8 @@ impl Flow {
             {
                 "established"
             }
-            Transport::Udp if self.to_client.packets > 0 => "established",
+            Transport::Tcp => "new",
+            _ if self.to_client.packets > 0 => "established",
             _ => "new",
         }
     }
@@ -295,7 +333,7 @@ impl Flow {
         match self.transport {
             Transport::Tcp if self.tcp.closed() => TCP_CLOSED_MICROS,
             Transport::Tcp => TCP_IDLE_MICROS,
-            Transport::Udp => UDP_IDLE_MICROS,
+            _ => UDP_IDLE_MICROS,
         }
     }
 }
@@ -328,6 +366,9 @@ fn flow_id(key: &FlowKey, start: Timestamp) -> u64 {
         eat(&end.port.to_be_bytes());
     }
     eat(&[key.transport.number()]);
+    if key.spi != 0 {
+        eat(&key.spi.to_be_bytes());
+    }
     for v in key.vlans.as_slice() {
         eat(&v.to_be_bytes());
     }
@@ -627,6 +668,7 @@ mod tests {
             hello_unreadable: false,
             transactions: 0,
             interface: None,
+            detail: ProtocolDetail::None,
         }
     }
 

@@ -226,6 +226,7 @@ mod tests {
                 http_host: None,
                 dns_name: None,
                 hello_unreadable: false,
+                detail: crate::flow::ProtocolDetail::None,
             }))
         };
         sink.event(flow("\u{1b}[31mevil\u{1b}]0;pwned\u{7}.example"))

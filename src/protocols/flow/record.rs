@@ -3,6 +3,7 @@
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
+use crate::flow::ProtocolDetail;
 use crate::protocols::roles::{Record, TableRow};
 use crate::time::Timestamp;
 
@@ -50,6 +51,9 @@ pub struct FlowInfo {
     /// malformed); written only when true.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub hello_unreadable: bool,
+    /// ICMP types and codes or the ESP SPI, written at the top level as Suricata does.
+    #[serde(skip)]
+    pub detail: ProtocolDetail,
 }
 
 /// The name of a server as a flow record knows it, written as the app-layer object of an
@@ -67,6 +71,18 @@ impl Record for FlowInfo {
 
     /// The application protocol is written at the top level, as Suricata does.
     fn write_eve<M: SerializeMap>(&self, m: &mut M) -> Result<(), M::Error> {
+        match self.detail {
+            ProtocolDetail::None => {}
+            ProtocolDetail::Icmp { request, response } => {
+                m.serialize_entry("icmp_type", &request.kind)?;
+                m.serialize_entry("icmp_code", &request.code)?;
+                if let Some(response) = response {
+                    m.serialize_entry("response_icmp_type", &response.kind)?;
+                    m.serialize_entry("response_icmp_code", &response.code)?;
+                }
+            }
+            ProtocolDetail::Esp { spi } => m.serialize_entry("spi", &spi)?,
+        }
         if let Some(app) = self.app_proto {
             m.serialize_entry("app_proto", app)?;
         }

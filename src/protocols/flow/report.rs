@@ -52,14 +52,19 @@ pub fn flow_event(
     } else {
         MatchSource::Sni
     };
-    let ai = signatures
-        .classify_names([
-            (flow.sni.as_deref(), name_source),
-            (flow.http_host.as_deref(), MatchSource::HttpHost),
-            (flow.dns_name.as_deref(), MatchSource::DnsName),
-        ])
-        .or_else(|| signatures.classify_ip(flow.server.ip))
-        .or_else(|| flow.model_server.as_deref().cloned());
+    // A ping or an IPsec tunnel to a vendor's address carries no service of its.
+    let ai = if flow.transport.is_inspected() {
+        signatures
+            .classify_names([
+                (flow.sni.as_deref(), name_source),
+                (flow.http_host.as_deref(), MatchSource::HttpHost),
+                (flow.dns_name.as_deref(), MatchSource::DnsName),
+            ])
+            .or_else(|| signatures.classify_ip(flow.server.ip))
+            .or_else(|| flow.model_server.as_deref().cloned())
+    } else {
+        None
+    };
     Event {
         ai,
         landing: None,
@@ -80,6 +85,7 @@ pub fn flow_event(
             http_host: flow.http_host.clone(),
             dns_name: flow.dns_name.clone(),
             hello_unreadable: flow.hello_unreadable,
+            detail: flow.detail,
         }),
     }
 }
