@@ -39,7 +39,7 @@ struct Check {
 
 /// The differences EVENTS.md explains, by the name `exceptions.tsv` gives them.
 const DOCUMENTED: &[&str] = &[
-    "stamped-at-message",
+    "stamped-at-response",
     "url-without-query",
     "one-sided-capture",
     "http2",

@@ -175,8 +175,10 @@ pub struct Engine {
     /// Interface names by [`PacketSource::Interface`] number, for `in_iface`.
     interfaces: Vec<Arc<str>>,
     stats: Stats,
-    /// Reused buffers, so the packet path does not allocate for them.
-    findings: Vec<Finding>,
+    /// Reused buffers, so the packet path does not allocate for them: a packet's
+    /// findings about what the other direction sent (acknowledged by it), and about what
+    /// it carried itself.
+    findings: (Vec<Finding>, Vec<Finding>),
     ended: Vec<(Flow, FlowEndReason)>,
     last_seen: Timestamp,
     /// Where the id of the flow being processed is published for the live sensor's
@@ -210,7 +212,7 @@ impl Engine {
             dns_request_type: config.dns_request_type,
             interfaces: Vec::new(),
             stats: Stats::default(),
-            findings: Vec::new(),
+            findings: (Vec::new(), Vec::new()),
             ended: Vec::new(),
             last_seen: Timestamp::default(),
             activity: None,
@@ -511,9 +513,10 @@ impl Engine {
         }
         let mut dir = flow.direction(src);
         count(flow, dir, now, wire_len);
+        let (released, own) = findings;
         match &decoded.l4 {
-            L4::Tcp(seg) => inspect_tcp(flow, dir, seg, buffers, stats, findings),
-            L4::Udp(udp) => dir = inspect_udp(flow, dir, udp.payload, buffers, findings),
+            L4::Tcp(seg) => inspect_tcp(flow, dir, seg, buffers, stats, released, own),
+            L4::Udp(udp) => dir = inspect_udp(flow, dir, udp.payload, buffers, own),
             L4::Icmp { message, .. } => {
                 if let (Direction::ToClient, ProtocolDetail::Icmp { response, .. }) =
                     (dir, &mut flow.detail)
@@ -527,7 +530,7 @@ impl Engine {
             | L4::Other(_)
             | L4::Undecodable(_) => {}
         }
-        if findings.is_empty() {
+        if released.is_empty() && own.is_empty() {
             return Ok(());
         }
         let header = Header {
@@ -556,13 +559,31 @@ impl Engine {
             now,
             dns_request_type: *dns_request_type,
         };
+        // What this packet acknowledged was sent the other way: its events are addressed
+        // as that message was, and stamped with this packet.
+        if !released.is_empty() {
+            let reversed = header.reversed();
+            let mut at = At {
+                dir: flow.direction(dst),
+                flow: &mut *flow,
+                header: &reversed,
+            };
+            report::report(released, &mut stats.protocols, &mut at, &mut reporter)?;
+        }
+        if own.is_empty() {
+            return Ok(());
+        }
+        if matches!(decoded.l4, L4::Tcp(_)) {
+            dir = flow.direction(src);
+        }
         let mut at = At {
             flow,
             dir,
             header: &header,
         };
-        report::report(findings, &mut stats.protocols, &mut at, &mut reporter)
+        report::report(own, &mut stats.protocols, &mut at, &mut reporter)
     }
+
     /// Writes the records of flows that ended.
     fn end_flows(&mut self, sink: &mut dyn EventSink) -> io::Result<()> {
         if self.ended.is_empty() {
@@ -581,20 +602,33 @@ impl Engine {
         reason: FlowEndReason,
         sink: &mut dyn EventSink,
     ) -> io::Result<()> {
-        let mut findings = Vec::new();
+        let (mut to_server, mut to_client) = (Vec::new(), Vec::new());
         match std::mem::replace(&mut flow.inspection, Inspection::Done) {
             Inspection::Tcp(mut inspection) => {
-                inspection.to_server.finish(&mut findings);
-                inspection.to_client.finish(&mut findings);
+                inspection.to_server.finish(&mut to_server);
+                inspection.to_client.finish(&mut to_client);
                 self.stats.reassembly_gaps =
                     self.stats.reassembly_gaps.saturating_add(inspection.gaps());
             }
-            Inspection::Datagram(mut state) => state.finish(&mut findings),
+            Inspection::Datagram(mut state) => state.finish(&mut to_server),
             Inspection::Done | Inspection::TcpStart(_) | Inspection::Probe { .. } => {}
         }
-        let mut header = flow_header(&flow, self.community_id_seed, self.ipv6_text);
-        header.in_iface = interface_name(&self.interfaces, flow.interface);
-        if !findings.is_empty() {
+        // What is read at a flow's end is stamped with its last packet's time and no
+        // packet number, as Suricata writes what it reads at a flow's end.
+        let mut found = flow_header(&flow, self.community_id_seed, self.ipv6_text);
+        found.in_iface = interface_name(&self.interfaces, flow.interface);
+        found.timestamp = flow.last_seen;
+        for (dir, findings) in [
+            (Direction::ToServer, &mut to_server),
+            (Direction::ToClient, &mut to_client),
+        ] {
+            if findings.is_empty() {
+                continue;
+            }
+            let header = match dir {
+                Direction::ToServer => found.clone(),
+                Direction::ToClient => found.reversed(),
+            };
             let mut reporter = Reporter {
                 signatures: &self.signatures,
                 guards: &mut self.stats.guards,
@@ -606,19 +640,19 @@ impl Engine {
             };
             let mut at = At {
                 flow: &mut flow,
-                dir: Direction::ToServer,
+                dir,
                 header: &header,
             };
-            report::report(
-                &mut findings,
-                &mut self.stats.protocols,
-                &mut at,
-                &mut reporter,
-            )?;
+            report::report(findings, &mut self.stats.protocols, &mut at, &mut reporter)?;
         }
         if let Some(pending) = flow.pending_tls.take() {
-            sink.event(*pending)?;
+            let mut event = pending.event;
+            event.header.timestamp = found.timestamp;
+            event.header.pcap_cnt = None;
+            sink.event(event)?;
         }
+        let mut header = flow_header(&flow, self.community_id_seed, self.ipv6_text);
+        header.in_iface = interface_name(&self.interfaces, flow.interface);
         sink.event(flow_event(&flow, reason, &self.signatures, header))
     }
 
@@ -756,13 +790,19 @@ fn new_flow(
 }
 
 /// TCP flags and stream inspection for one segment.
+///
+/// What a direction reads is reported once the other side acknowledges it, as Suricata's
+/// stream engine hands a direction's bytes to its parsers: `released` gets what this
+/// segment acknowledges of the other direction, `own` what this direction reports at
+/// once (the oldest of too many held findings, everything when the connection closes).
 fn inspect_tcp(
     flow: &mut Flow,
     dir: Direction,
     seg: &TcpSegment<'_>,
     buffers: &BufferBudget,
     stats: &mut Stats,
-    findings: &mut Vec<Finding>,
+    released: &mut Vec<Finding>,
+    own: &mut Vec<Finding>,
 ) {
     // A new SYN after a RST or both FINs starts the connection again on the same ports:
     // its stream is read afresh (Suricata starts a new session for it too).
@@ -805,6 +845,11 @@ fn inspect_tcp(
     let Inspection::Tcp(inspection) = &mut flow.inspection else {
         return;
     };
+    if seg.ack {
+        inspection
+            .half(dir.opposite())
+            .acknowledged(seg.ack_number, released);
+    }
     let half = inspection.half(dir);
     if seg.syn {
         half.syn(seg.seq);
@@ -815,18 +860,20 @@ fn inspect_tcp(
     } else {
         seg.seq
     };
-    let before = findings.len();
-    half.segment(seq, seg.payload, findings);
+    let tripped = half.segment(seq, seg.payload, own);
     // A bound that ends one direction ends the flow's inspection: its state is freed now,
-    // not when the flow ends, so a flood of refused flows costs only their counters.
-    let tripped = findings
-        .get(before..)
-        .is_some_and(|new| new.iter().any(|f| matches!(f, Finding::Guard(_))));
+    // not when the flow ends, so a flood of refused flows costs only their counters. A
+    // connection that closed has everything it read reported at the closing packet.
     if closed || tripped {
-        inspection.to_server.finish(findings);
-        inspection.to_client.finish(findings);
+        inspection.half(dir).finish(own);
+        inspection.half(dir.opposite()).finish(released);
     }
-    if inspection.to_server.is_done() && inspection.to_client.is_done() {
+    // Inspection ends once neither direction reads or holds anything more.
+    if inspection.to_server.is_done()
+        && inspection.to_client.is_done()
+        && !inspection.to_server.has_unacked()
+        && !inspection.to_client.has_unacked()
+    {
         stats.reassembly_gaps = stats.reassembly_gaps.saturating_add(inspection.gaps());
         flow.inspection = Inspection::Done;
     }

@@ -115,6 +115,19 @@ pub struct Header {
     pub in_iface: Option<Arc<str>>,
 }
 
+impl Header {
+    /// The same header for a message travelling the other way.
+    pub fn reversed(&self) -> Self {
+        Self {
+            src_ip: self.dest_ip,
+            src_port: self.dest_port,
+            dest_ip: self.src_ip,
+            dest_port: self.src_port,
+            ..self.clone()
+        }
+    }
+}
+
 #[cfg(test)]
 impl Header {
     /// A TCP header from 10.0.0.1:40000 to 192.0.2.1:443, for unit tests.

@@ -80,6 +80,14 @@ impl FlowKey {
     }
 }
 
+/// A ClientHello's tls event, held until both sides' handshake is over.
+#[derive(Debug)]
+pub struct PendingTls {
+    pub event: crate::event::Event,
+    pub client_done: bool,
+    pub server_done: bool,
+}
+
 /// What a flow of a protocol other than TCP and UDP records of itself.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ProtocolDetail {
@@ -99,6 +107,15 @@ pub enum ProtocolDetail {
 pub enum Direction {
     ToServer,
     ToClient,
+}
+
+impl Direction {
+    pub fn opposite(self) -> Self {
+        match self {
+            Self::ToServer => Self::ToClient,
+            Self::ToClient => Self::ToServer,
+        }
+    }
 }
 
 /// Packets and bytes in one direction.
@@ -262,8 +279,8 @@ pub struct Flow {
     pub dns_name: Option<String>,
     /// The model server a request on this flow called, recognised by its route.
     pub model_server: Option<Box<crate::ai::AiInfo>>,
-    /// A TLS event waiting for the ServerHello's negotiated version.
-    pub pending_tls: Option<Box<crate::event::Event>>,
+    /// A TLS event waiting for the handshake to be over.
+    pub pending_tls: Option<Box<PendingTls>>,
     /// A TLS or QUIC ClientHello started on this flow but could not be read.
     pub hello_unreadable: bool,
     /// Application-layer transactions seen so far: DNS messages (the next one's

@@ -44,6 +44,11 @@ fn seq_diff(to: u32, from: u32) -> i64 {
     i64::from(to.wrapping_sub(from) as i32)
 }
 
+/// Whether sequence number `a` is at or before `b`.
+pub fn seq_le(a: u32, b: u32) -> bool {
+    seq_diff(b, a) >= 0
+}
+
 impl Reassembler {
     /// Records the SYN's sequence number: data starts one past it.
     pub fn syn(&mut self, seq: u32) {

@@ -11,6 +11,8 @@
 //! Each half stops inspecting — and frees its buffers — once there is nothing more to
 //! learn, so established flows cost only their counters.
 
+use std::collections::VecDeque;
+
 use crate::flow::budget::{BufferBudget, Charge};
 use crate::flow::reassembly::{Delivery, Reassembler};
 use crate::guard::Guard;
@@ -28,6 +30,11 @@ pub const MAX_UNKNOWN_DELIVERIES: u16 = 32;
 /// then the protocol's state); more means two states disagree about the same bytes, and
 /// the direction is given up instead of spinning.
 const MAX_SWITCHES_WITHOUT_PROGRESS: u8 = 4;
+
+/// Findings a direction holds until the other side acknowledges their bytes. A peer that
+/// never acknowledges (a one-sided capture, a flood) cannot make the queue grow: beyond
+/// this the oldest is reported at once.
+pub const MAX_UNACKED: usize = 64;
 
 /// The stream state of a TCP flow (both directions), charged to the buffer budget by a
 /// direction that holds a message in progress.
@@ -76,6 +83,11 @@ pub struct HalfStream {
     /// What `buf`, the protocol state's own buffers and the held segments take from the
     /// budget.
     charge: Charge,
+    /// Findings read from this direction's bytes, with the sequence number just past the
+    /// bytes read, held until the other side acknowledges them. Suricata's stream engine
+    /// hands a direction's bytes to its parsers only once acknowledged, so its events
+    /// carry the acknowledging packet; aigress's carry the same.
+    unacked: VecDeque<(u32, Finding)>,
 }
 
 impl HalfStream {
@@ -89,12 +101,32 @@ impl HalfStream {
             port_hint,
             released_gaps: 0,
             charge: Charge::new(budget),
+            unacked: VecDeque::new(),
         }
     }
 
-    /// Whether this direction will never report anything again.
+    /// Whether this direction will never read anything again.
     pub fn is_done(&self) -> bool {
         matches!(self.state, State::Done)
+    }
+
+    /// Whether this direction holds findings its peer has not acknowledged yet.
+    pub fn has_unacked(&self) -> bool {
+        !self.unacked.is_empty()
+    }
+
+    /// The peer acknowledged every byte before `ack`: the findings read from them are
+    /// appended to `out`, oldest first.
+    pub fn acknowledged(&mut self, ack: u32, out: &mut Vec<Finding>) {
+        // Ends: each turn removes one finding.
+        while let Some((end, _)) = self.unacked.front() {
+            if !crate::flow::reassembly::seq_le(*end, ack) {
+                break;
+            }
+            if let Some((_, finding)) = self.unacked.pop_front() {
+                out.push(finding);
+            }
+        }
     }
 
     /// Reassembly gaps seen so far.
@@ -113,11 +145,14 @@ impl HalfStream {
         self.reassembler.syn(seq);
     }
 
-    /// Adds a segment; findings are appended to `out`.
-    pub fn segment(&mut self, seq: u32, payload: &[u8], out: &mut Vec<Finding>) {
+    /// Adds a segment. What it lets this direction read is held until acknowledged;
+    /// `out` gets what the bound on held findings pushes out, and serves as scratch space.
+    /// Returns whether a bound refused the direction.
+    pub fn segment(&mut self, seq: u32, payload: &[u8], out: &mut Vec<Finding>) -> bool {
         if self.is_done() || payload.is_empty() {
-            return;
+            return false;
         }
+        let before = out.len();
         self.reassemble(out, |reassembler, deliver| {
             reassembler.push(seq, payload, &mut &mut *deliver);
         });
@@ -126,14 +161,28 @@ impl HalfStream {
             out.push(Finding::Guard(Guard::BufferBudget));
             self.state = State::Done;
         }
+        let end = self
+            .next_seq()
+            .unwrap_or_else(|| seq.wrapping_add(u32::try_from(payload.len()).unwrap_or(u32::MAX)));
         if self.is_done() {
             self.release();
         }
+        let read = out.split_off(before.min(out.len()));
+        let tripped = read.iter().any(|f| matches!(f, Finding::Guard(_)));
+        self.unacked.extend(read.into_iter().map(|f| (end, f)));
+        // Ends: each turn removes one finding from a queue longer than the bound.
+        while self.unacked.len() > MAX_UNACKED {
+            if let Some((_, oldest)) = self.unacked.pop_front() {
+                out.push(oldest);
+            }
+        }
+        tripped
     }
 
-    /// The stream ends (flow closed or evicted): what was held beyond a hole is read, then
-    /// a message left half-read is reported.
+    /// The stream ends (flow closed or evicted): the findings still unacknowledged, then
+    /// what was held beyond a hole, then a message left half-read, are appended to `out`.
     pub fn finish(&mut self, out: &mut Vec<Finding>) {
+        out.extend(self.unacked.drain(..).map(|(_, f)| f));
         if !self.is_done() {
             self.reassemble(out, |reassembler, deliver| {
                 reassembler.flush(&mut &mut *deliver)
@@ -353,12 +402,144 @@ mod tests {
         m
     }
 
+    /// Adds a segment and has the peer acknowledge it at once.
+    fn acked(stream: &mut HalfStream, seq: u32, data: &[u8], out: &mut Vec<Finding>) {
+        stream.segment(seq, data, out);
+        let len = u32::try_from(data.len()).unwrap();
+        stream.acknowledged(seq.wrapping_add(len), out);
+    }
+
+    /// Adds the segments, the peer acknowledging all it has seen after each.
     fn feed(stream: &mut HalfStream, segments: &[(u32, &[u8])]) -> Vec<Finding> {
         let mut out = Vec::new();
+        let mut seen = 0u32;
         for (seq, data) in segments {
             stream.segment(*seq, data, &mut out);
+            seen = seen.max(seq + u32::try_from(data.len()).unwrap());
+            stream.acknowledged(seen, &mut out);
         }
         out
+    }
+
+    #[test]
+    fn findings_wait_for_the_peers_acknowledgment_within_a_bound() {
+        let dns = |id: u8| {
+            let mut m = vec![
+                0, 17, 0, id, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'a', 0, 0, 1, 0, 1,
+            ];
+            m.truncate(19);
+            m
+        };
+        let mut h = HalfStream::detect(
+            &BufferBudget::default(),
+            Some(StreamState::on_port(1, 53).unwrap()),
+        );
+        h.syn(0);
+        let (a, b) = (dns(1), dns(2));
+        let mut out = Vec::new();
+        h.segment(1, &a, &mut out);
+        h.segment(20, &b, &mut out);
+        assert!(out.is_empty() && h.has_unacked());
+        // An acknowledgment short of a message's end releases nothing of it.
+        h.acknowledged(19, &mut out);
+        assert!(out.is_empty());
+        h.acknowledged(20, &mut out);
+        assert_eq!(out.len(), 1);
+        // Sequence numbers wrap: an acknowledgment a quarter of the space back is old.
+        h.acknowledged(20u32.wrapping_sub(1 << 30), &mut out);
+        assert_eq!(out.len(), 1);
+        h.finish(&mut out);
+        assert_eq!(out.len(), 2);
+        assert!(!h.has_unacked());
+
+        // A peer that never acknowledges: the oldest beyond the bound are reported at once.
+        let mut h = HalfStream::detect(
+            &BufferBudget::default(),
+            Some(StreamState::on_port(1, 53).unwrap()),
+        );
+        h.syn(0);
+        let mut out = Vec::new();
+        for i in 0..MAX_UNACKED + 3 {
+            h.segment(1 + 19 * u32::try_from(i).unwrap(), &dns(1), &mut out);
+        }
+        assert_eq!(out.len(), 3);
+    }
+
+    /// A ServerHello handshake message for `version` (TLS 1.3 by its extension).
+    fn server_hello_message(tls13: bool) -> Vec<u8> {
+        let mut body = vec![0x03, 0x03];
+        body.extend_from_slice(&[7; 32]);
+        body.extend_from_slice(&[0x00, 0x13, 0x01, 0x00]);
+        if tls13 {
+            body.extend_from_slice(&[0x00, 0x06, 0x00, 0x2b, 0x00, 0x02, 0x03, 0x04]);
+        }
+        let mut m = vec![2, 0];
+        m.extend_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());
+        m.extend_from_slice(&body);
+        m
+    }
+
+    fn tls_findings(out: &[Finding]) -> Vec<&tls::Finding> {
+        out.iter()
+            .map(|f| match f {
+                Finding::Tls(t) => t,
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_sides_handshake_ends_where_suricata_ends_it() {
+        let done = |certificate| tls::Finding::HandshakeDone { certificate };
+        // TLS 1.2: the server's Certificate, split over records and segments, ends it.
+        let mut certificate = vec![11, 0, 0x0b, 0xb8];
+        certificate.extend_from_slice(&[0x30; 3000]);
+        let (a, b) = certificate.split_at(1000);
+        let mut flight = record(22, &server_hello_message(false));
+        flight.extend_from_slice(&record(22, &a[..2]));
+        flight.extend_from_slice(&record(22, &a[2..]));
+        flight.extend_from_slice(&record(22, b));
+        flight.extend_from_slice(&record(22, &[14, 0, 0, 0]));
+        let mut h = HalfStream::detect(&BufferBudget::default(), None);
+        h.syn(0);
+        let segments: Vec<(u32, &[u8])> = flight
+            .chunks(700)
+            .enumerate()
+            .map(|(i, c)| (1 + 700 * u32::try_from(i).unwrap(), c))
+            .collect();
+        let out = feed(&mut h, &segments);
+        let version = tls::Finding::ServerHello { version: 0x0303 };
+        assert_eq!(tls_findings(&out), vec![&version, &done(true)]);
+
+        // TLS 1.3: the server's first encrypted record.
+        let mut flight = record(22, &server_hello_message(true));
+        flight.extend_from_slice(&record(20, &[1]));
+        flight.extend_from_slice(&record(23, &[0xaa; 64]));
+        let mut h = HalfStream::detect(&BufferBudget::default(), None);
+        h.syn(0);
+        let out = feed(&mut h, &[(1, &flight)]);
+        let version = tls::Finding::ServerHello { version: 0x0304 };
+        assert_eq!(tls_findings(&out), vec![&version, &done(false)]);
+
+        // The client: its ChangeCipherSpec, after its key exchange.
+        let mut flight = record(22, &client_hello_message());
+        flight.extend_from_slice(&record(22, &[16, 0, 0, 2, 0, 0]));
+        flight.extend_from_slice(&record(20, &[1]));
+        let mut h = HalfStream::detect(&BufferBudget::default(), None);
+        h.syn(0);
+        let out = feed(&mut h, &[(1, &flight)]);
+        let found = tls_findings(&out);
+        assert!(
+            matches!(found[0], tls::Finding::ClientHello(_)),
+            "{found:?}"
+        );
+        assert_eq!(found[1..], [&done(false)]);
+
+        // A server that answers with an alert never ends its handshake.
+        let mut h = HalfStream::detect(&BufferBudget::default(), None);
+        h.syn(0);
+        let out = feed(&mut h, &[(1, &record(21, &[2, 40]))]);
+        assert!(out.is_empty(), "{out:?}");
     }
 
     #[test]
@@ -409,7 +590,7 @@ PUT /c HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\
         let mut h = HalfStream::detect(&BufferBudget::default(), None);
         let mut out = Vec::new();
         for (i, chunk) in wire.chunks(7).enumerate() {
-            h.segment(u32::try_from(1 + i * 7).unwrap(), chunk, &mut out);
+            acked(&mut h, u32::try_from(1 + i * 7).unwrap(), chunk, &mut out);
         }
         let urls: Vec<_> = out
             .iter()
@@ -435,7 +616,8 @@ PUT /c HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\
         let mut h = HalfStream::detect(&BufferBudget::default(), None);
         let mut out = Vec::new();
         for (i, b) in stream.iter().enumerate() {
-            h.segment(
+            acked(
+                &mut h,
                 u32::try_from(1 + i).unwrap(),
                 std::slice::from_ref(b),
                 &mut out,

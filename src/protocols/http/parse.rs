@@ -83,6 +83,17 @@ pub fn looks_like_request(stream: &[u8]) -> bool {
     })
 }
 
+/// How many leading bytes of `stream` agree with some method's spelling: what a stream
+/// that looked like a request's start but is not one is skipped by, so what follows (a
+/// ClientHello after PostgreSQL's one-byte `S`) is recognised in turn.
+pub fn method_prefix_len(stream: &[u8]) -> usize {
+    METHODS
+        .iter()
+        .map(|m| m.iter().zip(stream).take_while(|(a, b)| a == b).count())
+        .max()
+        .unwrap_or(0)
+}
+
 /// Reads the request head at the start of `stream`.
 ///
 /// httparse reads well-formed heads. A head it rejects but that has a request line and
@@ -339,6 +350,9 @@ User-Agent: OpenAI/Python 1.54.0\r\nContent-Length: 12\r\n\r\n{\"model\":1}\n";
         }
         assert_eq!(parse_request(b"\x16\x03\x01\x02\x00"), Scan::NotHttp);
         assert_eq!(parse_request(b"GETTER / HTTP/1.1\r\n"), Scan::NotHttp);
+        assert_eq!(method_prefix_len(b"S\x16\x03\x03"), 1);
+        assert_eq!(method_prefix_len(b"GETTER"), 3);
+        assert_eq!(method_prefix_len(b"\x16\x03"), 0);
         assert!(looks_like_request(b"M-SEARCH * HTTP/1.1\r\n"));
     }
 

@@ -56,9 +56,11 @@ impl StreamParser for HttpPhase {
                         self.cut(rest, emit);
                         Step::Then(0, Next::Refused(Guard::HttpHeadTooLong))
                     }
-                    // The method matched but the rest is not HTTP: these bytes are
-                    // something else, skipped as detection skips what it does not know.
-                    http::Scan::NotHttp => Step::Then(rest.len(), Next::Detect),
+                    // The method matched but the rest is not HTTP: the bytes spelling a
+                    // method are skipped and detection reads on after them.
+                    http::Scan::NotHttp => {
+                        Step::Then(http::method_prefix_len(rest).max(1), Next::Detect)
+                    }
                     http::Scan::Complete(req) => {
                         emit(Finding::Request(HttpInfo::from_request(&req)));
                         let next = match req.body {

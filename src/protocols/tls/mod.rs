@@ -39,6 +39,14 @@ pub enum Finding {
     /// A ClientHello started but could not be read: lost segments, over the buffer bound,
     /// or malformed.
     ClientHelloUnreadable,
+    /// This direction's handshake is over as Suricata's TLS parser judges it, which is
+    /// when Suricata writes its tls event: `certificate` when the server's Certificate
+    /// message was read (which ends both sides'), otherwise this side sent encrypted
+    /// data (an application-data record, which TLS 1.3 wraps the rest of its handshake
+    /// in) or, from the client, its ChangeCipherSpec — or can no longer be followed.
+    HandshakeDone {
+        certificate: bool,
+    },
 }
 
 /// ClientHellos read and lost: what TLS inspection counts, and QUIC's too.

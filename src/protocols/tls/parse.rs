@@ -26,6 +26,7 @@ pub mod content_type {
 pub mod handshake_type {
     pub const CLIENT_HELLO: u8 = 1;
     pub const SERVER_HELLO: u8 = 2;
+    pub const CERTIFICATE: u8 = 11;
 }
 
 /// Extension code points (IANA "TLS ExtensionType Values").

@@ -1,5 +1,6 @@
-//! What a TLS finding does: names the flow, holds the ClientHello's event until the
-//! server's answer gives its version (or the flow ends, when the client's version stands).
+//! What a TLS finding does: names the flow, holds the ClientHello's event until both
+//! sides' handshake is over, as Suricata writes its tls event (or the flow ends), with the
+//! version the server's answer gave (else the client's).
 
 use std::io;
 
@@ -7,6 +8,7 @@ use super::{Finding, HelloCounts, Tls, parse};
 
 use crate::engine::report::{At, Report, Reporter, bump};
 use crate::event::{Body, Event};
+use crate::flow::{Direction, PendingTls};
 use crate::protocols::roles::Protocol;
 use crate::signatures::MatchSource;
 
@@ -34,20 +36,47 @@ impl Report for Tls {
                 // The client's version until the server's answer gives the negotiated one.
                 info.version = Some(info.client_version.clone());
                 let ai = reporter.classify(at, info.sni.as_deref(), MatchSource::Sni);
-                at.flow.pending_tls = Some(Box::new(Event {
-                    header: at.header.clone(),
-                    body: Body::Tls(info),
-                    ai,
-                    landing: None,
-                    verdict: None,
+                at.flow.pending_tls = Some(Box::new(PendingTls {
+                    event: Event {
+                        header: at.header.clone(),
+                        body: Body::Tls(info),
+                        ai,
+                        landing: None,
+                        verdict: None,
+                    },
+                    client_done: false,
+                    server_done: false,
                 }));
             }
             Finding::ServerHello { version } => {
-                if let Some(mut pending) = at.flow.pending_tls.take() {
-                    if let Body::Tls(t) = &mut pending.body {
-                        t.version = Some(parse::version_name(version));
+                if let Some(pending) = &mut at.flow.pending_tls
+                    && let Body::Tls(t) = &mut pending.event.body
+                {
+                    t.version = Some(parse::version_name(version));
+                }
+            }
+            Finding::HandshakeDone { certificate } => {
+                let Some(pending) = &mut at.flow.pending_tls else {
+                    return Ok(());
+                };
+                match at.dir {
+                    _ if certificate => {
+                        pending.client_done = true;
+                        pending.server_done = true;
                     }
-                    reporter.sink.event(*pending)?;
+                    Direction::ToServer => pending.client_done = true,
+                    Direction::ToClient => pending.server_done = true,
+                }
+                if pending.client_done
+                    && pending.server_done
+                    && let Some(pending) = at.flow.pending_tls.take()
+                {
+                    // Stamped with the packet that completed it; addressed client → server
+                    // as the ClientHello was.
+                    let mut event = pending.event;
+                    event.header.timestamp = at.header.timestamp;
+                    event.header.pcap_cnt = at.header.pcap_cnt;
+                    reporter.sink.event(event)?;
                 }
             }
             Finding::ClientHelloUnreadable => {
