@@ -512,3 +512,86 @@ fn self_hosted_model_servers_and_model_downloads_make_events_alerts_and_rows() {
         );
     }
 }
+
+/// An HTTP/2 frame.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = (payload.len() as u32).to_be_bytes();
+    let mut f = vec![len[1], len[2], len[3], kind, flags];
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// gRPC to a model server in clear (h2c): the calls' paths are in HPACK header blocks, the
+/// second one referring back to the first through the dynamic table.
+#[test]
+fn a_grpc_model_server_in_clear_is_named_by_its_service() {
+    const HEADERS: u8 = 0x1;
+    const END_HEADERS: u8 = 0x4;
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("grpc.pcap");
+    let mut pcap = Pcap::new();
+    let mut conn = Tcp::new([10, 1, 2, 3], 50123, [10, 0, 8, 1], 8001);
+    conn.open(&mut pcap);
+    let mut encoder = loona_hpack::Encoder::new();
+    let mut call = |stream: u32, method: &str| {
+        let path = format!("/inference.GRPCInferenceService/{method}");
+        let block = encoder.encode([
+            (&b":method"[..], &b"POST"[..]),
+            (b":scheme", b"http"),
+            (b":path", path.as_bytes()),
+            (b":authority", b"triton.internal:8001"),
+            (b"content-type", b"application/grpc"),
+            (b"user-agent", b"grpc-python/1.62.1"),
+        ]);
+        let mut frames = h2_frame(HEADERS, END_HEADERS, stream, &block);
+        frames.extend(h2_frame(0x0, 0x1, stream, &[0, 0, 0, 0, 4, 1, 2, 3, 4]));
+        frames
+    };
+    let mut first = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    first.extend(h2_frame(0x4, 0, 0, &[]));
+    first.extend(call(1, "ServerLive"));
+    let second = call(3, "ModelInfer");
+    conn.segment(&mut pcap, true, ACK | PSH, &first);
+    conn.segment(&mut pcap, false, ACK | PSH, &h2_frame(0x4, 0, 0, &[]));
+    conn.segment(&mut pcap, true, ACK | PSH, &second);
+    conn.segment(&mut pcap, false, ACK, &[]);
+    conn.close(&mut pcap);
+    pcap.write(&capture);
+
+    let events = json_lines(&["scan", "--format", "json", capture.to_str().unwrap()]);
+    let http: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event_type"] == "http")
+        .collect();
+    assert_eq!(http.len(), 2, "{events:#?}");
+    for (e, method, packet) in [(http[0], "ServerLive", 5), (http[1], "ModelInfer", 7)] {
+        assert_eq!(
+            e["http"]["url"],
+            format!("/inference.GRPCInferenceService/{method}")
+        );
+        assert_eq!(e["http"]["version"], "2");
+        assert_eq!(e["http"]["http_method"], "POST");
+        assert_eq!(e["http"]["hostname"], "triton.internal");
+        assert_eq!(e["http"]["http_user_agent"], "grpc-python/1.62.1");
+        assert_eq!(e["ai"]["kind"], "self_hosted_ai");
+        assert_eq!(e["ai"]["endpoint"], "open-inference-protocol-grpc");
+        assert_eq!(e["ai"]["host"], "10.0.8.1:8001");
+        // Stamped with the server's packet that acknowledged the call.
+        assert_eq!(e["pcap_cnt"], packet);
+        assert_eq!(e["src_ip"], "10.1.2.3");
+    }
+    let flow = events.iter().find(|e| e["event_type"] == "flow").unwrap();
+    assert_eq!(flow["app_proto"], "http2");
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/eve.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for e in &events {
+        assert!(validator.is_valid(e), "{e}");
+    }
+}

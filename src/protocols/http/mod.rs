@@ -1,6 +1,8 @@
-//! HTTP/1.x over TCP: the request heads a client sends (Host, method, path, User-Agent),
-//! each request of a persistent connection, bodies skipped by their length.
+//! HTTP over TCP: the request heads a client sends (Host, method, path, User-Agent), each
+//! request of a persistent connection, bodies skipped by their length; HTTP/2 in clear
+//! (h2c) by its frames.
 
+mod h2;
 pub mod parse;
 mod record;
 mod report;

@@ -1,4 +1,4 @@
-//! The http event's record: an HTTP/1.x request head.
+//! The http event's record: an HTTP request's head.
 
 use serde::Serialize;
 use serde::ser::SerializeMap;
@@ -6,7 +6,7 @@ use serde::ser::SerializeMap;
 use super::parse as http;
 use crate::protocols::roles::Record;
 
-/// An HTTP/1.x request.
+/// An HTTP request: an HTTP/1.x head or an HTTP/2 request's header block.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HttpInfo {
     /// The Host header's name, lower-cased, without a port (an IPv6 literal in its
@@ -21,13 +21,27 @@ pub struct HttpInfo {
     pub url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_user_agent: Option<String>,
+    /// `"2"` for an HTTP/2 request, as Suricata writes it; absent for HTTP/1.x.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<&'static str>,
 }
 
 impl HttpInfo {
     /// The event form of a request head.
     pub fn from_request(req: &http::Request<'_>) -> Self {
+        Self::from_parts(req.method, req.path, req.host, req.user_agent)
+    }
+
+    /// A request's record from its method, target (its query string is left out), Host
+    /// or `:authority`, and User-Agent.
+    pub fn from_parts(
+        method: &str,
+        target: &str,
+        host: Option<&[u8]>,
+        user_agent: Option<&[u8]>,
+    ) -> Self {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        let (hostname, http_port) = match req.host {
+        let (hostname, http_port) = match host {
             Some(host) => {
                 let host = String::from_utf8_lossy(host);
                 let (name, port) = http::split_host(&host);
@@ -37,12 +51,14 @@ impl HttpInfo {
             }
             None => (None, None),
         };
+        let path = target.split_once('?').map_or(target, |(path, _)| path);
         HttpInfo {
             hostname,
             http_port,
-            http_method: req.method.to_owned(),
-            url: req.path.to_owned(),
-            http_user_agent: req.user_agent.map(text),
+            http_method: method.to_owned(),
+            url: path.to_owned(),
+            http_user_agent: user_agent.map(text),
+            version: None,
         }
     }
 }

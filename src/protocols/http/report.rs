@@ -18,7 +18,12 @@ impl Report for Http {
         let Finding::Request(info) = finding;
         bump(&mut stats.requests);
         at.orient();
-        at.flow.app_proto.get_or_insert(Http::NAME);
+        // Suricata names an HTTP/2 connection's protocol apart.
+        let app_proto = match info.version {
+            Some("2") => "http2",
+            _ => Http::NAME,
+        };
+        at.flow.app_proto.get_or_insert(app_proto);
         if at.flow.http_host.is_none() {
             at.flow.http_host.clone_from(&info.hostname);
         }

@@ -1,6 +1,7 @@
 //! The requests of one TCP direction: each head read whole, each body skipped by its
 //! Content-Length or chunks, so the next request of a persistent connection is found.
 
+use super::h2::{self, H2Requests, Preface};
 use super::parse as http;
 use super::{Finding, HttpInfo};
 use crate::guard::Guard;
@@ -26,18 +27,45 @@ pub enum HttpPhase {
     Trailer {
         scanned: usize,
     },
+    /// HTTP/2 frames, after the connection preface.
+    H2(Box<H2Requests>),
+}
+
+impl HttpPhase {
+    /// HTTP/2 from here on, the preface read.
+    fn h2() -> Step<Self> {
+        Step::Then(
+            h2::PREFACE.len(),
+            Next::State(HttpPhase::H2(Box::default())),
+        )
+    }
 }
 
 impl StreamParser for HttpPhase {
     type Finding = Finding;
 
     fn probe(rest: &[u8], _: &mut dyn FnMut(Finding)) -> Option<Step<Self>> {
+        match h2::preface(rest) {
+            Preface::Whole => return Some(Self::h2()),
+            Preface::Partial => return Some(Step::NeedMore),
+            Preface::No => {}
+        }
         http::looks_like_request(rest)
             .then_some(Step::Then(0, Next::State(HttpPhase::Head { scanned: 0 })))
     }
 
     fn step(&mut self, rest: &[u8], emit: &mut dyn FnMut(Finding)) -> Step<Self> {
         match self {
+            // After an `Upgrade: h2c` request the client's next bytes are HTTP/2's.
+            HttpPhase::Head { .. } if !matches!(h2::preface(rest), Preface::No) => {
+                match h2::preface(rest) {
+                    Preface::Whole => Self::h2(),
+                    _ => Step::NeedMore,
+                }
+            }
+            HttpPhase::H2(requests) => requests
+                .step(rest, emit)
+                .map(|s| HttpPhase::H2(Box::new(s))),
             HttpPhase::Head { scanned } => {
                 // httparse reads the head from its start, so it runs once the head can be
                 // whole, not on every segment of a head that trickles in.
@@ -109,7 +137,17 @@ impl StreamParser for HttpPhase {
     }
 
     fn limit(&self) -> (usize, Option<Guard>) {
-        (http::MAX_HEAD_LEN, Some(Guard::HttpHeadTooLong))
+        match self {
+            HttpPhase::H2(_) => (h2::MAX_HEADER_BLOCK, Some(Guard::HttpHeadTooLong)),
+            _ => (http::MAX_HEAD_LEN, Some(Guard::HttpHeadTooLong)),
+        }
+    }
+
+    fn held_bytes(&self) -> usize {
+        match self {
+            HttpPhase::H2(requests) => requests.held_bytes(),
+            _ => 0,
+        }
     }
 
     /// A body being skipped is consumed in place, never copied.
