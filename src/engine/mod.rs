@@ -664,6 +664,9 @@ impl Engine {
         for partial in self.defrag.flush() {
             self.datagram(&partial, None, sink)?;
         }
+        // Flows the last packets ended (evicted, or found idle past their timeout) are
+        // written before the ones the input's end ends.
+        self.end_flows(sink)?;
         for flow in self.flows.drain() {
             self.end_flow(flow, FlowEndReason::Shutdown, sink)?;
         }
@@ -956,6 +959,84 @@ fn interface_name(names: &[Arc<str>], number: Option<u16>) -> Option<Arc<str>> {
 mod tests {
     use super::*;
     use crate::guard::Guard;
+
+    impl EventSink for Vec<crate::event::Event> {
+        fn event(&mut self, event: crate::event::Event) -> io::Result<()> {
+            self.push(event);
+            Ok(())
+        }
+    }
+
+    /// A UDP datagram 10.0.0.1:`port` → 192.0.2.1:9999, as a raw IPv4 frame.
+    fn datagram(port: u16) -> Vec<u8> {
+        let mut v = Vec::new();
+        etherparse::PacketBuilder::ipv4([10, 0, 0, 1], [192, 0, 2, 1], 64)
+            .udp(port, 9999)
+            .write(&mut v, b"x")
+            .unwrap();
+        v
+    }
+
+    fn run(engine: &mut Engine, frames: &[(i64, Vec<u8>)]) -> Vec<crate::event::Event> {
+        let mut events = Vec::new();
+        for (n, (at, frame)) in frames.iter().enumerate() {
+            let packet = RawPacket {
+                timestamp: Timestamp::from_micros(*at),
+                data: frame,
+                wire_len: u32::try_from(frame.len()).unwrap(),
+                source: PacketSource::File {
+                    packet: u64::try_from(n).unwrap() + 1,
+                },
+            };
+            engine.process(LinkType::Raw, &packet, &mut events).unwrap();
+        }
+        engine.finish(&mut events).unwrap();
+        events
+    }
+
+    fn flow_records(events: &[crate::event::Event]) -> Vec<(u16, FlowEndReason)> {
+        events
+            .iter()
+            .filter_map(|e| match &e.body {
+                crate::event::Body::Flow(f) => Some((e.header.src_port, f.reason)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn flows_the_last_packet_ends_are_written_too() {
+        let db = Arc::new(Database::embedded().unwrap());
+        // A table of two: the third flow's packet, the capture's last, evicts the oldest.
+        let config = EngineConfig {
+            max_flows: 2,
+            ..EngineConfig::default()
+        };
+        let mut engine = Engine::new(config, Arc::clone(&db));
+        let frames = [
+            (0, datagram(50001)),
+            (1, datagram(50002)),
+            (2, datagram(50003)),
+        ];
+        let mut records = flow_records(&run(&mut engine, &frames));
+        records.sort_by_key(|(port, _)| *port);
+        assert_eq!(records.len(), 3, "{records:?}");
+        assert_eq!(records[0], (50001, FlowEndReason::Capacity));
+
+        // A packet that finds its flow idle past Suricata's 30 s for an unanswered UDP
+        // flow starts a new one, whenever the sweep last ran.
+        let mut engine = Engine::new(EngineConfig::default(), db);
+        let second = 31_000_000;
+        let frames = [(0, datagram(50001)), (second, datagram(50001))];
+        let records = flow_records(&run(&mut engine, &frames));
+        assert_eq!(
+            records,
+            vec![
+                (50001, FlowEndReason::Timeout),
+                (50001, FlowEndReason::Shutdown)
+            ]
+        );
+    }
 
     #[test]
     fn workers_counters_add_up_but_the_shared_dns_cache_counts_once() {

@@ -23,13 +23,18 @@ use stream::HalfStream;
 /// Flows tracked at once by default. At about 240 bytes an idle flow (more while a
 /// handshake is being read) this is about 60 MiB; a busy span port's active set fits.
 pub const DEFAULT_MAX_FLOWS: usize = 262_144;
-/// Idle timeout of an open TCP connection (Suricata's default for established flows).
+// Idle timeouts are Suricata's defaults (`flow-timeouts` in its suricata.yaml), so a flow
+// ends, and its record says so, when Suricata's would: the records join one for one.
+/// Idle timeout of a TCP connection not established (a SYN unanswered, one side only).
+pub const TCP_NEW_MICROS: i64 = 60_000_000;
+/// Idle timeout of an established TCP connection.
 pub const TCP_IDLE_MICROS: i64 = 600_000_000;
 /// Idle timeout after FIN from both sides or RST: only stragglers are left.
-pub const TCP_CLOSED_MICROS: i64 = 10_000_000;
-/// Idle timeout of a UDP flow; DNS and QUIC exchanges are short, QUIC idles at most 30 s
-/// by default but its keep-alives reset that.
-pub const UDP_IDLE_MICROS: i64 = 120_000_000;
+pub const TCP_CLOSED_MICROS: i64 = 60_000_000;
+/// Idle timeout of a UDP (or ICMP, ESP…) flow that has had no answer.
+pub const UDP_NEW_MICROS: i64 = 30_000_000;
+/// Idle timeout of an answered UDP (or ICMP, ESP…) flow; QUIC's keep-alives reset it.
+pub const UDP_IDLE_MICROS: i64 = 300_000_000;
 /// How often (in capture time) the table is swept for idle flows.
 const SWEEP_INTERVAL_MICROS: i64 = 5_000_000;
 /// The share of the table evicted at once when it is full, so eviction is amortised.
@@ -334,23 +339,34 @@ impl Flow {
     pub fn state(&self) -> &'static str {
         match self.transport {
             Transport::Tcp if self.tcp.closed() => "closed",
-            Transport::Tcp
-                if self.tcp.syn_ack
-                    || (self.to_client.packets > 0 && self.to_server.packets > 0) =>
-            {
-                "established"
-            }
-            Transport::Tcp => "new",
-            _ if self.to_client.packets > 0 => "established",
+            _ if self.established() => "established",
             _ => "new",
         }
+    }
+
+    /// Whether the flow got its answer: a SYN/ACK or packets both ways (TCP), any packet
+    /// back (UDP and the rest).
+    fn established(&self) -> bool {
+        match self.transport {
+            Transport::Tcp => {
+                self.tcp.syn_ack || (self.to_client.packets > 0 && self.to_server.packets > 0)
+            }
+            _ => self.to_client.packets > 0,
+        }
+    }
+
+    /// Whether the flow has been idle past its timeout at `now`.
+    fn timed_out(&self, now: Timestamp) -> bool {
+        now.micros_since(self.last_seen) > self.idle_timeout()
     }
 
     fn idle_timeout(&self) -> i64 {
         match self.transport {
             Transport::Tcp if self.tcp.closed() => TCP_CLOSED_MICROS,
-            Transport::Tcp => TCP_IDLE_MICROS,
-            _ => UDP_IDLE_MICROS,
+            Transport::Tcp if self.established() => TCP_IDLE_MICROS,
+            Transport::Tcp => TCP_NEW_MICROS,
+            _ if self.established() => UDP_IDLE_MICROS,
+            _ => UDP_NEW_MICROS,
         }
     }
 }
@@ -496,6 +512,23 @@ impl FlowTable {
                 s.hash == hash && flows.get(s.position()).is_some_and(|f| f.key() == key)
             })
             .copied();
+        // A flow idle past its timeout that the sweep has not reached yet ends now: the
+        // packet starts a new one, as Suricata's flow lookup does.
+        let found = match found {
+            Some(slot)
+                if self
+                    .flows
+                    .get(slot.position())
+                    .is_some_and(|f| f.timed_out(now)) =>
+            {
+                if let Some(flow) = self.remove_at(slot.position()) {
+                    self.stats.timed_out = self.stats.timed_out.saturating_add(1);
+                    ended.push((flow, FlowEndReason::Timeout));
+                }
+                None
+            }
+            other => other,
+        };
         let slot = match found {
             Some(slot) => slot,
             None => {
@@ -579,7 +612,7 @@ impl FlowTable {
             if flow.last_seen > now {
                 flow.last_seen = now;
             }
-            if now.micros_since(flow.last_seen) > flow.idle_timeout()
+            if flow.timed_out(now)
                 && let Some(flow) = self.remove_at(i)
             {
                 self.stats.timed_out = self.stats.timed_out.saturating_add(1);
@@ -759,7 +792,7 @@ mod tests {
             t.get_or_insert(key(port), |id| flow(port, id, now), at, &mut ended);
             t.expire(at, &mut ended);
         }
-        let later = Timestamp::from_micros(now + UDP_IDLE_MICROS + 2 * SWEEP_INTERVAL_MICROS);
+        let later = Timestamp::from_micros(now + UDP_NEW_MICROS + 2 * SWEEP_INTERVAL_MICROS);
         for _ in 0..MIN_PACKETS_BEFORE_REBASE {
             t.get_or_insert(key(1), |id| flow(1, id, later.micros()), later, &mut ended);
             t.expire(later, &mut ended);
@@ -810,10 +843,11 @@ mod tests {
             Timestamp::from_micros(0),
             &mut ended,
         );
-        t.expire(Timestamp::from_micros(UDP_IDLE_MICROS), &mut ended);
+        // An unanswered UDP flow lasts Suricata's 30 s.
+        t.expire(Timestamp::from_micros(UDP_NEW_MICROS), &mut ended);
         assert!(ended.is_empty());
         t.expire(
-            Timestamp::from_micros(UDP_IDLE_MICROS + SWEEP_INTERVAL_MICROS + 1),
+            Timestamp::from_micros(UDP_NEW_MICROS + SWEEP_INTERVAL_MICROS + 1),
             &mut ended,
         );
         assert_eq!(ended.len(), 1);
