@@ -645,8 +645,8 @@ impl Engine {
             };
             report::report(findings, &mut self.stats.protocols, &mut at, &mut reporter)?;
         }
-        if let Some(pending) = flow.pending_tls.take() {
-            let mut event = pending.event;
+        let tls = flow.pending_tls.take().map(|pending| pending.event);
+        for mut event in tls.into_iter().chain(flow.pending_http.drain(..)) {
             event.header.timestamp = found.timestamp;
             event.header.pcap_cnt = None;
             sink.event(event)?;
@@ -785,6 +785,7 @@ fn new_flow(
             .flatten(),
         model_server: None,
         pending_tls: None,
+        pending_http: std::collections::VecDeque::new(),
         hello_unreadable: false,
         transactions: 0,
         interface,

@@ -286,6 +286,8 @@ pub struct Flow {
     pub model_server: Option<Box<crate::ai::AiInfo>>,
     /// A TLS event waiting for the handshake to be over.
     pub pending_tls: Option<Box<PendingTls>>,
+    /// HTTP requests' events waiting for their responses, oldest first.
+    pub pending_http: std::collections::VecDeque<crate::event::Event>,
     /// A TLS or QUIC ClientHello started on this flow but could not be read.
     pub hello_unreadable: bool,
     /// Application-layer transactions seen so far: DNS messages (the next one's
@@ -715,6 +717,7 @@ mod tests {
             dns_name: None,
             model_server: None,
             pending_tls: None,
+            pending_http: std::collections::VecDeque::new(),
             hello_unreadable: false,
             transactions: 0,
             interface: None,

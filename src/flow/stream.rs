@@ -272,7 +272,7 @@ fn deliver(
     if buf.is_empty()
         && let State::Protocol(s) = state
     {
-        let (used, next) = s.skip(data);
+        let (used, next) = s.skip(data, out);
         data = data.get(used..).unwrap_or_default();
         if let Some(next) = next {
             *state = State::after(next, out);
@@ -581,6 +581,29 @@ mod tests {
         let mut out = feed(&mut h, &[(1, &wire[..20])]);
         h.finish(&mut out);
         assert_eq!(out, vec![Finding::Tls(tls::Finding::ClientHelloUnreadable)]);
+    }
+
+    #[test]
+    fn each_response_is_reported_when_it_ends() {
+        let wire =
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello\
+HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n\
+HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\nHTTP/1.0 500 Oops\r\n\r\n\
+GET /after HTTP/1.1\r\n\r\n";
+        let mut h = HalfStream::detect(&BufferBudget::default(), None);
+        h.syn(0);
+        let mut out = Vec::new();
+        for (i, chunk) in wire.chunks(5).enumerate() {
+            acked(&mut h, u32::try_from(1 + i * 5).unwrap(), chunk, &mut out);
+        }
+        let ended = |out: &[Finding]| {
+            out.iter()
+                .filter(|f| matches!(f, Finding::Http(crate::protocols::http::Finding::Response)))
+                .count()
+        };
+        // The interim 100 is not an end; a response without a length ends at its head,
+        // and what follows it is read afresh.
+        assert_eq!(ended(&out), 4, "{out:?}");
     }
 
     #[test]

@@ -114,10 +114,10 @@ macro_rules! protocol_types {
             }
 
             /// Body bytes skipped in place: how many, and the state after them.
-            pub fn skip(&mut self, data: &[u8]) -> (usize, Option<Next<Self>>) {
+            pub fn skip(&mut self, data: &[u8], out: &mut Vec<Finding>) -> (usize, Option<Next<Self>>) {
                 match self {
                     $(Self::$variant(s) => {
-                        let (used, next) = s.skip(data);
+                        let (used, next) = s.skip(data, &mut |f| out.push(Finding::$variant(f)));
                         (used, next.map(|n| n.map(Self::$variant)))
                     })*
                 }

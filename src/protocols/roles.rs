@@ -196,8 +196,13 @@ pub trait StreamParser: Sized + Debug {
     }
 
     /// Bytes of a body the state skips without looking at them, read in place from a
-    /// delivery before anything is buffered: how many, and the state after them.
-    fn skip(&mut self, _data: &[u8]) -> (usize, Option<Next<Self>>) {
+    /// delivery before anything is buffered: how many, and the state after them (a body's
+    /// end may be a finding: a response's).
+    fn skip(
+        &mut self,
+        _data: &[u8],
+        _emit: &mut dyn FnMut(Self::Finding),
+    ) -> (usize, Option<Next<Self>>) {
         (0, None)
     }
 

@@ -236,7 +236,10 @@ mod tests {
     fn urls(found: &[Finding]) -> Vec<(String, String, Option<String>)> {
         found
             .iter()
-            .map(|Finding::Request(r)| (r.http_method.clone(), r.url.clone(), r.hostname.clone()))
+            .map(|f| match f {
+                Finding::Request(r) => (r.http_method.clone(), r.url.clone(), r.hostname.clone()),
+                other => panic!("{other:?}"),
+            })
             .collect()
     }
 

@@ -32,6 +32,8 @@ impl Protocol for Http {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Finding {
     Request(HttpInfo),
+    /// A response has ended: the oldest request waiting for one is answered.
+    Response,
 }
 
 /// What HTTP inspection counted.

@@ -122,6 +122,77 @@ pub fn parse_request(stream: &[u8]) -> Scan<'_> {
     Scan::Complete(fields.request(method, target, head_len))
 }
 
+/// How a response's body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseBody {
+    /// No body: 1xx, 204 and 304 responses.
+    None,
+    Length(u64),
+    Chunked,
+    /// Neither a length nor chunks: the body runs until the server closes the connection.
+    UntilClose,
+}
+
+/// A response head: its status and how its body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    /// Length of the head including the blank line.
+    pub head_len: usize,
+    pub body: ResponseBody,
+}
+
+/// The outcome of reading a response head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseScan {
+    Complete(Response),
+    Incomplete,
+    TooLong,
+    NotHttp,
+}
+
+/// Whether a stream starts like an HTTP/1.x response, or could once more bytes come.
+pub fn looks_like_response(stream: &[u8]) -> bool {
+    const START: &[u8] = b"HTTP/1.";
+    let n = START.len().min(stream.len());
+    !stream.is_empty() && stream.get(..n) == START.get(..n)
+}
+
+/// Reads the response head at the start of a server's stream.
+pub fn parse_response(stream: &[u8]) -> ResponseScan {
+    if !looks_like_response(stream) {
+        return ResponseScan::NotHttp;
+    }
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut headers);
+    let head_len = match resp.parse(stream) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if stream.len() < MAX_HEAD_LEN => {
+            return ResponseScan::Incomplete;
+        }
+        Ok(httparse::Status::Partial) => return ResponseScan::TooLong,
+        Err(_) => return ResponseScan::NotHttp,
+    };
+    let Some(status) = resp.code else {
+        return ResponseScan::NotHttp;
+    };
+    let mut fields = HeadFields::default();
+    for h in resp.headers.iter() {
+        fields.read(h.name.as_bytes(), h.value);
+    }
+    let body = match (status, fields.body) {
+        (100..=199 | 204 | 304, _) => ResponseBody::None,
+        (_, Some(Body::Chunked)) => ResponseBody::Chunked,
+        (_, Some(Body::Length(n))) => ResponseBody::Length(n),
+        (_, None) => ResponseBody::UntilClose,
+    };
+    ResponseScan::Complete(Response {
+        status,
+        head_len,
+        body,
+    })
+}
+
 /// The headers aigress reads from a head.
 #[derive(Default)]
 struct HeadFields<'a> {
@@ -350,6 +421,32 @@ User-Agent: OpenAI/Python 1.54.0\r\nContent-Length: 12\r\n\r\n{\"model\":1}\n";
         }
         assert_eq!(parse_request(b"\x16\x03\x01\x02\x00"), Scan::NotHttp);
         assert_eq!(parse_request(b"GETTER / HTTP/1.1\r\n"), Scan::NotHttp);
+        let response = |head: &[u8]| match parse_response(head) {
+            ResponseScan::Complete(r) => (r.status, r.body),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            response(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n"),
+            (200, ResponseBody::Length(12))
+        );
+        assert_eq!(
+            response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            (200, ResponseBody::Chunked)
+        );
+        assert_eq!(
+            response(b"HTTP/1.0 200 OK\r\n\r\n"),
+            (200, ResponseBody::UntilClose)
+        );
+        assert_eq!(
+            response(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n"),
+            (304, ResponseBody::None)
+        );
+        assert_eq!(
+            parse_response(b"HTTP/1.1 200 OK\r\n"),
+            ResponseScan::Incomplete
+        );
+        assert_eq!(parse_response(b"HTTP/9"), ResponseScan::NotHttp);
+        assert!(looks_like_response(b"HTT") && !looks_like_response(b"GET "));
         assert_eq!(method_prefix_len(b"S\x16\x03\x03"), 1);
         assert_eq!(method_prefix_len(b"GETTER"), 3);
         assert_eq!(method_prefix_len(b"\x16\x03"), 0);

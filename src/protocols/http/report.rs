@@ -1,10 +1,12 @@
-//! What a request does: names the flow by its Host and raises an http event.
+//! What a request does: names the flow by its Host and raises an http event, held until
+//! its response has ended, as Suricata writes an HTTP transaction.
 
 use std::io;
 
 use super::{Finding, Http, Stats};
 use crate::engine::report::{At, Report, Reporter, bump};
-use crate::event::Body;
+use crate::event::{Body, Event};
+use crate::flow::Direction;
 use crate::protocols::roles::Protocol;
 use crate::signatures::MatchSource;
 
@@ -15,7 +17,10 @@ impl Report for Http {
         at: &mut At<'_>,
         reporter: &mut Reporter<'_>,
     ) -> io::Result<()> {
-        let Finding::Request(info) = finding;
+        let info = match finding {
+            Finding::Request(info) => info,
+            Finding::Response => return answered(at, reporter),
+        };
         bump(&mut stats.requests);
         at.orient();
         // Suricata names an HTTP/2 connection's protocol apart.
@@ -46,6 +51,46 @@ impl Report for Http {
                     .get_or_insert_with(|| Box::new(ai.clone()));
                 Some(ai)
             });
-        reporter.event(at, Body::Http(info), ai)
+        // An HTTP/2 request is written at once: its response is in frames not read.
+        if info.version.is_some() {
+            return reporter.event(at, Body::Http(info), ai);
+        }
+        let waiting = &mut at.flow.pending_http;
+        if waiting.len() >= MAX_WAITING {
+            // A server that never answers cannot make requests pile up.
+            if let Some(oldest) = waiting.pop_front() {
+                reporter.sink.event(oldest)?;
+            }
+        }
+        let event = Event {
+            header: at.header.clone(),
+            body: Body::Http(info),
+            ai,
+            landing: None,
+            verdict: None,
+        };
+        at.flow.pending_http.push_back(event);
+        Ok(())
     }
+}
+
+/// Requests of one connection waiting for their responses.
+const MAX_WAITING: usize = 32;
+
+/// A response ended: the oldest request waiting is written, stamped with the packet that
+/// completed the response. A response seen alone (a capture of the server's side only)
+/// names the flow's protocol but makes no event.
+fn answered(at: &mut At<'_>, reporter: &mut Reporter<'_>) -> io::Result<()> {
+    if at.dir == Direction::ToServer && !at.flow.orientation_known {
+        at.flow.reverse();
+        at.dir = Direction::ToClient;
+    }
+    at.flow.orientation_known = true;
+    at.flow.app_proto.get_or_insert(Http::NAME);
+    let Some(mut event) = at.flow.pending_http.pop_front() else {
+        return Ok(());
+    };
+    event.header.timestamp = at.header.timestamp;
+    event.header.pcap_cnt = at.header.pcap_cnt;
+    reporter.sink.event(event)
 }

@@ -1,5 +1,7 @@
-//! The requests of one TCP direction: each head read whole, each body skipped by its
-//! Content-Length or chunks, so the next request of a persistent connection is found.
+//! The requests of a client's direction and the responses of a server's: each head read
+//! whole, each body skipped by its Content-Length or chunks, so the next message of a
+//! persistent connection is found. A response is reported when it ends: that is when
+//! Suricata writes the request's http event, with the response's status.
 
 use super::h2::{self, H2Requests, Preface};
 use super::parse as http;
@@ -12,7 +14,14 @@ use crate::protocols::roles::{Next, Step, StreamParser};
 /// httparse's answer from incomplete.
 const RESCAN_HEAD_BELOW: usize = 64;
 
-/// Where a direction is in its requests.
+/// Which message a body belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Message {
+    Request,
+    Response,
+}
+
+/// Where a direction is in its requests or responses.
 #[derive(Debug)]
 pub enum HttpPhase {
     /// A request head is arriving; `scanned` bytes of it are known to hold no blank line,
@@ -20,18 +29,44 @@ pub enum HttpPhase {
     Head {
         scanned: usize,
     },
-    Body(u64),
-    ChunkSize,
-    ChunkData(u64),
+    /// A response head is arriving; `scanned` as for a request's.
+    ResponseHead {
+        scanned: usize,
+    },
+    Body(u64, Message),
+    ChunkSize(Message),
+    ChunkData(u64, Message),
     /// The trailer section; `scanned` as for the head.
     Trailer {
         scanned: usize,
+        of: Message,
     },
     /// HTTP/2 frames, after the connection preface.
     H2(Box<H2Requests>),
 }
 
 impl HttpPhase {
+    /// A message has ended: a response is reported; detection reads the next message.
+    fn ended(of: Message, emit: &mut dyn FnMut(Finding)) -> Next<Self> {
+        if of == Message::Response {
+            emit(Finding::Response);
+        }
+        Next::Detect
+    }
+
+    /// Whether a head has ended in `rest`, searching only what `scanned` has not: httparse
+    /// reads a head from its start, so it runs once the head can be whole, not on every
+    /// segment of a head that trickles in.
+    fn head_ready(scanned: &mut usize, rest: &[u8]) -> bool {
+        let from = scanned.saturating_sub(3);
+        let ended = rest
+            .get(from..)
+            .is_some_and(|tail| http::find_head_end(tail).is_some());
+        let ready = ended || *scanned < RESCAN_HEAD_BELOW;
+        *scanned = rest.len();
+        ready
+    }
+
     /// HTTP/2 from here on, the preface read.
     fn h2() -> Step<Self> {
         Step::Then(
@@ -50,8 +85,18 @@ impl StreamParser for HttpPhase {
             Preface::Partial => return Some(Step::NeedMore),
             Preface::No => {}
         }
-        http::looks_like_request(rest)
-            .then_some(Step::Then(0, Next::State(HttpPhase::Head { scanned: 0 })))
+        let request = http::looks_like_request(rest);
+        // `H` may start `HEAD` or `HTTP/1.1`: wait for the byte that tells.
+        if request && http::looks_like_response(rest) {
+            return Some(Step::NeedMore);
+        }
+        if request {
+            return Some(Step::Then(0, Next::State(HttpPhase::Head { scanned: 0 })));
+        }
+        http::looks_like_response(rest).then_some(Step::Then(
+            0,
+            Next::State(HttpPhase::ResponseHead { scanned: 0 }),
+        ))
     }
 
     fn step(&mut self, rest: &[u8], emit: &mut dyn FnMut(Finding)) -> Step<Self> {
@@ -67,17 +112,9 @@ impl StreamParser for HttpPhase {
                 .step(rest, emit)
                 .map(|s| HttpPhase::H2(Box::new(s))),
             HttpPhase::Head { scanned } => {
-                // httparse reads the head from its start, so it runs once the head can be
-                // whole, not on every segment of a head that trickles in.
-                let from = scanned.saturating_sub(3);
-                let ended = rest
-                    .get(from..)
-                    .is_some_and(|tail| http::find_head_end(tail).is_some());
-                if !ended && *scanned >= RESCAN_HEAD_BELOW {
-                    *scanned = rest.len();
+                if !Self::head_ready(scanned, rest) {
                     return Step::NeedMore;
                 }
-                *scanned = rest.len();
                 match http::parse_request(rest) {
                     http::Scan::Incomplete => Step::NeedMore,
                     http::Scan::TooLong => {
@@ -94,38 +131,87 @@ impl StreamParser for HttpPhase {
                         let next = match req.body {
                             _ if req.method.eq_ignore_ascii_case("CONNECT") => Next::Detect,
                             http::Body::Length(0) => Next::Detect,
-                            http::Body::Length(n) => Next::State(HttpPhase::Body(n)),
-                            http::Body::Chunked => Next::State(HttpPhase::ChunkSize),
+                            http::Body::Length(n) => {
+                                Next::State(HttpPhase::Body(n, Message::Request))
+                            }
+                            http::Body::Chunked => {
+                                Next::State(HttpPhase::ChunkSize(Message::Request))
+                            }
                         };
                         Step::Then(req.head_len, next)
                     }
                 }
             }
-            HttpPhase::Body(_) | HttpPhase::ChunkData(_) => match self.skip(rest) {
+            HttpPhase::ResponseHead { scanned } => {
+                if !Self::head_ready(scanned, rest) {
+                    return Step::NeedMore;
+                }
+                match http::parse_response(rest) {
+                    http::ResponseScan::Incomplete => Step::NeedMore,
+                    http::ResponseScan::TooLong => {
+                        Step::Then(0, Next::Refused(Guard::HttpHeadTooLong))
+                    }
+                    // Not a response after all: the bytes spelling its start are skipped
+                    // and detection reads on after them.
+                    http::ResponseScan::NotHttp => Step::Then(1, Next::Detect),
+                    http::ResponseScan::Complete(resp) => {
+                        let of = Message::Response;
+                        let next = match resp.body {
+                            // After 101 Switching Protocols the bytes are another
+                            // protocol's.
+                            _ if resp.status == 101 => {
+                                Self::ended(of, emit);
+                                Next::Done
+                            }
+                            // An interim response: the final one follows.
+                            http::ResponseBody::None if resp.status < 200 => Next::Detect,
+                            // Without a length the body runs to the close, unless the
+                            // request was a CONNECT, whose 2xx starts a tunnel (TLS through
+                            // a proxy): this side cannot tell, so the response ends here and
+                            // detection reads what follows, a ClientHello's answer or not.
+                            http::ResponseBody::None
+                            | http::ResponseBody::Length(0)
+                            | http::ResponseBody::UntilClose => Self::ended(of, emit),
+                            http::ResponseBody::Length(n) => Next::State(HttpPhase::Body(n, of)),
+                            http::ResponseBody::Chunked => Next::State(HttpPhase::ChunkSize(of)),
+                        };
+                        Step::Then(resp.head_len, next)
+                    }
+                }
+            }
+            HttpPhase::Body(..) | HttpPhase::ChunkData(..) => match self.skip(rest, emit) {
                 (used, Some(next)) => Step::Then(used, next),
                 (used, None) => Step::Consumed(used),
             },
-            HttpPhase::ChunkSize => match http::chunk_size(rest) {
+            HttpPhase::ChunkSize(of) => match http::chunk_size(rest) {
                 http::Chunk::Data { line_len, data_len } => Step::Then(
                     line_len,
-                    Next::State(HttpPhase::ChunkData(data_len.saturating_add(2))),
+                    Next::State(HttpPhase::ChunkData(data_len.saturating_add(2), *of)),
                 ),
-                http::Chunk::Last { line_len } => {
-                    Step::Then(line_len, Next::State(HttpPhase::Trailer { scanned: 0 }))
-                }
+                http::Chunk::Last { line_len } => Step::Then(
+                    line_len,
+                    Next::State(HttpPhase::Trailer {
+                        scanned: 0,
+                        of: *of,
+                    }),
+                ),
                 http::Chunk::Incomplete => Step::NeedMore,
                 http::Chunk::Invalid => Step::Then(0, Next::Done),
             },
-            HttpPhase::Trailer { scanned } => {
+            HttpPhase::Trailer { scanned, of } => {
+                let of = *of;
                 if rest.starts_with(b"\r\n") {
-                    return Step::Then(2, Next::Detect);
+                    return Step::Then(2, Self::ended(of, emit));
                 }
                 let from = scanned.saturating_sub(3);
                 match rest
                     .get(from..)
                     .and_then(|tail| tail.windows(4).position(|w| w == b"\r\n\r\n"))
                 {
-                    Some(at) => Step::Then(from.saturating_add(at).saturating_add(4), Next::Detect),
+                    Some(at) => Step::Then(
+                        from.saturating_add(at).saturating_add(4),
+                        Self::ended(of, emit),
+                    ),
                     None if rest.len() > http::MAX_HEAD_LEN => Step::Then(0, Next::Done),
                     None => {
                         *scanned = rest.len();
@@ -151,18 +237,19 @@ impl StreamParser for HttpPhase {
     }
 
     /// A body being skipped is consumed in place, never copied.
-    fn skip(&mut self, data: &[u8]) -> (usize, Option<Next<Self>>) {
-        let (HttpPhase::Body(left) | HttpPhase::ChunkData(left)) = self else {
+    fn skip(&mut self, data: &[u8], emit: &mut dyn FnMut(Finding)) -> (usize, Option<Next<Self>>) {
+        let (HttpPhase::Body(left, of) | HttpPhase::ChunkData(left, of)) = self else {
             return (0, None);
         };
+        let of = *of;
         let take = usize::try_from(*left).unwrap_or(usize::MAX).min(data.len());
         *left = left.saturating_sub(take as u64);
         if *left > 0 {
             return (take, None);
         }
         let next = match self {
-            HttpPhase::ChunkData(_) => Next::State(HttpPhase::ChunkSize),
-            _ => Next::Detect,
+            HttpPhase::ChunkData(..) => Next::State(HttpPhase::ChunkSize(of)),
+            _ => Self::ended(of, emit),
         };
         (take, Some(next))
     }
