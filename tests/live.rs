@@ -340,7 +340,7 @@ fn the_live_sensor_end_to_end() {
             .contains("\"vendor\":\"amazon\"")
     });
 
-    // Open flows' bytes reach the metrics before the flows end (closed TCP flows end 10 s
+    // Open flows' bytes reach the metrics before the flows end (closed TCP flows end 60 s
     // after their last packet).
     let amazon_bytes = |text: &str| {
         text.lines()
@@ -412,10 +412,11 @@ fn the_live_sensor_end_to_end() {
     assert!(query("sum(aigress_alerts_total{rule=\"unapproved_ai_vendor\"})") >= 1.0);
 
     // The inventory the sensor keeps, served as JSON and as the HTML report; flows are
-    // recorded when they end (closed TCP flows 10 s after their last packet).
+    // recorded when they end (closed TCP flows 60 s after their last packet, Suricata's
+    // default).
     lab.wait_for(
         "the inventory to hold the replayed flows",
-        Duration::from_secs(40),
+        Duration::from_secs(100),
         || {
             let (code, body) = lab.get(&format!("http://{SENSOR}/inventory"));
             let report: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
@@ -959,11 +960,11 @@ fn self_hosted_model_servers_and_a_hub_download_on_the_wire() {
     );
 
     // The metrics name both kinds while the sensor runs (open flows' bytes every second),
-    // and count the download once its flow has ended (closed TCP flows end 10 s after
-    // their last packet).
+    // and count the download once its flow has ended (closed TCP flows end 60 s after
+    // their last packet, Suricata's default).
     lab.wait_for(
         "self-hosted bytes and the hub download in /metrics",
-        Duration::from_secs(30),
+        Duration::from_secs(100),
         || {
             let text = lab.metrics();
             text.contains("kind=\"self_hosted_ai\"")
