@@ -498,6 +498,12 @@ impl Engine {
         if let ProtocolDetail::Esp { spi } = detail {
             key = key.with_spi(spi);
         }
+        if let L4::Tcp(seg) = decoded.l4
+            && seg.syn
+            && !(seg.ack || seg.rst || seg.fin)
+        {
+            flows.end_closed(key, ended);
+        }
         let opening = Opening::of(decoded, proto, src, dst, detail);
         let cache = &*dns_cache;
         let Some(flow) = flows.get_or_insert(
@@ -808,15 +814,6 @@ fn inspect_tcp(
     released: &mut Vec<Finding>,
     own: &mut Vec<Finding>,
 ) {
-    // A new SYN after a RST or both FINs starts the connection again on the same ports:
-    // its stream is read afresh (Suricata starts a new session for it too).
-    if seg.syn && !seg.ack && flow.tcp.closed() {
-        if let Inspection::Tcp(old) = &flow.inspection {
-            stats.reassembly_gaps = stats.reassembly_gaps.saturating_add(old.gaps());
-        }
-        flow.tcp = TcpSeen::default();
-        flow.inspection = Inspection::TcpStart(TcpStart::new([flow.client.port, flow.server.port]));
-    }
     match (seg.syn, seg.ack) {
         (true, false) => flow.tcp.syn = true,
         (true, true) => flow.tcp.syn_ack = true,
@@ -1003,6 +1000,59 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    /// A TCP segment 10.0.0.1:50001 ↔ 192.0.2.1:443 with the flags `set` picks.
+    fn segment(to_server: bool, seq: u32, set: impl Fn(&mut etherparse::TcpHeader)) -> Vec<u8> {
+        let (a, b) = ([10, 0, 0, 1], [192, 0, 2, 1]);
+        let (src, dst, sport, dport) = if to_server {
+            (a, b, 50001, 443)
+        } else {
+            (b, a, 443, 50001)
+        };
+        let mut tcp = etherparse::TcpHeader::new(sport, dport, seq, 1024);
+        set(&mut tcp);
+        let mut v = Vec::new();
+        etherparse::PacketBuilder::ipv4(src, dst, 64)
+            .tcp_header(tcp)
+            .write(&mut v, &[])
+            .unwrap();
+        v
+    }
+
+    #[test]
+    fn a_syn_on_the_ports_of_a_closed_connection_starts_a_new_flow() {
+        let db = Arc::new(Database::embedded().unwrap());
+        let mut engine = Engine::new(EngineConfig::default(), db);
+        let syn = |h: &mut etherparse::TcpHeader| h.syn = true;
+        let syn_ack = |h: &mut etherparse::TcpHeader| {
+            h.syn = true;
+            h.ack = true;
+        };
+        let fin = |h: &mut etherparse::TcpHeader| {
+            h.fin = true;
+            h.ack = true;
+        };
+        let frames = [
+            (0, segment(true, 100, syn)),
+            (1, segment(false, 500, syn_ack)),
+            (2, segment(true, 101, fin)),
+            (3, segment(false, 501, fin)),
+            // Seconds later, well within the closed flow's 60 s: a new connection.
+            (5_000_000, segment(true, 9000, syn)),
+        ];
+        let events = run(&mut engine, &frames);
+        let records: Vec<_> = events
+            .iter()
+            .filter_map(|e| match &e.body {
+                crate::event::Body::Flow(f) => Some((e.header.flow_id, f.reason, f.pkts_toserver)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(records.len(), 2, "{records:?}");
+        assert_eq!((records[0].1, records[0].2), (FlowEndReason::TcpReuse, 2));
+        assert_eq!((records[1].1, records[1].2), (FlowEndReason::Shutdown, 1));
+        assert_ne!(records[0].0, records[1].0, "a flow id of its own");
     }
 
     #[test]

@@ -551,6 +551,25 @@ impl FlowTable {
         self.flows.get_mut(slot.position())
     }
 
+    /// A SYN that opens a connection again on the ports of a closed one: the closed flow
+    /// ends (`tcp_reuse`), so the new connection is a flow of its own, with its own id and
+    /// record, as Suricata reuses the tuple.
+    pub fn end_closed(&mut self, key: FlowKey, ended: &mut Vec<(Flow, FlowEndReason)>) {
+        let hash = self.key_hash(key);
+        let flows = &self.flows;
+        let found = self.index.find(Slot::table_hash(hash), |s| {
+            s.hash == hash && flows.get(s.position()).is_some_and(|f| f.key() == key)
+        });
+        let Some(at) = found.map(|s| s.position()) else {
+            return;
+        };
+        if self.flows.get(at).is_some_and(|f| f.tcp.closed())
+            && let Some(flow) = self.remove_at(at)
+        {
+            ended.push((flow, FlowEndReason::TcpReuse));
+        }
+    }
+
     /// Removes the flow at `at`; the last flow moves into its place.
     fn remove_at(&mut self, at: usize) -> Option<Flow> {
         let hash = self.key_hash(self.flows.get(at)?.key());

@@ -17,6 +17,8 @@ pub enum FlowEndReason {
     Capacity,
     /// The end of the input (or the sensor stopping).
     Shutdown,
+    /// A new connection (a SYN) on the ports of this closed one.
+    TcpReuse,
 }
 
 /// A finished flow, oriented client → server.
