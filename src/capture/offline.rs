@@ -54,34 +54,25 @@ pub enum Next<'a> {
     },
 }
 
-/// How a capture file is stored.
+/// How a compressed capture file is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
-    None,
     Gzip,
     Zstd,
 }
 
 impl Compression {
-    /// The compression of a file, by its first bytes.
+    /// The compression of a file by its first bytes; `None` for a plain capture.
     ///
     /// # Errors
     /// The file cannot be opened or read.
-    pub fn of(path: &Path) -> io::Result<Self> {
-        let mut magic = [0u8; 4];
-        let mut file = File::open(path)?;
-        let mut got = 0;
-        // Bounded by the 4-byte buffer: each read adds at least one byte or ends.
-        while got < magic.len() {
-            match file.read(magic.get_mut(got..).unwrap_or_default())? {
-                0 => break,
-                n => got = got.saturating_add(n),
-            }
-        }
-        Ok(match magic {
-            [0x1f, 0x8b, ..] => Self::Gzip,
-            [0x28, 0xb5, 0x2f, 0xfd] => Self::Zstd,
-            _ => Self::None,
+    pub fn of(path: &Path) -> io::Result<Option<Self>> {
+        let mut magic = Vec::with_capacity(4);
+        File::open(path)?.take(4).read_to_end(&mut magic)?;
+        Ok(match magic.as_slice() {
+            [0x1f, 0x8b, ..] => Some(Self::Gzip),
+            [0x28, 0xb5, 0x2f, 0xfd] => Some(Self::Zstd),
+            _ => None,
         })
     }
 }
@@ -117,7 +108,6 @@ impl Inflater {
                     Compression::Zstd => {
                         pump(zstd::stream::read::Decoder::new(counted)?, &mut writer)
                     }
-                    Compression::None => pump(counted, &mut writer),
                 };
                 match copied {
                     // The reader stopped early (a scan that only checks the link type).
@@ -213,12 +203,12 @@ impl FileSource {
         };
         let compression = Compression::of(path).map_err(|e| open_error(e.to_string()))?;
         let (capture, inflater) = match compression {
-            Compression::None => (
+            None => (
                 Capture::from_file_with_precision(path, Precision::Nano)
                     .map_err(|e| open_error(e.to_string()))?,
                 None,
             ),
-            compressed => {
+            Some(compressed) => {
                 let (mut inflater, pipe) =
                     Inflater::start(path, compressed).map_err(|e| open_error(e.to_string()))?;
                 let capture = from_pipe(pipe).map_err(|e| {

@@ -372,12 +372,8 @@ impl Engine {
 
     /// Counts a tunnelled packet in its carriers' flows.
     fn carriers(&mut self, now: Timestamp, decoded: &Decoded<'_>, source: Option<PacketSource>) {
-        let interface = match source {
-            Some(PacketSource::Interface(i)) => Some(i),
-            _ => None,
-        };
         for carrier in decoded.carriers.iter() {
-            self.carrier(now, carrier, interface);
+            self.carrier(now, carrier, interface_of(source));
         }
     }
 
@@ -426,10 +422,7 @@ impl Engine {
         source: Option<PacketSource>,
         sink: &mut dyn EventSink,
     ) -> io::Result<()> {
-        let interface = match source {
-            Some(PacketSource::Interface(i)) => Some(i),
-            _ => None,
-        };
+        let interface = interface_of(source);
         let wire_len = decoded
             .tunnelled_len
             .map_or(wire_len, |len| u32::try_from(len).unwrap_or(u32::MAX));
@@ -498,31 +491,25 @@ impl Engine {
         if let ProtocolDetail::Esp { spi } = detail {
             key = key.with_spi(spi);
         }
-        if let L4::Tcp(seg) = decoded.l4
-            && seg.syn
-            && !(seg.ack || seg.rst || seg.fin)
-        {
-            flows.end_closed(key, ended);
-        }
-        let opening = Opening::of(decoded, proto, src, dst, detail);
         let cache = &*dns_cache;
-        let Some(flow) = flows.get_or_insert(
-            key,
-            |id| new_flow(id, &opening, now, cache, interface),
-            now,
-            ended,
-        ) else {
+        let make = |id| {
+            let opening = Opening::of(decoded, proto, src, dst, detail);
+            new_flow(id, &opening, now, cache, interface)
+        };
+        let opens =
+            matches!(decoded.l4, L4::Tcp(seg) if seg.syn && !(seg.ack || seg.rst || seg.fin));
+        let Some(flow) = flows.lookup(key, make, now, opens, ended) else {
             return Ok(());
         };
         if let Some(cell) = activity {
             cell.store(flow.id, Ordering::Relaxed);
         }
-        let mut dir = flow.direction(src);
+        let dir = flow.direction(src);
         count(flow, dir, now, wire_len);
         let (released, own) = findings;
         match &decoded.l4 {
             L4::Tcp(seg) => inspect_tcp(flow, dir, seg, buffers, stats, released, own),
-            L4::Udp(udp) => dir = inspect_udp(flow, dir, udp.payload, buffers, own),
+            L4::Udp(udp) => inspect_udp(flow, dir, udp.payload, buffers, own),
             L4::Icmp { message, .. } => {
                 if let (Direction::ToClient, ProtocolDetail::Icmp { response, .. }) =
                     (dir, &mut flow.detail)
@@ -579,12 +566,11 @@ impl Engine {
         if own.is_empty() {
             return Ok(());
         }
-        if matches!(decoded.l4, L4::Tcp(_)) {
-            dir = flow.direction(src);
-        }
+        // What the packet carried itself, in its direction as the flow now stands: a
+        // first client datagram or the report above may have turned the flow round.
         let mut at = At {
+            dir: flow.direction(src),
             flow,
-            dir,
             header: &header,
         };
         report::report(own, &mut stats.protocols, &mut at, &mut reporter)
@@ -677,6 +663,14 @@ impl Engine {
             self.end_flow(flow, FlowEndReason::Shutdown, sink)?;
         }
         Ok(())
+    }
+}
+
+/// The capture interface a live packet came from; `None` for a file's.
+fn interface_of(source: Option<PacketSource>) -> Option<u16> {
+    match source {
+        Some(PacketSource::Interface(i)) => Some(i),
+        _ => None,
     }
 }
 
@@ -898,15 +892,15 @@ fn rst_accepted(inspection: &Inspection, dir: Direction, seq: u32) -> bool {
 }
 
 /// Datagram inspection: a known protocol's state reads the datagram, an unknown flow's
-/// first datagrams are probed. Returns the datagram's direction, which a first client
-/// datagram may turn around.
+/// first datagrams are probed; a first client datagram sent "to the client" turns the
+/// flow round.
 fn inspect_udp(
     flow: &mut Flow,
-    mut dir: Direction,
+    dir: Direction,
     payload: &[u8],
     buffers: &BufferBudget,
     findings: &mut Vec<Finding>,
-) -> Direction {
+) {
     match &mut flow.inspection {
         Inspection::Done | Inspection::TcpStart(_) | Inspection::Tcp(_) => {}
         Inspection::Probe { datagrams } => {
@@ -917,7 +911,6 @@ fn inspect_udp(
                 if found.sender_is_client {
                     if dir == Direction::ToClient && !flow.orientation_known {
                         flow.reverse();
-                        dir = Direction::ToServer;
                     }
                     flow.orientation_known = true;
                 }
@@ -938,7 +931,6 @@ fn inspect_udp(
             }
         }
     }
-    dir
 }
 
 fn count(flow: &mut Flow, dir: Direction, now: Timestamp, wire_len: u32) {

@@ -505,6 +505,20 @@ impl FlowTable {
         now: Timestamp,
         ended: &mut Vec<(Flow, FlowEndReason)>,
     ) -> Option<&mut Flow> {
+        self.lookup(key, make, now, false, ended)
+    }
+
+    /// As [`Self::get_or_insert`], for a packet that `opens` a TCP connection (a SYN): on
+    /// the ports of a closed one it starts a flow of its own, with its own id and record,
+    /// and the closed flow ends (`tcp_reuse`), as Suricata reuses the tuple.
+    pub fn lookup(
+        &mut self,
+        key: FlowKey,
+        make: impl FnOnce(u64) -> Flow,
+        now: Timestamp,
+        opens: bool,
+        ended: &mut Vec<(Flow, FlowEndReason)>,
+    ) -> Option<&mut Flow> {
         self.packets_since_sweep = self.packets_since_sweep.saturating_add(1);
         let hash = self.key_hash(key);
         let flows = &self.flows;
@@ -514,22 +528,30 @@ impl FlowTable {
                 s.hash == hash && flows.get(s.position()).is_some_and(|f| f.key() == key)
             })
             .copied();
-        // A flow idle past its timeout that the sweep has not reached yet ends now: the
-        // packet starts a new one, as Suricata's flow lookup does.
-        let found = match found {
-            Some(slot)
-                if self
-                    .flows
-                    .get(slot.position())
-                    .is_some_and(|f| f.timed_out(now)) =>
-            {
+        // A flow that has ended before this packet — idle past its timeout, which the
+        // sweep has not reached yet, or closed when a SYN opens the ports again — is
+        // written, and the packet starts a new one, as Suricata's flow lookup does.
+        let ending = found.and_then(|slot| {
+            let flow = self.flows.get(slot.position())?;
+            if flow.timed_out(now) {
+                Some((slot, FlowEndReason::Timeout))
+            } else if opens && flow.transport == Transport::Tcp && flow.tcp.closed() {
+                Some((slot, FlowEndReason::TcpReuse))
+            } else {
+                None
+            }
+        });
+        let found = match ending {
+            Some((slot, reason)) => {
                 if let Some(flow) = self.remove_at(slot.position()) {
-                    self.stats.timed_out = self.stats.timed_out.saturating_add(1);
-                    ended.push((flow, FlowEndReason::Timeout));
+                    if reason == FlowEndReason::Timeout {
+                        self.stats.timed_out = self.stats.timed_out.saturating_add(1);
+                    }
+                    ended.push((flow, reason));
                 }
                 None
             }
-            other => other,
+            None => found,
         };
         let slot = match found {
             Some(slot) => slot,
@@ -549,25 +571,6 @@ impl FlowTable {
             }
         };
         self.flows.get_mut(slot.position())
-    }
-
-    /// A SYN that opens a connection again on the ports of a closed one: the closed flow
-    /// ends (`tcp_reuse`), so the new connection is a flow of its own, with its own id and
-    /// record, as Suricata reuses the tuple.
-    pub fn end_closed(&mut self, key: FlowKey, ended: &mut Vec<(Flow, FlowEndReason)>) {
-        let hash = self.key_hash(key);
-        let flows = &self.flows;
-        let found = self.index.find(Slot::table_hash(hash), |s| {
-            s.hash == hash && flows.get(s.position()).is_some_and(|f| f.key() == key)
-        });
-        let Some(at) = found.map(|s| s.position()) else {
-            return;
-        };
-        if self.flows.get(at).is_some_and(|f| f.tcp.closed())
-            && let Some(flow) = self.remove_at(at)
-        {
-            ended.push((flow, FlowEndReason::TcpReuse));
-        }
     }
 
     /// Removes the flow at `at`; the last flow moves into its place.

@@ -101,17 +101,16 @@ impl StreamParser for HttpPhase {
 
     fn step(&mut self, rest: &[u8], emit: &mut dyn FnMut(Finding)) -> Step<Self> {
         match self {
-            // After an `Upgrade: h2c` request the client's next bytes are HTTP/2's.
-            HttpPhase::Head { .. } if !matches!(h2::preface(rest), Preface::No) => {
-                match h2::preface(rest) {
-                    Preface::Whole => Self::h2(),
-                    _ => Step::NeedMore,
-                }
-            }
             HttpPhase::H2(requests) => requests
                 .step(rest, emit)
                 .map(|s| HttpPhase::H2(Box::new(s))),
             HttpPhase::Head { scanned } => {
+                // After an `Upgrade: h2c` request the client's next bytes are HTTP/2's.
+                match h2::preface(rest) {
+                    Preface::Whole => return Self::h2(),
+                    Preface::Partial => return Step::NeedMore,
+                    Preface::No => {}
+                }
                 if !Self::head_ready(scanned, rest) {
                     return Step::NeedMore;
                 }

@@ -197,7 +197,9 @@ impl Tail {
         false
     }
 
-    /// Walks the next record header or record bytes of `rest`.
+    /// Walks the next record header or record bytes of `rest`. With the step comes, once
+    /// this side's handshake is over, `Some(certificate)`: whether the server's
+    /// Certificate ended it (which ends both sides').
     fn step(&mut self, rest: &[u8]) -> (Step<TlsHandshake>, Option<bool>) {
         let Some((content_type, left)) = self.record else {
             let Some(&[content_type, _, _, hi, lo]) = rest.first_chunk::<5>() else {
