@@ -943,6 +943,7 @@ mod tests {
                 state: "closed",
                 reason: FlowEndReason::Timeout,
                 app_proto: Some("tls"),
+                app_proto_orig: None,
                 sni: None,
                 http_host: None,
                 dns_name: None,

@@ -777,6 +777,7 @@ fn new_flow(
         orientation_known: opening.orientation_known,
         inspection,
         app_proto: None,
+        app_proto_orig: None,
         sni: None,
         http_host: None,
         dns_name: opening
@@ -914,7 +915,7 @@ fn inspect_udp(
                     }
                     flow.orientation_known = true;
                 }
-                flow.app_proto = Some(found.state.name());
+                flow.identify(found.state.name());
                 flow.inspection = if found.state.is_done() {
                     Inspection::Done
                 } else {

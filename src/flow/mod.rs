@@ -35,6 +35,9 @@ pub const TCP_CLOSED_MICROS: i64 = 60_000_000;
 pub const UDP_NEW_MICROS: i64 = 30_000_000;
 /// Idle timeout of an answered UDP (or ICMP, ESP…) flow; QUIC's keep-alives reset it.
 pub const UDP_IDLE_MICROS: i64 = 300_000_000;
+/// The protocol that can hand its connection to another: HTTP, by `CONNECT` (a tunnel) or
+/// `Upgrade` (HTTP/2 in clear).
+const HANDS_OVER: &str = "http";
 /// How often (in capture time) the table is swept for idle flows.
 const SWEEP_INTERVAL_MICROS: i64 = 5_000_000;
 /// The share of the table evicted at once when it is full, so eviction is amortised.
@@ -279,6 +282,9 @@ pub struct Flow {
     /// What is still to be read.
     pub inspection: Inspection,
     pub app_proto: Option<&'static str>,
+    /// The protocol the flow started as, when an HTTP `CONNECT` or upgrade handed the
+    /// connection to another (`app_proto` is then the other).
+    pub app_proto_orig: Option<&'static str>,
     pub sni: Option<String>,
     pub http_host: Option<String>,
     pub dns_name: Option<String>,
@@ -306,6 +312,20 @@ impl Flow {
             Direction::ToServer
         } else {
             Direction::ToClient
+        }
+    }
+
+    /// Names the flow's application protocol. A flow already named `http` that shows
+    /// another protocol was handed over by a `CONNECT` or an `Upgrade`, and takes the new
+    /// name as Suricata does, keeping the first; any other flow keeps its first name.
+    pub fn identify(&mut self, name: &'static str) {
+        match self.app_proto {
+            None => self.app_proto = Some(name),
+            Some(HANDS_OVER) if name != HANDS_OVER && self.app_proto_orig.is_none() => {
+                self.app_proto_orig = Some(HANDS_OVER);
+                self.app_proto = Some(name);
+            }
+            Some(_) => {}
         }
     }
 
@@ -734,6 +754,7 @@ mod tests {
             orientation_known: false,
             inspection: Inspection::Done,
             app_proto: None,
+            app_proto_orig: None,
             sni: None,
             http_host: None,
             dns_name: None,
@@ -772,6 +793,21 @@ mod tests {
             seen.sort_unstable();
             assert_eq!(seen, (0..len).collect::<Vec<_>>(), "a permutation");
         }
+    }
+
+    #[test]
+    fn only_http_hands_its_name_over_and_once() {
+        let mut f = flow(40000, 1, 0);
+        f.identify("http");
+        f.identify("http");
+        assert_eq!((f.app_proto, f.app_proto_orig), (Some("http"), None));
+        f.identify("tls");
+        f.identify("http2");
+        assert_eq!((f.app_proto, f.app_proto_orig), (Some("tls"), Some("http")));
+        let mut f = flow(40001, 2, 0);
+        f.identify("dns");
+        f.identify("http");
+        assert_eq!((f.app_proto, f.app_proto_orig), (Some("dns"), None));
     }
 
     #[test]

@@ -222,6 +222,7 @@ mod tests {
                 state: "closed",
                 reason: FlowEndReason::Shutdown,
                 app_proto: Some("tls"),
+                app_proto_orig: None,
                 sni: Some(sni.into()),
                 http_host: None,
                 dns_name: None,

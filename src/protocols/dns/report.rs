@@ -28,7 +28,7 @@ impl Report for Dns {
         if message.work_limited {
             reporter.guards.trip(Guard::DnsNameWork);
         }
-        at.flow.app_proto.get_or_insert(Dns::NAME);
+        at.flow.identify(Dns::NAME);
         if message.response {
             reporter.dns_cache.learn(reporter.now, &message);
         }

@@ -42,6 +42,10 @@ pub struct FlowInfo {
     /// top level of the event, as Suricata does.
     #[serde(skip)]
     pub app_proto: Option<&'static str>,
+    /// The protocol the flow started as when a `CONNECT` or an upgrade handed it to
+    /// `app_proto`; top level, as Suricata writes it.
+    #[serde(skip)]
+    pub app_proto_orig: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sni: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -87,6 +91,9 @@ impl Record for FlowInfo {
         }
         if let Some(app) = self.app_proto {
             m.serialize_entry("app_proto", app)?;
+        }
+        if let Some(orig) = self.app_proto_orig {
+            m.serialize_entry("app_proto_orig", orig)?;
         }
         m.serialize_entry(Self::EVENT_TYPE, self)
     }

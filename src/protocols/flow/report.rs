@@ -81,6 +81,7 @@ pub fn flow_event(
             state: flow.state(),
             reason,
             app_proto: flow.app_proto,
+            app_proto_orig: flow.app_proto_orig,
             sni: flow.sni.clone(),
             http_host: flow.http_host.clone(),
             dns_name: flow.dns_name.clone(),

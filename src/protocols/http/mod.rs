@@ -34,6 +34,8 @@ pub enum Finding {
     Request(HttpInfo),
     /// A response has ended: the oldest request waiting for one is answered.
     Response,
+    /// The server switched the connection to HTTP/2 (`101` with `Upgrade: h2c`).
+    UpgradedToH2,
 }
 
 /// What HTTP inspection counted.

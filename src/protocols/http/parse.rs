@@ -140,6 +140,8 @@ pub struct Response {
     /// Length of the head including the blank line.
     pub head_len: usize,
     pub body: ResponseBody,
+    /// `Upgrade: h2c`: with status 101, the connection is HTTP/2 from here on.
+    pub upgrade_h2c: bool,
 }
 
 /// The outcome of reading a response head.
@@ -190,6 +192,7 @@ pub fn parse_response(stream: &[u8]) -> ResponseScan {
         status,
         head_len,
         body,
+        upgrade_h2c: fields.upgrade_h2c,
     })
 }
 
@@ -199,6 +202,7 @@ struct HeadFields<'a> {
     host: Option<&'a [u8]>,
     user_agent: Option<&'a [u8]>,
     body: Option<Body>,
+    upgrade_h2c: bool,
 }
 
 impl<'a> HeadFields<'a> {
@@ -223,6 +227,8 @@ impl<'a> HeadFields<'a> {
                 .is_some_and(|last| last.eq_ignore_ascii_case(b"chunked"))
         {
             self.body = Some(Body::Chunked);
+        } else if name.eq_ignore_ascii_case(b"upgrade") {
+            self.upgrade_h2c |= value.trim_ascii().eq_ignore_ascii_case(b"h2c");
         }
     }
 
@@ -446,6 +452,16 @@ User-Agent: OpenAI/Python 1.54.0\r\nContent-Length: 12\r\n\r\n{\"model\":1}\n";
             ResponseScan::Incomplete
         );
         assert_eq!(parse_response(b"HTTP/9"), ResponseScan::NotHttp);
+        let upgrade = |head: &[u8]| match parse_response(head) {
+            ResponseScan::Complete(r) => r.upgrade_h2c,
+            other => panic!("{other:?}"),
+        };
+        assert!(upgrade(
+            b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: H2C \r\n\r\n"
+        ));
+        assert!(!upgrade(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
+        ));
         assert!(looks_like_response(b"HTT") && !looks_like_response(b"GET "));
         assert_eq!(method_prefix_len(b"S\x16\x03\x03"), 1);
         assert_eq!(method_prefix_len(b"GETTER"), 3);

@@ -20,15 +20,18 @@ impl Report for Http {
         let info = match finding {
             Finding::Request(info) => info,
             Finding::Response => return answered(at, reporter),
+            Finding::UpgradedToH2 => {
+                at.flow.identify(HTTP2);
+                return Ok(());
+            }
         };
         bump(&mut stats.requests);
         at.orient();
-        // Suricata names an HTTP/2 connection's protocol apart.
         let app_proto = match info.version {
-            Some("2") => "http2",
+            Some("2") => HTTP2,
             _ => Http::NAME,
         };
-        at.flow.app_proto.get_or_insert(app_proto);
+        at.flow.identify(app_proto);
         if at.flow.http_host.is_none() {
             at.flow.http_host.clone_from(&info.hostname);
         }
@@ -74,6 +77,9 @@ impl Report for Http {
     }
 }
 
+/// The `app_proto` of an HTTP/2 connection: Suricata names it apart from HTTP/1.x.
+const HTTP2: &str = "http2";
+
 /// Requests of one connection waiting for their responses.
 const MAX_WAITING: usize = 32;
 
@@ -86,7 +92,7 @@ fn answered(at: &mut At<'_>, reporter: &mut Reporter<'_>) -> io::Result<()> {
         at.dir = Direction::ToClient;
     }
     at.flow.orientation_known = true;
-    at.flow.app_proto.get_or_insert(Http::NAME);
+    at.flow.identify(Http::NAME);
     let Some(mut event) = at.flow.pending_http.pop_front() else {
         return Ok(());
     };

@@ -160,6 +160,9 @@ impl StreamParser for HttpPhase {
                             // protocol's.
                             _ if resp.status == 101 => {
                                 Self::ended(of, emit);
+                                if resp.upgrade_h2c {
+                                    emit(Finding::UpgradedToH2);
+                                }
                                 Next::Done
                             }
                             // An interim response: the final one follows.

@@ -23,7 +23,7 @@ impl Report for Tls {
             Finding::ClientHello(mut info) => {
                 bump(&mut stats.client_hellos);
                 at.orient();
-                at.flow.app_proto.get_or_insert(Tls::NAME);
+                at.flow.identify(Tls::NAME);
                 if at.flow.sni.is_none() {
                     at.flow.sni.clone_from(&info.sni);
                 }
