@@ -44,7 +44,6 @@ const DOCUMENTED: &[&str] = &[
     "one-sided-capture",
     "http2",
     "orientation",
-    "dns-v2",
     "ja4-without-signature-algorithms",
     "tls-data-on-syn",
     "connect-app-proto",
