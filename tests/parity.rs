@@ -46,7 +46,6 @@ const DOCUMENTED: &[&str] = &[
     "orientation",
     "ja4-without-signature-algorithms",
     "tls-data-on-syn",
-    "connect-app-proto",
 ];
 
 /// suricata-verify's `find_value`: a dot path with `[n]` indexes; `__len` is the length of

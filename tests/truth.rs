@@ -45,7 +45,11 @@ fn rows_from_events(events: &[Value]) -> Vec<(String, Key)> {
         };
         match e["event_type"].as_str() {
             Some(kind @ ("tls" | "quic")) => rows.push(addr(kind, &text(&e[kind]["sni"]))),
-            Some("http") => rows.push(addr("http", &text(&e["http"]["hostname"]))),
+            // A response whose request was not seen has its own event, but it is no
+            // request, which is what tshark lists.
+            Some("http") if e["http"].get("http_method").is_some() => {
+                rows.push(addr("http", &text(&e["http"]["hostname"])));
+            }
             Some("dns") if e["dns"]["type"] == "request" => {
                 for q in e["dns"]["queries"].as_array().into_iter().flatten() {
                     rows.push(addr("dns_query", &text(&q["rrname"])));

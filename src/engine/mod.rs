@@ -787,6 +787,7 @@ fn new_flow(
         model_server: None,
         pending_tls: None,
         pending_http: std::collections::VecDeque::new(),
+        http_written_unanswered: 0,
         hello_unreadable: false,
         transactions: 0,
         interface,
@@ -812,6 +813,15 @@ fn inspect_tcp(
     match (seg.syn, seg.ack) {
         (true, false) => flow.tcp.syn = true,
         (true, true) => flow.tcp.syn_ack = true,
+        (false, true)
+            if flow
+                .to_server
+                .packets
+                .saturating_add(flow.to_client.packets)
+                == 1 =>
+        {
+            flow.tcp.picked_up = true;
+        }
         _ => {}
     }
     if seg.fin {

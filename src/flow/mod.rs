@@ -138,6 +138,9 @@ pub struct Counters {
 pub struct TcpSeen {
     pub syn: bool,
     pub syn_ack: bool,
+    /// The first packet was an ACK without a SYN: the connection was established before
+    /// the capture saw it, as Suricata's midstream pickup takes it.
+    pub picked_up: bool,
     pub fin_to_server: bool,
     pub fin_to_client: bool,
     pub rst: bool,
@@ -294,6 +297,9 @@ pub struct Flow {
     pub pending_tls: Option<Box<PendingTls>>,
     /// HTTP requests' events waiting for their responses, oldest first.
     pub pending_http: std::collections::VecDeque<crate::event::Event>,
+    /// Requests whose events were written before their responses came, when too many
+    /// waited: the responses still owed to them are not requests unseen.
+    pub http_written_unanswered: u16,
     /// A TLS or QUIC ClientHello started on this flow but could not be read.
     pub hello_unreadable: bool,
     /// Application-layer transactions seen so far: DNS messages (the next one's
@@ -371,7 +377,9 @@ impl Flow {
     fn established(&self) -> bool {
         match self.transport {
             Transport::Tcp => {
-                self.tcp.syn_ack || (self.to_client.packets > 0 && self.to_server.packets > 0)
+                self.tcp.syn_ack
+                    || self.tcp.picked_up
+                    || (self.to_client.packets > 0 && self.to_server.packets > 0)
             }
             _ => self.to_client.packets > 0,
         }
@@ -761,6 +769,7 @@ mod tests {
             model_server: None,
             pending_tls: None,
             pending_http: std::collections::VecDeque::new(),
+            http_written_unanswered: 0,
             hello_unreadable: false,
             transactions: 0,
             interface: None,

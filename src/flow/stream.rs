@@ -509,7 +509,8 @@ mod tests {
             .collect();
         let out = feed(&mut h, &segments);
         let version = tls::Finding::ServerHello { version: 0x0303 };
-        assert_eq!(tls_findings(&out), vec![&version, &done(true)]);
+        let detected = tls::Finding::Detected;
+        assert_eq!(tls_findings(&out), vec![&detected, &version, &done(true)]);
 
         // TLS 1.3: the server's first encrypted record.
         let mut flight = record(22, &server_hello_message(true));
@@ -519,7 +520,7 @@ mod tests {
         h.syn(0);
         let out = feed(&mut h, &[(1, &flight)]);
         let version = tls::Finding::ServerHello { version: 0x0304 };
-        assert_eq!(tls_findings(&out), vec![&version, &done(false)]);
+        assert_eq!(tls_findings(&out), vec![&detected, &version, &done(false)]);
 
         // The client: its ChangeCipherSpec, after its key exchange.
         let mut flight = record(22, &client_hello_message());
@@ -530,10 +531,13 @@ mod tests {
         let out = feed(&mut h, &[(1, &flight)]);
         let found = tls_findings(&out);
         assert!(
-            matches!(found[0], tls::Finding::ClientHello(_)),
+            matches!(
+                found[..2],
+                [tls::Finding::Detected, tls::Finding::ClientHello(_)]
+            ),
             "{found:?}"
         );
-        assert_eq!(found[1..], [&done(false)]);
+        assert_eq!(found[2..], [&done(false)]);
 
         // A server that answers with an alert never ends its handshake.
         let mut h = HalfStream::detect(&BufferBudget::default(), None);
@@ -552,8 +556,8 @@ mod tests {
         h.syn(0);
         // Second segment first, then the first one retransmitted.
         let out = feed(&mut h, &[(31, s2), (1, s1), (1, s1)]);
-        assert_eq!(out.len(), 1, "{out:?}");
-        let Finding::Tls(tls::Finding::ClientHello(info)) = &out[0] else {
+        assert_eq!(out.len(), 2, "{out:?}");
+        let Finding::Tls(tls::Finding::ClientHello(info)) = &out[1] else {
             panic!("{out:?}")
         };
         assert_eq!(info.sni.as_deref(), Some("example.com"));
@@ -569,7 +573,13 @@ mod tests {
             &[(1, b"EHLO x\r\n"), (9, b"STARTTLS\r\n"), (19, &wire)],
         );
         assert!(
-            matches!(&out[..], [Finding::Tls(tls::Finding::ClientHello(_))]),
+            matches!(
+                &out[..],
+                [
+                    Finding::Tls(tls::Finding::Detected),
+                    Finding::Tls(tls::Finding::ClientHello(_))
+                ]
+            ),
             "{out:?}"
         );
     }
@@ -580,7 +590,13 @@ mod tests {
         let mut h = HalfStream::detect(&BufferBudget::default(), None);
         let mut out = feed(&mut h, &[(1, &wire[..20])]);
         h.finish(&mut out);
-        assert_eq!(out, vec![Finding::Tls(tls::Finding::ClientHelloUnreadable)]);
+        assert_eq!(
+            out,
+            vec![
+                Finding::Tls(tls::Finding::Detected),
+                Finding::Tls(tls::Finding::ClientHelloUnreadable)
+            ]
+        );
     }
 
     #[test]
@@ -598,7 +614,12 @@ GET /after HTTP/1.1\r\n\r\n";
         }
         let ended = |out: &[Finding]| {
             out.iter()
-                .filter(|f| matches!(f, Finding::Http(crate::protocols::http::Finding::Response)))
+                .filter(|f| {
+                    matches!(
+                        f,
+                        Finding::Http(crate::protocols::http::Finding::Response(_))
+                    )
+                })
                 .count()
         };
         // The interim 100 is not an end; a response without a length ends at its head,
@@ -618,7 +639,9 @@ PUT /c HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\
         let urls: Vec<_> = out
             .iter()
             .map(|f| match f {
-                Finding::Http(crate::protocols::http::Finding::Request(r)) => r.url.clone(),
+                Finding::Http(crate::protocols::http::Finding::Request(r)) => {
+                    r.url.clone().unwrap_or_default()
+                }
                 other => panic!("{other:?}"),
             })
             .collect();
@@ -699,7 +722,7 @@ PUT /c HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\
             &[(1, b"GET /v1/models HTTP/1.1\r\nHost: api.example\r\n\r\n")],
         );
         assert!(
-            matches!(&out[..], [Finding::Http(crate::protocols::http::Finding::Request(r))] if r.url == "/v1/models"),
+            matches!(&out[..], [Finding::Http(crate::protocols::http::Finding::Request(r))] if r.url.as_deref() == Some("/v1/models")),
             "{out:?}"
         );
         let mut query = vec![0, 29, 0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
@@ -723,7 +746,7 @@ PUT /c HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\
             ],
         );
         assert!(
-            matches!(&out[..], [Finding::Http(crate::protocols::http::Finding::Request(r))] if r.url == "/ok"),
+            matches!(&out[..], [Finding::Http(crate::protocols::http::Finding::Request(r))] if r.url.as_deref() == Some("/ok")),
             "{out:?}"
         );
     }
@@ -739,7 +762,7 @@ PUT /c HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\
         head.extend_from_slice(b"\r\nX: y\r\n\r\n");
         let out = within(10, move || feed_byte_by_byte(&head));
         assert!(
-            matches!(&out[..], [Finding::Http(crate::protocols::http::Finding::Request(r))] if r.url == "/big"),
+            matches!(&out[..], [Finding::Http(crate::protocols::http::Finding::Request(r))] if r.url.as_deref() == Some("/big")),
             "{out:?}"
         );
     }
@@ -750,13 +773,14 @@ PUT /c HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\
         let budget = BufferBudget::new(STREAM_STATE_BYTES + 64);
         let mut first = HalfStream::detect(&budget, None);
         let out = feed(&mut first, &[(1, &wire[..20])]);
-        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(out, vec![Finding::Tls(tls::Finding::Detected)]);
         assert!(budget.used() > 0);
         let mut second = HalfStream::detect(&budget, None);
         let out = feed(&mut second, &[(1, &wire[..100])]);
         assert_eq!(
             out,
             vec![
+                Finding::Tls(tls::Finding::Detected),
                 Finding::Tls(tls::Finding::ClientHelloUnreadable),
                 Finding::Guard(Guard::BufferBudget)
             ]

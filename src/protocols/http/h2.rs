@@ -237,7 +237,11 @@ mod tests {
         found
             .iter()
             .map(|f| match f {
-                Finding::Request(r) => (r.http_method.clone(), r.url.clone(), r.hostname.clone()),
+                Finding::Request(r) => (
+                    r.http_method.clone().unwrap_or_default(),
+                    r.url.clone().unwrap_or_default(),
+                    r.hostname.clone(),
+                ),
                 other => panic!("{other:?}"),
             })
             .collect()

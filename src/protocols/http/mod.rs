@@ -32,8 +32,9 @@ impl Protocol for Http {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Finding {
     Request(HttpInfo),
-    /// A response has ended: the oldest request waiting for one is answered.
-    Response,
+    /// A response with this status has ended: the oldest request waiting for one is
+    /// answered.
+    Response(u16),
     /// The server switched the connection to HTTP/2 (`101` with `Upgrade: h2c`).
     UpgradedToH2,
 }

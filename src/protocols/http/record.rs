@@ -1,4 +1,5 @@
-//! The http event's record: an HTTP request's head.
+//! The http event's record: an HTTP request's head, or the status of a response whose
+//! request was not seen.
 
 use serde::Serialize;
 use serde::ser::SerializeMap;
@@ -16,14 +17,22 @@ pub struct HttpInfo {
     /// The port the Host header names, when it names one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_port: Option<u16>,
-    pub http_method: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_method: Option<String>,
     /// The request target without its query string: queries can carry personal data.
-    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_user_agent: Option<String>,
     /// `"2"` for an HTTP/2 request, as Suricata writes it; absent for HTTP/1.x.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<&'static str>,
+    /// The status of a response whose request was not seen (a capture of the server's side
+    /// only, or one that starts after the request). A request's event has none: after a
+    /// lost segment the pairing of responses to requests can shift, and a wrong status is
+    /// worse than none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
 }
 
 impl HttpInfo {
@@ -55,10 +64,24 @@ impl HttpInfo {
         HttpInfo {
             hostname,
             http_port,
-            http_method: method.to_owned(),
-            url: path.to_owned(),
+            http_method: Some(method.to_owned()),
+            url: Some(path.to_owned()),
             http_user_agent: user_agent.map(text),
             version: None,
+            status: None,
+        }
+    }
+
+    /// The record of a response seen without its request: its status alone.
+    pub fn response_alone(status: u16) -> Self {
+        HttpInfo {
+            hostname: None,
+            http_port: None,
+            http_method: None,
+            url: None,
+            http_user_agent: None,
+            version: None,
+            status: Some(status),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::io;
 
-use super::{Finding, Http, Stats};
+use super::{Finding, Http, HttpInfo, Stats};
 use crate::engine::report::{At, Report, Reporter, bump};
 use crate::event::{Body, Event};
 use crate::flow::Direction;
@@ -19,7 +19,7 @@ impl Report for Http {
     ) -> io::Result<()> {
         let info = match finding {
             Finding::Request(info) => info,
-            Finding::Response => return answered(at, reporter),
+            Finding::Response(status) => return answered(status, at, reporter),
             Finding::UpgradedToH2 => {
                 at.flow.identify(HTTP2);
                 return Ok(());
@@ -44,7 +44,7 @@ impl Report for Http {
                 let hit = reporter
                     .signatures
                     .model_servers
-                    .recognise(&info.http_method, &info.url)?;
+                    .recognise(info.http_method.as_deref()?, info.url.as_deref()?)?;
                 if !reporter.sightings.confirms(server, hit) {
                     return None;
                 }
@@ -62,6 +62,7 @@ impl Report for Http {
         if waiting.len() >= MAX_WAITING {
             // A server that never answers cannot make requests pile up.
             if let Some(oldest) = waiting.pop_front() {
+                at.flow.http_written_unanswered = at.flow.http_written_unanswered.saturating_add(1);
                 reporter.sink.event(oldest)?;
             }
         }
@@ -84,19 +85,36 @@ const HTTP2: &str = "http2";
 const MAX_WAITING: usize = 32;
 
 /// A response ended: the oldest request waiting is written, stamped with the packet that
-/// completed the response. A response seen alone (a capture of the server's side only)
-/// names the flow's protocol but makes no event.
-fn answered(at: &mut At<'_>, reporter: &mut Reporter<'_>) -> io::Result<()> {
+/// completed the response. A response no request waits for (a capture of the server's side
+/// only, or one that starts after the request) is a transaction of its own, as Suricata
+/// writes it: an event with its status.
+fn answered(status: u16, at: &mut At<'_>, reporter: &mut Reporter<'_>) -> io::Result<()> {
     if at.dir == Direction::ToServer && !at.flow.orientation_known {
         at.flow.reverse();
         at.dir = Direction::ToClient;
     }
     at.flow.orientation_known = true;
     at.flow.identify(Http::NAME);
-    let Some(mut event) = at.flow.pending_http.pop_front() else {
+    if let Some(mut event) = at.flow.pending_http.pop_front() {
+        event.header.timestamp = at.header.timestamp;
+        event.header.pcap_cnt = at.header.pcap_cnt;
+        return reporter.sink.event(event);
+    }
+    if at.flow.http_written_unanswered > 0 {
+        // Its request's event was written before it came, when too many waited.
+        at.flow.http_written_unanswered = at.flow.http_written_unanswered.saturating_sub(1);
         return Ok(());
+    }
+    // Addressed client to server, as a transaction is and as its request would have been.
+    let header = match at.dir {
+        Direction::ToClient => at.header.reversed(),
+        Direction::ToServer => at.header.clone(),
     };
-    event.header.timestamp = at.header.timestamp;
-    event.header.pcap_cnt = at.header.pcap_cnt;
-    reporter.sink.event(event)
+    reporter.sink.event(Event {
+        header,
+        body: Body::Http(HttpInfo::response_alone(status)),
+        ai: None,
+        landing: None,
+        verdict: None,
+    })
 }

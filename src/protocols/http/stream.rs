@@ -18,7 +18,8 @@ const RESCAN_HEAD_BELOW: usize = 64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Message {
     Request,
-    Response,
+    /// A response, with its status.
+    Response(u16),
 }
 
 /// Where a direction is in its requests or responses.
@@ -48,8 +49,8 @@ pub enum HttpPhase {
 impl HttpPhase {
     /// A message has ended: a response is reported; detection reads the next message.
     fn ended(of: Message, emit: &mut dyn FnMut(Finding)) -> Next<Self> {
-        if of == Message::Response {
-            emit(Finding::Response);
+        if let Message::Response(status) = of {
+            emit(Finding::Response(status));
         }
         Next::Detect
     }
@@ -154,7 +155,7 @@ impl StreamParser for HttpPhase {
                     // and detection reads on after them.
                     http::ResponseScan::NotHttp => Step::Then(1, Next::Detect),
                     http::ResponseScan::Complete(resp) => {
-                        let of = Message::Response;
+                        let of = Message::Response(resp.status);
                         let next = match resp.body {
                             // After 101 Switching Protocols the bytes are another
                             // protocol's.

@@ -30,6 +30,9 @@ impl Protocol for Tls {
 /// What a TLS direction showed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Finding {
+    /// The direction's bytes start as TLS handshake records: the flow is TLS, whether or
+    /// not a hello can be read from them.
+    Detected,
     ClientHello(TlsInfo),
     /// The negotiated version, from a ServerHello (or a HelloRetryRequest, which fixes
     /// TLS 1.3 before the client's second ClientHello).

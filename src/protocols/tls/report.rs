@@ -19,11 +19,13 @@ impl Report for Tls {
         at: &mut At<'_>,
         reporter: &mut Reporter<'_>,
     ) -> io::Result<()> {
+        // Whatever of a handshake was read, hello or not, shows the flow is TLS, as
+        // Suricata names a flow by its first bytes.
+        at.flow.identify(Tls::NAME);
         match finding {
             Finding::ClientHello(mut info) => {
                 bump(&mut stats.client_hellos);
                 at.orient();
-                at.flow.identify(Tls::NAME);
                 if at.flow.sni.is_none() {
                     at.flow.sni.clone_from(&info.sni);
                 }
@@ -79,6 +81,7 @@ impl Report for Tls {
                     reporter.sink.event(event)?;
                 }
             }
+            Finding::Detected => {}
             Finding::ClientHelloUnreadable => {
                 bump(&mut stats.client_hellos_unreadable);
                 at.flow.hello_unreadable = true;

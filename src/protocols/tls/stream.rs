@@ -274,6 +274,7 @@ impl StreamParser for TlsHandshake {
         Some(if rest.len() < 3 {
             Step::NeedMore
         } else {
+            emit(Finding::Detected);
             Step::Then(0, Next::State(TlsHandshake::default()))
         })
     }
