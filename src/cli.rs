@@ -240,6 +240,11 @@ pub struct RunArgs {
     /// EVE writes it, or `query`, the word aigress wrote before, for consumers that read it.
     #[arg(long, value_name = "WORD", env = "AIGRESS_DNS_REQUEST_TYPE")]
     pub dns_request_type: Option<aigress::protocols::dns::DnsRequestType>,
+    /// The sensor sees one side of some connections (asymmetric routing), as Suricata's
+    /// `stream.async-oneside`: what a side whose peer is unseen sends is reported at once,
+    /// not when an acknowledgment that never passes the sensor comes.
+    #[arg(long, env = "AIGRESS_ASYNC_ONESIDE")]
+    pub async_oneside: bool,
     /// How events write IPv6 addresses: `full` (default), eight zero-padded groups as
     /// Suricata 8 writes them, or `compressed` (`2001:db8::1`), as Zeek and tshark do.
     #[arg(long, value_name = "FORM", env = "AIGRESS_IPV6_TEXT")]
@@ -421,6 +426,11 @@ pub struct ScanArgs {
         env = "AIGRESS_DNS_REQUEST_TYPE"
     )]
     pub dns_request_type: aigress::protocols::dns::DnsRequestType,
+    /// The capture holds one side of some connections (asymmetric routing), as Suricata's
+    /// `stream.async-oneside`: what a side whose peer is unseen sends is reported at once,
+    /// not at the connection's end.
+    #[arg(long, env = "AIGRESS_ASYNC_ONESIDE")]
+    pub async_oneside: bool,
     /// How events write IPv6 addresses: `full`, eight zero-padded groups as Suricata 8
     /// writes them, or `compressed` (`2001:db8::1`), as Zeek and tshark do.
     #[arg(

@@ -81,6 +81,8 @@ pub struct EngineSection {
     pub community_id_seed: Option<u16>,
     /// The word DNS query events carry in `dns.type`: `request` or `query`.
     pub dns_request_type: Option<crate::protocols::dns::DnsRequestType>,
+    /// One side of some connections is seen (asymmetric routing): report at once.
+    pub async_oneside: Option<bool>,
     /// How events write IPv6 addresses: `full` or `compressed`.
     pub ipv6_text: Option<crate::address::Ipv6Text>,
 }

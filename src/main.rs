@@ -410,6 +410,7 @@ fn scan(args: &ScanArgs, signatures: Arc<Database>) -> anyhow::Result<ExitCode> 
         community_id_seed: args.community_id_seed,
         ipv6_text: args.ipv6_text,
         dns_request_type: args.dns_request_type,
+        async_oneside: args.async_oneside,
         ..EngineConfig::default()
     };
     let files = aigress::capture::offline::expand(&args.files).context("scan failed")?;
@@ -644,6 +645,7 @@ fn settings(args: &RunArgs, signatures: Option<&Path>) -> anyhow::Result<sensor:
                 .dns_request_type
                 .or(config.engine.dns_request_type)
                 .unwrap_or_default(),
+            async_oneside: args.async_oneside || config.engine.async_oneside.unwrap_or(false),
             ..EngineConfig::default()
         },
         sources,

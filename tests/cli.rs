@@ -396,3 +396,48 @@ fn scan_events(capture: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
     args.push(path_str(capture));
     common::json_lines(&args)
 }
+
+/// A sensor told it sees one side of some connections writes what that side sends when it
+/// is read, not when an answer that never passes it would complete it; without being told,
+/// the request waits for its response until the flow ends, as Suricata's default does.
+#[test]
+fn a_one_sided_sensor_writes_what_it_reads_at_once() {
+    let dir = common::captures_dir().join("../suricata-verify/stream-async/http");
+    let client = dir.join("stream-async-6063-cli-01/http-request-header-async-cli.pcap");
+    let server = dir.join("stream-async-6063-srv-01/http-request-header-async-srv.pcap");
+    let scan = |extra: &[&str], file: &Path| {
+        let mut args = vec!["scan", "--format", "json"];
+        args.extend_from_slice(extra);
+        args.push(path_str(file));
+        common::json_lines(&args)
+    };
+    let of_type = |events: &[serde_json::Value], kind: &str| -> Vec<serde_json::Value> {
+        events
+            .iter()
+            .filter(|e| e["event_type"] == kind)
+            .cloned()
+            .collect()
+    };
+
+    let waiting = scan(&[], &client);
+    let request = &of_type(&waiting, "http")[0];
+    assert_eq!(request["http"]["http_method"], "GET");
+    assert!(request.get("pcap_cnt").is_none(), "{request}");
+    assert_eq!(of_type(&waiting, "flow")[0]["flow"]["state"], "new");
+
+    let at_once = scan(&["--async-oneside"], &client);
+    let request = &of_type(&at_once, "http")[0];
+    assert_eq!(
+        request["pcap_cnt"], 3,
+        "the request's own packet: {request}"
+    );
+    assert_eq!(of_type(&at_once, "flow")[0]["flow"]["state"], "established");
+
+    // The server's side alone: its response is a transaction of its own, addressed client
+    // to server, written when the response has ended.
+    let response = &of_type(&scan(&["--async-oneside"], &server), "http")[0];
+    assert_eq!(response["http"]["status"], 200);
+    assert!(response["http"].get("http_method").is_none());
+    assert_eq!(response["dest_port"], 80);
+    assert_eq!(response["pcap_cnt"], 4);
+}

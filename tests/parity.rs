@@ -41,7 +41,6 @@ struct Check {
 const DOCUMENTED: &[&str] = &[
     "stamped-at-response",
     "url-without-query",
-    "one-sided-capture",
     "http2",
     "orientation",
     "ja4-without-signature-algorithms",

@@ -55,6 +55,11 @@ pub struct EngineConfig {
     pub ipv6_text: Ipv6Text,
     /// The word DNS query events carry in `dns.type`.
     pub dns_request_type: DnsRequestType,
+    /// The sensor sees one side of some connections (asymmetric routing), as Suricata's
+    /// `stream.async-oneside`: a direction whose peer has sent nothing reports what it
+    /// reads at once rather than waiting for acknowledgments that never pass the sensor,
+    /// and a client's ACK after its SYN shows the connection established.
+    pub async_oneside: bool,
 }
 
 impl Default for EngineConfig {
@@ -67,6 +72,7 @@ impl Default for EngineConfig {
             community_id_seed: 0,
             ipv6_text: Ipv6Text::Full,
             dns_request_type: DnsRequestType::Request,
+            async_oneside: false,
         }
     }
 }
@@ -172,6 +178,7 @@ pub struct Engine {
     community_id_seed: u16,
     ipv6_text: Ipv6Text,
     dns_request_type: DnsRequestType,
+    async_oneside: bool,
     /// Interface names by [`PacketSource::Interface`] number, for `in_iface`.
     interfaces: Vec<Arc<str>>,
     stats: Stats,
@@ -210,6 +217,7 @@ impl Engine {
             community_id_seed: config.community_id_seed,
             ipv6_text: config.ipv6_text,
             dns_request_type: config.dns_request_type,
+            async_oneside: config.async_oneside,
             interfaces: Vec::new(),
             stats: Stats::default(),
             findings: (Vec::new(), Vec::new()),
@@ -483,6 +491,7 @@ impl Engine {
             community_id_seed,
             ipv6_text,
             dns_request_type,
+            async_oneside,
             interfaces,
             sightings,
             ..
@@ -508,7 +517,18 @@ impl Engine {
         count(flow, dir, now, wire_len);
         let (released, own) = findings;
         match &decoded.l4 {
-            L4::Tcp(seg) => inspect_tcp(flow, dir, seg, buffers, stats, released, own),
+            L4::Tcp(seg) => inspect_tcp(
+                flow,
+                dir,
+                seg,
+                TcpReading {
+                    buffers,
+                    async_oneside: *async_oneside,
+                },
+                stats,
+                released,
+                own,
+            ),
             L4::Udp(udp) => inspect_udp(flow, dir, udp.payload, buffers, own),
             L4::Icmp { message, .. } => {
                 if let (Direction::ToClient, ProtocolDetail::Icmp { response, .. }) =
@@ -789,10 +809,18 @@ fn new_flow(
         pending_http: std::collections::VecDeque::new(),
         http_written_unanswered: 0,
         hello_unreadable: false,
+        one_sided: false,
         transactions: 0,
         interface,
         detail: opening.detail,
     }
+}
+
+/// What stream inspection reads with: the buffers' bound, and whether one-sided
+/// connections are expected.
+struct TcpReading<'a> {
+    buffers: &'a BufferBudget,
+    async_oneside: bool,
 }
 
 /// TCP flags and stream inspection for one segment.
@@ -805,22 +833,29 @@ fn inspect_tcp(
     flow: &mut Flow,
     dir: Direction,
     seg: &TcpSegment<'_>,
-    buffers: &BufferBudget,
+    reading: TcpReading<'_>,
     stats: &mut Stats,
     released: &mut Vec<Finding>,
     own: &mut Vec<Finding>,
 ) {
+    let TcpReading {
+        buffers,
+        async_oneside,
+    } = reading;
+    // The peer has sent nothing the sensor saw: with one-sided capture configured, none of
+    // its acknowledgments will come.
+    let peer_unseen = async_oneside && flow.counters(dir.opposite()).packets == 0;
+    flow.one_sided = peer_unseen;
+    let first = flow
+        .to_server
+        .packets
+        .saturating_add(flow.to_client.packets)
+        == 1;
     match (seg.syn, seg.ack) {
         (true, false) => flow.tcp.syn = true,
         (true, true) => flow.tcp.syn_ack = true,
-        (false, true)
-            if flow
-                .to_server
-                .packets
-                .saturating_add(flow.to_client.packets)
-                == 1 =>
-        {
-            flow.tcp.picked_up = true;
+        (false, true) if first || (peer_unseen && flow.tcp.syn && dir == Direction::ToServer) => {
+            flow.tcp.established_unseen = true;
         }
         _ => {}
     }
@@ -867,6 +902,9 @@ fn inspect_tcp(
         seg.seq
     };
     let tripped = half.segment(seq, seg.payload, own);
+    if peer_unseen && let Some(end) = half.next_seq() {
+        half.acknowledged(end, own);
+    }
     // A bound that ends one direction ends the flow's inspection: its state is freed now,
     // not when the flow ends, so a flood of refused flows costs only their counters. A
     // connection that closed has everything it read reported at the closing packet.

@@ -138,9 +138,11 @@ pub struct Counters {
 pub struct TcpSeen {
     pub syn: bool,
     pub syn_ack: bool,
-    /// The first packet was an ACK without a SYN: the connection was established before
-    /// the capture saw it, as Suricata's midstream pickup takes it.
-    pub picked_up: bool,
+    /// The connection shows it was established though no SYN/ACK was seen: its first
+    /// packet was an ACK without SYN (picked up mid-stream, as Suricata's midstream pickup
+    /// takes it), or, with one-sided capture configured, the client acknowledged after its
+    /// SYN (as Suricata's `async-oneside` takes it).
+    pub established_unseen: bool,
     pub fin_to_server: bool,
     pub fin_to_client: bool,
     pub rst: bool,
@@ -302,6 +304,10 @@ pub struct Flow {
     pub http_written_unanswered: u16,
     /// A TLS or QUIC ClientHello started on this flow but could not be read.
     pub hello_unreadable: bool,
+    /// One-sided capture is configured and the other side of this connection has sent
+    /// nothing the sensor saw: an answer that would complete a message will not come, so
+    /// events are written when their message is read.
+    pub one_sided: bool,
     /// Application-layer transactions seen so far: DNS messages (the next one's
     /// `tx_id`), or the one TLS handshake a flow writes an event for.
     pub transactions: u64,
@@ -378,7 +384,7 @@ impl Flow {
         match self.transport {
             Transport::Tcp => {
                 self.tcp.syn_ack
-                    || self.tcp.picked_up
+                    || self.tcp.established_unseen
                     || (self.to_client.packets > 0 && self.to_server.packets > 0)
             }
             _ => self.to_client.packets > 0,
@@ -771,6 +777,7 @@ mod tests {
             pending_http: std::collections::VecDeque::new(),
             http_written_unanswered: 0,
             hello_unreadable: false,
+            one_sided: false,
             transactions: 0,
             interface: None,
             detail: ProtocolDetail::None,

@@ -54,8 +54,9 @@ impl Report for Http {
                     .get_or_insert_with(|| Box::new(ai.clone()));
                 Some(ai)
             });
-        // An HTTP/2 request is written at once: its response is in frames not read.
-        if info.version.is_some() {
+        // An HTTP/2 request is written at once: its response is in frames not read; so is
+        // one whose response will not pass a one-sided sensor.
+        if info.version.is_some() || at.flow.one_sided {
             return reporter.event(at, Body::Http(info), ai);
         }
         let waiting = &mut at.flow.pending_http;

@@ -38,6 +38,10 @@ impl Report for Tls {
                 // The client's version until the server's answer gives the negotiated one.
                 info.version = Some(info.client_version.clone());
                 let ai = reporter.classify(at, info.sni.as_deref(), MatchSource::Sni);
+                // No answer will pass a one-sided sensor: the hello is all there is.
+                if at.flow.one_sided {
+                    return reporter.event(at, Body::Tls(info), ai);
+                }
                 at.flow.pending_tls = Some(Box::new(PendingTls {
                     event: Event {
                         header: at.header.clone(),
