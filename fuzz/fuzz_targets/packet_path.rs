@@ -86,6 +86,8 @@ fuzz_target!(|data: &[u8]| {
         community_id_seed: 0,
         ipv6_text: Default::default(),
         dns_request_type: Default::default(),
+        // Both ways of reading one-sided connections, by a bit of the input.
+        async_oneside: data.last().is_some_and(|b| b & 1 == 1),
     };
     let mut engine = Engine::new(config, signatures);
     let mut sink = Discard;
