@@ -57,9 +57,8 @@ fn load() -> Vec<Vec<Packet>> {
         .iter()
         .map(|path| {
             let mut source = FileSource::open(path).expect("a capture");
-            let link = source.link_type();
             let mut packets = Vec::new();
-            while let Next::Packet(p) = source.next_packet() {
+            while let Next::Packet { packet: p, link } = source.next_packet() {
                 packets.push(Packet {
                     link,
                     number: packets.len() as u64 + 1,

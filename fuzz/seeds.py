@@ -3,7 +3,8 @@
 
 Usage: fuzz/seeds.py OUTDIR   (then OUTDIR/<target>/ holds that target's seeds)
 
-Seeds are real traffic: whole frames for `decode`, sequences of frames for
+Seeds are real traffic: the capture files themselves (their first 64 KiB) for `records`,
+whole frames for `decode`, sequences of frames for
 `packet_path`, TCP payloads for `tls`, `http` and (as segment sequences) `stream`, UDP
 payloads for `dns` and `quic`. Standard library only; reads classic pcap and pcapng.
 """
@@ -80,10 +81,11 @@ def l4(link, frame):
 def main():
     out = Path(sys.argv[1])
     root = Path(__file__).resolve().parent.parent / "tests/data/captures"
-    seeds = {t: set() for t in ["decode", "packet_path", "tls", "http", "dns", "quic", "stream"]}
+    seeds = {t: set() for t in ["records", "decode", "packet_path", "tls", "http", "dns", "quic", "stream"]}
     for cap in sorted(root.iterdir()):
         if cap.suffix not in (".pcap", ".pcapng"):
             continue
+        seeds["records"].add(cap.read_bytes()[:65536])
         frames = list(packets(cap))
         sequence, streams = bytearray(), {}
         for link, frame in frames:

@@ -17,7 +17,7 @@ case "${1:-}" in
   --runs-or-seconds) limit=(-runs="$2" -max_total_time="$3"); shift 3 ;;
 esac
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(decode tls dns http quic stream packet_path)
+[ ${#targets[@]} -gt 0 ] || targets=(records decode tls dns http quic stream packet_path)
 
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
 toolchain=()

@@ -499,6 +499,13 @@ fn scan(args: &ScanArgs, signatures: Arc<Database>) -> anyhow::Result<ExitCode> 
             "Capture file ends inside a packet record; packets before it were processed."
         );
     }
+    for s in &report.skipped_links {
+        tracing::warn!(
+            file = %s.path.display(),
+            packets = s.packets,
+            "Packets of interfaces whose link type aigress does not decode were skipped."
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

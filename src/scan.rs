@@ -44,11 +44,20 @@ pub struct Truncation {
     pub message: String,
 }
 
+/// Packets of a capture file skipped because their interface's link type is not one
+/// aigress decodes (a pcapng file may mix link types).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedLink {
+    pub path: PathBuf,
+    pub packets: u64,
+}
+
 /// What a scan did.
 #[derive(Debug, Clone)]
 pub struct ScanReport {
     pub stats: Stats,
     pub truncations: Vec<Truncation>,
+    pub skipped_links: Vec<SkippedLink>,
     /// The time of the last packet, for the stats record.
     pub last_seen: Timestamp,
 }
@@ -72,14 +81,14 @@ pub fn scan_files(
     }
     let mut engine = Engine::new(config, signatures);
     let mut truncations = Vec::new();
+    let mut skipped_links = Vec::new();
     for path in paths {
         let mut source = FileSource::open(path)?;
-        let link = source.link_type();
         let mut compressed_seen = 0;
         loop {
             let compressed_read = source.compressed_bytes_read();
             match source.next_packet() {
-                Next::Packet(packet) => {
+                Next::Packet { packet, link } => {
                     // On disk, a compressed file advances by what its inflater read; a
                     // plain one by the record: a 16-byte header plus the captured bytes.
                     progress(match compressed_read {
@@ -105,11 +114,18 @@ pub fn scan_files(
                 }
             }
         }
+        if source.skipped() > 0 {
+            skipped_links.push(SkippedLink {
+                path: path.clone(),
+                packets: source.skipped(),
+            });
+        }
     }
     engine.finish(sink)?;
     Ok(ScanReport {
         stats: engine.stats(),
         truncations,
+        skipped_links,
         last_seen: engine.last_seen(),
     })
 }

@@ -105,6 +105,76 @@ fn several_files_are_read_in_order_as_one_run() {
     );
 }
 
+/// A pcapng file whose third block claims 8 bytes, less than a block's own framing (found by
+/// fuzzing: pcap-parser subtracts the framing from it), and whose interfaces have different
+/// link types, one aigress does not decode.
+#[test]
+fn a_damaged_pcapng_block_is_reported_and_mixed_link_types_are_read() {
+    fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+        let len = u32::try_from(body.len() + 12).unwrap();
+        let mut b = kind.to_le_bytes().to_vec();
+        b.extend_from_slice(&len.to_le_bytes());
+        b.extend_from_slice(body);
+        b.extend_from_slice(&len.to_le_bytes());
+        b
+    }
+    let packet = |interface: u32, frame: &[u8]| {
+        let mut body = interface.to_le_bytes().to_vec();
+        body.extend_from_slice(&[0; 8]);
+        let len = u32::try_from(frame.len()).unwrap().to_le_bytes();
+        body.extend_from_slice(&len);
+        body.extend_from_slice(&len);
+        body.extend_from_slice(frame);
+        while !body.len().is_multiple_of(4) {
+            body.push(0);
+        }
+        block(6, &body)
+    };
+    // A DNS query for example.com from 10.0.0.1, as raw IPv4.
+    let mut dns = vec![0u8; 0];
+    dns.extend_from_slice(&[0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    dns.extend_from_slice(b"\x07example\x03com\x00\x00\x01\x00\x01");
+    let udp_len = u16::try_from(8 + dns.len()).unwrap();
+    let mut ip = vec![
+        0x45, 0, 0, 0, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 53,
+    ];
+    ip[2..4].copy_from_slice(&(20 + udp_len).to_be_bytes());
+    ip.extend_from_slice(&40000u16.to_be_bytes());
+    ip.extend_from_slice(&53u16.to_be_bytes());
+    ip.extend_from_slice(&udp_len.to_be_bytes());
+    ip.extend_from_slice(&[0, 0]);
+    ip.extend_from_slice(&dns);
+
+    let mut file = block(
+        0x0a0d_0d0a,
+        &[
+            0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ],
+    );
+    file.extend(block(1, &[228, 0, 0, 0, 0, 0, 0, 0])); // IPv4
+    file.extend(block(1, &[147, 0, 0, 0, 0, 0, 0, 0])); // a user link type
+    file.extend(packet(0, &ip));
+    file.extend(packet(1, b"not decoded"));
+    file.extend(packet(0, &ip));
+    // A process information block of 8 bytes.
+    file.extend_from_slice(&0x8000_0001u32.to_le_bytes());
+    file.extend_from_slice(&8u32.to_le_bytes());
+    file.extend(packet(0, &ip));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("damaged.pcapng");
+    std::fs::write(&path, &file).unwrap();
+    let out = aigress(&["scan", "--format", "json", path_str(&path)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("invalid block length 8"), "{stderr}");
+    assert!(stderr.contains("packets=1"), "one packet skipped: {stderr}");
+    let queries = text(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("\"event_type\":\"dns\""))
+        .count();
+    assert_eq!(queries, 2, "the two queries before the damage");
+}
+
 #[test]
 fn a_truncated_capture_yields_the_packets_before_the_cut_and_warns() {
     let original = std::fs::read(capture("ai-clients__b_python_sdks.pcap")).unwrap();

@@ -3,6 +3,7 @@
 pub mod fanout;
 pub mod live;
 pub mod offline;
+pub mod records;
 
 pub use offline::{CaptureError, FileSource, Next};
 
