@@ -100,3 +100,50 @@ fn a_damaged_compressed_capture_keeps_the_packets_before_the_damage() {
         text(&out.stderr)
     );
 }
+
+/// A compressed file that inflates to far more than the inflater may run ahead, and is no
+/// capture, fails at once: the inflater, waiting to hand over its next chunk, is stopped
+/// rather than waited for.
+#[test]
+fn a_large_compressed_file_that_is_no_capture_fails_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("noise.bin");
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..32 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect();
+    std::fs::write(&plain, &noise).unwrap();
+    for (name, compress) in [
+        ("noise.pcap.gz", gzip as fn(&Path, &Path)),
+        ("noise.pcap.zst", zstd as fn(&Path, &Path)),
+    ] {
+        let file = dir.path().join(name);
+        compress(&plain, &file);
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aigress"))
+            .args(["scan", "--format", "json", file.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        // Ends when the scan does, or fails the test after a minute.
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > std::time::Duration::from_secs(60) {
+                child.kill().unwrap();
+                panic!("{name}: the scan hung");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(status.code(), Some(2), "{name}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("not a pcap or pcapng"), "{name}");
+    }
+}

@@ -12,9 +12,9 @@
 //! number of the packet that was cut.
 //!
 //! A compressed file (recognised by its magic bytes, whatever its name) is inflated as a
-//! stream by a thread of its own into a pipe read into a buffer: no temporary file, the same
-//! parser and the same answers as for a plain file, and the inflating runs on another core
-//! while the packets are processed. A damaged compressed stream ends like a truncated file,
+//! stream by a thread of its own, in chunks handed over a bounded channel into the buffer
+//! the records are read from: no temporary file, the same parser and the same answers as for
+//! a plain file, and the inflating runs on another core while the packets are processed. A damaged compressed stream ends like a truncated file,
 //! with the decompressor's reason.
 
 use std::fs::File;
@@ -23,6 +23,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
 use memmap2::Mmap;
@@ -84,55 +85,75 @@ impl Compression {
     }
 }
 
-/// The thread inflating a compressed file into the pipe libpcap reads.
+/// The thread inflating a compressed file, and the chunks it hands over. Chunks travel
+/// over a channel, not a pipe: a pipe would copy every inflated byte through the kernel
+/// twice, which cost more than the inflating.
 struct Inflater {
     thread: Option<JoinHandle<io::Result<u64>>>,
     /// Compressed bytes read from the file so far.
     read: Arc<AtomicU64>,
+    /// Inflated chunks, in order; `None` once closed.
+    chunks: Option<Receiver<Vec<u8>>>,
+    /// Chunks given back to be filled again.
+    spare: SyncSender<Vec<u8>>,
 }
 
+/// What the inflater fills at once.
+const CHUNK_BYTES: usize = 1 << 20;
+/// Chunks inflated ahead of the reader, and spares kept: the stream's memory is bounded by
+/// about twice this many chunks.
+const CHUNKS_AHEAD: usize = 4;
+
 impl Inflater {
-    /// Starts inflating `path` and returns the pipe's reading end.
-    fn start(path: &Path, compression: Compression) -> io::Result<(Self, io::PipeReader)> {
+    /// Starts inflating `path`.
+    fn start(path: &Path, compression: Compression) -> io::Result<Self> {
         let file = File::open(path)?;
-        let (reader, mut writer) = io::pipe()?;
-        // A larger pipe lets the inflater run ahead in bigger steps instead of waking the
-        // reader for every 64 KiB; where the kernel refuses (a lower pipe-max-size), the
-        // default pipe still works.
-        let _ = nix::fcntl::fcntl(&writer, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_BYTES));
         let read = Arc::new(AtomicU64::new(0));
         let counted = Counted {
             inner: file,
             read: Arc::clone(&read),
         };
+        let (chunk_tx, chunks) = mpsc::sync_channel(CHUNKS_AHEAD);
+        let (spare, spare_rx) = mpsc::sync_channel(CHUNKS_AHEAD);
         let thread = std::thread::Builder::new()
             .name("aigress-inflate".into())
             .spawn(move || -> io::Result<u64> {
-                let copied = match compression {
-                    Compression::Gzip => {
-                        pump(flate2::read::MultiGzDecoder::new(counted), &mut writer)
-                    }
-                    Compression::Zstd => {
-                        pump(zstd::stream::read::Decoder::new(counted)?, &mut writer)
-                    }
-                };
-                match copied {
-                    // The reader stopped early (a scan that only checks the link type).
-                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(0),
-                    other => other,
+                match compression {
+                    Compression::Gzip => fill_chunks(
+                        flate2::read::MultiGzDecoder::new(counted),
+                        &chunk_tx,
+                        &spare_rx,
+                    ),
+                    Compression::Zstd => fill_chunks(
+                        zstd::stream::read::Decoder::new(counted)?,
+                        &chunk_tx,
+                        &spare_rx,
+                    ),
                 }
             })?;
-        Ok((
-            Self {
-                thread: Some(thread),
-                read,
-            },
-            reader,
-        ))
+        Ok(Self {
+            thread: Some(thread),
+            read,
+            chunks: Some(chunks),
+            spare,
+        })
     }
 
-    /// Why the stream ended early, if it did: the decompressor's error.
+    /// The next inflated chunk; `None` once the stream has ended (or failed).
+    fn next_chunk(&mut self) -> Option<Vec<u8>> {
+        self.chunks.as_ref()?.recv().ok()
+    }
+
+    /// A chunk read, to be filled again.
+    fn give_back(&self, chunk: Vec<u8>) {
+        let _ = self.spare.try_send(chunk);
+    }
+
+    /// Why the stream ended early, if it did: the decompressor's error. The channel is
+    /// closed first, so a thread waiting to hand over a chunk stops rather than waits for
+    /// a reader that has stopped reading.
     fn failure(&mut self) -> Option<String> {
+        self.chunks = None;
         match self.thread.take()?.join() {
             Ok(Ok(_)) => None,
             Ok(Err(e)) => Some(format!("decompressing: {e}")),
@@ -141,35 +162,44 @@ impl Inflater {
     }
 }
 
-/// The pipe's size asked of the kernel (Linux allows up to `pipe-max-size`, 1 MiB by
-/// default, to unprivileged processes).
-const PIPE_BYTES: i32 = 1 << 20;
-/// What the inflater hands to the pipe at once.
-const PUMP_BYTES: usize = 256 * 1024;
-
-/// Copies `from` into `to` in large steps, until `from` ends; the bytes copied.
-fn pump(mut from: impl Read, to: &mut impl io::Write) -> io::Result<u64> {
-    let mut buf = vec![0u8; PUMP_BYTES];
+/// Fills chunks from `from` and hands them over until it ends, an error, or the reader
+/// closing the channel; the bytes inflated.
+fn fill_chunks(
+    mut from: impl Read,
+    to: &SyncSender<Vec<u8>>,
+    spare: &Receiver<Vec<u8>>,
+) -> io::Result<u64> {
     let mut total: u64 = 0;
-    // Ends when the source does (a read of 0) or on the first error.
+    // Ends when the source does (a read of 0), on its first error, or when the reader is
+    // gone.
     loop {
+        let mut chunk = spare.try_recv().unwrap_or_default();
+        chunk.resize(CHUNK_BYTES, 0);
         let mut filled = 0;
-        while filled < buf.len() {
-            match from.read(buf.get_mut(filled..).unwrap_or_default()) {
+        let mut failed = None;
+        while filled < chunk.len() {
+            match from.read(chunk.get_mut(filled..).unwrap_or_default()) {
                 Ok(0) => break,
                 Ok(n) => filled = filled.saturating_add(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    to.write_all(buf.get(..filled).unwrap_or_default())?;
-                    return Err(e);
+                    failed = Some(e);
+                    break;
                 }
             }
+        }
+        chunk.truncate(filled);
+        total = total.saturating_add(u64::try_from(filled).unwrap_or(0));
+        // What was inflated before an error is read before the error is reported.
+        if filled > 0 && to.send(chunk).is_err() {
+            return Ok(total);
+        }
+        if let Some(e) = failed {
+            return Err(e);
         }
         if filled == 0 {
             return Ok(total);
         }
-        to.write_all(buf.get(..filled).unwrap_or_default())?;
-        total = total.saturating_add(u64::try_from(filled).unwrap_or(0));
     }
 }
 
@@ -200,7 +230,6 @@ pub struct FileSource {
     packets: u64,
     /// Packets skipped because their interface's link type is not one aigress decodes.
     skipped: u64,
-    inflater: Option<Inflater>,
 }
 
 /// Where a file's bytes are read from.
@@ -217,9 +246,9 @@ enum Bytes {
     Streamed(Stream),
 }
 
-/// A byte stream read into a buffer that holds at least the record being read.
+/// An inflated stream read into a buffer that holds at least the record being read.
 struct Stream {
-    source: io::PipeReader,
+    inflater: Inflater,
     buf: Vec<u8>,
     /// The unread bytes are `buf[start..end]`.
     start: usize,
@@ -227,8 +256,6 @@ struct Stream {
     ended: bool,
 }
 
-/// What a stream reads at once.
-const STREAM_READ_BYTES: usize = 256 * 1024;
 /// The largest record a stream buffers: far above any packet (`MAX_CAPTURED_LEN`); a block
 /// claiming more is damaged.
 const MAX_STREAM_RECORD: usize = 16 << 20;
@@ -238,43 +265,27 @@ impl Stream {
         self.buf.get(self.start..self.end).unwrap_or_default()
     }
 
-    /// Reads more of the stream after what is unread; false once it has ended or the
-    /// buffer would pass its bound.
-    fn fill(&mut self) -> io::Result<bool> {
+    /// Appends the next chunk after what is unread; false once the stream has ended or
+    /// the buffer would pass its bound.
+    fn fill(&mut self) -> bool {
         if self.ended {
-            return Ok(false);
+            return false;
         }
         let unread = self.end.saturating_sub(self.start);
-        if unread.saturating_add(STREAM_READ_BYTES)
-            > MAX_STREAM_RECORD.saturating_add(STREAM_READ_BYTES)
-        {
-            return Ok(false);
+        if unread > MAX_STREAM_RECORD {
+            return false;
         }
+        let Some(chunk) = self.inflater.next_chunk() else {
+            self.ended = true;
+            return false;
+        };
         self.buf.copy_within(self.start..self.end, 0);
+        self.buf.truncate(unread);
+        self.buf.extend_from_slice(&chunk);
         self.start = 0;
-        self.end = unread;
-        let want = unread.saturating_add(STREAM_READ_BYTES);
-        if self.buf.len() < want {
-            self.buf.resize(want, 0);
-        }
-        // Ends on data, on the end of the stream, or on an error.
-        loop {
-            match self
-                .source
-                .read(self.buf.get_mut(self.end..).unwrap_or_default())
-            {
-                Ok(0) => {
-                    self.ended = true;
-                    return Ok(false);
-                }
-                Ok(n) => {
-                    self.end = self.end.saturating_add(n);
-                    return Ok(true);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        self.end = self.buf.len();
+        self.inflater.give_back(chunk);
+        true
     }
 
     fn consume(&mut self, len: usize) {
@@ -324,11 +335,23 @@ impl Bytes {
     }
 
     /// Makes more bytes available; false when there are no more.
-    fn fill(&mut self) -> io::Result<bool> {
+    fn fill(&mut self) -> bool {
         match self {
-            Bytes::Mapped { .. } => Ok(false),
+            Bytes::Mapped { .. } => false,
             Bytes::Streamed(stream) => stream.fill(),
         }
+    }
+
+    fn inflater(&mut self) -> Option<&mut Inflater> {
+        match self {
+            Bytes::Mapped { .. } => None,
+            Bytes::Streamed(stream) => Some(&mut stream.inflater),
+        }
+    }
+
+    /// Why a compressed stream ended early, if it did.
+    fn failure(&mut self) -> Option<String> {
+        self.inflater().and_then(Inflater::failure)
     }
 }
 
@@ -345,23 +368,19 @@ impl FileSource {
             message,
         };
         let compression = Compression::of(path).map_err(|e| open_error(e.to_string()))?;
-        let (mut bytes, mut inflater) = match compression {
-            None => (map(path).map_err(|e| open_error(e.to_string()))?, None),
-            Some(compressed) => {
-                let (inflater, pipe) =
-                    Inflater::start(path, compressed).map_err(|e| open_error(e.to_string()))?;
-                let stream = Stream {
-                    source: pipe,
-                    buf: Vec::new(),
-                    start: 0,
-                    end: 0,
-                    ended: false,
-                };
-                (Bytes::Streamed(stream), Some(inflater))
-            }
+        let mut bytes = match compression {
+            None => map(path).map_err(|e| open_error(e.to_string()))?,
+            Some(compressed) => Bytes::Streamed(Stream {
+                inflater: Inflater::start(path, compressed)
+                    .map_err(|e| open_error(e.to_string()))?,
+                buf: Vec::new(),
+                start: 0,
+                end: 0,
+                ended: false,
+            }),
         };
-        let failure = |inflater: &mut Option<Inflater>, message: String| {
-            open_error(match inflater.as_mut().and_then(Inflater::failure) {
+        let failure = |bytes: &mut Bytes, message: String| {
+            open_error(match bytes.failure() {
                 Some(why) => format!("{message} ({why})"),
                 None => message,
             })
@@ -375,14 +394,14 @@ impl FileSource {
                 }
                 Start::NotCapture => {
                     return Err(failure(
-                        &mut inflater,
+                        &mut bytes,
                         "not a pcap or pcapng capture file".into(),
                     ));
                 }
                 Start::NeedMore => {
-                    if !bytes.fill().map_err(|e| open_error(e.to_string()))? {
+                    if !bytes.fill() {
                         return Err(failure(
-                            &mut inflater,
+                            &mut bytes,
                             "the file ends before its capture header does".into(),
                         ));
                     }
@@ -397,10 +416,10 @@ impl FileSource {
             }
             match records.next(bytes.unread()) {
                 Record::Other { len } if len > 0 => bytes.consume(len),
-                Record::NeedMore if bytes.fill().map_err(|e| open_error(e.to_string()))? => {}
+                Record::NeedMore if bytes.fill() => {}
                 _ => {
                     return Err(failure(
-                        &mut inflater,
+                        &mut bytes,
                         "no interface description before the first packet".into(),
                     ));
                 }
@@ -418,16 +437,16 @@ impl FileSource {
             path: path.to_owned(),
             packets: 0,
             skipped: 0,
-            inflater,
         })
     }
 
     /// Bytes of a compressed file read from disk so far; `None` for a plain file, whose
     /// packets are its bytes.
     pub fn compressed_bytes_read(&self) -> Option<u64> {
-        self.inflater
-            .as_ref()
-            .map(|i| i.read.load(Ordering::Relaxed))
+        match &self.bytes {
+            Bytes::Mapped { .. } => None,
+            Bytes::Streamed(stream) => Some(stream.inflater.read.load(Ordering::Relaxed)),
+        }
     }
 
     /// The link type of the file's packets, or of its first interface.
@@ -495,17 +514,14 @@ impl FileSource {
                 Record::Packet { .. } | Record::Other { .. } => {
                     return self.damaged("a record of no length".into());
                 }
-                Record::NeedMore => match self.bytes.fill() {
-                    Ok(true) => {}
-                    Ok(false) if self.bytes.unread().is_empty() => return self.ended(),
-                    Ok(false) => {
-                        let left = self.bytes.unread().len();
-                        return self.damaged(format!(
-                            "truncated capture file: the last record is cut after {left} bytes"
-                        ));
-                    }
-                    Err(e) => return self.damaged(e.to_string()),
-                },
+                Record::NeedMore if self.bytes.fill() => {}
+                Record::NeedMore if self.bytes.unread().is_empty() => return self.ended(),
+                Record::NeedMore => {
+                    let left = self.bytes.unread().len();
+                    return self.damaged(format!(
+                        "truncated capture file: the last record is cut after {left} bytes"
+                    ));
+                }
                 Record::Damaged(message) => return self.damaged(message),
             }
         }
@@ -516,7 +532,7 @@ impl FileSource {
     fn damaged(&mut self, message: String) -> Next<'_> {
         Next::Truncated {
             packet: self.packets.saturating_add(1),
-            message: match self.inflater.as_mut().and_then(Inflater::failure) {
+            message: match self.bytes.failure() {
                 Some(why) => format!("{message} ({why})"),
                 None => message,
             },
@@ -526,7 +542,7 @@ impl FileSource {
     /// The bytes ended on a record's boundary: the end, unless a compressed stream ended
     /// because its decompressor gave up.
     fn ended(&mut self) -> Next<'_> {
-        match self.inflater.as_mut().and_then(Inflater::failure) {
+        match self.bytes.failure() {
             Some(message) => Next::Truncated {
                 packet: self.packets.saturating_add(1),
                 message,
