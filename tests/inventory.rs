@@ -399,6 +399,20 @@ fn a_kill_in_the_middle_of_writing_never_corrupts_the_store() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
+        // The kill comes `delay_ms` after the first batch is in the store, however long a
+        // loaded machine takes to get there.
+        let started = std::time::Instant::now();
+        while !Store::open(&db)
+            .and_then(|store| store.flows(&Filter::default()))
+            .is_ok_and(|rows| !rows.is_empty())
+        {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "no batch was written within a minute"
+            );
+            assert!(child.try_wait().unwrap().is_none(), "the scan ended early");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let finished_early = child.try_wait().unwrap().is_some();
         assert!(
