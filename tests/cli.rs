@@ -510,4 +510,16 @@ fn a_one_sided_sensor_writes_what_it_reads_at_once() {
     assert!(response["http"].get("http_method").is_none());
     assert_eq!(response["dest_port"], 80);
     assert_eq!(response["pcap_cnt"], 4);
+
+    // The client's side first, then the server's: the request was written when read, and
+    // the response that comes after all answers it, rather than being one without a
+    // request.
+    let mut both = std::fs::read(&client).unwrap();
+    both.extend_from_slice(&std::fs::read(&server).unwrap()[24..]);
+    let dir = tempfile::tempdir().unwrap();
+    let joined = dir.path().join("client-then-server.pcap");
+    std::fs::write(&joined, &both).unwrap();
+    let http = of_type(&scan(&["--async-oneside"], &joined), "http");
+    assert_eq!(http.len(), 1, "{http:?}");
+    assert_eq!(http[0]["http"]["http_method"], "GET");
 }

@@ -299,8 +299,9 @@ pub struct Flow {
     pub pending_tls: Option<Box<PendingTls>>,
     /// HTTP requests' events waiting for their responses, oldest first.
     pub pending_http: std::collections::VecDeque<crate::event::Event>,
-    /// Requests whose events were written before their responses came, when too many
-    /// waited: the responses still owed to them are not requests unseen.
+    /// Requests whose events were written before their responses came (too many waited,
+    /// or the sensor saw one side only): the responses still owed to them are not
+    /// responses to requests unseen.
     pub http_written_unanswered: u16,
     /// A TLS or QUIC ClientHello started on this flow but could not be read.
     pub hello_unreadable: bool,

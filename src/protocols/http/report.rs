@@ -54,9 +54,14 @@ impl Report for Http {
                     .get_or_insert_with(|| Box::new(ai.clone()));
                 Some(ai)
             });
-        // An HTTP/2 request is written at once: its response is in frames not read; so is
-        // one whose response will not pass a one-sided sensor.
-        if info.version.is_some() || at.flow.one_sided {
+        // An HTTP/2 request is written at once: its response is in frames not read.
+        if info.version.is_some() {
+            return reporter.event(at, Body::Http(info), ai);
+        }
+        // So is one whose response will not pass a one-sided sensor; should the other side
+        // show up after all, its response is not taken for one without a request.
+        if at.flow.one_sided {
+            at.flow.http_written_unanswered = at.flow.http_written_unanswered.saturating_add(1);
             return reporter.event(at, Body::Http(info), ai);
         }
         let waiting = &mut at.flow.pending_http;
