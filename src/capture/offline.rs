@@ -28,7 +28,7 @@ use std::thread::JoinHandle;
 
 use memmap2::Mmap;
 
-use super::records::{Record, Records, Start};
+use super::records::{MAX_BLOCK_LEN, Record, Records, Start};
 use super::{PacketSource, RawPacket};
 use crate::decode::{LinkType, UnsupportedLinkType};
 use crate::time::Timestamp;
@@ -250,46 +250,33 @@ enum Bytes {
 struct Stream {
     inflater: Inflater,
     buf: Vec<u8>,
-    /// The unread bytes are `buf[start..end]`.
+    /// The unread bytes are `buf[start..]`.
     start: usize,
-    end: usize,
-    ended: bool,
 }
-
-/// The largest record a stream buffers: far above any packet (`MAX_CAPTURED_LEN`); a block
-/// claiming more is damaged.
-const MAX_STREAM_RECORD: usize = 16 << 20;
 
 impl Stream {
     fn unread(&self) -> &[u8] {
-        self.buf.get(self.start..self.end).unwrap_or_default()
+        self.buf.get(self.start..).unwrap_or_default()
     }
 
     /// Appends the next chunk after what is unread; false once the stream has ended or
     /// the buffer would pass its bound.
     fn fill(&mut self) -> bool {
-        if self.ended {
-            return false;
-        }
-        let unread = self.end.saturating_sub(self.start);
-        if unread > MAX_STREAM_RECORD {
+        if self.unread().len() > usize::try_from(MAX_BLOCK_LEN).unwrap_or(usize::MAX) {
             return false;
         }
         let Some(chunk) = self.inflater.next_chunk() else {
-            self.ended = true;
             return false;
         };
-        self.buf.copy_within(self.start..self.end, 0);
-        self.buf.truncate(unread);
+        self.buf.drain(..self.start.min(self.buf.len()));
         self.buf.extend_from_slice(&chunk);
         self.start = 0;
-        self.end = self.buf.len();
         self.inflater.give_back(chunk);
         true
     }
 
     fn consume(&mut self, len: usize) {
-        self.start = self.start.saturating_add(len).min(self.end);
+        self.start = self.start.saturating_add(len).min(self.buf.len());
     }
 }
 
@@ -375,8 +362,6 @@ impl FileSource {
                     .map_err(|e| open_error(e.to_string()))?,
                 buf: Vec::new(),
                 start: 0,
-                end: 0,
-                ended: false,
             }),
         };
         let failure = |bytes: &mut Bytes, message: String| {

@@ -22,9 +22,11 @@ pub const MAX_CAPTURED_LEN: u32 = 262_144;
 /// A pcapng section header's block type, the same in both byte orders.
 const SECTION_HEADER: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
 
-/// The longest pcapng block read: far above a packet block of `MAX_CAPTURED_LEN`; longer
-/// is damage.
+/// The longest pcapng block passed over: far above any real one; longer is damage.
 pub const MAX_BLOCK_LEN: u32 = 16 << 20;
+/// The longest pcapng block parsed: a packet block of `MAX_CAPTURED_LEN` with 64 KiB of
+/// options.
+const MAX_READ_BLOCK_LEN: u32 = MAX_CAPTURED_LEN + (64 << 10);
 
 /// The bits of a pcap header's link type field that hold the link type.
 const LINK_TYPE_BITS: i32 = 0x03FF_FFFF;
@@ -249,8 +251,10 @@ fn legacy(bytes: &[u8], pcap: Pcap) -> Record {
 /// Reads a pcapng block, keeping what section headers and interface descriptions say.
 fn next_block(bytes: &[u8], big_endian: &mut bool, interfaces: &mut Vec<Interface>) -> Record {
     let is_section = bytes.starts_with(&SECTION_HEADER);
-    if let Err(stop) = checked_block_len(bytes, *big_endian) {
-        return stop;
+    match checked_block_len(bytes, *big_endian) {
+        Ok(BlockUse::Read) => {}
+        Ok(BlockUse::Skipped(len)) => return Record::Other { len },
+        Err(stop) => return stop,
     }
     let parsed = if *big_endian {
         pcap_parser::pcapng::parse_block_be(bytes)
@@ -348,11 +352,26 @@ fn next_block(bytes: &[u8], big_endian: &mut bool, interfaces: &mut Vec<Interfac
     }
 }
 
+/// What is done with a pcapng block whose length passed the checks.
+enum BlockUse {
+    /// A block aigress reads (section header, interface description, packet): parsed.
+    Read,
+    /// Any other (statistics, name resolution, secrets, custom…): passed over unparsed,
+    /// `len` bytes.
+    Skipped(usize),
+}
+
+/// The block types parsed: the section header, interface description, simple and
+/// enhanced packet blocks.
+const READ_BLOCK_TYPES: [u32; 4] = [0x0a0d_0d0a, 1, 3, 6];
+
 /// The length a pcapng block claims, in its section's byte order (a section header's own,
 /// by its byte-order magic), once the block is whole in `bytes`. Checked before pcap-parser
 /// reads a block: it subtracts the 12 bytes of framing from lengths some blocks allow below
-/// 12, and would await a damaged length's billions of bytes.
-fn checked_block_len(bytes: &[u8], section_big_endian: bool) -> Result<usize, Record> {
+/// 12, would await a damaged length's billions of bytes, and makes a list entry of every
+/// four bytes of options, so a block it parses is held to `MAX_READ_BLOCK_LEN`; the blocks
+/// aigress does not read are passed over without parsing.
+fn checked_block_len(bytes: &[u8], section_big_endian: bool) -> Result<BlockUse, Record> {
     let word = |at: usize| {
         bytes
             .get(at..at.saturating_add(4))
@@ -371,20 +390,33 @@ fn checked_block_len(bytes: &[u8], section_big_endian: bool) -> Result<usize, Re
     } else {
         section_big_endian
     };
-    let len = word(4).ok_or(Record::NeedMore)?;
-    let len = if big_endian {
-        u32::from_be_bytes(len)
-    } else {
-        u32::from_le_bytes(len)
+    let number = |word: [u8; 4]| {
+        if big_endian {
+            u32::from_be_bytes(word)
+        } else {
+            u32::from_le_bytes(word)
+        }
     };
-    if len < 12 || len % 4 != 0 || len > MAX_BLOCK_LEN {
+    let kind = number(word(0).ok_or(Record::NeedMore)?);
+    let len = number(word(4).ok_or(Record::NeedMore)?);
+    let read = READ_BLOCK_TYPES.contains(&kind);
+    let bound = if read {
+        MAX_READ_BLOCK_LEN
+    } else {
+        MAX_BLOCK_LEN
+    };
+    if len < 12 || len % 4 != 0 || len > bound {
         return Err(Record::Damaged(format!("invalid block length {len}")));
     }
     let len = usize::try_from(len).unwrap_or(usize::MAX);
     if bytes.len() < len {
         return Err(Record::NeedMore);
     }
-    Ok(len)
+    Ok(if read {
+        BlockUse::Read
+    } else {
+        BlockUse::Skipped(len)
+    })
 }
 
 /// Where `part`, a slice the parser took from `whole`, lies in it.
@@ -450,29 +482,31 @@ fn failed(e: &nom::Err<PcapError<&[u8]>>) -> Record {
 mod tests {
     use super::*;
 
+    fn u32b(big_endian: bool, v: u32) -> [u8; 4] {
+        if big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    }
+
+    fn u16b(big_endian: bool, v: u16) -> [u8; 2] {
+        if big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    }
+
     /// A pcap header of `magic` (as written, little-endian) and version.
     fn pcap_header(magic: u32, big_endian: bool, version: (u16, u16), link: u32) -> Vec<u8> {
         let mut h = Vec::new();
-        let u32b = |v: u32| {
-            if big_endian {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
-        let u16b = |v: u16| {
-            if big_endian {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
-        h.extend_from_slice(&u32b(magic));
-        h.extend_from_slice(&u16b(version.0));
-        h.extend_from_slice(&u16b(version.1));
+        h.extend_from_slice(&u32b(big_endian, magic));
+        h.extend_from_slice(&u16b(big_endian, version.0));
+        h.extend_from_slice(&u16b(big_endian, version.1));
         h.extend_from_slice(&[0; 8]);
-        h.extend_from_slice(&u32b(65535));
-        h.extend_from_slice(&u32b(link));
+        h.extend_from_slice(&u32b(big_endian, 65535));
+        h.extend_from_slice(&u32b(big_endian, link));
         h
     }
 
@@ -484,16 +518,9 @@ mod tests {
         len: u32,
         data: &[u8],
     ) -> Vec<u8> {
-        let u32b = |v: u32| {
-            if big_endian {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
         let mut r = Vec::new();
         for v in [secs, fraction, caplen, len] {
-            r.extend_from_slice(&u32b(v));
+            r.extend_from_slice(&u32b(big_endian, v));
         }
         r.extend_from_slice(data);
         r
@@ -590,23 +617,16 @@ mod tests {
 
     /// A pcapng block of `kind` with `body`, in the byte order given.
     fn block(kind: u32, body: &[u8], big_endian: bool) -> Vec<u8> {
-        let u32b = |v: u32| {
-            if big_endian {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
         let mut body = body.to_vec();
         while !body.len().is_multiple_of(4) {
             body.push(0);
         }
         let len = u32::try_from(body.len() + 12).unwrap();
         let mut b = Vec::new();
-        b.extend_from_slice(&u32b(kind));
-        b.extend_from_slice(&u32b(len));
+        b.extend_from_slice(&u32b(big_endian, kind));
+        b.extend_from_slice(&u32b(big_endian, len));
         b.extend_from_slice(&body);
-        b.extend_from_slice(&u32b(len));
+        b.extend_from_slice(&u32b(big_endian, len));
         b
     }
 
@@ -630,15 +650,8 @@ mod tests {
     }
 
     fn idb(link: u16, tsresol: Option<u8>, big_endian: bool) -> Vec<u8> {
-        let u16b = |v: u16| {
-            if big_endian {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
         let mut body = Vec::new();
-        body.extend_from_slice(&u16b(link));
+        body.extend_from_slice(&u16b(big_endian, link));
         body.extend_from_slice(&[0, 0]);
         body.extend_from_slice(&if big_endian {
             0u32.to_be_bytes()
@@ -646,8 +659,8 @@ mod tests {
             0u32.to_le_bytes()
         });
         if let Some(r) = tsresol {
-            body.extend_from_slice(&u16b(9));
-            body.extend_from_slice(&u16b(1));
+            body.extend_from_slice(&u16b(big_endian, 9));
+            body.extend_from_slice(&u16b(big_endian, 1));
             body.extend_from_slice(&[r, 0, 0, 0]);
             body.extend_from_slice(&[0; 4]);
         }
@@ -655,19 +668,15 @@ mod tests {
     }
 
     fn epb(interface: u32, ticks: u64, data: &[u8], wire: u32, big_endian: bool) -> Vec<u8> {
-        let u32b = |v: u32| {
-            if big_endian {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
         let mut body = Vec::new();
-        body.extend_from_slice(&u32b(interface));
-        body.extend_from_slice(&u32b(u32::try_from(ticks >> 32).unwrap()));
-        body.extend_from_slice(&u32b(u32::try_from(ticks & 0xffff_ffff).unwrap()));
-        body.extend_from_slice(&u32b(u32::try_from(data.len()).unwrap()));
-        body.extend_from_slice(&u32b(wire));
+        body.extend_from_slice(&u32b(big_endian, interface));
+        body.extend_from_slice(&u32b(big_endian, u32::try_from(ticks >> 32).unwrap()));
+        body.extend_from_slice(&u32b(
+            big_endian,
+            u32::try_from(ticks & 0xffff_ffff).unwrap(),
+        ));
+        body.extend_from_slice(&u32b(big_endian, u32::try_from(data.len()).unwrap()));
+        body.extend_from_slice(&u32b(big_endian, wire));
         body.extend_from_slice(data);
         block(6, &body, big_endian)
     }
@@ -715,6 +724,18 @@ mod tests {
                 "{len}"
             );
         }
+        // A packet block is held to a packet and its options; a block aigress does not
+        // read is passed over unparsed, however many options it holds.
+        let mut long = 6u32.to_le_bytes().to_vec();
+        long.extend_from_slice(&(MAX_READ_BLOCK_LEN + 4).to_le_bytes());
+        assert!(matches!(r.next(&long), Record::Damaged(m) if m.contains("block length")));
+        let statistics = block(5, &vec![0; 1 << 20], false);
+        assert_eq!(
+            r.next(&statistics),
+            Record::Other {
+                len: statistics.len()
+            }
+        );
         // A whole block is awaited before it is parsed.
         let packet = epb(0, 0, b"abcd", 4, false);
         assert_eq!(r.next(&packet[..packet.len() - 1]), Record::NeedMore);

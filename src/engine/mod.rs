@@ -571,6 +571,7 @@ impl Engine {
             sink,
             now,
             dns_request_type: *dns_request_type,
+            async_oneside: *async_oneside,
         };
         // What this packet acknowledged was sent the other way: its events are addressed
         // as that message was, and stamped with this packet.
@@ -649,6 +650,7 @@ impl Engine {
                 sink: &mut *sink,
                 now: flow.last_seen,
                 dns_request_type: self.dns_request_type,
+                async_oneside: self.async_oneside,
             };
             let mut at = At {
                 flow: &mut flow,
@@ -809,7 +811,6 @@ fn new_flow(
         pending_http: std::collections::VecDeque::new(),
         http_written_unanswered: 0,
         hello_unreadable: false,
-        one_sided: false,
         transactions: 0,
         interface,
         detail: opening.detail,
@@ -845,7 +846,6 @@ fn inspect_tcp(
     // The peer has sent nothing the sensor saw: with one-sided capture configured, none of
     // its acknowledgments will come.
     let peer_unseen = async_oneside && flow.counters(dir.opposite()).packets == 0;
-    flow.one_sided = peer_unseen;
     let first = flow
         .to_server
         .packets

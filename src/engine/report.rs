@@ -27,6 +27,8 @@ pub struct Reporter<'a> {
     pub sink: &'a mut dyn EventSink,
     pub now: Timestamp,
     pub dns_request_type: DnsRequestType,
+    /// One-sided capture is configured (`EngineConfig::async_oneside`).
+    pub async_oneside: bool,
 }
 
 /// The flow a finding is about, the direction of the packet that carried it, and the
@@ -38,6 +40,17 @@ pub struct At<'a> {
 }
 
 impl At<'_> {
+    /// One-sided capture is configured and the other side has sent nothing the sensor saw:
+    /// an answer that would complete a message will not come, so an event is written when
+    /// its message is read.
+    pub fn one_sided(&self, reporter: &Reporter<'_>) -> bool {
+        let peer = match self.dir {
+            Direction::ToServer => &self.flow.to_client,
+            Direction::ToClient => &self.flow.to_server,
+        };
+        reporter.async_oneside && peer.packets == 0
+    }
+
     /// A ClientHello or request travelling "to the client" shows the port guess was
     /// wrong: the flow turns round.
     pub fn orient(&mut self) {

@@ -305,10 +305,6 @@ pub struct Flow {
     pub http_written_unanswered: u16,
     /// A TLS or QUIC ClientHello started on this flow but could not be read.
     pub hello_unreadable: bool,
-    /// One-sided capture is configured and the other side of this connection has sent
-    /// nothing the sensor saw: an answer that would complete a message will not come, so
-    /// events are written when their message is read.
-    pub one_sided: bool,
     /// Application-layer transactions seen so far: DNS messages (the next one's
     /// `tx_id`), or the one TLS handshake a flow writes an event for.
     pub transactions: u64,
@@ -778,7 +774,6 @@ mod tests {
             pending_http: std::collections::VecDeque::new(),
             http_written_unanswered: 0,
             hello_unreadable: false,
-            one_sided: false,
             transactions: 0,
             interface: None,
             detail: ProtocolDetail::None,

@@ -60,7 +60,7 @@ impl Report for Http {
         }
         // So is one whose response will not pass a one-sided sensor; should the other side
         // show up after all, its response is not taken for one without a request.
-        if at.flow.one_sided {
+        if at.one_sided(reporter) {
             at.flow.http_written_unanswered = at.flow.http_written_unanswered.saturating_add(1);
             return reporter.event(at, Body::Http(info), ai);
         }

@@ -39,7 +39,7 @@ impl Report for Tls {
                 info.version = Some(info.client_version.clone());
                 let ai = reporter.classify(at, info.sni.as_deref(), MatchSource::Sni);
                 // No answer will pass a one-sided sensor: the hello is all there is.
-                if at.flow.one_sided {
+                if at.one_sided(reporter) {
                     return reporter.event(at, Body::Tls(info), ai);
                 }
                 at.flow.pending_tls = Some(Box::new(PendingTls {
