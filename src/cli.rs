@@ -476,6 +476,13 @@ pub struct ScanArgs {
     /// Also send alerts as RFC 5424 syslog messages over UDP to this address.
     #[arg(long, value_name = "ADDR:PORT", requires = "policy")]
     pub syslog: Option<std::net::SocketAddr>,
+    /// Engines scanning at once, each on a thread of its own with its own share of the
+    /// flows; their events are merged back, so the output is the same as one engine's.
+    /// Each engine reads and decodes every packet: on two cores one engine was the faster
+    /// (BENCHMARKS.md), so several are for machines with more.
+    #[arg(long, value_name = "N", default_value_t = 1, env = "AIGRESS_WORKERS",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: u16,
     #[command(flatten)]
     pub inventory: InventoryRecordArgs,
     /// Capture files (pcap or pcapng, plain or compressed with gzip or zstd), read in the

@@ -23,7 +23,7 @@ use aigress::policy::Policy;
 use aigress::report::changes::{self, Changes};
 use aigress::report::transfers::{self, Judges};
 use aigress::report::{self, Report};
-use aigress::scan::{Judging, ScanError, scan_judged};
+use aigress::scan::{Judging, ScanError, Workers, scan_judged};
 use aigress::sensor::{self, SensorError};
 use aigress::signatures::{Database, update};
 use aigress::sink::{JsonSink, TableSink};
@@ -461,8 +461,15 @@ fn scan(args: &ScanArgs, signatures: Arc<Database>) -> anyhow::Result<ExitCode> 
         let judging = judging
             .take()
             .ok_or_else(|| anyhow::anyhow!("a scan runs once"))?;
-        let (report, assessment) =
-            scan_judged(&files, config, judging, sink, &mut progress).context("scan failed")?;
+        let (report, assessment) = scan_judged(
+            &files,
+            config,
+            Workers::new(usize::from(args.workers)),
+            judging,
+            sink,
+            &mut progress,
+        )
+        .context("scan failed")?;
         for s in &assessment.sinks {
             if s.failed > 0 || s.dropped > 0 {
                 tracing::warn!(sink = %s.sink, sent = s.sent, failed = s.failed, dropped = s.dropped, "Some alerts were not delivered.");

@@ -14,7 +14,7 @@ use aigress::alert::sinks::{AlertSink, SyslogSink, WebhookConfig, WebhookSink};
 use aigress::engine::EngineConfig;
 use aigress::metrics::Metrics;
 use aigress::policy::Policy;
-use aigress::scan::{Judging, scan_judged};
+use aigress::scan::{Judging, Workers, scan_judged};
 use aigress::sink::JsonSink;
 use common::https::{HttpsServer, Response};
 
@@ -88,6 +88,7 @@ fn scan_with(sink: Box<dyn AlertSink>) -> (Vec<String>, aigress::alert::sinks::S
     let (_, stats) = scan_judged(
         &[capture],
         EngineConfig::default(),
+        Workers::new(1),
         judging,
         &mut out,
         &mut |_| {},

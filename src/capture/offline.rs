@@ -238,9 +238,11 @@ enum Bytes {
     /// The pages before `released` were handed back, so a scan's resident memory does not
     /// grow with the file.
     Mapped {
-        map: Mmap,
+        map: Arc<Mmap>,
         at: usize,
         released: usize,
+        /// Pages from here on are still read elsewhere (see [`FileSource::keep_pages_from`]).
+        kept: usize,
     },
     /// A compressed file's inflated stream, read into a buffer as the records need.
     Streamed(Stream),
@@ -306,12 +308,18 @@ impl Bytes {
 
     fn consume(&mut self, len: usize) {
         match self {
-            Bytes::Mapped { map, at, released } => {
+            Bytes::Mapped {
+                map,
+                at,
+                released,
+                kept,
+            } => {
                 let record = *at;
                 *at = at.saturating_add(len).min(map.len());
                 // Only pages wholly before the record just read, whose packet the caller
-                // may still hold, are handed back.
-                let upto = record.saturating_sub(record.checked_rem(RELEASE_BYTES).unwrap_or(0));
+                // may still hold, and before those read elsewhere, are handed back.
+                let before = record.min(*kept);
+                let upto = before.saturating_sub(before.checked_rem(RELEASE_BYTES).unwrap_or(0));
                 if upto.saturating_sub(*released) >= RELEASE_BYTES {
                     release(map, *released, upto);
                     *released = upto;
@@ -350,20 +358,40 @@ impl FileSource {
     /// [`CaptureError::Open`] when it cannot be read as a capture, [`CaptureError::LinkType`]
     /// when its link type is not supported.
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
-        let open_error = |message: String| CaptureError::Open {
-            path: path.to_owned(),
-            message,
-        };
-        let compression = Compression::of(path).map_err(|e| open_error(e.to_string()))?;
-        let mut bytes = match compression {
-            None => map(path).map_err(|e| open_error(e.to_string()))?,
+        let compression = Compression::of(path).map_err(|e| open_error(path, e.to_string()))?;
+        let bytes = match compression {
+            None => map(path).map_err(|e| open_error(path, e.to_string()))?,
             Some(compressed) => Bytes::Streamed(Stream {
                 inflater: Inflater::start(path, compressed)
-                    .map_err(|e| open_error(e.to_string()))?,
+                    .map_err(|e| open_error(path, e.to_string()))?,
                 buf: Vec::new(),
                 start: 0,
             }),
         };
+        Self::read(path, bytes)
+    }
+
+    /// Opens a plain capture file that another source has mapped, sharing its map: for
+    /// readers of one file on several threads, whose pages are then read from the disk
+    /// and mapped once.
+    ///
+    /// # Errors
+    /// As [`Self::open`].
+    pub fn open_mapped(path: &Path, map: Arc<Mmap>) -> Result<Self, CaptureError> {
+        Self::read(
+            path,
+            Bytes::Mapped {
+                map,
+                at: 0,
+                released: 0,
+                kept: usize::MAX,
+            },
+        )
+    }
+
+    /// Reads the capture header and the first link type from `bytes`.
+    fn read(path: &Path, mut bytes: Bytes) -> Result<Self, CaptureError> {
+        let open_error = |message: String| open_error(path, message);
         let failure = |bytes: &mut Bytes, message: String| {
             open_error(match bytes.failure() {
                 Some(why) => format!("{message} ({why})"),
@@ -431,6 +459,28 @@ impl FileSource {
         match &self.bytes {
             Bytes::Mapped { .. } => None,
             Bytes::Streamed(stream) => Some(stream.inflater.read.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// A plain file's memory map, which its packets lie in, for readers on other threads;
+    /// `None` for a compressed file, whose packets lie in a buffer reused as it reads.
+    pub fn map(&self) -> Option<&Arc<Mmap>> {
+        match &self.bytes {
+            Bytes::Mapped { map, .. } => Some(map),
+            Bytes::Streamed(_) => None,
+        }
+    }
+
+    /// Where the next record starts in the map or the inflated stream's buffer.
+    pub fn offset(&self) -> usize {
+        self.bytes.position()
+    }
+
+    /// Keeps the pages of the map from `offset` on, which other threads still read, in
+    /// memory; those before it are handed back as reading passes them.
+    pub fn keep_pages_from(&mut self, offset: usize) {
+        if let Bytes::Mapped { kept, .. } = &mut self.bytes {
+            *kept = offset;
         }
     }
 
@@ -537,6 +587,13 @@ impl FileSource {
     }
 }
 
+fn open_error(path: &Path, message: String) -> CaptureError {
+    CaptureError::Open {
+        path: path.to_owned(),
+        message,
+    }
+}
+
 /// Maps a plain capture file into memory, read front to back.
 #[allow(unsafe_code)]
 fn map(path: &Path) -> io::Result<Bytes> {
@@ -548,9 +605,10 @@ fn map(path: &Path) -> io::Result<Bytes> {
     // Read ahead generously: the records are read once, in order.
     let _ = map.advise(memmap2::Advice::Sequential);
     Ok(Bytes::Mapped {
-        map,
+        map: Arc::new(map),
         at: 0,
         released: 0,
+        kept: usize::MAX,
     })
 }
 

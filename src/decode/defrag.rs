@@ -30,7 +30,7 @@ pub const TIMEOUT_MICROS: i64 = 30_000_000;
 /// 64 KiB datagrams, or thousands of fragmented DNS answers, at once.
 pub const DEFAULT_BUDGET_BYTES: usize = 8 * 1024 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct Key {
     src: IpAddr,
     dst: IpAddr,
@@ -225,11 +225,13 @@ impl Defragmenter {
             };
             self.stats.timed_out = self.stats.timed_out.saturating_add(1);
             if partial.bytes.contiguous_len() > 0 {
-                prefixes.push(finish(key, partial, true));
+                prefixes.push((key, finish(key, partial, true)));
             }
         }
-        prefixes.sort_by_key(|r| r.first_seen);
-        prefixes
+        // By start, then by datagram: the table's own order changes from run to run, and
+        // the output must not.
+        prefixes.sort_unstable_by_key(|(key, datagram)| (datagram.first_seen, *key));
+        prefixes.into_iter().map(|(_, datagram)| datagram).collect()
     }
 
     pub fn stats(&self) -> DefragStats {

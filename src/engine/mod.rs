@@ -313,20 +313,71 @@ impl Engine {
         sink: &mut dyn EventSink,
     ) -> io::Result<()> {
         let now = packet.timestamp;
-        self.last_seen = self.last_seen.max(now);
+        self.count_packet(packet);
+        self.flows.expire(now, &mut self.ended);
+        self.end_flows(sink)?;
+        self.expire_fragments(now, sink)?;
+        self.inspect(link, packet, sink)
+    }
+
+    /// Counts a packet in the totals and the clock, the first step of [`Self::process`].
+    pub fn count_packet(&mut self, packet: &RawPacket<'_>) {
+        self.last_seen = self.last_seen.max(packet.timestamp);
         bump(&mut self.stats.packets);
         self.stats.bytes = self.stats.bytes.saturating_add(u64::from(packet.wire_len));
         if packet.data.len() < usize::try_from(packet.wire_len).unwrap_or(usize::MAX) {
             bump(&mut self.stats.snaplen_truncated);
         }
-        self.flows.expire(now, &mut self.ended);
-        self.end_flows(sink)?;
+    }
+
+    /// Ends the flows idle at `now` and writes them, whatever the table's own sweep
+    /// schedule says: for a reader that keeps the schedule of several engines in step.
+    ///
+    /// # Errors
+    /// The sink's I/O errors.
+    pub fn sweep(&mut self, now: Timestamp, sink: &mut dyn EventSink) -> io::Result<()> {
+        self.flows.sweep(now, &mut self.ended);
+        self.end_flows(sink)
+    }
+
+    /// Continues datagrams whose fragments waited past their timeout at `now`.
+    ///
+    /// # Errors
+    /// The sink's I/O errors.
+    pub fn expire_fragments(&mut self, now: Timestamp, sink: &mut dyn EventSink) -> io::Result<()> {
         for partial in self.defrag.expire(now) {
             self.datagram(&partial, None, sink)?;
         }
+        Ok(())
+    }
 
+    /// Decodes a counted packet and runs it through its flows: the rest of
+    /// [`Self::process`] after counting and expiry.
+    ///
+    /// # Errors
+    /// The sink's I/O errors.
+    pub fn inspect(
+        &mut self,
+        link: LinkType,
+        packet: &RawPacket<'_>,
+        sink: &mut dyn EventSink,
+    ) -> io::Result<()> {
+        self.inspect_decoded(packet, decode::decode(link, packet.data), sink)
+    }
+
+    /// [`Self::inspect`] for a packet the caller has decoded already.
+    ///
+    /// # Errors
+    /// The sink's I/O errors.
+    pub fn inspect_decoded(
+        &mut self,
+        packet: &RawPacket<'_>,
+        decoded: Result<Decoded<'_>, DecodeError>,
+        sink: &mut dyn EventSink,
+    ) -> io::Result<()> {
+        let now = packet.timestamp;
         let source = Some(packet.source);
-        let decoded = match decode::decode(link, packet.data) {
+        let decoded = match decoded {
             Ok(d) => d,
             Err(e) => {
                 self.stats.decode.add(e);
@@ -349,6 +400,34 @@ impl Engine {
             };
         }
         self.transport(now, packet.wire_len, &decoded, source, sink)
+    }
+
+    /// Whether flows ended by the last packet (evicted, idle at lookup, their ports
+    /// reused) wait to be written; [`Self::process`] writes them at the next packet.
+    pub fn has_ended(&self) -> bool {
+        !self.ended.is_empty()
+    }
+
+    /// Writes the records of the flows [`Self::has_ended`] reports.
+    ///
+    /// # Errors
+    /// The sink's I/O errors.
+    pub fn write_ended(&mut self, sink: &mut dyn EventSink) -> io::Result<()> {
+        self.end_flows(sink)
+    }
+
+    /// Runs a datagram reassembled outside the engine through its flow, as one completed
+    /// by `source` (or, without one, the start of a datagram whose fragments expired).
+    ///
+    /// # Errors
+    /// The sink's I/O errors.
+    pub fn reassembled(
+        &mut self,
+        datagram: &Reassembled,
+        source: Option<PacketSource>,
+        sink: &mut dyn EventSink,
+    ) -> io::Result<()> {
+        self.datagram(datagram, source, sink)
     }
 
     /// Continues with a reassembled datagram, or with the start of one that never completed
@@ -615,6 +694,7 @@ impl Engine {
         reason: FlowEndReason,
         sink: &mut dyn EventSink,
     ) -> io::Result<()> {
+        sink.flow_ending(flow.first_seen, flow.id);
         let (mut to_server, mut to_client) = (Vec::new(), Vec::new());
         match std::mem::replace(&mut flow.inspection, Inspection::Done) {
             Inspection::Tcp(mut inspection) => {

@@ -273,6 +273,12 @@ pub trait EventSink {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+
+    /// Tells the sink that the events up to the next flow record are those of the flow
+    /// that started at `first_seen` with id `id`, which is ending. The flows ending at one
+    /// moment end in this order, which lets several engines' events be merged back into
+    /// one engine's order.
+    fn flow_ending(&mut self, _first_seen: crate::time::Timestamp, _id: u64) {}
 }
 
 /// A borrowed sink is a sink: a stage can end in a sink its caller keeps.
@@ -283,5 +289,9 @@ impl<S: EventSink + ?Sized> EventSink for &mut S {
 
     fn flush(&mut self) -> std::io::Result<()> {
         (**self).flush()
+    }
+
+    fn flow_ending(&mut self, first_seen: crate::time::Timestamp, id: u64) {
+        (**self).flow_ending(first_seen, id);
     }
 }

@@ -446,6 +446,55 @@ fn flow_id(key: &FlowKey, start: Timestamp) -> u64 {
 /// timestamps that jump back and forth cannot make every packet walk the whole table.
 const MIN_PACKETS_BEFORE_REBASE: u64 = 4096;
 
+/// When a flow table's idle sweeps are due: at most once per sweep interval of capture
+/// time, decided by packet times and counts alone, so a reader that hands packets to
+/// several tables can keep their sweeps in step with one table's.
+///
+/// Time comes from packets, and a capture's clock can jump: one timestamp far in the
+/// future must not stop expiry for the rest of the run, nor a live clock stepped back.
+/// When the clock is more than an interval behind the last sweep, the schedule starts
+/// again from the present after a floor of packets (at least
+/// [`MIN_PACKETS_BEFORE_REBASE`], and an eighth of the table's capacity, so a clock
+/// swinging back and forth costs a sweep of a full table per eight packets per flow, not
+/// one per packet).
+#[derive(Debug, Clone)]
+pub struct SweepClock {
+    next_sweep: Option<Timestamp>,
+    packets_since_sweep: u64,
+    floor: u64,
+}
+
+impl SweepClock {
+    /// The clock of a table of at most `capacity` flows.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            next_sweep: None,
+            packets_since_sweep: 0,
+            floor: MIN_PACKETS_BEFORE_REBASE.max(u64::try_from(capacity / 8).unwrap_or(u64::MAX)),
+        }
+    }
+
+    /// Counts a packet at `now`; true when a sweep is due at it.
+    pub fn due(&mut self, now: Timestamp) -> bool {
+        self.packets_since_sweep = self.packets_since_sweep.saturating_add(1);
+        let due = match self.next_sweep {
+            None => true,
+            Some(at) if now >= at => true,
+            Some(at) => {
+                let behind = now.micros() < at.micros().saturating_sub(2 * SWEEP_INTERVAL_MICROS);
+                behind && self.packets_since_sweep >= self.floor
+            }
+        };
+        if due {
+            self.packets_since_sweep = 0;
+            self.next_sweep = Some(Timestamp::from_micros(
+                now.micros().saturating_add(SWEEP_INTERVAL_MICROS),
+            ));
+        }
+        due
+    }
+}
+
 /// The bounded table of live flows.
 ///
 /// Flows sit densely in a vector; a hash table of 8-byte entries finds them by key. An
@@ -457,9 +506,8 @@ pub struct FlowTable {
     index: HashTable<Slot>,
     hasher: foldhash::fast::RandomState,
     capacity: usize,
-    /// When the next idle sweep is due, and the capture time of the last one.
-    next_sweep: Option<Timestamp>,
-    packets_since_sweep: u64,
+    /// When the next idle sweep is due.
+    clock: SweepClock,
     /// Reused by eviction, so a full table does not allocate for each batch.
     by_age: Vec<(Timestamp, u32)>,
     stats: FlowStats,
@@ -498,8 +546,7 @@ impl FlowTable {
             index: HashTable::new(),
             hasher: foldhash::fast::RandomState::default(),
             capacity,
-            next_sweep: None,
-            packets_since_sweep: 0,
+            clock: SweepClock::new(capacity),
             by_age: Vec::new(),
             stats: FlowStats::default(),
         }
@@ -550,7 +597,6 @@ impl FlowTable {
         opens: bool,
         ended: &mut Vec<(Flow, FlowEndReason)>,
     ) -> Option<&mut Flow> {
-        self.packets_since_sweep = self.packets_since_sweep.saturating_add(1);
         let hash = self.key_hash(key);
         let flows = &self.flows;
         let found = self
@@ -629,33 +675,17 @@ impl FlowTable {
         Some(flow)
     }
 
-    /// Moves flows idle past their timeout to `ended`, at most once per sweep interval of
-    /// capture time.
-    ///
-    /// Time comes from packets, and a capture's clock can jump: one timestamp far in the
-    /// future must not stop expiry for the rest of the run, nor a live clock stepped back.
-    /// When the clock is more than an interval behind the last sweep, the sweep schedule
-    /// starts again from the present (after [`MIN_PACKETS_BEFORE_REBASE`] packets, so a
-    /// clock swinging back and forth costs a sweep per thousands of packets, not per
-    /// packet), and flows stamped later than the present count as active now.
+    /// Moves flows idle past their timeout to `ended` when the table's [`SweepClock`]
+    /// says a sweep is due at `now`; each call counts as one packet for the clock.
     pub fn expire(&mut self, now: Timestamp, ended: &mut Vec<(Flow, FlowEndReason)>) {
-        let due = match self.next_sweep {
-            None => true,
-            Some(at) if now >= at => true,
-            Some(at) => {
-                let behind = now.micros() < at.micros().saturating_sub(2 * SWEEP_INTERVAL_MICROS);
-                let floor = MIN_PACKETS_BEFORE_REBASE
-                    .max(u64::try_from(self.flows.len() / 8).unwrap_or(u64::MAX));
-                behind && self.packets_since_sweep >= floor
-            }
-        };
-        if !due {
-            return;
+        if self.clock.due(now) {
+            self.sweep(now, ended);
         }
-        self.packets_since_sweep = 0;
-        self.next_sweep = Some(Timestamp::from_micros(
-            now.micros().saturating_add(SWEEP_INTERVAL_MICROS),
-        ));
+    }
+
+    /// Moves flows idle past their timeout at `now` to `ended`, oldest first. Flows stamped
+    /// later than `now` (a clock that went back) count as active now.
+    pub fn sweep(&mut self, now: Timestamp, ended: &mut Vec<(Flow, FlowEndReason)>) {
         let start = ended.len();
         // Downwards, so the flow that moves into a removed place was already looked at.
         let mut at = self.flows.len();

@@ -12,7 +12,7 @@ use aigress::engine::EngineConfig;
 use aigress::geo::{FrontDoors, GeoIp};
 use aigress::landing::{Jurisdictions, LandingContext};
 use aigress::policy::Policy;
-use aigress::scan::{Judging, scan_judged};
+use aigress::scan::{Judging, Workers, scan_judged};
 use aigress::signatures::Database;
 use aigress::sink::JsonSink;
 
@@ -148,6 +148,16 @@ pub fn scan_json_judged(
     policy: Option<Arc<Policy>>,
     signatures: Arc<Database>,
 ) -> String {
+    scan_json_on(paths, policy, signatures, Workers::new(1))
+}
+
+/// [`scan_json_judged`] on `workers` engines.
+pub fn scan_json_on(
+    paths: &[PathBuf],
+    policy: Option<Arc<Policy>>,
+    signatures: Arc<Database>,
+    workers: Workers,
+) -> String {
     let mut sink = JsonSink::new(Vec::new());
     let judging = Judging {
         signatures,
@@ -159,6 +169,7 @@ pub fn scan_json_judged(
     let (report, assessment) = scan_judged(
         paths,
         EngineConfig::default(),
+        workers,
         judging,
         &mut sink,
         &mut |_| {},

@@ -1,4 +1,5 @@
-//! Offline scanning: capture files, in order, through one engine into a sink.
+//! Offline scanning: capture files, in order, through one engine (or several, with one
+//! engine's output) into a sink.
 //!
 //! Every file is opened and its link type checked before the first packet is read, so a
 //! typo in the last file name fails the run at once instead of after an hour of output.
@@ -10,7 +11,7 @@ use std::sync::Arc;
 
 use crate::alert::sinks::AlertSink;
 use crate::assess::AssessStats;
-use crate::capture::{CaptureError, FileSource, Next};
+use crate::capture::{CaptureError, FileSource, Next, RawPacket};
 use crate::engine::{Engine, EngineConfig, Stats};
 use crate::event::EventSink;
 use crate::inventory::InventoryOptions;
@@ -20,6 +21,8 @@ use crate::pipeline::{Pipeline, Stages};
 use crate::policy::Policy;
 use crate::signatures::Database;
 use crate::time::Timestamp;
+
+pub mod workers;
 
 /// Why a scan stopped.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +36,35 @@ pub enum ScanError {
     /// The inventory database failed.
     #[error(transparent)]
     Inventory(#[from] crate::inventory::store::StoreError),
+}
+
+/// How many engines a scan runs, each on a thread of its own with its own share of the
+/// flows (one: on the caller's thread).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Workers {
+    engines: usize,
+    round_packets: u64,
+}
+
+impl Workers {
+    /// `engines` engines, at least one.
+    pub fn new(engines: usize) -> Self {
+        Self {
+            engines: engines.max(1),
+            round_packets: workers::ROUND_PACKETS,
+        }
+    }
+
+    /// Engines hand their events to the merge every `packets` packets (at least one)
+    /// rather than every [`workers::ROUND_PACKETS`]: the output is the same, only memory
+    /// and hand-over costs change, which is what tests of the merge rely on.
+    #[must_use]
+    pub fn with_round_packets(self, packets: u64) -> Self {
+        Self {
+            round_packets: packets.max(1),
+            ..self
+        }
+    }
 }
 
 /// A capture file that ended inside a record.
@@ -63,8 +95,10 @@ pub struct ScanReport {
 }
 
 /// Runs `paths` (capture files, plain or compressed; see [`crate::capture::offline::expand`]
-/// for directories) through a fresh engine classifying with `signatures`, calling
-/// `progress` with each packet's size on disk.
+/// for directories) through fresh engines classifying with `signatures`, calling
+/// `progress` with each packet's size on disk. With more than one of `workers`, flows are
+/// shared out among that many engines on threads of their own, and their events merged
+/// back into the order one engine writes them (see [`workers`]).
 ///
 /// # Errors
 /// [`ScanError::Capture`] when a file cannot be opened or has an unsupported link type
@@ -72,10 +106,14 @@ pub struct ScanReport {
 pub fn scan_files(
     paths: &[PathBuf],
     config: EngineConfig,
+    workers: Workers,
     signatures: Arc<Database>,
     sink: &mut dyn EventSink,
     progress: &mut dyn FnMut(u64),
 ) -> Result<ScanReport, ScanError> {
+    if workers.engines > 1 {
+        return workers::scan_parallel(paths, &config, workers, &signatures, sink, progress);
+    }
     for path in paths {
         FileSource::open(path)?;
     }
@@ -89,18 +127,7 @@ pub fn scan_files(
             let compressed_read = source.compressed_bytes_read();
             match source.next_packet() {
                 Next::Packet { packet, link } => {
-                    // On disk, a compressed file advances by what its inflater read; a
-                    // plain one by the record: a 16-byte header plus the captured bytes.
-                    progress(match compressed_read {
-                        Some(read) => {
-                            let step = read.saturating_sub(compressed_seen);
-                            compressed_seen = read;
-                            step
-                        }
-                        None => u64::try_from(packet.data.len())
-                            .unwrap_or(0)
-                            .saturating_add(16),
-                    });
+                    progress(on_disk(&packet, compressed_read, &mut compressed_seen));
                     engine.process(link, &packet, sink)?;
                 }
                 Next::End => break,
@@ -130,6 +157,22 @@ pub fn scan_files(
     })
 }
 
+/// How far a packet advances through its file on disk: a compressed file by what its
+/// inflater read (`compressed_read`, of which `seen` was counted before), a plain one by
+/// the record, a 16-byte header plus the captured bytes.
+fn on_disk(packet: &RawPacket<'_>, compressed_read: Option<u64>, seen: &mut u64) -> u64 {
+    match compressed_read {
+        Some(read) => {
+            let step = read.saturating_sub(*seen);
+            *seen = read;
+            step
+        }
+        None => u64::try_from(packet.data.len())
+            .unwrap_or(0)
+            .saturating_add(16),
+    }
+}
+
 /// What a scan needs besides its files and sink: the signature database, where data
 /// lands, the policy (none: landings but no verdicts or alerts), and the alert sinks.
 pub struct Judging {
@@ -149,6 +192,7 @@ pub struct Judging {
 pub fn scan_judged(
     paths: &[PathBuf],
     config: EngineConfig,
+    workers: Workers,
     judging: Judging,
     sink: &mut dyn EventSink,
     progress: &mut dyn FnMut(u64),
@@ -166,6 +210,7 @@ pub fn scan_judged(
     let report = scan_files(
         paths,
         config,
+        workers,
         judging.signatures,
         pipeline.judge(),
         progress,
