@@ -21,11 +21,12 @@
 //!   through a mirror engine that writes nothing but teaches the worker's cache, so each
 //!   engine names a new flow from the answers of all packets before it.
 //!
-//! Limits hold per engine, as they do for the live sensor's workers: the flow table, the
-//! buffers of unfinished messages and the model-server sightings. A scan that fills
-//! them, or a model server recognised only across connections that land on different
-//! engines, can therefore differ from a single-engine scan. A compressed file is
-//! inflated by every worker.
+//! Some limits are shared out, as among the live sensor's workers: the flow table and the
+//! buffers of unfinished messages are split evenly between the engines, and each keeps
+//! its own model-server sightings. A scan that fills them, or a model server recognised
+//! only across connections that land on different engines, can therefore differ from a
+//! single-engine scan. Every worker holds the fragments of every datagram being
+//! reassembled (8 MiB at most), and inflates a compressed file itself.
 
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -50,7 +51,7 @@ use crate::signatures::Database;
 use crate::time::Timestamp;
 
 /// Packets a worker reads between handing back its events, unless told otherwise.
-pub const ROUND_PACKETS: u64 = 4096;
+pub const ROUND_PACKETS: u64 = 1024;
 /// Event batches a worker may hand back before the merge takes them.
 const ROUNDS_IN_FLIGHT: usize = 4;
 /// Events a worker hands back at once while it ends its last flows.
@@ -239,11 +240,19 @@ impl Worker {
         keyed: Keyed,
     ) -> Self {
         let cache = SharedDnsCache::new(config.dns_cache_entries);
+        // Each engine gets an equal share of the flow table and the buffers, so the
+        // configured totals hold for the scan, as for the live sensor's workers. The
+        // sweep schedule and the fragments follow the whole configuration, as one
+        // engine's do.
+        let share = |total: usize| total.div_ceil(workers).max(1);
+        let mut engine_config = *config;
+        engine_config.max_flows = share(config.max_flows);
+        engine_config.buffer_budget_bytes = share(config.buffer_budget_bytes);
         Self {
             me,
             workers: u64::try_from(workers).unwrap_or(1).max(1),
-            engine: Engine::with_dns_cache(*config, Arc::clone(signatures), cache.clone()),
-            mirror: Engine::with_dns_cache(*config, Arc::clone(signatures), cache),
+            engine: Engine::with_dns_cache(engine_config, Arc::clone(signatures), cache.clone()),
+            mirror: Engine::with_dns_cache(engine_config, Arc::clone(signatures), cache),
             clock: SweepClock::new(config.max_flows),
             defrag: Defragmenter::new(config.defrag_budget_bytes),
             hasher: foldhash::fast::FixedState::default(),
@@ -616,7 +625,12 @@ impl Merge {
             self.accept(worker, output);
         }
         self.write_ready(sink)?;
-        Ok(self.done.iter_mut().filter_map(Option::take).map(|done| *done).collect())
+        Ok(self
+            .done
+            .iter_mut()
+            .filter_map(Option::take)
+            .map(|done| *done)
+            .collect())
     }
 
     fn accept(&mut self, worker: usize, mut output: Output) {
