@@ -74,6 +74,39 @@ fn flows_continue_across_files_on_several_engines_as_on_one() {
 }
 
 #[test]
+fn a_flow_seen_through_two_tunnels_is_one_flow_on_several_engines() {
+    // The eighth packet of this GRE-in-UDP capture, the inner HTTP request, is moved to
+    // a tunnel with another far end: its carrier is another flow, its inner flow the same.
+    let source = common::captures_dir().join("zeek__tunnels__gre-over-udp-4754.pcap");
+    let mut bytes = std::fs::read(&source).expect("read capture");
+    let mut at = 24;
+    for _ in 1..8 {
+        let captured = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().expect("4 bytes"));
+        at += 16 + usize::try_from(captured).expect("length");
+    }
+    // Ethernet (14 bytes), then the second byte of the outer IPv4 destination.
+    let outer_destination = at + 16 + 14 + 17;
+    assert_eq!(bytes[outer_destination], 168, "192.168.5.1");
+    bytes[outer_destination] = 100;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let moved = dir.path().join("moved.pcap");
+    std::fs::write(&moved, bytes).expect("write");
+    let paths = [moved];
+    let one = scan(&paths, Workers::new(1));
+    assert!(
+        one.contains("\"hostname\":\"zeek.org\""),
+        "the request is read"
+    );
+    for engines in 2..=4 {
+        assert_eq!(
+            scan(&paths, Workers::new(engines)),
+            one,
+            "{engines} engines"
+        );
+    }
+}
+
+#[test]
 fn a_cut_capture_ends_at_the_same_packet_on_several_engines() {
     let dir = tempfile::tempdir().expect("temp dir");
     let source = common::captures_dir().join("ai-clients__a_curl.pcap");

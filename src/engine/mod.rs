@@ -296,10 +296,7 @@ impl Engine {
         // stop expiry; the table's own schedule decides whether a sweep is due.
         self.flows.expire(now, &mut self.ended);
         self.end_flows(sink)?;
-        for partial in self.defrag.expire(now) {
-            self.datagram(&partial, None, sink)?;
-        }
-        Ok(())
+        self.expire_fragments(now, sink)
     }
 
     /// Runs one packet through the whole path.
@@ -317,10 +314,34 @@ impl Engine {
         self.flows.expire(now, &mut self.ended);
         self.end_flows(sink)?;
         self.expire_fragments(now, sink)?;
-        self.inspect(link, packet, sink)
+        let source = Some(packet.source);
+        let decoded = match decode::decode(link, packet.data) {
+            Ok(d) => d,
+            Err(e) => {
+                self.stats.decode.add(e);
+                return Ok(());
+            }
+        };
+        self.carriers(now, &decoded, source);
+        if let L4::Fragment(fragment) = decoded.l4 {
+            let whole = self.defrag.push(
+                now,
+                decoded.src,
+                decoded.dst,
+                decoded.vlans,
+                &fragment,
+                packet.wire_len,
+            );
+            return match whole {
+                Some(datagram) => self.datagram(&datagram, source, sink),
+                None => Ok(()),
+            };
+        }
+        self.inspect_flow(now, packet.wire_len, &decoded, source, sink)
     }
 
-    /// Counts a packet in the totals and the clock, the first step of [`Self::process`].
+    /// Counts a packet in the totals and the latest packet time, the first step of
+    /// [`Self::process`].
     pub fn count_packet(&mut self, packet: &RawPacket<'_>) {
         self.last_seen = self.last_seen.max(packet.timestamp);
         bump(&mut self.stats.packets);
@@ -344,62 +365,11 @@ impl Engine {
     ///
     /// # Errors
     /// The sink's I/O errors.
-    pub fn expire_fragments(&mut self, now: Timestamp, sink: &mut dyn EventSink) -> io::Result<()> {
+    fn expire_fragments(&mut self, now: Timestamp, sink: &mut dyn EventSink) -> io::Result<()> {
         for partial in self.defrag.expire(now) {
             self.datagram(&partial, None, sink)?;
         }
         Ok(())
-    }
-
-    /// Decodes a counted packet and runs it through its flows: the rest of
-    /// [`Self::process`] after counting and expiry.
-    ///
-    /// # Errors
-    /// The sink's I/O errors.
-    pub fn inspect(
-        &mut self,
-        link: LinkType,
-        packet: &RawPacket<'_>,
-        sink: &mut dyn EventSink,
-    ) -> io::Result<()> {
-        self.inspect_decoded(packet, decode::decode(link, packet.data), sink)
-    }
-
-    /// [`Self::inspect`] for a packet the caller has decoded already.
-    ///
-    /// # Errors
-    /// The sink's I/O errors.
-    pub fn inspect_decoded(
-        &mut self,
-        packet: &RawPacket<'_>,
-        decoded: Result<Decoded<'_>, DecodeError>,
-        sink: &mut dyn EventSink,
-    ) -> io::Result<()> {
-        let now = packet.timestamp;
-        let source = Some(packet.source);
-        let decoded = match decoded {
-            Ok(d) => d,
-            Err(e) => {
-                self.stats.decode.add(e);
-                return Ok(());
-            }
-        };
-        self.carriers(now, &decoded, source);
-        if let L4::Fragment(fragment) = decoded.l4 {
-            let whole = self.defrag.push(
-                now,
-                decoded.src,
-                decoded.dst,
-                decoded.vlans,
-                &fragment,
-                packet.wire_len,
-            );
-            return match whole {
-                Some(datagram) => self.datagram(&datagram, source, sink),
-                None => Ok(()),
-            };
-        }
-        self.transport(now, packet.wire_len, &decoded, source, sink)
     }
 
     /// Whether flows ended by the last packet (evicted, idle at lookup, their ports
@@ -416,18 +386,21 @@ impl Engine {
         self.end_flows(sink)
     }
 
-    /// Runs a datagram reassembled outside the engine through its flow, as one completed
-    /// by `source` (or, without one, the start of a datagram whose fragments expired).
-    ///
-    /// # Errors
-    /// The sink's I/O errors.
-    pub fn reassembled(
+    /// Counts a frame that could not be decoded, as [`Self::process`] does.
+    pub fn count_undecodable(&mut self, e: DecodeError) {
+        self.stats.decode.add(e);
+    }
+
+    /// Counts the outer packet of one of a packet's tunnels in that carrier's own flow, as
+    /// [`Self::process`] does for each carrier before the packet's own flow: for a caller
+    /// that hands a packet's flows to different engines.
+    pub fn count_carrier(
         &mut self,
-        datagram: &Reassembled,
+        now: Timestamp,
+        carrier: &Carrier,
         source: Option<PacketSource>,
-        sink: &mut dyn EventSink,
-    ) -> io::Result<()> {
-        self.datagram(datagram, source, sink)
+    ) {
+        self.carrier(now, carrier, interface_of(source));
     }
 
     /// Continues with a reassembled datagram, or with the start of one that never completed
@@ -448,7 +421,7 @@ impl Engine {
             Ok(inner) => {
                 self.carriers(datagram.first_seen, &inner, source);
                 let wire_len = u32::try_from(datagram.wire_bytes).unwrap_or(u32::MAX);
-                self.transport(datagram.first_seen, wire_len, &inner, source, sink)
+                self.inspect_flow(datagram.first_seen, wire_len, &inner, source, sink)
             }
             Err(e) => {
                 self.stats.decode.add(e);
@@ -499,9 +472,14 @@ impl Engine {
         }
     }
 
-    /// Runs a decoded packet through its flow: lookup, counters, inspection, then the
-    /// findings become events.
-    fn transport(
+    /// Runs a decoded packet (no fragment: whole, or reassembled) through its own flow,
+    /// not its carriers': lookup, counters, inspection, then the findings become events.
+    /// `wire_len` is what the packet counts in its flow. Public for a caller that hands a
+    /// packet's flows to different engines.
+    ///
+    /// # Errors
+    /// The sink's I/O errors.
+    pub fn inspect_flow(
         &mut self,
         now: Timestamp,
         wire_len: u32,

@@ -1,10 +1,10 @@
 //! Offline scanning on several cores, with the output of one engine.
 //!
 //! Every worker reads all the files itself, numbers their packets as one engine would,
-//! decodes each, and runs through its engine only the packets of the flows it owns: the
-//! hash of a packet's endpoints in either direction (for a tunnelled packet, of the
-//! tunnel's outer addresses), so a flow's two directions, a tunnel's carrier and what it
-//! carries meet in one engine. Reading in every worker costs each the record parsing and
+//! decodes each, and runs through its engine only what concerns the flows it owns: a flow
+//! belongs to the hash of its endpoints in either direction, so its two directions meet
+//! in one engine; a tunnelled packet counts in each carrier's flow at the carrier's owner
+//! and is inspected at its own flow's. Reading in every worker costs each the record parsing and
 //! decoding of every packet, but nothing crosses threads per packet: handing packets from
 //! one reader to the engines cost more, on two cores, than the work it shared out.
 //!
@@ -14,9 +14,9 @@
 //! one engine does across flows is kept in step because every worker sees every packet:
 //! - **Idle sweeps**: each worker keeps the [`SweepClock`] one engine keeps, and sweeps
 //!   its flows before the packet at which one engine would.
-//! - **IP fragments**: each worker reassembles every datagram with the [`Defragmenter`]
-//!   one engine has, and runs it through its engine when it owns the datagram's flow.
-//!   Fragments inside a tunnel are reassembled by the tunnel's engine.
+//! - **IP fragments**: each worker reassembles every datagram, outside a tunnel or in one,
+//!   with the [`Defragmenter`] one engine has, and runs it through its engine when it owns
+//!   the datagram's flow.
 //! - **DNS names**: every packet of a DNS flow (port 53) that a worker does not own goes
 //!   through a mirror engine that writes nothing but teaches the worker's cache, so each
 //!   engine names a new flow from the answers of all packets before it.
@@ -124,7 +124,13 @@ struct Step {
     phase: Phase,
     /// Tells datagrams expiring at one packet apart.
     n: u64,
+    /// Which of a packet's flows, in the order one engine looks them up: its carriers
+    /// (outermost first), then its own; then those of a datagram it completed.
+    part: u8,
 }
+
+/// The part of a step for a packet's own flow, after its (at most two) carriers.
+const OWN_FLOW: u8 = 2;
 
 /// What a worker found besides events, handed back with its last ones.
 struct Done {
@@ -368,6 +374,7 @@ impl Worker {
                 index,
                 phase: Phase::Expired,
                 n,
+                part: 0,
             };
             self.datagram(step, &datagram, None)?;
         }
@@ -375,69 +382,110 @@ impl Worker {
             index,
             phase: Phase::Packet,
             n: 0,
+            part: 0,
         };
-        let decoded = decode::decode(link, packet.data);
-        let (owner, dns) = match &decoded {
-            Ok(decoded) => {
-                if let (L4::Fragment(fragment), None) = (decoded.l4, decoded.carriers.iter().next())
-                {
-                    if self.me == 0 {
-                        count(&mut self.reader, packet);
-                    }
-                    let whole = self.defrag.push(
-                        now,
-                        decoded.src,
-                        decoded.dst,
-                        decoded.vlans,
-                        &fragment,
-                        packet.wire_len,
-                    );
-                    return match whole {
-                        Some(datagram) => self.datagram(step, &datagram, Some(packet.source)),
-                        None => Ok(()),
-                    };
+        let decoded = match decode::decode(link, packet.data) {
+            Ok(decoded) => decoded,
+            Err(e) => {
+                // Counted by the first engine; it touches no flow.
+                if self.me == 0 {
+                    self.engine.count_packet(packet);
+                    self.engine.count_undecodable(e);
                 }
-                (self.owner(decoded), is_dns(decoded))
+                return Ok(());
             }
-            // Undecodable frames are counted by the first engine.
-            Err(_) => (0, false),
         };
-        if owner == self.me {
+        let source = Some(packet.source);
+        self.carriers(step, now, &decoded, source)?;
+        let step = Step {
+            part: OWN_FLOW,
+            ..step
+        };
+        if let L4::Fragment(fragment) = decoded.l4 {
+            if self.me == 0 {
+                count(&mut self.reader, packet);
+            }
+            let whole = self.defrag.push(
+                now,
+                decoded.src,
+                decoded.dst,
+                decoded.vlans,
+                &fragment,
+                packet.wire_len,
+            );
+            return match whole {
+                Some(datagram) => self.datagram(step, &datagram, source),
+                None => Ok(()),
+            };
+        }
+        if self.owns(&decoded) {
             self.keyed.at(index, Phase::Packet, 0, false);
             self.engine.count_packet(packet);
-            self.engine.expire_fragments(now, &mut self.keyed)?;
             self.engine
-                .inspect_decoded(packet, decoded, &mut self.keyed)?;
-        } else if dns {
-            self.mirror.expire_fragments(now, &mut Discard)?;
-            self.mirror.inspect_decoded(packet, decoded, &mut Discard)?;
+                .inspect_flow(now, packet.wire_len, &decoded, source, &mut self.keyed)?;
+        } else if is_dns(&decoded) {
+            self.mirror
+                .inspect_flow(now, packet.wire_len, &decoded, source, &mut Discard)?;
         }
         self.write_ended(step)
     }
 
-    /// Runs a reassembled or expired datagram through the engine that owns its flow (or,
-    /// for DNS, the mirror).
+    /// Counts a packet's tunnels in the flows of those this worker owns, each carrier's
+    /// ended flows written before the next's, as one engine looks them up.
+    fn carriers(
+        &mut self,
+        step: Step,
+        now: Timestamp,
+        decoded: &Decoded<'_>,
+        source: Option<PacketSource>,
+    ) -> io::Result<()> {
+        for (part, carrier) in (step.part..).zip(decoded.carriers.iter()) {
+            let (ports, protocol) = (carrier.ports.unwrap_or_default(), carrier.protocol);
+            if self.owner_of(carrier.src, carrier.dst, ports, protocol) == self.me {
+                self.engine.count_carrier(now, carrier, source);
+                self.write_ended(Step { part, ..step })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a reassembled or expired datagram through the engines that own its flows: its
+    /// carriers' and its own (or, for DNS, the mirror), at part `step.part` on.
     fn datagram(
         &mut self,
         step: Step,
         datagram: &Reassembled,
         source: Option<PacketSource>,
     ) -> io::Result<()> {
-        let (owner, dns) = match decode::decode_transport(
+        let decoded = match decode::decode_transport(
             datagram.src,
             datagram.dst,
             datagram.protocol,
             &datagram.payload,
             datagram.vlans,
         ) {
-            Ok(decoded) => (self.owner(&decoded), is_dns(&decoded)),
-            Err(_) => (0, false),
+            Ok(decoded) => decoded,
+            Err(e) => {
+                if self.me == 0 {
+                    self.engine.count_undecodable(e);
+                }
+                return Ok(());
+            }
         };
-        if owner == self.me {
+        let now = datagram.first_seen;
+        self.carriers(step, now, &decoded, source)?;
+        let step = Step {
+            part: step.part.saturating_add(OWN_FLOW),
+            ..step
+        };
+        let wire_len = u32::try_from(datagram.wire_bytes).unwrap_or(u32::MAX);
+        if self.owns(&decoded) {
             self.keyed.at(step.index, step.phase, step.n, false);
-            self.engine.reassembled(datagram, source, &mut self.keyed)?;
-        } else if dns {
-            self.mirror.reassembled(datagram, source, &mut Discard)?;
+            self.engine
+                .inspect_flow(now, wire_len, &decoded, source, &mut self.keyed)?;
+        } else if is_dns(&decoded) {
+            self.mirror
+                .inspect_flow(now, wire_len, &decoded, source, &mut Discard)?;
         }
         self.write_ended(step)
     }
@@ -455,7 +503,7 @@ impl Worker {
                 index,
                 phase: Phase::Ended,
                 a: i64::try_from(step.index).unwrap_or(i64::MAX),
-                b: (u64::from(step.phase as u8) << 56) | step.n,
+                b: (u64::from(step.phase as u8) << 56) | (step.n << 8) | u64::from(step.part),
                 seq: 0,
             };
             self.keyed.by_flow = false;
@@ -475,6 +523,7 @@ impl Worker {
                 index: end,
                 phase: Phase::Flushed,
                 n,
+                part: 0,
             };
             self.datagram(step, &datagram, None)?;
         }
@@ -483,28 +532,24 @@ impl Worker {
         self.engine.finish(&mut self.keyed)
     }
 
-    /// The worker that owns a decoded packet's flow, the same whichever way the packet
-    /// goes: by its own endpoints, or for a tunnelled packet by the tunnel's outer
-    /// addresses alone — UDP tunnels pick a source port per direction and inner flow, so
-    /// only the addresses keep a carrier's flow and both directions of what it carries
-    /// together.
-    fn owner(&self, decoded: &Decoded<'_>) -> usize {
-        let (src, dst, ports, protocol) = match decoded.carriers.iter().next() {
-            Some(carrier) => (carrier.src, carrier.dst, (0, 0), 0),
-            None => {
-                let (ports, protocol) = match decoded.l4 {
-                    L4::Tcp(seg) => ((seg.src_port, seg.dst_port), 6),
-                    L4::Udp(udp) => ((udp.src_port, udp.dst_port), 17),
-                    L4::Sctp { src_port, dst_port } => ((src_port, dst_port), 132),
-                    L4::Icmp { .. }
-                    | L4::Esp { .. }
-                    | L4::Fragment(_)
-                    | L4::Other(_)
-                    | L4::Undecodable(_) => ((0, 0), 0),
-                };
-                (decoded.src, decoded.dst, ports, protocol)
-            }
+    /// Whether this worker owns a decoded packet's own flow (not its carriers').
+    fn owns(&self, decoded: &Decoded<'_>) -> bool {
+        let (ports, protocol) = match decoded.l4 {
+            L4::Tcp(seg) => ((seg.src_port, seg.dst_port), 6),
+            L4::Udp(udp) => ((udp.src_port, udp.dst_port), 17),
+            L4::Sctp { src_port, dst_port } => ((src_port, dst_port), 132),
+            L4::Icmp { .. }
+            | L4::Esp { .. }
+            | L4::Fragment(_)
+            | L4::Other(_)
+            | L4::Undecodable(_) => ((0, 0), 0),
         };
+        self.owner_of(decoded.src, decoded.dst, ports, protocol) == self.me
+    }
+
+    /// The worker that owns the flow between two endpoints, the same whichever way a
+    /// packet goes.
+    fn owner_of(&self, src: IpAddr, dst: IpAddr, ports: (u16, u16), protocol: u8) -> usize {
         let one = (src, ports.0);
         let other = (dst, ports.1);
         let (low, high) = if one <= other {
