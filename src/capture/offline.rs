@@ -14,8 +14,8 @@
 //! A compressed file (recognised by its magic bytes, whatever its name) is inflated as a
 //! stream by a thread of its own, in chunks handed over a bounded channel into the buffer
 //! the records are read from: no temporary file, the same parser and the same answers as for
-//! a plain file, and the inflating runs on another core while the packets are processed. A damaged compressed stream ends like a truncated file,
-//! with the decompressor's reason.
+//! a plain file, and the inflating runs on another core while the packets are processed. A
+//! damaged compressed stream ends like a truncated file, with the decompressor's reason.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -620,9 +620,10 @@ const RELEASE_BYTES: usize = 8 << 20;
 /// page cache but leave the scan's resident memory.
 #[allow(unsafe_code)]
 fn release(map: &Mmap, from: usize, to: usize) {
-    // SAFETY: the range lies before every record still to be read and before the packet
-    // the caller may hold (the record just read), so no reference into it is alive; the map
-    // is a read-only map of a file, whose pages read the same if ever touched again.
+    // SAFETY: the range lies before every record still to be read, before the packet the
+    // caller may hold (the record just read) and before what other readers of a shared map
+    // still read (`kept`), so no reference into it is alive; the map is a read-only map of
+    // a file, whose pages read the same if ever touched again.
     let _ = unsafe {
         map.unchecked_advise_range(
             memmap2::UncheckedAdvice::DontNeed,

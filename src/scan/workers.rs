@@ -4,9 +4,10 @@
 //! decodes each, and runs through its engine only what concerns the flows it owns: a flow
 //! belongs to the hash of its endpoints in either direction, so its two directions meet
 //! in one engine; a tunnelled packet counts in each carrier's flow at the carrier's owner
-//! and is inspected at its own flow's. Reading in every worker costs each the record parsing and
-//! decoding of every packet, but nothing crosses threads per packet: handing packets from
-//! one reader to the engines cost more, on two cores, than the work it shared out.
+//! and is inspected at its own flow's. Reading in every worker costs each the record
+//! parsing and decoding of every packet, but nothing crosses threads per packet: handing
+//! packets from one reader to the engines cost more, on two cores, than the work it
+//! shared out.
 //!
 //! Every event an engine writes is stamped with where one engine would have written it
 //! ([`Order`]); the caller's thread merges the workers' events back into that order, so
