@@ -4,7 +4,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use aigress::policy::Policy;
 use aigress::scan::Workers;
 use common::{database, scan_json_on};
 
@@ -71,6 +73,29 @@ fn flows_continue_across_files_on_several_engines_as_on_one() {
     let one = scan(&paths, Workers::new(1));
     assert!(one.lines().count() > 100, "the captures have events");
     assert_eq!(scan(&paths, Workers::new(3).with_round_packets(64)), one);
+}
+
+#[test]
+fn a_judged_scan_writes_the_same_verdicts_and_alerts_on_several_engines() {
+    let paths: Vec<PathBuf> = common::ai_client_captures()
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    let policy = || {
+        let path = PathBuf::from(common::deploy_policy());
+        Some(Arc::new(
+            Policy::load(&path, &database()).expect("deploy/policy.toml is valid"),
+        ))
+    };
+    let one = scan_json_on(&paths, policy(), database(), Workers::new(1));
+    assert!(
+        one.contains("\"event_type\":\"alert\""),
+        "the policy raises alerts"
+    );
+    assert!(one.contains("\"summary\":true"), "repeats are summarised");
+    for workers in [Workers::new(2), Workers::new(3).with_round_packets(16)] {
+        assert_eq!(scan_json_on(&paths, policy(), database(), workers), one);
+    }
 }
 
 #[test]

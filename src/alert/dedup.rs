@@ -17,7 +17,7 @@ use crate::event::{Body, Event};
 use crate::time::Timestamp;
 
 /// What makes two alerts the same.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DedupKey {
     pub rule: Rule,
     pub host: IpAddr,
@@ -127,27 +127,39 @@ impl Deduper {
         }
         let window = self.window;
         let mut next: Option<Timestamp> = None;
-        self.open.retain(|_, w| {
-            let close = w.started.add_micros(window);
-            if now < close {
-                next = Some(next.map_or(close, |n| n.min(close)));
-                return true;
-            }
-            if let Some(s) = summary(w) {
-                out.push(s);
-            }
-            false
-        });
+        let closing: Vec<DedupKey> = self
+            .open
+            .iter()
+            .filter(|(_, w)| {
+                let close = w.started.add_micros(window);
+                if now < close {
+                    next = Some(next.map_or(close, |n| n.min(close)));
+                    return false;
+                }
+                true
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        let closed = closing
+            .into_iter()
+            .filter_map(|key| self.open.remove(&key).map(|w| (key, w)))
+            .collect();
+        write_summaries(closed, out);
         self.next_close = next;
     }
 
     /// Closes every window (end of input, shutdown).
     pub fn flush(&mut self, out: &mut Vec<Event>) {
-        let mut windows: Vec<Window> = self.open.drain().map(|(_, w)| w).collect();
-        windows.sort_by_key(|w| w.started);
-        out.extend(windows.iter().filter_map(summary));
+        write_summaries(self.open.drain().collect(), out);
         self.next_close = None;
     }
+}
+
+/// Appends the summaries of `closed` windows by start, then by key: the table's own order
+/// changes from run to run, and the output must not.
+fn write_summaries(mut closed: Vec<(DedupKey, Window)>, out: &mut Vec<Event>) {
+    closed.sort_unstable_by(|(a, wa), (b, wb)| (wa.started, a).cmp(&(wb.started, b)));
+    out.extend(closed.iter().filter_map(|(_, w)| summary(w)));
 }
 
 fn summary(w: &Window) -> Option<Event> {
@@ -242,6 +254,38 @@ mod tests {
         assert_eq!(d.suppressed(), 2);
         // The next occurrence opens a new window and goes out.
         assert!(d.admit(key(), Timestamp::from_secs(61), &alert(61), &mut out));
+    }
+
+    #[test]
+    fn windows_closing_together_write_their_summaries_in_one_order_every_run() {
+        let hosts: Vec<IpAddr> = (1..=30u8).map(|h| IpAddr::from([10, 0, 0, h])).collect();
+        let summaries = |order: &[IpAddr], close: bool| {
+            let mut d = Deduper::new(60_000_000);
+            let mut out = Vec::new();
+            for at in [0, 1] {
+                for host in order {
+                    let key = DedupKey {
+                        host: *host,
+                        ..key()
+                    };
+                    let mut event = alert(at);
+                    event.header.src_ip = *host;
+                    d.admit(key, Timestamp::from_secs(0), &event, &mut out);
+                }
+            }
+            if close {
+                d.expire(Timestamp::from_secs(60), &mut out);
+            } else {
+                d.flush(&mut out);
+            }
+            out.iter().map(|e| e.header.src_ip).collect::<Vec<_>>()
+        };
+        let mut reversed = hosts.clone();
+        reversed.reverse();
+        for close in [true, false] {
+            assert_eq!(summaries(&hosts, close), hosts);
+            assert_eq!(summaries(&reversed, close), hosts);
+        }
     }
 
     #[test]
