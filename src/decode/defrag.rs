@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use super::{Fragment, Vlans};
+use super::{Decoded, Fragment, Vlans};
 use crate::offsets::OffsetBuffer;
 use crate::time::Timestamp;
 
@@ -130,6 +130,25 @@ impl Defragmenter {
         let partial = self.partial.remove(key)?;
         self.held = self.held.saturating_sub(partial.bytes.len());
         Some(partial)
+    }
+
+    /// Adds `fragment`, the transport layer of `packet`, a frame of `wire_len` bytes;
+    /// returns the datagram when it completed it.
+    pub fn push_packet(
+        &mut self,
+        now: Timestamp,
+        packet: &Decoded<'_>,
+        fragment: &Fragment<'_>,
+        wire_len: u32,
+    ) -> Option<Reassembled> {
+        self.push(
+            now,
+            packet.src,
+            packet.dst,
+            packet.vlans,
+            fragment,
+            wire_len,
+        )
     }
 
     /// Adds a fragment; returns the datagram when this fragment completed it.

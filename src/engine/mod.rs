@@ -324,14 +324,9 @@ impl Engine {
         };
         self.carriers(now, &decoded, source);
         if let L4::Fragment(fragment) = decoded.l4 {
-            let whole = self.defrag.push(
-                now,
-                decoded.src,
-                decoded.dst,
-                decoded.vlans,
-                &fragment,
-                packet.wire_len,
-            );
+            let whole = self
+                .defrag
+                .push_packet(now, &decoded, &fragment, packet.wire_len);
             return match whole {
                 Some(datagram) => self.datagram(&datagram, source, sink),
                 None => Ok(()),

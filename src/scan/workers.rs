@@ -162,10 +162,7 @@ struct Output {
 pub(super) fn scan_parallel(
     paths: &[PathBuf],
     config: &EngineConfig,
-    Workers {
-        engines: workers,
-        round_packets,
-    }: Workers,
+    setup: Workers,
     signatures: &Arc<Database>,
     sink: &mut dyn EventSink,
     progress: &mut dyn FnMut(u64),
@@ -176,7 +173,9 @@ pub(super) fn scan_parallel(
         .iter()
         .map(|path| FileSource::open(path).map(|source| source.map().cloned()))
         .collect::<Result<Vec<_>, _>>()?;
-    let positions: Arc<[AtomicU64]> = (0..workers).map(|_| AtomicU64::new(0)).collect();
+    let workers = setup.engines;
+    let positions: Vec<AtomicU64> = (0..workers).map(|_| AtomicU64::new(0)).collect();
+    let positions = positions.as_slice();
     std::thread::scope(|scope| {
         let mut from_workers = Vec::with_capacity(workers);
         let mut spent = Vec::with_capacity(workers);
@@ -184,13 +183,11 @@ pub(super) fn scan_parallel(
             let (out_tx, out_rx) = sync_channel::<Output>(ROUNDS_IN_FLIGHT);
             let (spent_tx, spent_rx) = channel();
             let keyed = Keyed::new(out_tx, spent_rx);
-            let mut worker = Worker::new(me, workers, config, signatures, keyed);
-            worker.round_packets = round_packets;
+            let worker = Worker::new(me, setup, config, signatures, keyed);
             let maps = maps.clone();
-            let positions = Arc::clone(&positions);
             std::thread::Builder::new()
                 .name(format!("scan-worker-{me}"))
-                .spawn_scoped(scope, move || worker.run(paths, maps, &positions))
+                .spawn_scoped(scope, move || worker.run(paths, maps, positions))
                 .map_err(ScanError::Output)?;
             from_workers.push(out_rx);
             spent.push(spent_tx);
@@ -241,7 +238,7 @@ struct Worker {
 impl Worker {
     fn new(
         me: usize,
-        workers: usize,
+        setup: Workers,
         config: &EngineConfig,
         signatures: &Arc<Database>,
         keyed: Keyed,
@@ -251,20 +248,20 @@ impl Worker {
         // configured totals hold for the scan, as for the live sensor's workers. The
         // sweep schedule and the fragments follow the whole configuration, as one
         // engine's do.
-        let share = |total: usize| total.div_ceil(workers).max(1);
+        let share = |total: usize| total.div_ceil(setup.engines).max(1);
         let mut engine_config = *config;
         engine_config.max_flows = share(config.max_flows);
         engine_config.buffer_budget_bytes = share(config.buffer_budget_bytes);
         Self {
             me,
-            workers: u64::try_from(workers).unwrap_or(1).max(1),
+            workers: u64::try_from(setup.engines).unwrap_or(1).max(1),
             engine: Engine::with_dns_cache(engine_config, Arc::clone(signatures), cache.clone()),
             mirror: Engine::with_dns_cache(engine_config, Arc::clone(signatures), cache),
             clock: SweepClock::new(config.max_flows),
             defrag: Defragmenter::new(config.defrag_budget_bytes),
             hasher: foldhash::fast::FixedState::default(),
             index: 0,
-            round_packets: ROUND_PACKETS,
+            round_packets: setup.round_packets,
             reader: Stats::default(),
             last_seen: Timestamp::default(),
             keyed,
@@ -283,11 +280,8 @@ impl Worker {
         };
         match self.read(paths, maps, positions, &mut done) {
             Ok(()) => {}
-            Err(ScanError::Output(e)) if self.keyed.hung_up => {
-                // The merge stopped first and says why.
-                drop(e);
-                return;
-            }
+            // The merge stopped first and says why.
+            Err(ScanError::Output(_)) if self.keyed.hung_up => return,
             Err(e) => done.failure = Some(e),
         }
         if done.failure.is_none() && self.finish().is_err() {
@@ -406,14 +400,9 @@ impl Worker {
             if self.me == 0 {
                 count(&mut self.reader, packet);
             }
-            let whole = self.defrag.push(
-                now,
-                decoded.src,
-                decoded.dst,
-                decoded.vlans,
-                &fragment,
-                packet.wire_len,
-            );
+            let whole = self
+                .defrag
+                .push_packet(now, &decoded, &fragment, packet.wire_len);
             return match whole {
                 Some(datagram) => self.datagram(step, &datagram, source),
                 None => Ok(()),
